@@ -1,0 +1,15 @@
+"""scpo: population-based optimization on whole-population arrays.
+
+SCA, PO and their hybrid SCPO exactly as the authors' reference code behaves, plus
+reference algorithms, behind one ask/tell engine and a scipy-style ``minimize``.
+"""
+
+from scpo import problems
+from scpo.algorithms import names as algorithm_names
+from scpo.engine import Optimizer, OptimizeResult, Progress, make, minimize
+from scpo.problem import ObjectiveError, Problem
+
+__all__ = [
+    "ObjectiveError", "OptimizeResult", "Optimizer", "Problem", "Progress",
+    "algorithm_names", "make", "minimize", "problems",
+]

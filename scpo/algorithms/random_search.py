@@ -1,0 +1,24 @@
+"""Uniform random search: the floor every optimizer must beat at the same budget."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scpo.algorithms.base import Algorithm, Context, register
+
+
+@register
+class RandomSearch(Algorithm):
+    """Each iteration draws a fresh uniform population; the engine keeps the best seen."""
+
+    name = "random"
+    initial_counts_as_iteration = True
+
+    def init(self, X, fitness, ctx: Context) -> int:
+        return X.shape[0]
+
+    def ask(self, pop_size: int, ctx: Context) -> np.ndarray:
+        return ctx.rng.uniform(ctx.lb, ctx.ub, (pop_size, ctx.lb.size))
+
+    def tell(self, pop_size: int, candidates, fitness, ctx: Context) -> tuple[int, bool]:
+        return pop_size, True

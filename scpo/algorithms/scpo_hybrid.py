@@ -1,0 +1,53 @@
+"""SCPO: PO whose improved case-1 campaign move is the SCA-substituted update (paper Eqs. 37-50)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scpo.algorithms.base import Context, register
+from scpo.algorithms.po import PO, campaign_move
+
+DENOMINATOR_GUARD = 1e-8
+
+
+def scpo_case1(centre, best, r, d1, d2, d3, d4, printed=False):
+    """R' = [(1 - k)(1 + d) s* + d k d3 G] / (1 - k + d), k = d1 sin(d2) or d1 cos(d2).
+
+    Substituting SCA's move (Eq. 44) into PO's ``s* + d (s* - R)`` (Eq. 37) and clearing
+    fractions gives the factor ``d`` on the G term; the paper's printed Eq. 46 drops it
+    (``printed=True``). Returns the update and the mask where ``|1 - k + d| >= 1e-8``;
+    elsewhere the caller falls back to PO's own case-1 move, so no NaN or inf can appear.
+    """
+    k = d1 * np.where(d4 < 0.5, np.sin(d2), np.cos(d2))
+    denominator = 1 - k + r
+    safe = np.abs(denominator) >= DENOMINATOR_GUARD
+    pull = (r if not printed else 1.0) * k * d3 * best
+    update = ((1 - k) * (1 + r) * centre + pull) / np.where(safe, denominator, 1.0)
+    return update, safe
+
+
+@register
+class SCPO(PO):
+    """The paper's hybrid. ``variant="derived"`` (default) or ``"printed"`` for Eq. 46 as printed."""
+
+    name = "scpo"
+
+    def __init__(self, parties: int | None = None, lambda_max: float = 1.0, reference_switch_bug: bool = False,
+                 a: float = 2.0, variant: str = "derived"):
+        super().__init__(parties, lambda_max, reference_switch_bug)
+        if variant not in ("derived", "printed"):
+            raise ValueError(f"variant must be 'derived' or 'printed', got {variant!r}")
+        if not np.isfinite(a) or a <= 0:
+            raise ValueError(f"a must be a positive number, got {a!r}")
+        self.a, self.variant = float(a), variant
+
+    def campaign_stage(self, X, Q, centres, improved, ctx: Context) -> np.ndarray:
+        shape = X.shape
+        r = ctx.rng.random(shape)
+        d1 = self.a - ctx.t * self.a / ctx.max_iter
+        d2 = 2 * np.pi * ctx.rng.random(shape)
+        d3 = 2 * ctx.rng.random(shape)
+        d4 = ctx.rng.random(shape)
+        update, safe = scpo_case1(centres, ctx.best_x, r, d1, d2, d3, d4, self.variant == "printed")
+        po_case1 = centres + r * (centres - X)
+        return campaign_move(X, Q, centres, improved, r, np.where(safe, update, po_case1))

@@ -1,0 +1,183 @@
+"""F1-F13, the classical benchmark functions of the SCA and PO papers, over whole populations.
+
+Each function maps ``(N, D) -> (N,)``. ``get(name, dim, shifted=True, seed=s)`` moves the
+optimum off the diagonal ``x = c * (1, ..., 1)`` by a seeded offset that keeps it inside
+the bounds: on the unshifted functions every optimum lies on that diagonal, which rewards
+algorithms (and bugs) that collapse coordinates together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from scpo.problem import Problem
+
+SCHWEFEL226_X = 420.968746
+SCHWEFEL226_F = -418.982887272433799  # per dimension
+
+
+def sphere(X):
+    return (X**2).sum(axis=1)
+
+
+def schwefel222(X):
+    A = np.abs(X)
+    return A.sum(axis=1) + A.prod(axis=1)
+
+
+def schwefel12(X):
+    return (np.cumsum(X, axis=1) ** 2).sum(axis=1)
+
+
+def schwefel221(X):
+    return np.abs(X).max(axis=1)
+
+
+def rosenbrock(X):
+    head, tail = X[:, :-1], X[:, 1:]
+    return (100.0 * (tail - head**2) ** 2 + (head - 1.0) ** 2).sum(axis=1)
+
+
+def step(X):
+    return (np.floor(X + 0.5) ** 2).sum(axis=1)
+
+
+def make_quartic(rng: np.random.Generator) -> Callable:
+    """F7 adds U[0, 1) noise; the noise comes from the problem's own seeded generator."""
+
+    def quartic(X):
+        i = np.arange(1, X.shape[1] + 1)
+        return (i * X**4).sum(axis=1) + rng.random(X.shape[0])
+
+    return quartic
+
+
+def schwefel226(X):
+    return (-X * np.sin(np.sqrt(np.abs(X)))).sum(axis=1)
+
+
+def rastrigin(X):
+    return (X**2 - 10.0 * np.cos(2.0 * np.pi * X) + 10.0).sum(axis=1)
+
+
+def ackley(X):
+    d = X.shape[1]
+    return (
+        -20.0 * np.exp(-0.2 * np.sqrt((X**2).sum(axis=1) / d))
+        - np.exp(np.cos(2.0 * np.pi * X).sum(axis=1) / d)
+        + 20.0
+        + np.e
+    )
+
+
+def griewank(X):
+    i = np.arange(1, X.shape[1] + 1)
+    return (X**2).sum(axis=1) / 4000.0 - np.cos(X / np.sqrt(i)).prod(axis=1) + 1.0
+
+
+def _penalty(X, a, k, m):
+    return (k * np.where(X > a, (X - a) ** m, 0.0) + k * np.where(X < -a, (-X - a) ** m, 0.0)).sum(axis=1)
+
+
+def penalized1(X):
+    d = X.shape[1]
+    Y = 1.0 + (X + 1.0) / 4.0
+    inner = ((Y[:, :-1] - 1.0) ** 2 * (1.0 + 10.0 * np.sin(np.pi * Y[:, 1:]) ** 2)).sum(axis=1)
+    core = 10.0 * np.sin(np.pi * Y[:, 0]) ** 2 + inner + (Y[:, -1] - 1.0) ** 2
+    return np.pi / d * core + _penalty(X, 10.0, 100.0, 4)
+
+
+def penalized2(X):
+    inner = ((X[:, :-1] - 1.0) ** 2 * (1.0 + np.sin(3.0 * np.pi * X[:, 1:]) ** 2)).sum(axis=1)
+    last = (X[:, -1] - 1.0) ** 2 * (1.0 + np.sin(2.0 * np.pi * X[:, -1]) ** 2)
+    core = np.sin(3.0 * np.pi * X[:, 0]) ** 2 + inner + last
+    return 0.1 * core + _penalty(X, 5.0, 100.0, 4)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the literature states about one benchmark function."""
+
+    function: Callable
+    lb: float
+    ub: float
+    x_opt: float  # the optimum's coordinate (every optimum here lies on the diagonal)
+    f_opt_per_dim: float = 0.0
+    max_shift: float = 0.2  # largest offset as a share of the range
+    rotatable: bool = True
+
+
+SPECS: dict[str, Spec] = {
+    "sphere": Spec(sphere, -100, 100, 0.0),
+    "schwefel222": Spec(schwefel222, -10, 10, 0.0, rotatable=False),
+    "schwefel12": Spec(schwefel12, -100, 100, 0.0),
+    "schwefel221": Spec(schwefel221, -100, 100, 0.0, rotatable=False),
+    "rosenbrock": Spec(rosenbrock, -30, 30, 1.0),
+    "step": Spec(step, -100, 100, 0.0, rotatable=False),
+    "quartic": Spec(sphere, -1.28, 1.28, 0.0, rotatable=False),  # function built per problem (noise)
+    # Beyond +-500 the Schwefel function has deeper valleys; a small shift keeps the true optimum.
+    "schwefel226": Spec(schwefel226, -500, 500, SCHWEFEL226_X, SCHWEFEL226_F, max_shift=0.1, rotatable=False),
+    "rastrigin": Spec(rastrigin, -5.12, 5.12, 0.0),
+    "ackley": Spec(ackley, -32, 32, 0.0),
+    "griewank": Spec(griewank, -600, 600, 0.0),
+    "penalized1": Spec(penalized1, -50, 50, -1.0, rotatable=False),
+    "penalized2": Spec(penalized2, -50, 50, 1.0, rotatable=False),
+}
+ALIASES = {f"f{i}": name for i, name in enumerate(SPECS, start=1)}
+
+
+def names() -> list[str]:
+    """Benchmark names in F1..F13 order."""
+    return list(SPECS)
+
+
+def get(name: str, dim: int, shifted: bool = False, rotated: bool = False, seed: int = 0) -> Problem:
+    """Benchmark ``name`` (or ``f1``..``f13``) in ``dim`` dimensions.
+
+    ``shifted`` moves the optimum by a seeded offset ``o`` (``f(x - o)``), drawn so that
+    the optimum stays at least 10 % of the range away from the bounds. ``rotated`` applies
+    a seeded random orthogonal matrix around the optimum (only where the function is not
+    separable by design; others raise).
+    """
+    key = ALIASES.get(str(name).lower(), str(name).lower())
+    if key not in SPECS:
+        raise ValueError(f"unknown problem {name!r}; choose from {', '.join(names())}")
+    if not isinstance(dim, int | np.integer) or isinstance(dim, bool) or dim < 1:
+        raise ValueError(f"dim must be a positive integer, got {dim!r}")
+    if key in ("rosenbrock", "penalized1", "penalized2") and dim < 2:
+        raise ValueError(f"{key} needs dim >= 2, got {dim}")
+    spec = SPECS[key]
+    rng = np.random.default_rng(seed)
+    base = make_quartic(np.random.default_rng([seed, 7])) if key == "quartic" else spec.function
+    x_opt = np.full(dim, spec.x_opt)
+    offset = np.zeros(dim)
+    if shifted:
+        span = spec.ub - spec.lb
+        low = np.maximum(spec.lb + 0.1 * span - spec.x_opt, -spec.max_shift * span)
+        high = np.minimum(spec.ub - 0.1 * span - spec.x_opt, spec.max_shift * span)
+        offset = rng.uniform(low, high, size=dim)
+    rotation = None
+    if rotated:
+        if not spec.rotatable:
+            raise ValueError(f"{key} is not offered rotated (its optimum or bounds assume separability)")
+        q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+        rotation = q * np.sign(np.diag(r))
+    objective = _transformed(base, x_opt, offset, rotation)
+    label = key + ("-shifted" if shifted else "") + ("-rotated" if rotated else "")
+    return Problem(
+        objective, spec.lb, spec.ub, dim=dim, name=label,
+        f_opt=spec.f_opt_per_dim * dim, x_opt=x_opt + offset,
+    )
+
+
+def _transformed(base: Callable, x_opt, offset, rotation) -> Callable:
+    """``base`` with its optimum moved by ``offset`` and the space rotated around it."""
+    if rotation is None and not offset.any():
+        return base
+    if rotation is None:
+        return lambda X: base(X - offset)
+    centre = x_opt + offset
+    return lambda X: base((X - centre) @ rotation.T + x_opt)
