@@ -146,7 +146,7 @@ class PO(Algorithm):
         return replace(state, X=X, fitness=f, phase="campaign"), True
 
     def _campaign(self, state: POState, ctx: Context) -> np.ndarray:
-        n, (N, D) = self.parties, state.X.shape
+        n, N = self.parties, state.X.shape[0]
         improved = (state.fitness_last >= state.fitness)[:, None]
         agents = np.arange(N)
         winners = state.X[state.winner_idx]  # copied before the first stage moves them
