@@ -1,0 +1,250 @@
+"""The ``scpo`` command line: optimize, plot, and the commands built on them.
+
+Every bad input ends in one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import importlib
+import importlib.util
+import io
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+import scpo
+from scpo.io import write_json, write_text
+from scpo.plotting import plot_convergence
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (bad type, out of range, unknown option) as one line and exit code 2."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # typer may vendor click: match its errors by shape, not by class
+            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+                raise
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(cls=OneLineErrors, add_completion=False, pretty_exceptions_enable=False,
+                  help="Population-based optimization: SCA, PO, SCPO and reference algorithms.")
+
+USER_ERRORS = (ValueError, FileNotFoundError, ImportError, AttributeError, TypeError, OSError)
+
+
+def fail(message: str) -> None:
+    """One line on stderr, exit code 2."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """``-o key=value`` pairs; values read as Python literals (numbers, True/False, None) or strings."""
+    options = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"option {pair!r} is not key=value")
+        lowered = raw.strip().lower()
+        if lowered in ("true", "false"):
+            value = lowered == "true"
+        else:
+            try:
+                value = ast.literal_eval(raw)
+            except (ValueError, SyntaxError):
+                value = raw
+        options[key.strip()] = value
+    return options
+
+
+def load_objective(spec: str):
+    """``path/to/file.py:function`` or ``package.module:function``."""
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise ValueError(f"objective {spec!r} is not FILE.py:FUNCTION or MODULE:FUNCTION")
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise FileNotFoundError(f"objective file {target!r} not found")
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(module_spec)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:  # the user's file: report, don't trace
+            raise ImportError(f"objective file {target!r} failed to load: {type(exc).__name__}: {exc}") from exc
+    else:
+        try:
+            module = importlib.import_module(target)
+        except Exception as exc:
+            raise ImportError(f"module {target!r} failed to import: {type(exc).__name__}: {exc}") from exc
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise AttributeError(f"{target!r} has no function {attr!r}")
+    return function
+
+
+def parse_bounds(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    try:
+        lb, ub = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--bounds {text!r} must be LB,UB (two numbers)") from None
+    if not lb < ub:
+        raise ValueError(f"--bounds {text!r}: lower bound {lb} must be below upper bound {ub}")
+    return lb, ub
+
+
+def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, seed: int,
+                  vectorized: bool) -> scpo.Problem:
+    if ":" in problem:
+        if bounds is None:
+            raise ValueError(f"objective {problem!r} needs --bounds LB,UB")
+        lb, ub = parse_bounds(bounds)
+        return scpo.Problem(load_objective(problem), lb, ub, dim=dim, vectorized=vectorized,
+                            name=problem.rpartition(":")[2])
+    if bounds is not None:
+        raise ValueError(f"--bounds applies to an objective FILE.py:FUNCTION, not to benchmark {problem!r}")
+    return scpo.problems.get(problem, dim, shifted=shifted, seed=seed)
+
+
+def write_run(out_dir: Path, summary: dict, result: scpo.OptimizeResult) -> None:
+    """history.csv, result.json and convergence.png, each written atomically."""
+    history = result.history
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["iteration", "nfev", "best_fitness", "time_s"])
+    for i, row in enumerate(zip(history["nfev"], history["best"], history["time"], strict=True), start=1):
+        writer.writerow([i, row[0], repr(row[1]), f"{row[2]:.6f}"])
+    write_text(out_dir / "history.csv", buffer.getvalue())
+    write_json(out_dir / "result.json", summary)
+    label = summary["algorithm"]
+    plot_convergence({label: [(history["nfev"], history["best"])]}, out_dir / "convergence.png",
+                     title=f"{summary['problem']} (d={summary['dim']})")
+
+
+@app.command()
+def optimize(
+    problem: Annotated[str, typer.Argument(help="Benchmark name (see --list) or FILE.py:FUNCTION / MODULE:FUNCTION")]
+    = "rastrigin",
+    algo: Annotated[str, typer.Option("--algo", "-a", help="Algorithm name")] = "scpo",
+    dim: Annotated[int, typer.Option(min=1, help="Dimension")] = 30,
+    pop: Annotated[int | None, typer.Option(min=1, help="Population size (PO/SCPO: a perfect square)")] = None,
+    iters: Annotated[int | None, typer.Option(min=1, help="Iterations")] = None,
+    evals: Annotated[int | None, typer.Option(min=1, help="Evaluation budget (default 30000)")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (also seeds the shift)")] = 0,
+    shifted: Annotated[bool, typer.Option(help="Move a benchmark's optimum off the diagonal")] = True,
+    bounds: Annotated[str | None, typer.Option(help="LB,UB for a user objective")] = None,
+    vectorized: Annotated[bool, typer.Option(help="User objective takes the whole (N, D) population")] = False,
+    backend: Annotated[str, typer.Option(help="numpy | numba | torch")] = "numpy",
+    device: Annotated[str | None, typer.Option(help="torch device: cpu | cuda")] = None,
+    dtype: Annotated[str | None, typer.Option(help="float64 | float32 (torch backend)")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Algorithm option key=value")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<time>-<problem>-<algo>)")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the summary JSON here")] = None,
+    list_names: Annotated[bool, typer.Option("--list", help="List problems and algorithms, then exit")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+) -> None:
+    """Minimize a benchmark function or your own objective; default: SCPO on shifted Rastrigin, d=30."""
+    if list_names:
+        typer.echo("problems:   " + " ".join(scpo.problems.names()))
+        typer.echo("algorithms: " + " ".join(scpo.algorithm_names()))
+        return
+    options = parse_options(option or [])
+    if iters is None and evals is None:
+        evals = 30000
+    backend_kwargs = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+    try:
+        target = build_problem(problem, dim, bounds, shifted, seed, vectorized)
+        optimizer = scpo.make(algo, target, seed=seed, pop_size=pop, max_iter=iters, max_evals=evals,
+                              backend=backend, **backend_kwargs, **options)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    result = run_with_progress(optimizer, target, quiet)
+    summary = {
+        "algorithm": algo, "problem": target.name, "dim": target.dim, "seed": seed,
+        "best_fitness": result.fun, "best_x": result.x, "nfev": result.nfev, "nit": result.nit,
+        "wall_time_s": result.wall_time_s, "options": options, "backend": backend,
+        "pop_size": result.pop_size, "f_opt": target.f_opt, "nonfinite": result.nonfinite,
+        "history": {"best": result.history["best"], "nfev": result.history["nfev"]},
+    }
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = out or Path("runs") / f"{stamp}-{target.name}-{algo}"
+    try:
+        write_run(out_dir, summary, result)
+        if json_file is not None:
+            write_json(json_file, summary)
+    except OSError as exc:
+        fail(f"cannot write results: {exc}")
+    gap = "" if target.f_opt is None else f" (optimum {target.f_opt:.6g})"
+    typer.echo(f"{algo} on {target.name} d={target.dim}: best {result.fun:.6g}{gap} after {result.nfev} "
+               f"evaluations, {result.nit} iterations, {result.wall_time_s:.2f} s -> {out_dir}")
+
+
+def run_with_progress(optimizer: scpo.Optimizer, problem: scpo.Problem, quiet: bool) -> scpo.OptimizeResult:
+    """The minimize loop with a rich progress bar; objective failures become one-line errors."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("best {task.fields[best]}"), TimeRemainingColumn())
+    with Progress(*columns, disable=quiet or not sys.stderr.isatty(), transient=True) as bar:
+        task = bar.add_task(optimizer.algorithm.name, total=optimizer.max_iter, best="-")
+        last_draw = 0.0
+        try:
+            while not optimizer.done:
+                optimizer.tell(problem.evaluate(optimizer.ask()))
+                if time.perf_counter() - last_draw > 0.1 or optimizer.done:
+                    bar.update(task, completed=optimizer.nit, best=f"{optimizer.best_fitness:.4g}")
+                    last_draw = time.perf_counter()
+        except scpo.ObjectiveError as exc:
+            fail(str(exc))
+    return optimizer.result()
+
+
+@app.command()
+def plot(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories written by `scpo optimize`")],
+    out: Annotated[Path, typer.Option(help="Image file to write")] = Path("convergence.png"),
+    title: Annotated[str, typer.Option(help="Plot title")] = "",
+) -> None:
+    """Overlay convergence curves (log scale); several seeds of one algorithm give median and IQR band."""
+    curves: dict[str, list] = {}
+    for run in runs:
+        try:
+            summary = json.loads((run / "result.json").read_text())
+            history = summary["history"]
+            curves.setdefault(summary["algorithm"], []).append((history["nfev"], history["best"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            fail(f"{run} is not a run directory with a readable result.json ({type(exc).__name__}: {exc})")
+    try:
+        plot_convergence(curves, out, title=title)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot write {out}: {exc}")
+    typer.echo(f"wrote {out} ({sum(len(v) for v in curves.values())} runs, {len(curves)} algorithms)")
+
+
+def main() -> None:  # pragma: no cover - console entry for `python cli.py`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+

@@ -1,0 +1,227 @@
+"""SCA, PO and SCPO against the behaviour SPEC §1 states: hand-computed updates, reference statistics."""
+
+import numpy as np
+import pytest
+
+import scpo
+from scpo.algorithms.base import Context
+from scpo.algorithms.po import apply_switch, campaign_move, switch_plan
+from scpo.algorithms.scpo_hybrid import SCPO, scpo_case1
+
+R = 0.25  # 2r - 1 = -0.5
+
+# (q, p, c) -> expected position when improved, when deteriorated; r = 0.25
+CAMPAIGN_CASES = {
+    "case1 up": ((0.0, 1.0, 2.0), 2.0 + R * (2.0 - 1.0), 2.0 - 0.5 * 1.0),
+    "case1 down": ((3.0, 2.0, 1.0), 1.0 + R * (1.0 - 2.0), 1.0 - 0.5 * 1.0),
+    "case2 up": ((0.0, 3.0, 2.0), 2.0 - 0.5 * 1.0, 0.0 + R * 3.0),
+    "case2 down": ((3.0, 0.0, 1.0), 1.0 - 0.5 * 1.0, 3.0 + R * (0.0 - 3.0)),
+    "case3 up": ((2.5, 3.0, 2.0), 2.0 - 0.5 * 0.5, 2.0 - 0.5 * 0.5),
+    "case3 down": ((0.5, 0.0, 1.0), 1.0 - 0.5 * 0.5, 1.0 - 0.5 * 0.5),
+    "all equal is case 1": ((1.0, 1.0, 1.0), 1.0, 1.0),
+}
+
+
+@pytest.mark.parametrize("name", list(CAMPAIGN_CASES))
+def test_campaign_cases_match_hand_computation(name):
+    (q, p, c), if_improved, if_worse = CAMPAIGN_CASES[name]
+    X, Q, C, r = (np.array([[v, v]]) for v in (p, q, c, R))
+    got = campaign_move(X, Q, C, np.array([[True], [False]]), r)
+    np.testing.assert_allclose(got[0], if_improved)
+    np.testing.assert_allclose(got[1], if_worse)
+
+
+def test_scpo_update_matches_hand_computation():
+    centre, best = np.array([1.0, 1.0]), np.array([2.0, 2.0])
+    # d4 < 0.5 -> k = d1 sin(d2) = 1: R' = [0 + d k d3 G] / (1 - k + d) = 0.5 * 2 / 0.5
+    # d4 >= 0.5 with d2 = 0 -> k = d1 = 0.5: R' = [0.5 * 1.5 * 1 + 0.5 * 0.5 * 2] / 1
+    d1 = np.array([1.0, 0.5])
+    d2, d4 = np.array([np.pi / 2, 0.0]), np.array([0.2, 0.7])
+    update, safe = scpo_case1(centre, best, 0.5, d1, d2, 1.0, d4)
+    np.testing.assert_allclose(update, [2.0, 1.25])
+    assert safe.all()
+    printed, _ = scpo_case1(centre, best, 0.5, d1, d2, 1.0, d4, printed=True)  # no d on the G term
+    np.testing.assert_allclose(printed, [4.0, (0.75 + 0.5 * 2) / 1.0])
+
+
+class ConstantRng:
+    """Stands in for numpy's Generator: every uniform draw is one fixed value per call, in order."""
+
+    def __init__(self, values):
+        self.values = list(values)
+
+    def random(self, shape):
+        return np.full(shape, self.values.pop(0))
+
+
+def test_scpo_zero_denominator_falls_back_to_po_and_stays_finite():
+    # d1 = a - t a / T = 1.5, sin(d2) = 1, d4 < 0.5 -> k = 1.5; with d = r = 0.5: 1 - k + d = 0
+    algo = SCPO(parties=2, a=3.0)
+    ctx = Context(ConstantRng([0.5, 0.25, 0.5, 0.1]), np.full(3, -10.0), np.full(3, 10.0), max_iter=2, t=1,
+                  best_x=np.full(3, 2.0))
+    X, Q, C = np.zeros((4, 3)), np.full((4, 3), -1.0), np.ones((4, 3))  # q <= p <= c: case 1
+    moved = algo.campaign_stage(X, Q, C, np.ones((4, 1), dtype=bool), ctx)
+    assert np.isfinite(moved).all()
+    np.testing.assert_allclose(moved, C + 0.5 * (C - X))  # PO's own case-1 move
+
+
+def test_scpo_never_produces_nan_or_inf_over_whole_runs():
+    problem = scpo.problems.get("rastrigin", 10, shifted=True, seed=1)
+    seen = []
+    for variant in ("derived", "printed"):
+        opt = scpo.make("scpo", problem, seed=3, max_evals=5000, variant=variant)
+        while not opt.done:
+            X = opt.ask()
+            seen.append(np.isfinite(X).all())
+            opt.tell(problem.evaluate(X))
+    assert all(seen) and problem.nonfinite_count == 0
+
+
+def test_party_switching_swaps_with_least_fit_member_of_other_party():
+    n = 2  # parties [0, 1] and [2, 3]; agent 0 switches into party 1, whose worst member is row 3
+    fitness = np.array([1.0, 2.0, 3.0, 9.0])
+    source, diagonal = switch_plan(fitness, n, np.array([True, False, False, False]), np.ones(4, dtype=int))
+    assert source.tolist() == [3, 1, 2, 0] and not diagonal.any()
+    X = np.arange(12.0).reshape(4, 3)
+    np.testing.assert_array_equal(apply_switch(X, source, diagonal), X[[3, 1, 2, 0]])
+    # The authors' Positions(toPInd,:) = Positions(fromPInd): row 3 becomes X[0, 0] everywhere.
+    source, diagonal = switch_plan(fitness, n, np.array([True, False, False, False]), np.ones(4, dtype=int), True)
+    bugged = apply_switch(X, source, diagonal)
+    np.testing.assert_array_equal(bugged[0], X[3])
+    np.testing.assert_array_equal(bugged[3], np.full(3, X[0, 0]))
+
+
+def test_party_switching_is_sequential_like_the_reference():
+    # Agents 0 and 1 both move to party 1: the second sees the fitness the first swap left behind.
+    fitness = np.array([5.0, 7.0, 1.0, 2.0])
+    source, _ = switch_plan(fitness, 2, np.array([True, True, False, False]), np.ones(4, dtype=int))
+    # first: 0 <-> 3 (fitness 2 is party 1's worst); now party 1 holds [1, 5]: second: 1 <-> 3
+    assert source.tolist() == [3, 0, 2, 1]
+
+
+@pytest.mark.parametrize("name", ["sphere", "rastrigin"])
+def test_po_switch_bug_reaches_exact_zero_and_correct_swap_does_not(name):
+    problem = scpo.problems.get(name, 30)
+    for seed in (0, 1):
+        bugged = scpo.minimize(problem, algorithm="po", max_evals=30000, parties=8, seed=seed,
+                               reference_switch_bug=True)
+        correct = scpo.minimize(problem, algorithm="po", max_evals=30000, parties=8, seed=seed)
+        assert bugged.fun == 0.0
+        assert correct.fun > 0.0
+
+
+def test_po_switch_bug_loses_its_edge_when_shifted():
+    problem = scpo.problems.get("sphere", 30, shifted=True, seed=2)
+    bugged = [scpo.minimize(problem, algorithm="po", max_evals=30000, seed=s, reference_switch_bug=True).fun
+              for s in range(3)]
+    assert min(bugged) > 0.0
+
+
+def test_reference_sca_ends_in_the_tens_far_from_greedy_variant():
+    problem = scpo.problems.get("rastrigin", 30)
+    reference = [scpo.minimize(problem, algorithm="sca", pop_size=30, max_iter=500, seed=s).fun for s in range(8)]
+    greedy = [scpo.minimize(problem, algorithm="sca", pop_size=30, max_iter=500, seed=s, greedy=True).fun
+              for s in range(8)]
+    assert 10.0 <= np.median(reference) <= 100.0
+    assert np.median(greedy) < 1.0
+
+
+def test_sca_counts_iterations_like_the_reference():
+    result = scpo.minimize(scpo.problems.get("sphere", 5), algorithm="sca", pop_size=30, max_iter=500, seed=0)
+    assert result.nit == 500 and result.nfev == 30 * 500 and len(result.history["best"]) == 500
+    assert np.all(np.diff(result.history["best"]) <= 0)
+
+
+def test_po_iterations_follow_the_authors_budget_rule():
+    result = scpo.minimize(scpo.problems.get("sphere", 5), algorithm="po", max_evals=30000, parties=8, seed=0)
+    iterations = round(30000 / (64 + 8))
+    assert result.nit == iterations and result.nfev == 64 + iterations * (64 + 8)
+
+
+@pytest.mark.parametrize("name", ["sphere", "rastrigin", "ackley", "griewank", "rosenbrock"])
+def test_scpo_beats_random_search_on_shifted_problems(name):
+    problem = scpo.problems.get(name, dim=30, shifted=True, seed=7)
+    for seed in (0, 1):
+        ours = scpo.minimize(problem, algorithm="scpo", max_evals=20000, seed=seed)
+        floor = scpo.minimize(problem, algorithm="random", max_evals=20000, seed=seed)
+        assert ours.fun < floor.fun
+        # the authors' rule: N initial evaluations, then round(max_evals / (N + n)) iterations of N + n
+        assert ours.nfev == 64 + round(20000 / 72) * 72
+
+
+@pytest.mark.parametrize("algorithm", ["sca", "po", "scpo", "random"])
+def test_same_seed_same_result(algorithm):
+    problem = scpo.problems.get("ackley", 8, shifted=True, seed=0)
+    first = scpo.minimize(problem, algorithm=algorithm, max_evals=3000, seed=11)
+    second = scpo.minimize(problem, algorithm=algorithm, max_evals=3000, seed=11)
+    other = scpo.minimize(problem, algorithm=algorithm, max_evals=3000, seed=12)
+    assert first.fun == second.fun and np.array_equal(first.x, second.x)
+    assert first.history["best"] == second.history["best"]
+    assert first.fun != other.fun
+
+
+def test_ask_tell_reproduces_minimize_and_po_asks_twice_per_iteration():
+    problem = scpo.problems.get("rastrigin", 6, shifted=True)
+    opt = scpo.make("po", problem, seed=5, max_iter=4, parties=3)
+    sizes = []
+    while not opt.done:
+        X = opt.ask()
+        sizes.append(len(X))
+        opt.tell(problem.evaluate(X))
+    assert sizes == [9] + [9, 3] * 4
+    direct = scpo.minimize(problem, algorithm="po", seed=5, max_iter=4, parties=3)
+    assert opt.result().fun == direct.fun
+
+
+def test_make_from_bounds_alone_for_external_evaluation():
+    opt = scpo.make("sca", [(-1.0, 1.0)] * 4, seed=0, pop_size=10, max_iter=3)
+    while not opt.done:
+        X = opt.ask()
+        assert X.shape == (10, 4) and (np.abs(X) <= 1).all()
+        opt.tell((X**2).sum(axis=1))
+    assert opt.result().nfev == 30
+
+
+def test_plain_per_vector_function_and_scipy_bounds():
+    result = scpo.minimize(lambda x: float(np.sum((x - 0.3) ** 2)), [(-1, 1)] * 3, algorithm="sca",
+                           pop_size=20, max_iter=200, seed=0, vectorized=False)
+    assert result.fun < 1e-2 and np.allclose(result.x, 0.3, atol=0.1)
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda: scpo.minimize(scpo.problems.get("sphere", 3), algorithm="po", pop_size=10), "perfect square"),
+        (lambda: scpo.minimize(scpo.problems.get("sphere", 3), algorithm="nope"), "unknown algorithm 'nope'"),
+        (lambda: scpo.minimize(scpo.problems.get("sphere", 3), algorithm="sca", bogus=1), "unknown option 'bogus'"),
+        (lambda: scpo.minimize(np.sum, [(1, 0)]), "lb[0]=1.0 >= ub[0]=0.0"),
+        (lambda: scpo.minimize(np.sum, [(0, 1)] * 3), "returned shape ()"),
+        (lambda: scpo.minimize(scpo.problems.get("sphere", 3), max_iter=0), "max_iter must be"),
+        (lambda: scpo.minimize(scpo.problems.get("sphere", 3), algorithm="sca", max_evals=5), "max_evals=5"),
+        (lambda: scpo.problems.get("sphere", 0), "dim must be"),
+        (lambda: scpo.problems.get("nope", 3), "unknown problem 'nope'"),
+        (lambda: scpo.minimize(scpo.problems.get("sphere", 3), backend="gpu"), "unknown backend 'gpu'"),
+    ],
+)
+def test_bad_input_is_a_clear_value_error(call, fragment):
+    with pytest.raises(ValueError, match=None) as info:
+        call()
+    assert fragment in str(info.value)
+
+
+def test_objective_exception_names_the_candidate():
+    def explode(x):
+        if x[0] > 0:
+            raise RuntimeError("boom")
+        return 0.0
+
+    with pytest.raises(scpo.ObjectiveError, match=r"RuntimeError on candidate \d+: boom"):
+        scpo.minimize(explode, [(-1, 1)] * 2, algorithm="sca", pop_size=10, max_iter=3, vectorized=False, seed=0)
+
+
+def test_nan_fitness_counts_as_inf_and_is_reported():
+    def half_nan(X):
+        return np.where(X[:, 0] > 0, np.nan, (X**2).sum(axis=1))
+
+    result = scpo.minimize(half_nan, [(-1, 1)] * 2, algorithm="sca", pop_size=10, max_iter=5, seed=0)
+    assert np.isfinite(result.fun) and result.x[0] <= 0 and result.nonfinite > 0
