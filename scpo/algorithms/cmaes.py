@@ -1,0 +1,95 @@
+"""CMA-ES (Hansen & Ostermeier 2001) through the ``cma`` package's ask/tell interface.
+
+Choices:
+- the search runs in the unit box: ``x = lb + u (ub - lb)`` with ``u`` in ``[0, 1]^D``, so
+  one step size fits boxes whose sides differ; ``cma``'s bound handling keeps ``u`` inside;
+- it starts at the best point of the engine's initial uniform population (those
+  evaluations are already spent) with ``sigma0 = 0.3`` of the range, ``popsize = N``;
+- randomness: ``cma`` draws its normal deviates through the ``randn`` option, which we
+  point at a ``numpy.random.Generator`` seeded from ``ctx.rng``. (Its ``seed`` option would
+  call ``np.random.seed``: a process-wide side effect, and two interleaved instances would
+  share one stream.) Nothing global is touched, so runs are reproducible in any order;
+- when ``cma``'s own termination criteria fire before the budget is spent (``tolfun``,
+  ``tolx``, flat fitness ...), it restarts from a uniform random point with the same
+  population size (``restarts=False`` keeps stepping the stopped instance);
+- NaN or inf fitness is told to ``cma`` as a value worse than every finite one;
+- the initial uniform population counts as iteration 1: ``T = max_evals // N``.
+The ``cma.CMAEvolutionStrategy`` lives in the state (it pickles).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from scpo.algorithms.base import Algorithm, Context, check_positive_int, register
+
+RESERVED = ("bounds", "popsize", "randn", "seed", "verbose", "verb_disp", "verb_log", "maxiter", "maxfevals")
+
+
+class GeneratorRandn:
+    """``cma``'s ``randn(lam, N)`` from a numpy Generator (picklable, unlike a lambda)."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, *shape: int) -> np.ndarray:
+        return self.rng.standard_normal(shape)
+
+
+@dataclass
+class CMAESState:
+    es: Any  # cma.CMAEvolutionStrategy, working in the unit box
+    asked: list = field(default_factory=list)  # the unit-box points of the last ask, told back as given
+    restarts: int = 0
+
+
+@register
+class CMAES(Algorithm):
+    """CMA-ES with restarts, via ``cma``; ``cma_options`` go to ``cma.CMAEvolutionStrategy``."""
+
+    name = "cmaes"
+    initial_counts_as_iteration = True
+
+    def __init__(self, sigma0: float = 0.3, restarts: bool = True, cma_options: dict | None = None):
+        if not (np.isfinite(sigma0) and 0 < sigma0 <= 1):
+            raise ValueError(f"sigma0 must be in (0, 1] (a share of the range), got {sigma0!r}")
+        extra = dict(cma_options or {})
+        clash = sorted(set(extra) & set(RESERVED))
+        if clash:
+            raise ValueError(f"cma option {clash[0]!r} is set by scpo; leave it out of cma_options")
+        self.sigma0, self.restarts, self.cma_options = float(sigma0), bool(restarts), extra
+
+    def population_size(self, pop_size: int | None) -> int:
+        return 30 if pop_size is None else check_positive_int("pop_size", pop_size, minimum=2)
+
+    def _strategy(self, u0: np.ndarray, pop_size: int, ctx: Context):
+        import cma  # imported here: only this algorithm needs it
+
+        options = {
+            "bounds": [0.0, 1.0], "popsize": pop_size, "randn": GeneratorRandn(int(ctx.rng.integers(2**63))),
+            "seed": np.nan, "verbose": -9, "verb_disp": 0, "verb_log": 0, "maxiter": np.inf, "maxfevals": np.inf,
+            **self.cma_options,
+        }
+        return cma.CMAEvolutionStrategy(u0, self.sigma0, options)
+
+    def init(self, X, fitness, ctx: Context) -> CMAESState:
+        u0 = (X[int(np.argmin(fitness))] - ctx.lb) / (ctx.ub - ctx.lb)
+        return CMAESState(self._strategy(u0, X.shape[0], ctx))
+
+    def ask(self, state: CMAESState, ctx: Context) -> np.ndarray:
+        state.asked = state.es.ask()
+        U = np.clip(np.asarray(state.asked), 0.0, 1.0)
+        return np.clip(ctx.lb + U * (ctx.ub - ctx.lb), ctx.lb, ctx.ub)
+
+    def tell(self, state: CMAESState, candidates, fitness, ctx: Context) -> tuple[CMAESState, bool]:
+        finite = np.isfinite(fitness)
+        worst = fitness[finite].max() if finite.any() else 0.0
+        told = np.where(finite, fitness, worst + 1.0 + abs(worst))
+        state.es.tell(state.asked, told.tolist())
+        if self.restarts and state.es.stop():
+            u0 = ctx.rng.random(candidates.shape[1])
+            return CMAESState(self._strategy(u0, candidates.shape[0], ctx), restarts=state.restarts + 1), True
+        return CMAESState(state.es, restarts=state.restarts), True
