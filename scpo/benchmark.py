@@ -1,0 +1,580 @@
+"""Optimizer benchmark: every (algorithm, problem, run) at one budget of evaluations, then statistics and plots.
+
+``run_benchmark`` writes into ``out_dir``:
+
+- ``config.json``: dim, evaluations and seed; a later call on the same folder must match them;
+- ``results.csv``: one row per run (algorithm, problem, run, seed, best_fitness, nfev,
+  wall_time_s), appended with flush + fsync as each run finishes, so an interrupted
+  benchmark resumes where it stopped (finished runs are read back, never recomputed);
+- ``histories/<algorithm>__<problem>__<run>.json``: best-so-far against evaluations;
+- ``summary.md``: mean, std, median and best per cell; Wilcoxon rank-sum tests against
+  SCPO with Holm's correction; Friedman tests and mean ranks;
+- ``plots/<problem>.png``: median and inter-quartile band of ``f - f*`` per algorithm.
+
+Seeds: the run seed comes from ``(seed, problem, run)`` and is the same for every
+algorithm in that run (same initial population for algorithms of the same population
+size); a shifted problem's offset comes from ``seed`` alone, so all runs face one problem.
+
+Algorithms are given as ``"name"`` or ``"name:key=value:key=value"`` (for example
+``"po:reference_switch_bug=True"``), labelled ``po[reference_switch_bug=True]``.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+import os
+import re
+import uuid
+import warnings
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scpo import problems as problem_registry
+from scpo.algorithms.base import check_positive_int
+from scpo.engine import make, minimize
+
+FIELDS = ("algorithm", "problem", "run", "seed", "best_fitness", "nfev", "wall_time_s")
+CONFIG_KEYS = ("dim", "evals", "seed")
+RESERVED_OPTIONS = ("max_evals", "max_iter", "seed", "bounds", "callback", "vectorized", "algorithm")
+REFERENCE = "scpo"
+ALPHA = 0.05
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class AlgoSpec:
+    """One benchmarked configuration: registry name, options (``pop_size`` included), label."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            shown = ",".join(f"{k}={v}" for k, v in self.options.items())
+            object.__setattr__(self, "label", f"{self.name}[{shown}]" if shown else self.name)
+
+    @property
+    def slug(self) -> str:
+        """The label as a file-name part."""
+        return re.sub(r"[^A-Za-z0-9._=+-]+", "-", self.label).strip("-")
+
+
+def parse_value(text: str) -> Any:
+    """``True``/``false``/``none``, numbers and Python literals as such; anything else as a string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false", "none"):
+        return {"true": True, "false": False, "none": None}[lowered]
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return text.strip()
+
+
+def parse_algo(entry: str | AlgoSpec | tuple) -> AlgoSpec:
+    """``"po:reference_switch_bug=True"`` -> AlgoSpec("po", {"reference_switch_bug": True})."""
+    if isinstance(entry, AlgoSpec):
+        return entry
+    if isinstance(entry, tuple) and len(entry) == 2:
+        return AlgoSpec(str(entry[0]), dict(entry[1]))
+    if not isinstance(entry, str) or not entry.strip():
+        raise ValueError(f"algorithm entries are 'name' or 'name:key=value', got {entry!r}")
+    name, *parts = entry.strip().split(":")
+    options = {}
+    for part in parts:
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"bad option {part!r} in algorithm {entry!r}: expected key=value")
+        options[key.strip()] = parse_value(value)
+    return AlgoSpec(name.strip().lower(), options)
+
+
+def _as_list(value: str | Iterable, what: str) -> list:
+    items = [s.strip() for s in value.split(",")] if isinstance(value, str) else list(value)
+    items = [s for s in items if not (isinstance(s, str) and not s)]
+    if not items:
+        raise ValueError(f"no {what} given")
+    return items
+
+
+def resolve_algos(algos: str | Iterable, options: Mapping[str, Mapping] | None = None) -> list[AlgoSpec]:
+    """Parse the entries and merge ``options[name or label]`` into each (the entry's own options win)."""
+    specs = [parse_algo(a) for a in _as_list(algos, "algorithms")]
+    options = dict(options or {})
+    known = {s.name for s in specs} | {s.label for s in specs}
+    for key in options:
+        if key not in known:
+            raise ValueError(f"options given for {key!r}, which is not among the algorithms")
+    merged = []
+    for spec in specs:
+        extra = {**options.get(spec.name, {}), **options.get(spec.label, {})}
+        if extra:
+            spec = AlgoSpec(spec.name, {**extra, **spec.options})
+        for key in spec.options:
+            if key in RESERVED_OPTIONS:
+                raise ValueError(f"option {key!r} of {spec.label} is set by the benchmark; remove it")
+        merged.append(spec)
+    for attr in ("label", "slug"):
+        seen = [getattr(s, attr) for s in merged]
+        duplicates = sorted({x for x in seen if seen.count(x) > 1})
+        if duplicates:
+            raise ValueError(f"algorithm {duplicates[0]!r} is listed twice")
+    return merged
+
+
+def resolve_problems(problems: str | Iterable, dim: int, shifted: bool, seed: int) -> list[tuple[str, str]]:
+    """``(registry key, label)`` per problem; ``"all"`` is F1-F13. Labels carry ``-shifted``."""
+    items = _as_list(problems, "problems")
+    if len(items) == 1 and str(items[0]).lower() == "all":
+        items = problem_registry.names()
+    resolved = []
+    for name in items:
+        problem = problem_registry.get(str(name), dim, shifted=shifted, seed=seed)  # validates name and dim
+        key = problem.name.removesuffix("-shifted")
+        if (key, problem.name) not in resolved:
+            resolved.append((key, problem.name))
+    return resolved
+
+
+def run_seed(seed: int, problem: str, run: int) -> int:
+    """The seed of run ``run`` on ``problem``: shared by every algorithm, stable when problems are added."""
+    return int(np.random.SeedSequence([seed, zlib.crc32(problem.encode()), run]).generate_state(1)[0])
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class Task:
+    algo: AlgoSpec
+    problem: str  # registry key
+    problem_label: str
+    run: int
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.algo.label, self.problem_label, self.run)
+
+
+def execute(task: Task, dim: int, evals: int, shifted: bool, seed: int) -> tuple[dict, dict]:
+    """One run: its results.csv row and its history."""
+    problem = problem_registry.get(task.problem, dim, shifted=shifted, seed=seed)
+    result = minimize(problem, algorithm=task.algo.name, max_evals=evals, seed=task.seed, **task.algo.options)
+    row = {
+        "algorithm": task.algo.label, "problem": task.problem_label, "run": task.run, "seed": task.seed,
+        "best_fitness": float(result.fun), "nfev": int(result.nfev), "wall_time_s": round(result.wall_time_s, 6),
+    }
+    best, nfev = np.asarray(result.history["best"]), np.asarray(result.history["nfev"])
+    keep = np.ones(best.size, dtype=bool)  # best-so-far where it changed, and the last point: lossless as steps
+    keep[1:-1] = best[1:-1] != best[:-2]
+    history = {
+        "algorithm": task.algo.label, "problem": task.problem_label, "run": task.run, "seed": task.seed,
+        "f_opt": problem.f_opt, "nfev": nfev[keep].tolist(), "best": best[keep].tolist(),
+    }
+    return row, history
+
+
+def history_path(out_dir: Path, algo_slug: str, problem_label: str, run: int) -> Path:
+    return out_dir / "histories" / f"{algo_slug}__{problem_label}__{run}.json"
+
+
+def _atomic_write(path: Path, data: str | bytes) -> bool:
+    """Write through a temporary file beside ``path``, fsync, then rename over it.
+
+    Skips the write (keeping the file's mtime) when ``path`` already holds exactly ``data``;
+    returns whether it wrote.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if path.exists() and path.read_bytes() == raw:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as handle:  # created with the usual permissions (umask), unlike mkstemp
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+class ResultsFile:
+    """``results.csv``: read back on start (a torn last line is dropped), then appended one fsynced row at a time."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: dict[tuple[str, str, int], dict] = {}
+        if not path.exists():
+            _atomic_write(path, ",".join(FIELDS) + "\n")
+            return
+        text = path.read_text(encoding="utf-8")
+        if not text.endswith("\n"):  # killed mid-append: drop the partial row
+            text = text[: text.rfind("\n") + 1]
+            _atomic_write(path, text)
+        reader = csv.DictReader(text.splitlines())
+        if tuple(reader.fieldnames or ()) != FIELDS:
+            raise ValueError(f"{path} is not a results file of this benchmark (columns {reader.fieldnames})")
+        for raw in reader:
+            row = {**raw, "run": int(raw["run"]), "seed": int(raw["seed"]), "nfev": int(raw["nfev"]),
+                   "best_fitness": float(raw["best_fitness"]), "wall_time_s": float(raw["wall_time_s"])}
+            self.rows[(row["algorithm"], row["problem"], row["run"])] = row
+
+    def append(self, row: dict) -> None:
+        with open(self.path, "a", encoding="utf-8", newline="") as handle:
+            csv.writer(handle, lineterminator="\n").writerow([row[k] for k in FIELDS])
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.rows[(row["algorithm"], row["problem"], row["run"])] = row
+
+
+def _check_config(out_dir: Path, config: dict) -> None:
+    path = out_dir / "config.json"
+    if path.exists():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        for key in CONFIG_KEYS:
+            if old.get(key) != config[key]:
+                raise ValueError(
+                    f"{out_dir} holds a benchmark with {key}={old.get(key)!r}, not {config[key]!r}: "
+                    "use another output folder or the same settings"
+                )
+    _atomic_write(path, json.dumps(config, indent=2) + "\n")
+
+
+@dataclass
+class BenchmarkResult:
+    out_dir: Path
+    rows: list[dict]  # the requested cells, in algorithm / problem / run order
+    ran: int  # runs computed by this call
+    skipped: int  # runs found finished in results.csv
+    summary: Path
+    plots: list[Path]
+    statistics: dict
+
+
+def run_benchmark(algos, problems, dim: int, runs: int, evals: int, seed: int, out_dir, shifted: bool = False,
+                  jobs: int = 1, progress: bool | None = None,
+                  options: Mapping[str, Mapping] | None = None) -> BenchmarkResult:
+    """Run every (algorithm, problem, run) with ``evals`` evaluations, resuming finished runs from ``out_dir``.
+
+    ``algos``: names or ``"name:key=value"`` entries (list or comma-separated string);
+    ``problems``: names, ``f1``..``f13`` or ``"all"``; ``options``: extra options per
+    algorithm name or label (``pop_size`` included); ``jobs > 1`` runs in joblib worker
+    processes; ``progress=True`` shows a rich progress bar.
+    """
+    dim = check_positive_int("dim", dim)
+    runs = check_positive_int("runs", runs)
+    evals = check_positive_int("evals", evals)
+    jobs = check_positive_int("jobs", jobs)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    specs = resolve_algos(algos, options)
+    problem_list = resolve_problems(problems, dim, shifted, seed)
+    first = problem_registry.get(problem_list[0][0], dim, shifted=shifted, seed=seed)
+    for spec in specs:  # unknown algorithm or option, bad pop_size, budget below one iteration
+        make(spec.name, first, seed=0, max_evals=evals, **spec.options)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_config(out_dir, {"dim": dim, "evals": evals, "seed": seed})
+    results = ResultsFile(out_dir / "results.csv")
+    tasks = [Task(spec, key, label, r, run_seed(seed, label, r))
+             for spec in specs for key, label in problem_list for r in range(runs)]
+    pending = [t for t in tasks if t.key not in results.rows]
+    for task in tasks:
+        done = results.rows.get(task.key)
+        if done is not None and done["seed"] != task.seed:
+            raise ValueError(f"{results.path} has run {task.key} with seed {done['seed']}, expected {task.seed}")
+
+    def record(task: Task, row: dict, history: dict) -> None:
+        path = history_path(out_dir, task.algo.slug, task.problem_label, task.run)
+        _atomic_write(path, json.dumps(history) + "\n")
+        results.append(row)  # the row last: a run counts as finished only once its history is on disk
+
+    with _progress_bar(progress, len(tasks), len(tasks) - len(pending)) as advance:
+        for task, (row, history) in _execute_all(pending, dim, evals, shifted, seed, jobs):
+            record(task, row, history)
+            advance()
+
+    rows = [results.rows[t.key] for t in tasks]
+    labels = [s.label for s in specs]
+    problem_labels = [label for _, label in problem_list]
+    statistics = compute_statistics(rows, labels, problem_labels)
+    config = {"dim": dim, "evals": evals, "runs": runs, "seed": seed, "shifted": shifted}
+    summary = out_dir / "summary.md"
+    _atomic_write(summary, render_summary(statistics, config))
+    plots = []
+    for key, label in problem_list:
+        curves = {
+            spec.label: [_read_history(history_path(out_dir, spec.slug, label, r)) for r in range(runs)]
+            for spec in specs
+        }
+        f_opt = problem_registry.get(key, dim, shifted=shifted, seed=seed).f_opt
+        title = f"{label}, d={dim}, {runs} runs, {evals} evaluations"
+        plots.append(plot_convergence(curves, out_dir / "plots" / f"{label}.png", title, f_opt))
+    return BenchmarkResult(out_dir, rows, len(pending), len(tasks) - len(pending), summary, plots, statistics)
+
+
+def _execute_all(pending: Sequence[Task], dim, evals, shifted, seed, jobs):
+    if jobs == 1 or len(pending) <= 1:
+        for task in pending:
+            yield task, execute(task, dim, evals, shifted, seed)
+        return
+    from joblib import Parallel, delayed
+
+    def run_one(task):
+        return task, execute(task, dim, evals, shifted, seed)
+
+    parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+    yield from parallel(delayed(run_one)(task) for task in pending)
+
+
+class _progress_bar:  # noqa: N801  (used as a context manager)
+    """A rich bar over all runs (finished ones counted as done); a no-op when ``enabled`` is falsy."""
+
+    def __init__(self, enabled: bool | None, total: int, completed: int):
+        self.enabled, self.total, self.completed = bool(enabled), total, completed
+
+    def __enter__(self) -> Callable[[], None]:
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+        self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TimeRemainingColumn())
+        self.bar.start()
+        task = self.bar.add_task("benchmark runs", total=self.total, completed=self.completed)
+        return lambda: self.bar.advance(task)
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+
+def _read_history(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return np.asarray(data["nfev"], dtype=float), np.asarray(data["best"], dtype=float)
+
+
+# ---------------------------------------------------------------------------- statistics
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment: ``p_(i) * (m - i + 1)``, made monotone, capped at 1."""
+    p = np.asarray(pvalues, dtype=float)
+    order = np.argsort(p)
+    scaled = np.minimum(1.0, p[order] * (p.size - np.arange(p.size)))
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.maximum.accumulate(scaled)
+    return adjusted
+
+
+def rank_sum(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """Two-sided Wilcoxon rank-sum (Mann-Whitney U) test of x against y: ``(p, A)``.
+
+    ``scipy.stats.mannwhitneyu``: exact p for small samples without ties, else the normal
+    approximation with tie and continuity corrections (``ranksums`` has no tie correction,
+    and ties are common here: exact zeros). ``A = U / (n_x n_y)`` is the Vargha-Delaney
+    effect size, the probability that a value of x exceeds one of y (ties count half):
+    ``A > 0.5`` means x tends to be larger, i.e. worse for minimization.
+    """
+    from scipy.stats import mannwhitneyu
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if np.ptp(np.concatenate([x, y])) == 0:
+        return 1.0, 0.5
+    test = mannwhitneyu(x, y, alternative="two-sided", method="auto")
+    return float(test.pvalue), float(test.statistic) / (x.size * y.size)
+
+
+def friedman(matrix: np.ndarray) -> dict:
+    """Friedman test over blocks (rows) and treatments (columns); ranks 1 = lowest value, ties averaged."""
+    from scipy.stats import friedmanchisquare, rankdata
+
+    ranks = rankdata(matrix, axis=1)
+    out = {"mean_ranks": ranks.mean(axis=0), "blocks": matrix.shape[0], "statistic": np.nan, "p": np.nan}
+    if matrix.shape[1] >= 3 and matrix.shape[0] >= 2:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            test = friedmanchisquare(*matrix.T)
+        out["statistic"], out["p"] = float(test.statistic), float(test.pvalue)
+    return out
+
+
+def compute_statistics(rows: Sequence[dict], algos: Sequence[str], problems: Sequence[str],
+                       reference: str = REFERENCE) -> dict:
+    """Per-cell statistics, rank-sum tests against ``reference`` (Holm per problem), Friedman tests."""
+    values = {(a, p): np.array(sorted((r["run"], r["best_fitness"]) for r in rows
+                                      if r["algorithm"] == a and r["problem"] == p))[:, 1]
+              for a in algos for p in problems}
+    nfev = {(a, p): max(r["nfev"] for r in rows if r["algorithm"] == a and r["problem"] == p)
+            for a in algos for p in problems}
+    cells = {
+        key: {"mean": v.mean(), "std": v.std(ddof=1) if v.size > 1 else np.nan, "median": np.median(v),
+              "best": v.min(), "n": v.size, "nfev": nfev[key]}
+        for key, v in values.items()
+    }
+    tests: dict[tuple[str, str], dict] = {}
+    has_reference = reference in algos
+    if has_reference:
+        others = [a for a in algos if a != reference]
+        for p in problems:
+            results = [rank_sum(values[(a, p)], values[(reference, p)]) for a in others]
+            adjusted = holm([pv for pv, _ in results]) if results else []
+            for a, (pv, effect), padj in zip(others, results, adjusted, strict=True):
+                outcome = "=" if padj >= ALPHA else ("+" if effect > 0.5 else "-")  # + : reference better
+                tests[(a, p)] = {"p": pv, "p_holm": float(padj), "A": effect, "outcome": outcome}
+    by_problem = np.array([[cells[(a, p)]["mean"] for a in algos] for p in problems])
+    runs = min(c["n"] for c in cells.values())
+    by_run = np.array([[values[(a, p)][r] for a in algos] for p in problems for r in range(runs)])
+    return {
+        "algorithms": list(algos), "problems": list(problems), "reference": reference if has_reference else None,
+        "cells": cells, "tests": tests, "friedman_problems": friedman(by_problem), "friedman_runs": friedman(by_run),
+    }
+
+
+def _num(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:.3e}"
+
+
+def _p(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else (f"{value:.2e}" if value < 1e-3 else f"{value:.3f}")
+
+
+def render_summary(stats: dict, config: dict) -> str:
+    """The Markdown report of ``compute_statistics``."""
+    algos, problems, ref = stats["algorithms"], stats["problems"], stats["reference"]
+    lines = [
+        "# Benchmark summary", "",
+        f"d = {config['dim']}, {config['evals']} evaluations per run, {config['runs']} runs per cell, "
+        f"seed {config['seed']}, {'shifted' if config['shifted'] else 'unshifted'} problems. "
+        "Each run seed comes from (seed, problem, run) and is shared by all algorithms.", "",
+        "Statistics of the best fitness per run: mean, std (ddof = 1), median, best (minimum); nfev: the most "
+        "evaluations a run of the cell used (PO and SCPO count iterations as their reference code does, "
+        "`round(evals / (N + parties))`, so they may use slightly more than the budget).",
+    ]
+    if ref:
+        lines += [
+            f"Wilcoxon rank-sum test (two-sided, `scipy.stats.mannwhitneyu`: exact for small samples without ties, "
+            f"else normal approximation with tie correction) of each algorithm against {ref}, Holm-corrected over "
+            f"the {len(algos) - 1} comparisons of each problem, alpha = {ALPHA}. "
+            f"A = P(algorithm > {ref}) + P(tie)/2 (Vargha-Delaney; > 0.5: the algorithm tends to be worse). "
+            f"Outcome: `+` {ref} significantly better, `-` significantly worse, `=` no significant difference.",
+        ]
+    else:
+        lines.append(f"No rank-sum tests: {REFERENCE} is not among the algorithms.")
+    for p in problems:
+        lines += ["", f"## {p}", ""]
+        header = "| algorithm | mean | std | median | best | nfev |"
+        rule = "|---|---:|---:|---:|---:|---:|"
+        if ref:
+            header += f" p vs {ref} | p (Holm) | A | outcome |"
+            rule += "---:|---:|---:|:---:|"
+        lines += [header, rule]
+        for a in algos:
+            c = stats["cells"][(a, p)]
+            line = (f"| {a} | {_num(c['mean'])} | {_num(c['std'])} | {_num(c['median'])} | {_num(c['best'])} "
+                    f"| {c['nfev']} |")
+            if ref:
+                t = stats["tests"].get((a, p))
+                line += " (reference) | | | |" if t is None else (
+                    f" {_p(t['p'])} | {_p(t['p_holm'])} | {t['A']:.2f} | {t['outcome']} |")
+            lines.append(line)
+    if ref and len(algos) > 1:
+        lines += ["", f"## Rank-sum outcomes against {ref} over {len(problems)} problems", "",
+                  f"| algorithm | {ref} better (+) | no difference (=) | {ref} worse (-) |", "|---|---:|---:|---:|"]
+        for a in algos:
+            if a == ref:
+                continue
+            outcomes = [stats["tests"][(a, p)]["outcome"] for p in problems]
+            lines.append(f"| {a} | {outcomes.count('+')} | {outcomes.count('=')} | {outcomes.count('-')} |")
+    fp, fr = stats["friedman_problems"], stats["friedman_runs"]
+    lines += [
+        "", "## Friedman test and mean ranks", "",
+        "`scipy.stats.friedmanchisquare`; rank 1 = lowest (best) value, ties share the average rank. "
+        f"Across problems: blocks are the {fp['blocks']} problems, values the mean best fitness per cell "
+        "(the usual comparison over a benchmark suite; few problems give little power). "
+        f"Across runs: blocks are the {fr['blocks']} (problem, run) pairs, values the best fitness of each run.", "",
+        "| algorithm | mean rank across problems | mean rank across (problem, run) |", "|---|---:|---:|",
+    ]
+    for i in np.argsort(fp["mean_ranks"], kind="stable"):
+        lines.append(f"| {algos[i]} | {fp['mean_ranks'][i]:.2f} | {fr['mean_ranks'][i]:.2f} |")
+    lines.append("")
+    for label, f in (("across problems", fp), ("across (problem, run)", fr)):
+        if len(algos) < 3 or f["blocks"] < 2:
+            lines.append(f"- Friedman {label}: not computed (needs >= 3 algorithms and >= 2 blocks).")
+        elif not np.isfinite(f["statistic"]):
+            lines.append(f"- Friedman {label}: not defined (every block is a complete tie).")
+        else:
+            lines.append(f"- Friedman {label}: chi2 = {f['statistic']:.3f}, df = {len(algos) - 1}, "
+                         f"p = {_p(f['p'])}.")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------- plots
+
+
+def _step_interp(grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A run's best-so-far at each grid point (NaN before its first record)."""
+    idx = np.searchsorted(x, grid, side="right") - 1
+    return np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
+
+
+def plot_convergence(curves: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]], out: Path, title: str,
+                     f_opt: float | None = None) -> Path:
+    """Median and inter-quartile band of ``f - f*`` per algorithm against evaluations, log y scale.
+
+    Values <= 0 (the optimum reached exactly) are drawn at a floor a decade below the
+    smallest positive value; without any positive value the y scale stays linear.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    offset = f_opt if f_opt is not None else 0.0
+    bands = {}
+    for label, runs in curves.items():
+        grid = np.unique(np.concatenate([x for x, _ in runs]))
+        stacked = np.stack([_step_interp(grid, x, y - offset) for x, y in runs])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before the first record
+            bands[label] = (grid, *np.nanpercentile(stacked, [25, 50, 75], axis=0))
+    values = np.concatenate([np.concatenate(b[1:]) for b in bands.values()])
+    positive = values[np.isfinite(values) & (values > 0)]
+    log = positive.size > 0
+    floor = positive.min() / 10 if log else None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, (grid, low, median, high) in bands.items():
+        if log:
+            low, median, high = (np.maximum(v, floor) for v in (low, median, high))
+        (line,) = ax.plot(grid, median, label=label, linewidth=1.4, drawstyle="steps-post")
+        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.18, linewidth=0, step="post")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("function evaluations")
+    ylabel = "best f - f* so far" if f_opt is not None else "best f so far"
+    reached = bool((values[np.isfinite(values)] <= 0).any())
+    ax.set_ylabel(ylabel + (f" (<= 0 drawn at {floor:.0e})" if log and reached else ""))
+    ax.set_title(title + "\nmedian and inter-quartile range over runs", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png", metadata={"Software": None})
+    plt.close(fig)
+    _atomic_write(out, buffer.getvalue())
+    return out
