@@ -160,6 +160,9 @@ def optimize(
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Algorithm option key=value")] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<time>-<problem>-<algo>)")] = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="Also write the summary JSON here")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="Save the full run state here (atomic)")] = None,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Iterations between checkpoints")] = 25,
+    resume: Annotated[bool, typer.Option(help="Continue from --checkpoint if it exists")] = False,
     list_names: Annotated[bool, typer.Option("--list", help="List problems and algorithms, then exit")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
 ) -> None:
@@ -176,6 +179,10 @@ def optimize(
         target = build_problem(problem, dim, bounds, shifted, seed, vectorized)
         optimizer = scpo.make(algo, target, seed=seed, pop_size=pop, max_iter=iters, max_evals=evals,
                               backend=backend, **backend_kwargs, **options)
+        if resume and checkpoint is None:
+            raise ValueError("--resume needs --checkpoint PATH")
+        if checkpoint is not None and optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume):
+            typer.echo(f"resumed from {checkpoint} at iteration {optimizer.nit}/{optimizer.max_iter}", err=True)
     except USER_ERRORS as exc:
         fail(str(exc))
     result = run_with_progress(optimizer, target, quiet)
@@ -214,7 +221,7 @@ def run_with_progress(optimizer: scpo.Optimizer, problem: scpo.Problem, quiet: b
                 if time.perf_counter() - last_draw > 0.1 or optimizer.done:
                     bar.update(task, completed=optimizer.nit, best=f"{optimizer.best_fitness:.4g}")
                     last_draw = time.perf_counter()
-        except scpo.ObjectiveError as exc:
+        except (scpo.ObjectiveError, OSError) as exc:
             fail(str(exc))
     return optimizer.result()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,25 @@ class Optimizer:
         self.history = History()
         self._pending: np.ndarray | None = None
         self._start = time.perf_counter()
+        self.checkpoint_path: Path | None = None
+        self.checkpoint_every = 0
+
+    def enable_checkpoints(self, path: str | Path, every: int = 25, resume: bool = False) -> bool:
+        """Save the full state to ``path`` every ``every`` iterations and at the end; with
+        ``resume``, first continue from ``path`` if it exists. Returns whether it resumed."""
+        from scpo.checkpoint import load_checkpoint
+
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"checkpoint_every must be a positive integer, got {every!r}")
+        self.checkpoint_path, self.checkpoint_every = Path(path), every
+        if resume and self.checkpoint_path.exists():
+            load_checkpoint(self, self.checkpoint_path)
+            return True
+        return False
+
+    def resume_elapsed(self, seconds: float) -> None:
+        """Continue the clock of a resumed run, so history times stay monotone."""
+        self._start = time.perf_counter() - seconds
 
     @property
     def done(self) -> bool:
@@ -150,6 +170,10 @@ class Optimizer:
         self.history.best.append(self.ctx.best_f)
         self.history.nfev.append(self.nfev)
         self.history.time.append(time.perf_counter() - self._start)
+        if self.checkpoint_path is not None and (self.nit % self.checkpoint_every == 0 or self.done):
+            from scpo.checkpoint import save_checkpoint
+
+            save_checkpoint(self, self.checkpoint_path)
 
     def progress(self) -> Progress:
         return Progress(self.nit, self.max_iter, self.nfev, self.ctx.best_f, self.ctx.best_x,
@@ -187,16 +211,21 @@ def _no_objective(X):
 def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int | None = None,
              max_iter: int | None = None, max_evals: int | None = None, seed: int | None = None,
              backend: str = "numpy", callback: Callable[[Progress], Any] | None = None,
-             vectorized: bool = True, **options: Any) -> OptimizeResult:
+             vectorized: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int = 25,
+             resume: bool = False, **options: Any) -> OptimizeResult:
     """Minimize over a box with a population algorithm; the whole population is evaluated per call.
 
     ``fun_or_problem`` is a :class:`Problem` (its bounds are used) or a function of the
     population ``(N, D) -> (N,)`` (``vectorized=False`` for a function of one vector) with
     ``bounds``. ``max_evals`` sets the iterations as each algorithm's reference does
     (PO/SCPO: ``round(max_evals / (N + parties))``). ``options`` go to the algorithm.
+    ``checkpoint`` saves the full state every ``checkpoint_every`` iterations; with
+    ``resume=True`` a run continues from it and ends bit for bit as an uninterrupted one.
     """
     problem = resolve_problem(fun_or_problem, bounds, vectorized)
     optimizer = make(algorithm, problem, seed, pop_size, max_iter, max_evals, backend, **options)
+    if checkpoint is not None:
+        optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume)
     message = "iteration budget reached"
     while not optimizer.done:
         nit_before = optimizer.nit

@@ -32,7 +32,9 @@ def create(name: str, **options: Any) -> Algorithm:
         raise ValueError(
             f"unknown option {unknown[0]!r} for {name}; accepted: {', '.join(accepted) or 'none'}"
         )
-    return cls(**options)
+    algorithm = cls(**options)
+    algorithm.options = dict(options)  # kept so a checkpoint can name what it was run with
+    return algorithm
 
 
 @dataclass

@@ -1,0 +1,88 @@
+"""Checkpoints: atomic, resumable bit for bit, and refused clearly when corrupted or foreign."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scpo
+
+SCPO = shutil.which("scpo", path=str(Path(sys.executable).parent)) or shutil.which("scpo")
+
+
+@pytest.mark.parametrize("algorithm", ["sca", "po", "scpo", "random", "pso", "de"])
+def test_resumed_run_equals_uninterrupted_run(tmp_path, algorithm):
+    if algorithm not in scpo.algorithm_names():
+        pytest.skip(f"{algorithm} not registered")
+    problem = scpo.problems.get("rastrigin", 12, shifted=True, seed=3)
+    settings = dict(algorithm=algorithm, max_iter=40, seed=5, pop_size=16)
+    full = scpo.minimize(problem, **settings)
+    path = tmp_path / "run.ck"
+    stopped = scpo.minimize(problem, **settings, checkpoint=path, checkpoint_every=7, callback=lambda p: p.nit >= 24)
+    assert stopped.nit < 40 and path.exists()
+    resumed = scpo.minimize(problem, **settings, checkpoint=path, checkpoint_every=7, resume=True)
+    assert resumed.fun == full.fun and np.array_equal(resumed.x, full.x)
+    assert resumed.history["best"] == full.history["best"] and resumed.nfev == full.nfev
+    assert [p.name for p in tmp_path.iterdir()] == ["run.ck"]  # no temporary files left behind
+
+
+def test_corrupted_truncated_and_foreign_checkpoints_are_refused(tmp_path):
+    problem = scpo.problems.get("sphere", 4)
+    path = tmp_path / "ck"
+    scpo.minimize(problem, algorithm="sca", max_iter=5, seed=0, checkpoint=path)
+    data = path.read_bytes()
+    (tmp_path / "truncated").write_bytes(data[: len(data) // 2])
+    (tmp_path / "garbage").write_bytes(b"not a checkpoint at all")
+    corrupted = bytearray(data)
+    corrupted[len(data) // 3] ^= 0xFF
+    (tmp_path / "corrupted").write_bytes(bytes(corrupted))
+    for name in ("truncated", "garbage", "corrupted"):
+        with pytest.raises(ValueError, match="checkpoint"):
+            scpo.minimize(problem, algorithm="sca", max_iter=5, seed=0, checkpoint=tmp_path / name, resume=True)
+    with pytest.raises(ValueError, match="belongs to another run: seed=0"):
+        scpo.minimize(problem, algorithm="sca", max_iter=5, seed=1, checkpoint=path, resume=True)
+    with pytest.raises(ValueError, match="belongs to another run: algorithm"):
+        scpo.minimize(problem, algorithm="random", max_iter=5, seed=0, checkpoint=path, resume=True)
+
+
+def test_algorithm_with_opaque_state_refuses_checkpoints_clearly(tmp_path):
+    if "cmaes" not in scpo.algorithm_names():
+        pytest.skip("cmaes not registered")
+    with pytest.raises(ValueError, match="'cmaes' does not support checkpoints"):
+        scpo.minimize(scpo.problems.get("sphere", 4), algorithm="cmaes", max_iter=3, seed=0, checkpoint=tmp_path / "c")
+
+
+def test_a_checkpoint_holding_pickled_objects_is_not_executed(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, meta=np.array([{"format": "scpo-checkpoint/1"}], dtype=object))
+    with pytest.raises(ValueError, match="checkpoint"):
+        scpo.minimize(scpo.problems.get("sphere", 2), algorithm="sca", max_iter=3, checkpoint=path, resume=True)
+
+
+def test_sigkilled_cli_run_resumes_to_the_same_result(tmp_path):
+    args = ["optimize", "rastrigin", "--algo", "scpo", "--dim", "100", "--pop", "100", "--iters", "1500",
+            "--seed", "3", "--quiet", "--out", "r"]
+    full = subprocess.run([SCPO, *args, "--json", "full.json"], cwd=tmp_path, capture_output=True, timeout=300)
+    assert full.returncode == 0, full.stderr
+    ck = ["--checkpoint", "ck", "--checkpoint-every", "25", "--json", "out.json"]
+    victim = subprocess.Popen([SCPO, *args, *ck], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not (tmp_path / "ck").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert not (tmp_path / "out.json").exists(), "run finished before the kill: make it longer"
+    resumed = subprocess.run([SCPO, *args, *ck, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from ck at iteration" in resumed.stderr
+    expected = json.loads((tmp_path / "full.json").read_text())
+    got = json.loads((tmp_path / "out.json").read_text())
+    assert got["best_fitness"] == expected["best_fitness"] and got["history"] == expected["history"]
