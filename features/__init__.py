@@ -1,0 +1,38 @@
+"""Hashtag data and features: loading tweets, labels, cleaning, splits, and keyword-set features.
+
+Knows nothing of optimizers or networks; `scpo` and `networks` build on it.
+"""
+
+from features.data import SOURCES, collection_tag, default_data_home, load_tweets
+from features.dataset import Dataset, build_dataset, dataset_info
+from features.keywords import FEATURE_NAMES, KeywordSetFeaturizer
+from features.text import (
+    LEAKAGE_MODES,
+    STOP_WORDS,
+    analyze,
+    clean_text,
+    extract_hashtags,
+    hashtag_tokens,
+    prepare_text,
+    tokenize,
+)
+
+__all__ = [
+    "FEATURE_NAMES",
+    "LEAKAGE_MODES",
+    "SOURCES",
+    "STOP_WORDS",
+    "Dataset",
+    "KeywordSetFeaturizer",
+    "analyze",
+    "build_dataset",
+    "clean_text",
+    "collection_tag",
+    "dataset_info",
+    "default_data_home",
+    "extract_hashtags",
+    "hashtag_tokens",
+    "load_tweets",
+    "prepare_text",
+    "tokenize",
+]
