@@ -32,6 +32,7 @@ from scipy import stats
 
 __all__ = [
     "Interval",
+    "RANKING_METRIC_NAMES",
     "bootstrap_ci",
     "classification_metrics",
     "group_t_interval",
@@ -40,7 +41,7 @@ __all__ = [
     "ranking_metrics",
 ]
 
-_RANKING_NAMES = ("hit", "p", "r", "ndcg", "map", "tagfinder_ndcg", "tagfinder_map")
+RANKING_METRIC_NAMES = ("hit", "p", "r", "ndcg", "map", "tagfinder_ndcg", "tagfinder_map")
 
 
 class Interval(NamedTuple):
@@ -112,9 +113,7 @@ def rank_labels(scores, k: int | None = None) -> np.ndarray:
     return order if k is None else order[:, : int(k)]
 
 
-def per_item_ranking_metrics(
-    Y_true, scores, ks: int | Sequence[int] = (1, 3, 5, 10)
-) -> dict[str, np.ndarray]:
+def per_item_ranking_metrics(Y_true, scores, ks: int | Sequence[int] = (1, 3, 5, 10)) -> dict[str, np.ndarray]:
     """Per-tweet values of every ranking metric, for confidence intervals over tweets.
 
     Returns arrays of shape ``(n,)`` under the keys of :func:`ranking_metrics`. ``tagfinder_map@k``

@@ -82,8 +82,7 @@ def test_per_item_tagfinder_map_is_nan_without_hit():
     per = per_item_ranking_metrics(Y, S, ks=(2,))
     assert per["map@2"].tolist() == [0.25, 0.0]
     assert per["tagfinder_map@2"][0] == 0.5 and np.isnan(per["tagfinder_map@2"][1])
-    assert set(per) == {f"{name}@2" for name in ("hit", "p", "r", "ndcg", "map", "tagfinder_ndcg",
-                                                 "tagfinder_map")}
+    assert set(per) == {f"{name}@2" for name in ("hit", "p", "r", "ndcg", "map", "tagfinder_ndcg", "tagfinder_map")}
 
 
 @pytest.mark.parametrize(
