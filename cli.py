@@ -114,16 +114,22 @@ def parse_bounds(text: str) -> tuple[float, float]:
 
 
 def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, seed: int,
-                  vectorized: bool) -> scpo.Problem:
+                  vectorized: bool, **hostile) -> scpo.Problem:
+    """A benchmark by name or a user objective; ``hostile`` sets on_error, timeout and n_jobs."""
     if ":" in problem:
         if bounds is None:
             raise ValueError(f"objective {problem!r} needs --bounds LB,UB")
         lb, ub = parse_bounds(bounds)
         return scpo.Problem(load_objective(problem), lb, ub, dim=dim, vectorized=vectorized,
-                            name=problem.rpartition(":")[2])
+                            name=problem.rpartition(":")[2], **hostile)
     if bounds is not None:
         raise ValueError(f"--bounds applies to an objective FILE.py:FUNCTION, not to benchmark {problem!r}")
-    return scpo.problems.get(problem, dim, shifted=shifted, seed=seed)
+    target = scpo.problems.get(problem, dim, shifted=shifted, seed=seed)
+    return scpo.Problem(target.objective, target.lb, target.ub, name=target.name, f_opt=target.f_opt,
+                        x_opt=target.x_opt, **hostile) if hostile else target
+
+
+EXECUTORS = ("serial", "joblib")
 
 
 def write_run(out_dir: Path, summary: dict, result: scpo.OptimizeResult) -> None:
@@ -160,6 +166,11 @@ def optimize(
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Algorithm option key=value")] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<time>-<problem>-<algo>)")] = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="Also write the summary JSON here")] = None,
+    executor: Annotated[str, typer.Option(help="serial | joblib (worker processes, per-vector objectives)")]
+    = "serial",
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes for --executor joblib")] = 2,
+    eval_timeout: Annotated[float | None, typer.Option(help="Seconds one objective call may take")] = None,
+    on_error: Annotated[str, typer.Option(help="raise | penalize (score a failing candidate +inf)")] = "raise",
     checkpoint: Annotated[Path | None, typer.Option(help="Save the full run state here (atomic)")] = None,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Iterations between checkpoints")] = 25,
     resume: Annotated[bool, typer.Option(help="Continue from --checkpoint if it exists")] = False,
@@ -176,7 +187,12 @@ def optimize(
         evals = 30000
     backend_kwargs = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
     try:
-        target = build_problem(problem, dim, bounds, shifted, seed, vectorized)
+        if executor not in EXECUTORS:
+            raise ValueError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+        hostile = {k: v for k, v in (("on_error", on_error if on_error != "raise" else None),
+                                     ("timeout", eval_timeout),
+                                     ("n_jobs", workers if executor == "joblib" else None)) if v is not None}
+        target = build_problem(problem, dim, bounds, shifted, seed, vectorized, **hostile)
         optimizer = scpo.make(algo, target, seed=seed, pop_size=pop, max_iter=iters, max_evals=evals,
                               backend=backend, **backend_kwargs, **options)
         if resume and checkpoint is None:
@@ -191,6 +207,7 @@ def optimize(
         "best_fitness": result.fun, "best_x": result.x, "nfev": result.nfev, "nit": result.nit,
         "wall_time_s": result.wall_time_s, "options": options, "backend": backend,
         "pop_size": result.pop_size, "f_opt": target.f_opt, "nonfinite": result.nonfinite,
+        "errors": result.errors,
         "history": {"best": result.history["best"], "nfev": result.history["nfev"]},
     }
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

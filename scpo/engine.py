@@ -184,7 +184,7 @@ class Optimizer:
             x=None if self.ctx.best_x is None else self.ctx.best_x.copy(), fun=self.ctx.best_f,
             nit=self.nit, nfev=self.nfev, success=bool(np.isfinite(self.ctx.best_f)), message=message,
             algorithm=self.algorithm.name, pop_size=self.pop_size, max_iter=self.max_iter, seed=self.seed,
-            backend=self.backend, nonfinite=self.problem.nonfinite_count,
+            backend=self.backend, nonfinite=self.problem.nonfinite_count, errors=self.problem.error_count,
             wall_time_s=time.perf_counter() - self._start, history=self.history.as_dict(),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -45,6 +46,11 @@ class Problem:
     ``vectorized=False`` for a plain function of one vector ``(D,) -> float`` and it is
     wrapped. NaN and inf are scored +inf (counted in ``nonfinite_count``) so a broken
     candidate can never become the best one.
+
+    Hostile objectives: ``on_error="raise"`` stops with an error naming the failing
+    candidate; ``"penalize"`` scores it +inf (counted in ``error_count``) and goes on.
+    ``timeout`` bounds one objective call in seconds. ``n_jobs > 1`` evaluates a per-vector
+    objective in that many joblib worker processes.
     """
 
     objective: Callable
@@ -55,40 +61,60 @@ class Problem:
     name: str = "custom"
     f_opt: float | None = None
     x_opt: np.ndarray | None = None
+    on_error: str = "raise"
+    timeout: float | None = None
+    n_jobs: int = 1
     nonfinite_count: int = field(default=0, init=False)
+    error_count: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if not callable(self.objective):
             raise ValueError(f"objective must be callable, got {self.objective!r}")
         if self.dim is not None and (not isinstance(self.dim, int | np.integer) or self.dim < 1):
             raise ValueError(f"dim must be a positive integer, got {self.dim!r}")
+        if self.on_error not in ("raise", "penalize"):
+            raise ValueError(f"on_error must be 'raise' or 'penalize', got {self.on_error!r}")
+        if self.timeout is not None and not (isinstance(self.timeout, int | float) and self.timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int | np.integer) or self.n_jobs < 1:
+            raise ValueError(f"n_jobs must be a positive integer, got {self.n_jobs!r}")
         self.lb, self.ub = as_bounds(self.lb, self.ub, self.dim)
         self.dim = int(self.lb.size)
 
     def evaluate(self, population) -> np.ndarray:
         """Fitness of every row of ``population`` as a float array of shape (N,)."""
         n = len(population)
-        if self.vectorized:
-            try:
-                raw = self.objective(population)
-            except Exception as exc:  # the user's code: report it as ours, with context
-                raise ObjectiveError(f"objective {self.name!r} raised {type(exc).__name__}: {exc}") from exc
-            fitness = _to_numpy(raw)
+        if not self.vectorized or self.n_jobs > 1:
+            return self.check_fitness(self._evaluate_rows(population, self.objective), n)
+        value, error = _guarded(self.objective, population, self.timeout)
+        if error is None:
+            return self.check_fitness(value, n)
+        if self.on_error == "penalize" and "timeout" not in error:  # find which rows fail
+            return self.check_fitness(self._evaluate_rows(population, _first_of_batch(self.objective)), n)
+        raise ObjectiveError(f"objective {self.name!r} {error}")
+
+    def _evaluate_rows(self, population, function) -> np.ndarray:
+        """One call per candidate (serial or in joblib workers); failures named or penalized."""
+        if self.n_jobs > 1:
+            from joblib import Parallel, delayed
+
+            outcomes = Parallel(n_jobs=self.n_jobs)(delayed(_guarded)(function, x, self.timeout) for x in population)
         else:
-            fitness = np.empty(n)
-            for i in range(n):  # only for user functions that cannot take a population
-                try:
-                    value = np.asarray(_to_numpy(self.objective(population[i])), dtype=float)
-                except Exception as exc:
-                    raise ObjectiveError(
-                        f"objective {self.name!r} raised {type(exc).__name__} on candidate {i}: {exc}"
-                    ) from exc
-                if value.size != 1:
-                    raise ObjectiveError(
-                        f"objective {self.name!r} returned shape {value.shape} for candidate {i}, expected a scalar"
-                    )
+            outcomes = [_guarded(function, x, self.timeout) for x in population]
+        fitness = np.empty(len(population))
+        for i, (value, error) in enumerate(outcomes):
+            if error is None:
+                value = np.asarray(value, dtype=float) if _is_number(value) else None
+                if value is None or value.size != 1:
+                    error = f"returned {_describe(outcomes[i][0])}, expected a scalar"
+            if error is None:
                 fitness[i] = value.reshape(())
-        return self.check_fitness(fitness, n)
+            elif self.on_error == "penalize":
+                fitness[i] = np.inf
+                self.error_count += 1
+            else:
+                raise ObjectiveError(f"objective {self.name!r} failed on candidate {i}: {error}")
+        return fitness
 
     def check_fitness(self, fitness, n: int) -> np.ndarray:
         """Validate a fitness vector for ``n`` candidates; NaN and inf become +inf."""
@@ -109,6 +135,41 @@ class Problem:
             self.nonfinite_count += int(bad.sum())
             fitness = np.where(bad, np.inf, fitness)
         return fitness
+
+
+def _guarded(function, argument, timeout: float | None = None):
+    """(value, None) or (None, what went wrong): exceptions and time-outs as data, not as crashes."""
+    if timeout is None:
+        try:
+            return _to_numpy(function(argument)), None
+        except Exception as exc:
+            return None, f"raised {type(exc).__name__}: {exc}"
+    outcome: list = [None, f"exceeded the evaluation timeout of {timeout} s"]
+
+    def call() -> None:
+        outcome[:] = _guarded(function, argument)
+
+    worker = threading.Thread(target=call, daemon=True)  # a hung objective cannot be killed, only left
+    worker.start()
+    worker.join(timeout)
+    return (None, f"exceeded the evaluation timeout of {timeout} s") if worker.is_alive() else tuple(outcome)
+
+
+def _first_of_batch(objective):
+    """A vectorized objective called on one row at a time."""
+    return lambda x: np.asarray(_to_numpy(objective(x[None, :]))).reshape(-1)[0]
+
+
+def _is_number(value) -> bool:
+    try:
+        return np.asarray(value).dtype.kind in "biuf"
+    except (TypeError, ValueError):
+        return False
+
+
+def _describe(value) -> str:
+    array = np.asarray(value) if _is_number(value) else None
+    return f"shape {array.shape}" if array is not None else f"a {type(value).__name__}"
 
 
 def _to_numpy(value):

@@ -215,7 +215,7 @@ def test_objective_exception_names_the_candidate():
             raise RuntimeError("boom")
         return 0.0
 
-    with pytest.raises(scpo.ObjectiveError, match=r"RuntimeError on candidate \d+: boom"):
+    with pytest.raises(scpo.ObjectiveError, match=r"failed on candidate \d+: raised RuntimeError: boom"):
         scpo.minimize(explode, [(-1, 1)] * 2, algorithm="sca", pop_size=10, max_iter=3, vectorized=False, seed=0)
 
 
@@ -225,3 +225,40 @@ def test_nan_fitness_counts_as_inf_and_is_reported():
 
     result = scpo.minimize(half_nan, [(-1, 1)] * 2, algorithm="sca", pop_size=10, max_iter=5, seed=0)
     assert np.isfinite(result.fun) and result.x[0] <= 0 and result.nonfinite > 0
+
+
+def test_penalize_scores_failing_candidates_inf_and_counts_them():
+    def flaky(X):
+        if (X[:, 0] > 0.5).any():
+            raise RuntimeError("cannot evaluate")
+        return (X**2).sum(axis=1)
+
+    problem = scpo.Problem(flaky, -1, 1, dim=3, on_error="penalize")
+    result = scpo.minimize(problem, algorithm="sca", pop_size=10, max_iter=10, seed=0)
+    assert problem.error_count > 0 and np.isfinite(result.fun) and result.x[0] <= 0.5
+    assert result.errors == problem.error_count
+
+
+def test_timeout_bounds_one_evaluation():
+    import time
+
+    def hangs(x):
+        time.sleep(5)
+        return 0.0
+
+    problem = scpo.Problem(hangs, -1, 1, dim=2, vectorized=False, timeout=0.2)
+    started = time.perf_counter()
+    with pytest.raises(scpo.ObjectiveError, match="timeout of 0.2 s"):
+        scpo.minimize(problem, algorithm="sca", pop_size=4, max_iter=2, seed=0)
+    assert time.perf_counter() - started < 2
+
+
+def test_joblib_workers_give_the_same_result_as_serial():
+    def slow_sphere(x):
+        return float((x**2).sum())
+
+    serial = scpo.minimize(scpo.Problem(slow_sphere, -1, 1, dim=3, vectorized=False), algorithm="scpo",
+                           max_iter=3, parties=3, seed=2)
+    parallel = scpo.minimize(scpo.Problem(slow_sphere, -1, 1, dim=3, vectorized=False, n_jobs=2),
+                             algorithm="scpo", max_iter=3, parties=3, seed=2)
+    assert parallel.fun == serial.fun and np.array_equal(parallel.x, serial.x)
