@@ -183,9 +183,10 @@ class KeywordSetFeaturizer(TransformerMixin, BaseEstimator):
     largest one for MR words else 0. A tweet with no words gets all zeros.
 
     f9, the hashing score: the paper does not say what its Deep LSTM learns. Here a stacked LSTM
-    (`num_layers` >= 2) reads the standardized rows (X1..X4) word by word and ends in one tanh
-    unit, the score in [-1, 1]. `hashing_target` picks what the score is trained to predict through
-    a linear read-out that is dropped afterwards:
+    (`num_layers` >= 2) reads the standardized rows (X1..X4) of the first `max_len` words and ends
+    in one linear unit; f9 is that unit standardized over the training tweets (a z-score).
+    `hashing_target` picks what the unit is trained to predict through a linear read-out that is
+    dropped afterwards:
       * ``"tags"`` (default): the tweet's tag distribution over the `max_tags` most frequent tags,
         by softmax cross-entropy. A one-number code from which the tags can be read is the only
         kind of score that can help the downstream classifier choose a tag, and a linear read-out
@@ -281,6 +282,8 @@ class KeywordSetFeaturizer(TransformerMixin, BaseEstimator):
                 " (or use hashing_target='reconstruct' / hashing=False)"
             )
         labels = _label_matrix(tags, len(docs), self.max_tags)[0] if tags is not None else None
+        if needs_tags and not labels.any():  # type: ignore[union-attr]
+            raise ValueError("tags are all empty: no tweet carries a tag to learn from")
 
         words = sorted(set(itertools.chain.from_iterable(docs)))
         if not words:

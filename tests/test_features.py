@@ -509,6 +509,8 @@ def test_featurizer_rejects_bad_settings(kwargs, match):
 def test_featurizer_input_errors():
     with pytest.raises(ValueError, match="tags are needed"):
         KeywordSetFeaturizer().fit(TRAIN)
+    with pytest.raises(ValueError, match="all empty"):
+        KeywordSetFeaturizer().fit(TRAIN, [[], [], []])
     with pytest.raises(ValueError, match="one entry per text"):
         KeywordSetFeaturizer().fit(TRAIN, [["a"]])
     with pytest.raises(ValueError, match="no words"):
