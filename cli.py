@@ -265,6 +265,35 @@ def plot(
     typer.echo(f"wrote {out} ({sum(len(v) for v in curves.values())} runs, {len(curves)} algorithms)")
 
 
+data_app = typer.Typer(add_completion=False, help="Tweet corpora of the hashtag study.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("info")
+def data_info(
+    source: Annotated[str, typer.Argument(help="apple | avengers | path to a CSV file")],
+    text_column: Annotated[str | None, typer.Option(help="Column with the tweet text (CSV files)")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the statistics as JSON here")]
+    = None,
+) -> None:
+    """Rows, distinct texts, tagged rows, distinct tags and top tags of a tweet corpus."""
+    import features  # here, so that optimizer commands do not load the text pipeline
+
+    try:
+        info = features.dataset_info(source, text_column=text_column)
+    except (ValueError, OSError) as exc:
+        fail(str(exc))
+    for key in ("path", "rows", "distinct_texts", "distinct_clean_texts", "tagged_rows", "hashtag_tokens",
+                "distinct_tags", "collection_tag"):
+        typer.echo(f"{key.replace('_', ' '):<22}{info[key]}")
+    typer.echo("top tags              " + ", ".join(f"{tag} {count}" for tag, count in info["top_tags"]))
+    if json_file is not None:
+        try:
+            write_json(json_file, info)
+        except OSError as exc:
+            fail(f"cannot write {json_file}: {exc}")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python cli.py`
     app()
 
