@@ -1,0 +1,241 @@
+"""A network as a flat parameter vector, and a whole population of them evaluated in one pass.
+
+The optimizer's decision vector is the concatenation of ``module.named_parameters()`` (in that
+order, each flattened row-major). :func:`batched_loss` evaluates ``P`` such vectors on one batch
+with ``torch.func.functional_call`` inside ``torch.vmap``: one call, no Python loop over members.
+
+**Population mode** (what :func:`batched_loss` runs in): the module is in eval mode (dropout off),
+except that every batch-norm layer normalizes with the statistics of the batch it sees, per member,
+and its running buffers are neither read nor written. A random weight vector has no running
+statistics of its own, so batch statistics are the only meaningful ones while searching; after
+training, :func:`calibrate_batch_norm` computes the running statistics of the chosen weights on the
+training set so that inference in eval mode is per-example (see :mod:`networks.training`).
+
+Only modules whose buffers all belong to batch-norm layers are accepted: any other buffer would be
+shared by every member, which is wrong in general, so it is refused with its name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.nn import functional as F
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from networks.resnet import probabilities
+
+__all__ = [
+    "LOSSES", "batched_loss", "calibrate_batch_norm", "flat_size", "load_flat", "loss_per_example",
+    "parameter_bounds", "population_mode", "to_flat",
+]
+
+LOSSES = ("mse", "ce", "bce")
+
+
+def _params(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    params = list(module.named_parameters())
+    if not params:
+        raise ValueError(f"{type(module).__name__} has no parameters to optimize")
+    return params
+
+
+def flat_size(module: nn.Module) -> int:
+    """Number of entries of the flat vector: all parameters of ``module`` (shared ones once)."""
+    return sum(p.numel() for _, p in _params(module))
+
+
+def to_flat(module: nn.Module, as_numpy: bool = True):
+    """The parameters as one vector: float64 numpy array by default, else a detached torch tensor."""
+    flat = torch.cat([p.detach().reshape(-1) for _, p in _params(module)])
+    return flat.cpu().double().numpy() if as_numpy else flat.clone()
+
+
+def _as_tensor(values, like: torch.Tensor) -> torch.Tensor:
+    if isinstance(values, torch.Tensor):
+        return values.detach().to(device=like.device, dtype=like.dtype)
+    return torch.as_tensor(np.asarray(values), dtype=like.dtype, device=like.device)
+
+
+def load_flat(module: nn.Module, vector) -> nn.Module:
+    """Copy a flat vector (numpy or torch) into ``module``'s parameters in place; returns ``module``."""
+    params = _params(module)
+    size = sum(p.numel() for _, p in params)
+    flat = _as_tensor(vector, params[0][1])
+    if flat.dim() != 1 or flat.numel() != size:
+        raise ValueError(f"vector must have shape ({size},) for {type(module).__name__}, got {tuple(flat.shape)}")
+    if not torch.isfinite(flat).all():
+        raise ValueError(f"vector has {int((~torch.isfinite(flat)).sum())} non-finite entries")
+    with torch.no_grad():
+        offset = 0
+        for _, p in params:
+            n = p.numel()
+            p.copy_(flat[offset:offset + n].view_as(p))
+            offset += n
+    return module
+
+
+def parameter_bounds(module: nn.Module, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-parameter search box scaled to each layer ("scaled" bounds of the trainers).
+
+    Convolution and linear weights: ``+-scale * sqrt(6 / fan_in)`` (He-uniform, ReLU gain);
+    batch-norm scales: ``[0, 2 * scale]``; every other 1-D parameter (shifts, biases): ``+-scale``.
+    """
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale!r}")
+    lower, upper = [], []
+    bn_weights = {id(m.weight) for m in module.modules() if isinstance(m, _BatchNorm) and m.affine}
+    for _, p in _params(module):
+        if p.dim() >= 2:
+            fan_in = p[0].numel()
+            b = scale * np.sqrt(6.0 / fan_in)
+            lo, hi = -b, b
+        elif id(p) in bn_weights:
+            lo, hi = 0.0, 2.0 * scale
+        else:
+            lo, hi = -scale, scale
+        lower.append(np.full(p.numel(), lo))
+        upper.append(np.full(p.numel(), hi))
+    return np.concatenate(lower), np.concatenate(upper)
+
+
+def _check_buffers(module: nn.Module) -> None:
+    bn_buffers = set()
+    for prefix, m in module.named_modules():
+        if isinstance(m, _BatchNorm):
+            bn_buffers.update(f"{prefix}.{b}" if prefix else b for b, _ in m.named_buffers(recurse=False))
+    others = [name for name, _ in module.named_buffers() if name not in bn_buffers]
+    if others:
+        raise ValueError(
+            f"{type(module).__name__} has buffer {others[0]!r} outside batch norm; population evaluation "
+            "supports only batch-norm buffers (they would be shared by every member)"
+        )
+
+
+@contextlib.contextmanager
+def population_mode(module: nn.Module):
+    """Eval mode, except batch norm uses batch statistics and leaves its running buffers alone.
+
+    Restores every submodule's ``training`` flag and batch norm's ``track_running_stats`` on exit.
+    """
+    _check_buffers(module)
+    saved = [(m, m.training) for m in module.modules()]
+    bns = [(m, m.track_running_stats) for m in module.modules() if isinstance(m, _BatchNorm)]
+    try:
+        module.eval()
+        for m, _ in bns:
+            m.train()
+            m.track_running_stats = False  # forward then passes running_mean=None: batch stats, no update
+        yield module
+    finally:
+        for m, flag in saved:
+            m.training = flag
+        for m, flag in bns:
+            m.track_running_stats = flag
+
+
+def _check_loss(loss: str) -> None:
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+
+
+def loss_per_example(logits: torch.Tensor, y: torch.Tensor, loss: str, multilabel: bool) -> torch.Tensor:
+    """Loss of each row, ``(..., n_classes) -> (...)``.
+
+    ``mse``: the paper's fitness, the squared distance between the output probabilities (softmax, or
+    sigmoid when ``multilabel``) and the target, summed over tags (the multi-class Brier score).
+    ``ce``: cross-entropy matching the link (softmax cross-entropy, or binary cross-entropy averaged
+    over tags when ``multilabel``). ``bce``: binary cross-entropy over sigmoid outputs, averaged over
+    tags. For the softmax link a multi-hot target is normalized to sum to 1 (a tweet with two of the
+    kept tags wants half the mass on each); an all-zero target row contributes 0 to ``ce``.
+    """
+    _check_loss(loss)
+    if loss == "bce" or (loss == "ce" and multilabel):
+        return F.binary_cross_entropy_with_logits(logits, y, reduction="none").mean(-1)
+    if not multilabel:
+        y = y / y.sum(-1, keepdim=True).clamp_min(1.0)
+    if loss == "ce":
+        return -(y * torch.log_softmax(logits, dim=-1)).sum(-1)
+    return (probabilities(logits, multilabel) - y).pow(2).sum(-1)
+
+
+def _multilabel(module: nn.Module, multilabel: bool | None) -> bool:
+    return bool(getattr(module, "multilabel", False)) if multilabel is None else bool(multilabel)
+
+
+def _data(x, y, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    xt, yt = _as_tensor(x, like), _as_tensor(y, like)
+    if len(xt) != len(yt):
+        raise ValueError(f"x has {len(xt)} rows but y has {len(yt)}")
+    if len(xt) < 2:
+        raise ValueError(f"need at least 2 examples per batch (batch norm statistics), got {len(xt)}")
+    return xt, yt
+
+
+def batched_loss(module: nn.Module, weights, x, y, loss: str = "mse", multilabel: bool | None = None,
+                 chunk_size: int | None = None) -> torch.Tensor:
+    """Mean loss over the batch ``(x, y)`` of every member of a population, shape ``(P,)``.
+
+    ``weights`` is ``(P, flat_size(module))`` (numpy or torch, cast to the module's dtype and
+    device). Runs in :func:`population_mode`, so batch norm uses each member's batch statistics and
+    the module's buffers and parameters are unchanged. ``multilabel`` defaults to the module's
+    ``multilabel`` attribute. ``chunk_size`` bounds memory by evaluating that many members per
+    vectorized call. Returns a detached tensor on the module's device.
+    """
+    _check_loss(loss)
+    params = _params(module)
+    names = [n for n, _ in params]
+    shapes = [p.shape for _, p in params]
+    sizes = [p.numel() for _, p in params]
+    like = params[0][1]
+    W = _as_tensor(weights, like)
+    if W.dim() == 1:
+        W = W.unsqueeze(0)
+    if W.dim() != 2 or W.shape[1] != sum(sizes):
+        raise ValueError(f"weights must have shape (P, {sum(sizes)}), got {tuple(W.shape)}")
+    xt, yt = _data(x, y, like)
+    ml = _multilabel(module, multilabel)
+
+    def member_loss(flat: torch.Tensor) -> torch.Tensor:
+        tensors = {n: t.view(s) for n, t, s in zip(names, torch.split(flat, sizes), shapes, strict=True)}
+        logits = functional_call(module, tensors, (xt,))
+        return loss_per_example(logits, yt, loss, ml).mean()
+
+    with torch.no_grad(), population_mode(module):
+        return torch.vmap(member_loss, chunk_size=chunk_size)(W)
+
+
+def calibrate_batch_norm(module: nn.Module, x, chunk_size: int = 4096) -> nn.Module:
+    """Set every batch-norm layer's running statistics to those of ``x`` under the current weights.
+
+    Resets the running buffers and forwards ``x`` in train mode with a cumulative average
+    (``momentum=None``), in chunks of ``chunk_size`` rows; with one chunk the statistics are exactly
+    the training set's. Leaves the module in eval mode. A module without batch norm is unchanged.
+    """
+    bns = [m for m in module.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    module.eval()
+    if not bns:
+        return module
+    like = next(iter(module.parameters()))
+    xt = _as_tensor(x, like)
+    if len(xt) < 2:
+        raise ValueError(f"need at least 2 rows to calibrate batch norm, got {len(xt)}")
+    saved = [m.momentum for m in bns]
+    try:
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None
+            m.train()
+        n_chunks = max(1, -(-len(xt) // chunk_size))
+        with torch.no_grad():
+            for part in torch.tensor_split(xt, n_chunks):
+                if len(part) > 1:
+                    module(part)
+    finally:
+        for m, mom in zip(bns, saved, strict=True):
+            m.momentum = mom
+        module.eval()
+    return module

@@ -1,0 +1,435 @@
+"""Training a network by a population optimizer (any ``scpo`` algorithm) or by Adam, comparably.
+
+Both trainers take the module, training arrays ``X (n, d)`` and ``Y (n, L)`` (0/1 targets), an
+optional validation pair for early stopping, and a ``seed``; both restore the best weights into the
+module, calibrate batch norm on the training set, leave the module in eval mode, and return a
+:class:`TrainHistory` with the loss per iteration (or epoch), the network evaluations (or gradient
+steps), the examples forwarded, and the wall time, so an optimizer can be set against Adam.
+
+Choices (each with its switch):
+
+* **Fitness batch: fixed by default** (``resample="fixed"``). PO and SCPO remember fitness values
+  across iterations: party leaders, constituency winners, the best point ``G`` that SCA/SCPO pull
+  towards, the improved-or-worse test of the campaign and the greedy parliamentary step all compare
+  numbers computed earlier. On a fixed batch those comparisons are exact; with a fresh minibatch
+  per iteration they compare losses on different data, and the record best is the luckiest
+  (weights, batch) pair, a winner's curse. ``batch_size=None`` (default) uses the whole training
+  set, the paper's fitness over all N samples. ``resample="per-iteration"`` draws a new minibatch
+  each iteration through the ask/tell API (both evaluations of a PO iteration see the same one) and
+  chooses the weights to keep by re-evaluating each iteration's best member, and the optimizer's
+  record best when it changes, on the validation set (or, without one, on the whole training set).
+* **Batch norm**: while searching, each member normalizes with its own batch statistics
+  (:func:`networks.population.population_mode`: random weights have no running statistics). The
+  weights kept are then given running statistics computed on the whole training set in one pass
+  (:func:`networks.population.calibrate_batch_norm`), and the module is left in eval mode, so a
+  prediction for one tweet does not depend on the other tweets in its batch. Validation losses,
+  for both trainers, are computed the same way (calibrate on training data, evaluate in eval mode),
+  so early stopping judges exactly the model that would be returned. Adam's own momentum-averaged
+  running statistics are replaced by the same calibration, so both trainers' models are used alike.
+* **Early stopping**: with ``X_val``, the kept weights are those with the lowest validation loss;
+  ``patience`` iterations (epochs) without improvement stop the run. Without validation data the
+  population trainer keeps the best fitness (fixed batch) and Adam the lowest training loss.
+
+Randomness: the optimizer's seed and the minibatch generator are both derived from ``seed``
+(``numpy.random.SeedSequence``); Adam shuffles with a ``torch.Generator`` seeded from ``seed``.
+The module's initial weights are the caller's (``DeepResNet(..., seed=...)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import scpo
+from networks.population import (
+    LOSSES,
+    batched_loss,
+    calibrate_batch_norm,
+    flat_size,
+    load_flat,
+    loss_per_example,
+    parameter_bounds,
+)
+
+__all__ = ["RESAMPLING", "TrainHistory", "evaluate_loss", "torch_threads", "train_adam", "train_population"]
+
+RESAMPLING = ("fixed", "per-iteration")
+
+
+@dataclass
+class TrainHistory:
+    """What a training run did, per iteration (population) or per epoch (Adam).
+
+    ``loss``: population, the best fitness on the fitness batch (fixed batch: best so far; per
+    iteration: that iteration's best on its minibatch); Adam, the mean minibatch loss of the epoch.
+    ``val_loss``: the selection loss (validation if given) of the weights kept so far; empty when
+    there is none besides ``loss``. ``evals``: cumulative network evaluations on a batch (population:
+    fitness evaluations, like ``nfev``; Adam: gradient steps). ``samples``: cumulative examples
+    forwarded (selection evaluations included), a cost both kinds share. ``time``: seconds since the
+    start. ``initial_loss``: population, the best fitness of the initial population; Adam, the
+    training loss of the initial weights. ``best_loss``: the selection loss of the weights returned.
+    """
+
+    method: str
+    seed: int
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    evals: list[int] = field(default_factory=list)
+    samples: list[int] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    initial_loss: float = math.nan
+    best_loss: float = math.nan
+    best_iteration: int = -1
+    stopped_early: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _tensors(module: nn.Module, X, Y, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    like = next(iter(module.parameters()))
+    X = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X, dtype=float)
+    Y = Y.detach().cpu().numpy() if isinstance(Y, torch.Tensor) else np.asarray(Y, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X_{name} must be 2-D (n, features), got shape {X.shape}")
+    if Y.ndim != 2:
+        raise ValueError(f"Y_{name} must be 2-D (n, labels), got shape {Y.shape}")
+    if len(X) != len(Y):
+        raise ValueError(f"X_{name} has {len(X)} rows but Y_{name} has {len(Y)}")
+    if len(X) < 2:
+        raise ValueError(f"X_{name} needs at least 2 rows (batch norm statistics), got {len(X)}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"X_{name} has {int((~np.isfinite(X)).sum())} non-finite entries")
+    n_out = getattr(module, "n_classes", None)
+    if n_out is not None and Y.shape[1] != n_out:
+        raise ValueError(f"Y_{name} has {Y.shape[1]} label columns but the module outputs {n_out}")
+    to = {"dtype": like.dtype, "device": like.device}
+    return torch.as_tensor(X, **to), torch.as_tensor(Y, **to)
+
+
+def _validation(module, X_val, Y_val):
+    if (X_val is None) != (Y_val is None):
+        raise ValueError("X_val and Y_val must be given together (one of them is None)")
+    return None if X_val is None else _tensors(module, X_val, Y_val, "val")
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+
+
+def _check_int(name: str, value, minimum: int = 1, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}")
+
+
+def _multilabel(module: nn.Module) -> bool:
+    return bool(getattr(module, "multilabel", False))
+
+
+def evaluate_loss(module: nn.Module, X, Y, X_calibrate=None, loss: str = "mse", chunk_size: int = 4096) -> float:
+    """Mean loss of ``module`` on ``(X, Y)`` in eval mode, after calibrating batch norm on
+    ``X_calibrate`` if given (the way both trainers judge validation data). Leaves eval mode on."""
+    _check_choice("loss", loss, LOSSES)
+    xt, yt = (X, Y) if isinstance(X, torch.Tensor) and isinstance(Y, torch.Tensor) else _tensors(module, X, Y, "eval")
+    if X_calibrate is not None:
+        calibrate_batch_norm(module, X_calibrate, chunk_size)
+    module.eval()
+    total = 0.0
+    with torch.no_grad():
+        for xs, ys in zip(torch.split(xt, chunk_size), torch.split(yt, chunk_size), strict=True):
+            total += float(loss_per_example(module(xs), ys, loss, _multilabel(module)).sum())
+    return total / len(xt)
+
+
+def _resolve_bounds(module: nn.Module, bounds) -> tuple[np.ndarray, np.ndarray]:
+    d = flat_size(module)
+    if isinstance(bounds, str):
+        if bounds != "scaled":
+            raise ValueError(f"bounds must be (low, high), (lb_array, ub_array) or 'scaled', got {bounds!r}")
+        return parameter_bounds(module)
+    try:
+        lo, hi = bounds
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be (low, high), (lb_array, ub_array) or 'scaled', got {bounds!r}") from None
+    lb, ub = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    for name, arr in (("low", lb), ("high", ub)):
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.size != d):
+            raise ValueError(f"bounds {name} must be a scalar or have {d} entries (flat_size), got shape {arr.shape}")
+    return np.broadcast_to(lb, (d,)).copy(), np.broadcast_to(ub, (d,)).copy()
+
+
+def _seeds(seed) -> tuple[int, int, np.random.Generator]:
+    """The run's seed (drawn and reported when None), the optimizer's seed, the minibatch generator."""
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    engine_ss, batch_ss = np.random.SeedSequence(int(seed)).spawn(2)
+    return int(seed), int(engine_ss.generate_state(1)[0]), np.random.default_rng(batch_ss)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run with ``torch.set_num_threads(n)`` and restore the previous count; ``None`` changes nothing.
+
+    Small networks gain little from intra-op threads, and on a shared machine threads that wait on
+    each other can make a run several times slower; ``num_threads=1`` avoids that.
+    """
+    if n is None:
+        yield
+        return
+    _check_int("num_threads", n)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+# --------------------------------------------------------------------------- population training
+
+
+def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo", max_evals: int = 30_000,
+                     pop_size: int | None = 64, bounds=(-1.0, 1.0), batch_size: int | None = None,
+                     resample: str = "fixed", loss: str = "mse", X_val=None, Y_val=None,
+                     patience: int | None = None, seed: int | None = 0, chunk_size: int | None = None,
+                     num_threads: int | None = None, callback: Callable[[TrainHistory], Any] | None = None,
+                     **options: Any) -> TrainHistory:
+    """Optimize the flat weights of ``module`` with population algorithm ``algorithm``.
+
+    Fitness of a member = ``loss`` of the network with those weights on the fitness batch
+    (``batch_size`` rows, all when ``None``; see the module docstring for ``resample``), the whole
+    population evaluated in one :func:`networks.population.batched_loss` call. ``bounds``:
+    ``(low, high)`` scalars or per-weight arrays, or ``"scaled"``
+    (:func:`networks.population.parameter_bounds`). ``max_evals`` and ``pop_size`` go to the
+    engine (PO/SCPO need a perfect square; ``None`` is the algorithm's default) with ``options``.
+    ``callback(history)`` runs after every iteration; returning True stops. The best weights are
+    loaded into ``module``, batch norm is calibrated on ``X_train`` and the module is left in eval
+    mode. ``num_threads``: torch threads for the run (see :func:`torch_threads`).
+    """
+    with torch_threads(num_threads):
+        return _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, bounds, batch_size,
+                                 resample, loss, X_val, Y_val, patience, seed, chunk_size, callback, options)
+
+
+def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, bounds, batch_size, resample,
+                      loss, X_val, Y_val, patience, seed, chunk_size, callback, options) -> TrainHistory:
+    _check_choice("resample", resample, RESAMPLING)
+    _check_choice("loss", loss, LOSSES)
+    if algorithm not in scpo.algorithm_names():
+        raise ValueError(f"unknown algorithm {algorithm!r}; choose from {', '.join(scpo.algorithm_names())}")
+    _check_int("max_evals", max_evals)
+    _check_int("batch_size", batch_size, minimum=2, allow_none=True)
+    _check_int("patience", patience, allow_none=True)
+    _check_int("chunk_size", chunk_size, allow_none=True)
+    xt, yt = _tensors(module, X_train, Y_train, "train")
+    val = _validation(module, X_val, Y_val)
+    seed, engine_seed, batch_rng = _seeds(seed)
+    lb, ub = _resolve_bounds(module, bounds)
+    n = len(xt)
+    rows = n if batch_size is None else min(batch_size, n)
+    multilabel = _multilabel(module)
+
+    def fitness_of(W, xb, yb) -> np.ndarray:
+        f = batched_loss(module, W, xb, yb, loss, multilabel, chunk_size).cpu().numpy().astype(float)
+        return np.where(np.isfinite(f), f, np.inf)
+
+    problem = scpo.Problem(lambda W: fitness_of(W, xt, yt), lb, ub, name=f"{type(module).__name__} {loss}")
+    opt = scpo.make(algorithm, problem, seed=engine_seed, pop_size=pop_size, max_evals=max_evals, **options)
+    history = TrainHistory(method=algorithm, seed=seed, settings={
+        "algorithm": algorithm, "max_evals": max_evals, "pop_size": opt.pop_size, "max_iter": opt.max_iter,
+        "bounds": "scaled" if isinstance(bounds, str) else [float(lb.min()), float(ub.max())],
+        "batch_size": rows, "resample": resample, "loss": loss, "patience": patience, "dim": int(lb.size),
+        "validation": val is not None, "options": {k: repr(v) for k, v in options.items()},
+    })
+
+    def draw_batch():
+        if rows == n:
+            return xt, yt
+        idx = torch.as_tensor(np.sort(batch_rng.choice(n, rows, replace=False)), device=xt.device)
+        return xt[idx], yt[idx]
+
+    def selection_losses(candidates: list[np.ndarray]) -> list[float]:
+        if val is not None:
+            return [evaluate_loss(load_flat(module, w), *val, X_calibrate=xt, loss=loss) for w in candidates]
+        return fitness_of(np.stack(candidates), xt, yt).tolist()  # per-iteration resampling, no validation
+
+    start = time.perf_counter()
+    xb, yb = draw_batch()
+    batch_nit = opt.nit
+    samples = 0
+    best_w, best_sel, best_iter, since = None, math.inf, -1, 0
+    seen_best = math.inf  # the optimizer's record fitness when last judged
+    it_best_f, it_best_x = math.inf, None
+    while not opt.done:
+        if resample == "per-iteration" and opt.nit != batch_nit:
+            xb, yb = draw_batch()
+            batch_nit = opt.nit
+        nit = opt.nit
+        W = opt.ask()
+        f = fitness_of(W, xb, yb)
+        samples += len(W) * len(xb)
+        i = int(np.argmin(f))
+        if f[i] < it_best_f:
+            it_best_f, it_best_x = float(f[i]), W[i]
+        first = math.isnan(history.initial_loss)
+        if first:
+            history.initial_loss = float(f.min())
+        opt.tell(f)
+        if opt.nit == nit:
+            continue  # the iteration needs another evaluation (PO: parliament), or it was the initial one
+        # ---- one iteration done: judge the weights to keep
+        candidates = []
+        record_changed = opt.best_fitness < seen_best
+        seen_best = opt.best_fitness
+        if resample == "fixed":
+            if val is None:
+                candidates_loss = [opt.best_fitness]
+                candidates = [opt.best_x]
+            elif record_changed:
+                candidates = [opt.best_x]
+                candidates_loss = selection_losses(candidates)
+                samples += len(xt) + len(val[0])
+            else:
+                candidates_loss = []
+        else:
+            same = opt.best_x is None or np.array_equal(opt.best_x, it_best_x)
+            candidates = [it_best_x] + ([opt.best_x] if record_changed and not same else [])
+            candidates_loss = selection_losses(candidates)
+            samples += len(candidates) * (len(xt) + (0 if val is None else len(val[0])))
+        improved = False
+        for w, s in zip(candidates, candidates_loss, strict=True):
+            if s < best_sel:
+                best_w, best_sel, best_iter, improved = np.array(w, copy=True), float(s), opt.nit, True
+        since = 0 if improved else since + 1
+        history.loss.append(float(opt.best_fitness if resample == "fixed" else it_best_f))
+        if val is not None or resample != "fixed":
+            history.val_loss.append(best_sel)
+        history.evals.append(int(opt.nfev))
+        history.samples.append(int(samples))
+        history.time.append(time.perf_counter() - start)
+        it_best_f, it_best_x = math.inf, None
+        if patience is not None and since >= patience:
+            history.stopped_early = True
+            break
+        if callback is not None and callback(history):
+            break
+    if best_w is None:  # stopped before a completed iteration could be judged
+        best_w = opt.best_x
+        best_sel = float(opt.best_fitness)
+    load_flat(module, best_w)
+    calibrate_batch_norm(module, xt)
+    history.best_loss, history.best_iteration = best_sel, best_iter
+    history.settings["nfev"] = int(opt.nfev)
+    history.settings["wall_time_s"] = time.perf_counter() - start
+    return history
+
+
+# --------------------------------------------------------------------------- Adam
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """A shuffled partition of ``range(n)``; a last batch of one row joins the previous one (batch norm)."""
+    order = torch.randperm(n, generator=generator)
+    parts = list(torch.split(order, batch_size))
+    if len(parts) > 1 and len(parts[-1]) == 1:
+        parts[-2] = torch.cat(parts[-2:])
+        parts.pop()
+    return parts
+
+
+def train_adam(module: nn.Module, X_train, Y_train, epochs: int = 200, lr: float = 1e-2, batch_size: int = 64,
+               X_val=None, Y_val=None, patience: int | None = 20, seed: int | None = 0, loss: str = "mse",
+               weight_decay: float = 0.0, num_threads: int | None = None,
+               callback: Callable[[TrainHistory], Any] | None = None) -> TrainHistory:
+    """Train ``module`` with ``torch.optim.Adam`` on shuffled minibatches (train-mode batch norm).
+
+    After each epoch the selection loss is computed as :func:`evaluate_loss` does (batch norm
+    calibrated on the training set, eval mode) on the validation set, or on the training set when
+    there is none; the weights with the lowest one are restored at the end, and ``patience`` epochs
+    without improvement stop training. Shuffling uses a ``torch.Generator`` seeded from ``seed``.
+    ``num_threads``: torch threads for the run (see :func:`torch_threads`).
+    """
+    with torch_threads(num_threads):
+        return _train_adam(module, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, patience, seed, loss,
+                           weight_decay, callback)
+
+
+def _train_adam(module, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, patience, seed, loss,
+                weight_decay, callback) -> TrainHistory:
+    _check_int("epochs", epochs)
+    _check_int("batch_size", batch_size, minimum=2)
+    _check_int("patience", patience, allow_none=True)
+    _check_choice("loss", loss, LOSSES)
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    xt, yt = _tensors(module, X_train, Y_train, "train")
+    val = _validation(module, X_val, Y_val)
+    seed, _, _ = _seeds(seed)
+    generator = torch.Generator().manual_seed(seed)
+    multilabel = _multilabel(module)
+    sel_x, sel_y = val if val is not None else (xt, yt)
+    history = TrainHistory(method="adam", seed=seed, settings={
+        "epochs": epochs, "lr": lr, "batch_size": batch_size, "patience": patience, "loss": loss,
+        "weight_decay": weight_decay, "validation": val is not None, "dim": flat_size(module),
+    })
+    start = time.perf_counter()
+    history.initial_loss = evaluate_loss(module, xt, yt, X_calibrate=xt, loss=loss)
+    best_state = copy.deepcopy(module.state_dict())
+    best_sel, best_epoch, since, steps, samples = math.inf, -1, 0, 0, 0
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
+    for epoch in range(1, epochs + 1):
+        module.train()
+        total = 0.0
+        for idx in _batches(len(xt), batch_size, generator):
+            idx = idx.to(xt.device)
+            optimizer.zero_grad(set_to_none=True)
+            batch_loss = loss_per_example(module(xt[idx]), yt[idx], loss, multilabel).mean()
+            batch_loss.backward()
+            optimizer.step()
+            total += float(batch_loss.detach()) * len(idx)
+            steps += 1
+        samples += len(xt)
+        sel = evaluate_loss(module, sel_x, sel_y, X_calibrate=xt, loss=loss)
+        samples += len(xt) + len(sel_x)
+        if sel < best_sel:
+            best_sel, best_epoch, since = sel, epoch, 0
+            best_state = copy.deepcopy(module.state_dict())
+        else:
+            since += 1
+        history.loss.append(total / len(xt))
+        if val is not None:
+            history.val_loss.append(best_sel)
+        history.evals.append(steps)
+        history.samples.append(samples)
+        history.time.append(time.perf_counter() - start)
+        if patience is not None and since >= patience:
+            history.stopped_early = True
+            break
+        if callback is not None and callback(history):
+            break
+    module.load_state_dict(best_state)
+    calibrate_batch_norm(module, xt)
+    history.best_loss, history.best_iteration = best_sel, best_epoch
+    history.settings["steps"] = steps
+    history.settings["wall_time_s"] = time.perf_counter() - start
+    return history
