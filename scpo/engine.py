@@ -10,10 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from scpo.algorithms import Algorithm, Context, create
+from scpo import backends
+from scpo.algorithms import Algorithm, create
+from scpo.backends import BACKENDS, Backend
 from scpo.problem import Problem, as_bounds
 
-BACKENDS = ("numpy",)
+__all__ = ["BACKENDS", "History", "OptimizeResult", "Optimizer", "Progress", "make", "minimize"]
 
 
 class OptimizeResult(dict):
@@ -38,8 +40,9 @@ class History:
     nfev: list[int] = field(default_factory=list)
     time: list[float] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, list]:
-        return {"best": list(self.best), "nfev": list(self.nfev), "time": list(self.time)}
+    def as_dict(self, backend: Backend | None = None) -> dict[str, list]:
+        best = list(self.best) if backend is None else backend.floats(self.best)
+        return {"best": best, "nfev": list(self.nfev), "time": list(self.time)}
 
 
 @dataclass
@@ -82,20 +85,25 @@ class Optimizer:
     """Ask/tell driver. ``ask()`` returns candidates to evaluate, ``tell(fitness)`` takes
     their fitness. The first ask is the uniform initial population; algorithms with two
     evaluation phases per iteration (PO, SCPO) simply ask twice.
+
+    ``backend`` ("numpy", "numba", "torch"), ``device`` ("cpu", "cuda", "cuda:N"; torch
+    only) and ``dtype`` ("float64", "float32"; numba and torch) choose the implementation
+    (:mod:`scpo.backends`). With torch, ``ask()`` returns and ``tell()`` takes tensors on
+    ``device``, and the best so far stays there until ``result()``.
     """
 
     def __init__(self, algorithm: Algorithm, problem: Problem, pop_size: int | None = None,
                  max_iter: int | None = None, max_evals: int | None = None, seed: int | None = None,
-                 backend: str = "numpy"):
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-        self.algorithm, self.problem, self.backend = algorithm, problem, backend
-        self.pop_size = algorithm.population_size(pop_size)
-        self.max_iter = algorithm.iterations(self.pop_size, max_iter, max_evals)
+                 backend: str | Backend = "numpy", device: str = "cpu", dtype: str = "float64"):
+        self.impl = backends.get(backend, device, dtype)
+        self.backend, self.device, self.dtype = self.impl.name, self.impl.device, self.impl.dtype
+        self.algorithm, self.problem = self.impl.adapt(algorithm), problem
+        self.pop_size = self.algorithm.population_size(pop_size)
+        self.max_iter = self.algorithm.iterations(self.pop_size, max_iter, max_evals)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])  # reported, so reproducible
         self.seed = seed
-        self.ctx = Context(np.random.default_rng(seed), problem.lb, problem.ub, self.max_iter)
+        self.ctx = self.impl.context(seed, problem, self.max_iter)
         self.state: Any = None
         self.nit = self.nfev = 0
         self.history = History()
@@ -111,6 +119,8 @@ class Optimizer:
 
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"checkpoint_every must be a positive integer, got {every!r}")
+        if self.backend == "torch":
+            raise ValueError("checkpoints need backend='numpy' or 'numba', got backend='torch'")
         self.checkpoint_path, self.checkpoint_every = Path(path), every
         if resume and self.checkpoint_path.exists():
             load_checkpoint(self, self.checkpoint_path)
@@ -134,28 +144,29 @@ class Optimizer:
         return self.ctx.best_f
 
     def ask(self) -> np.ndarray:
+        return self.impl.copy(self._ask())
+
+    def _ask(self):
+        """The candidates themselves, not a copy: for ``minimize``, whose evaluator copies as needed."""
         if self._pending is not None:
             raise RuntimeError("ask() called twice without tell(): evaluate the last candidates first")
         if self.done:
             raise RuntimeError(f"the budget of {self.max_iter} iterations is spent")
         if self.state is None:
-            shape = (self.pop_size, self.problem.dim)
-            candidates = self.ctx.rng.uniform(self.problem.lb, self.problem.ub, shape)
+            candidates = self.impl.initial_population(self.ctx, (self.pop_size, self.problem.dim))
         else:
             self.ctx.t = self.nit + 1
             candidates = self.algorithm.ask(self.state, self.ctx)
         self._pending = candidates
-        return candidates.copy()
+        return candidates
 
     def tell(self, fitness) -> None:
         if self._pending is None:
             raise RuntimeError("tell() called before ask()")
         candidates, self._pending = self._pending, None
-        fitness = self.problem.check_fitness(fitness, len(candidates))
+        fitness = self.impl.check_fitness(self.ctx, self.problem, fitness, len(candidates))
         self.nfev += len(candidates)
-        best = int(np.argmin(fitness))
-        if fitness[best] < self.ctx.best_f or self.ctx.best_x is None:
-            self.ctx.best_f, self.ctx.best_x = float(fitness[best]), candidates[best].copy()
+        self.impl.update_best(self.ctx, candidates, fitness)
         if self.state is None:
             self.state = self.algorithm.init(candidates, fitness, self.ctx)
             if self.algorithm.initial_counts_as_iteration:
@@ -176,32 +187,36 @@ class Optimizer:
             save_checkpoint(self, self.checkpoint_path)
 
     def progress(self) -> Progress:
-        return Progress(self.nit, self.max_iter, self.nfev, self.ctx.best_f, self.ctx.best_x,
+        best_x = None if self.ctx.best_x is None else self.impl.to_numpy(self.ctx.best_x)
+        return Progress(self.nit, self.max_iter, self.nfev, self.impl.to_float(self.ctx.best_f), best_x,
                         time.perf_counter() - self._start)
 
     def result(self, message: str = "iteration budget reached") -> OptimizeResult:
+        best_f = self.impl.to_float(self.ctx.best_f)
         return OptimizeResult(
-            x=None if self.ctx.best_x is None else self.ctx.best_x.copy(), fun=self.ctx.best_f,
-            nit=self.nit, nfev=self.nfev, success=bool(np.isfinite(self.ctx.best_f)), message=message,
+            x=None if self.ctx.best_x is None else self.impl.to_numpy(self.ctx.best_x).copy(), fun=best_f,
+            nit=self.nit, nfev=self.nfev, success=bool(np.isfinite(best_f)), message=message,
             algorithm=self.algorithm.name, pop_size=self.pop_size, max_iter=self.max_iter, seed=self.seed,
-            backend=self.backend, nonfinite=self.problem.nonfinite_count, errors=self.problem.error_count,
-            wall_time_s=time.perf_counter() - self._start, history=self.history.as_dict(),
+            backend=self.backend, device=self.device, dtype=self.dtype,
+            nonfinite=self.impl.nonfinite(self.ctx, self.problem), errors=self.problem.error_count,
+            wall_time_s=time.perf_counter() - self._start, history=self.history.as_dict(self.impl),
         )
 
 
 def make(algorithm: str, problem, seed: int | None = None, pop_size: int | None = None,
          max_iter: int | None = None, max_evals: int | None = None, backend: str = "numpy",
-         bounds=None, **options: Any) -> Optimizer:
+         bounds=None, device: str = "cpu", dtype: str = "float64", **options: Any) -> Optimizer:
     """An ask/tell optimizer: ``opt = scpo.make("sca", problem, seed=0); X = opt.ask(); opt.tell(f)``.
 
     ``problem`` is a Problem, or bounds alone (a list of (lb, ub) pairs) when the
-    evaluation happens elsewhere.
+    evaluation happens elsewhere. ``backend``/``device``/``dtype``: see :class:`Optimizer`.
     """
     if not isinstance(problem, Problem):
         bounds, problem = problem if bounds is None else bounds, None
         lb, ub = split_bounds(bounds)
         problem = Problem(_no_objective, lb, ub, name="external")
-    return Optimizer(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend)
+    return Optimizer(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend,
+                     device, dtype)
 
 
 def _no_objective(X):
@@ -212,7 +227,7 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
              max_iter: int | None = None, max_evals: int | None = None, seed: int | None = None,
              backend: str = "numpy", callback: Callable[[Progress], Any] | None = None,
              vectorized: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int = 25,
-             resume: bool = False, **options: Any) -> OptimizeResult:
+             resume: bool = False, device: str = "cpu", dtype: str = "float64", **options: Any) -> OptimizeResult:
     """Minimize over a box with a population algorithm; the whole population is evaluated per call.
 
     ``fun_or_problem`` is a :class:`Problem` (its bounds are used) or a function of the
@@ -221,16 +236,22 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
     (PO/SCPO: ``round(max_evals / (N + parties))``). ``options`` go to the algorithm.
     ``checkpoint`` saves the full state every ``checkpoint_every`` iterations; with
     ``resume=True`` a run continues from it and ends bit for bit as an uninterrupted one.
+
+    ``backend="numba"`` runs compiled kernels, ``backend="torch"`` tensor operations on
+    ``device`` ("cpu" or "cuda"); ``dtype="float32"`` halves their memory. With torch the
+    function receives the population as a tensor on ``device``; the F1-F13 problems of
+    :mod:`scpo.problems` run natively on every backend.
     """
     problem = resolve_problem(fun_or_problem, bounds, vectorized)
-    optimizer = make(algorithm, problem, seed, pop_size, max_iter, max_evals, backend, **options)
+    optimizer = make(algorithm, problem, seed, pop_size, max_iter, max_evals, backend, device=device,
+                     dtype=dtype, **options)
     if checkpoint is not None:
         optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume)
+    evaluate = optimizer.impl.evaluator(problem)
     message = "iteration budget reached"
     while not optimizer.done:
         nit_before = optimizer.nit
-        candidates = optimizer.ask()
-        optimizer.tell(problem.evaluate(candidates))
+        optimizer.tell(evaluate(optimizer._ask()))
         if callback is not None and optimizer.nit > nit_before and callback(optimizer.progress()):
             message = "stopped by callback"
             break

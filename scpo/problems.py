@@ -151,7 +151,8 @@ def get(name: str, dim: int, shifted: bool = False, rotated: bool = False, seed:
         raise ValueError(f"{key} needs dim >= 2, got {dim}")
     spec = SPECS[key]
     rng = np.random.default_rng(seed)
-    base = make_quartic(np.random.default_rng([seed, 7])) if key == "quartic" else spec.function
+    noise = np.random.default_rng([seed, 7]) if key == "quartic" else None
+    base = make_quartic(noise) if key == "quartic" else spec.function
     x_opt = np.full(dim, spec.x_opt)
     offset = np.zeros(dim)
     if shifted:
@@ -165,7 +166,7 @@ def get(name: str, dim: int, shifted: bool = False, rotated: bool = False, seed:
             raise ValueError(f"{key} is not offered rotated (its optimum or bounds assume separability)")
         q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
         rotation = q * np.sign(np.diag(r))
-    objective = _transformed(base, x_opt, offset, rotation)
+    objective = Benchmark(key, base, x_opt, offset, rotation, noise)
     label = key + ("-shifted" if shifted else "") + ("-rotated" if rotated else "")
     return Problem(
         objective, spec.lb, spec.ub, dim=dim, name=label,
@@ -173,11 +174,23 @@ def get(name: str, dim: int, shifted: bool = False, rotated: bool = False, seed:
     )
 
 
-def _transformed(base: Callable, x_opt, offset, rotation) -> Callable:
-    """``base`` with its optimum moved by ``offset`` and the space rotated around it."""
-    if rotation is None and not offset.any():
-        return base
-    if rotation is None:
-        return lambda X: base(X - offset)
-    centre = x_opt + offset
-    return lambda X: base((X - centre) @ rotation.T + x_opt)
+class Benchmark:
+    """``base`` with its optimum moved by ``offset`` and the space rotated around it.
+
+    A plain callable on numpy populations; it also carries what defines it (``key``,
+    ``offset``, ``rotation``, F7's ``noise`` generator) so that the numba and torch
+    backends evaluate the same function with their own kernels.
+    """
+
+    def __init__(self, key: str, base: Callable, x_opt, offset, rotation, noise=None):
+        self.key, self.base, self.noise = key, base, noise
+        self.x_opt, self.offset, self.rotation = x_opt, offset, rotation
+        self.centre = x_opt + offset
+        self.__name__ = key
+
+    def __call__(self, X):
+        if self.rotation is None and not self.offset.any():
+            return self.base(X)
+        if self.rotation is None:
+            return self.base(X - self.offset)
+        return self.base((X - self.centre) @ self.rotation.T + self.x_opt)

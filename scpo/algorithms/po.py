@@ -33,20 +33,21 @@ def campaign_cases(X, Q, C):
     return case1, case2  # case 3 is everything else
 
 
-def campaign_move(X, Q, C, improved, r, case1_improved=None):
+def campaign_move(X, Q, C, improved, r, case1_improved=None, xp=np):
     """One campaign stage (the paper's Eqs. 9-10) for all agents and coordinates at once.
 
     ``improved`` is (N, 1): the agent's fitness did not get worse since the last iteration.
     ``case1_improved`` replaces the improved case-1 update ``c + r (c - p)`` (SCPO does).
+    ``xp`` is the array module (numpy, or torch for tensors).
     """
     case1, case2 = campaign_cases(X, Q, C)
     towards_centre = C + r * (C - X) if case1_improved is None else case1_improved
-    around_p = C + (2 * r - 1) * np.abs(X - C)  # improved case 2 == deteriorated case 1
-    around_q = C + (2 * r - 1) * np.abs(Q - C)  # case 3, both branches
+    around_p = C + (2 * r - 1) * xp.abs(X - C)  # improved case 2 == deteriorated case 1
+    around_q = C + (2 * r - 1) * xp.abs(Q - C)  # case 3, both branches
     back_to_q = Q + r * (X - Q)  # deteriorated case 2
-    if_improved = np.where(case1, towards_centre, np.where(case2, around_p, around_q))
-    if_worse = np.where(case1, around_p, np.where(case2, back_to_q, around_q))
-    return np.where(improved, if_improved, if_worse)
+    if_improved = xp.where(case1, towards_centre, xp.where(case2, around_p, around_q))
+    if_worse = xp.where(case1, around_p, xp.where(case2, back_to_q, around_q))
+    return xp.where(improved, if_improved, if_worse)
 
 
 def switch_plan(fitness, n, moving, offsets, reference_bug=False):

@@ -15,10 +15,11 @@ class SCAState:
     fitness: np.ndarray  # (N,)
 
 
-def sca_move(X, destination, r1, r2, r3, r4):
-    """X + r1 * sin(r2) * |r3 * P - X| where r4 < 0.5, else the same with cos (Eq. 3.3)."""
-    wave = np.where(r4 < 0.5, np.sin(r2), np.cos(r2))
-    return X + r1 * wave * np.abs(r3 * destination - X)
+def sca_move(X, destination, r1, r2, r3, r4, xp=np):
+    """X + r1 * sin(r2) * |r3 * P - X| where r4 < 0.5, else the same with cos (Eq. 3.3).
+    ``xp`` is the array module (numpy, or torch for tensors)."""
+    wave = xp.where(r4 < 0.5, xp.sin(r2), xp.cos(r2))
+    return X + r1 * wave * xp.abs(r3 * destination - X)
 
 
 @register

@@ -10,19 +10,20 @@ from scpo.algorithms.po import PO, campaign_move
 DENOMINATOR_GUARD = 1e-8
 
 
-def scpo_case1(centre, best, r, d1, d2, d3, d4, printed=False):
+def scpo_case1(centre, best, r, d1, d2, d3, d4, printed=False, xp=np):
     """R' = [(1 - k)(1 + d) s* + d k d3 G] / (1 - k + d), k = d1 sin(d2) or d1 cos(d2).
 
     Substituting SCA's move (Eq. 44) into PO's ``s* + d (s* - R)`` (Eq. 37) and clearing
     fractions gives the factor ``d`` on the G term; the paper's printed Eq. 46 drops it
     (``printed=True``). Returns the update and the mask where ``|1 - k + d| >= 1e-8``;
     elsewhere the caller falls back to PO's own case-1 move, so no NaN or inf can appear.
+    ``xp`` is the array module (numpy, or torch for tensors).
     """
-    k = d1 * np.where(d4 < 0.5, np.sin(d2), np.cos(d2))
+    k = d1 * xp.where(d4 < 0.5, xp.sin(d2), xp.cos(d2))
     denominator = 1 - k + r
-    safe = np.abs(denominator) >= DENOMINATOR_GUARD
+    safe = xp.abs(denominator) >= DENOMINATOR_GUARD
     pull = (r if not printed else 1.0) * k * d3 * best
-    update = ((1 - k) * (1 + r) * centre + pull) / np.where(safe, denominator, 1.0)
+    update = ((1 - k) * (1 + r) * centre + pull) / xp.where(safe, denominator, 1.0)
     return update, safe
 
 

@@ -1,0 +1,218 @@
+"""The numba backend: each generation of SCA, PO, SCPO and random search is one compiled kernel.
+
+An algorithm here is the numpy class with its array-heavy steps replaced by kernels from
+:mod:`scpo.backends.numba_kernels`; the bookkeeping (government formation, greedy
+selection, the budget) is inherited unchanged. Draws:
+
+- ``draws="native"`` (default): (N, D) random numbers come from the counter-based
+  generator inside the kernels, keyed by (run seed, iteration, phase, row, slot): results
+  depend on the seed only, not on the thread count, and survive checkpoint/resume. The few
+  O(N) draws (who switches party, to which party, which winner to approach) come from the
+  run's numpy Generator, as in the reference.
+- ``draws="numpy"``: every number comes from the numpy Generator in the reference's order
+  and shapes and is passed to the ``*_drawn`` kernels: the run then matches the numpy
+  backend to rounding (the equivalence tests).
+
+Three (N, D) buffers rotate (current, previous, next), so a generation allocates nothing
+of size N x D. The engine only ever hands the user copies of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from scpo.algorithms.base import Context
+from scpo.algorithms.po import PO, POState
+from scpo.algorithms.random_search import RandomSearch
+from scpo.algorithms.sca import SCA, SCAState
+from scpo.algorithms.scpo_hybrid import SCPO
+from scpo.backends import numba_kernels as K
+from scpo.backends import numba_problems
+from scpo.backends.numba_kernels import launch
+from scpo.backends.reference import Backend, adapt_by_type
+from scpo.problems import Benchmark
+
+MASK = (1 << 64) - 1
+INIT, STEP, CAMPAIGN, PARLIAMENT = range(4)  # what a kernel call draws for: part of its key
+NONE2 = np.zeros((1, 1))
+NONE3 = np.zeros((3, 1, 1))
+
+
+def mix64(z: int) -> int:
+    """splitmix64's output function on Python ints (``numba_kernels.mix64``)."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+def run_key(seed: int) -> int:
+    return int(np.random.SeedSequence([seed, 0x5C90]).generate_state(1, np.uint64)[0])
+
+
+def call_key(key: int, t: int, purpose: int) -> np.uint64:
+    """The generator's key for one kernel call: output number 4t + purpose + 1 of the run's stream."""
+    return np.uint64(mix64((key + (4 * t + purpose + 1) * 0x9E3779B97F4A7C15) & MASK))
+
+
+@dataclass
+class NumbaContext(Context):
+    key: int = 0
+    dtype: type = np.float64
+    native: bool = True
+    pool: list = field(default_factory=list)
+
+    def call_key(self, purpose: int) -> np.uint64:
+        return call_key(self.key, self.t, purpose)
+
+    def buffer(self, shape) -> np.ndarray:
+        for k, spare in enumerate(self.pool):
+            if spare.shape == shape:
+                return self.pool.pop(k)
+        return np.empty(shape, self.dtype)
+
+    def release(self, X) -> None:
+        """``X`` is no longer referenced by the state: the next generation may write into it."""
+        if len(self.pool) < 2 and X.dtype == self.dtype and X.flags.c_contiguous and X.flags.writeable:
+            self.pool.append(X)
+
+
+class NumbaBackend(Backend):
+    name = "numba"
+
+    def context(self, seed, problem, max_iter) -> NumbaContext:
+        return NumbaContext(np.random.default_rng(seed), problem.lb, problem.ub, max_iter,
+                            key=run_key(seed), dtype=np.dtype(self.dtype).type, native=self.draws == "native")
+
+    def adapt(self, algorithm):
+        return adapt_by_type(algorithm, ADAPTED, self.name)
+
+    def initial_population(self, ctx: NumbaContext, shape):
+        if not ctx.native:
+            return ctx.rng.uniform(ctx.lb, ctx.ub, shape).astype(ctx.dtype, copy=False)
+        out = ctx.buffer(shape)
+        launch(K.fill_uniform, out.size, ctx.call_key(INIT), ctx.lb, ctx.ub, out)
+        return out
+
+    def evaluator(self, problem):
+        if isinstance(problem.objective, Benchmark) and problem.vectorized and problem.n_jobs == 1:
+            bench = problem.objective
+            return lambda X: numba_problems.objective(bench, X)
+        return super().evaluator(problem)
+
+
+def _sca_draws(ctx, shape, greedy):
+    """The reference's draws for one SCA step, in its order."""
+    r2 = 2 * np.pi * ctx.rng.random(shape)
+    r3 = 2 * ctx.rng.random(shape)
+    r4 = ctx.rng.random(shape)
+    U = ctx.rng.uniform(ctx.lb, ctx.ub, shape) if greedy else NONE2
+    return r2, r3, r4, U
+
+
+class NumbaSCA(SCA):
+    def ask(self, state: SCAState, ctx: NumbaContext) -> np.ndarray:
+        X, out = state.X, ctx.buffer(state.X.shape)
+        r1 = self.a - ctx.t * self.a / ctx.max_iter
+        if ctx.native:
+            launch(K.sca_counter, X.size, X, ctx.best_x, r1, ctx.call_key(STEP), ctx.lb, ctx.ub, self.greedy, out)
+        else:
+            draws = _sca_draws(ctx, X.shape, self.greedy)
+            launch(K.sca_drawn, X.size, X, ctx.best_x, r1, *draws, ctx.lb, ctx.ub, self.greedy, out)
+        return out
+
+    def tell(self, state: SCAState, candidates, fitness, ctx: NumbaContext):
+        if not self.greedy:
+            ctx.release(state.X)
+            return SCAState(candidates, fitness), True
+        better = fitness < state.fitness
+        state.X[better] = candidates[better]
+        ctx.release(candidates)
+        return SCAState(state.X, np.where(better, fitness, state.fitness)), True
+
+
+class _Campaign:
+    """PO's generation as kernels: campaign + switching in one pass, parliament in another."""
+
+    def _campaign(self, state: POState, ctx: NumbaContext) -> np.ndarray:
+        n, X = self.parties, state.X
+        improved = state.fitness_last >= state.fitness
+        winners = X[state.winner_idx]  # copied before the campaign moves anybody
+        scpo = isinstance(self, SCPO)
+        d1 = self.a - ctx.t * self.a / ctx.max_iter if scpo else 0.0
+        printed = scpo and self.variant == "printed"
+        draws = None if ctx.native else [self._stage_draws(ctx, X.shape, scpo) for _ in range(2)]
+        psr = (1 - (ctx.t - 1) / ctx.max_iter) * self.lambda_max
+        moving = ctx.rng.random(len(X)) < psr
+        offsets = ctx.rng.integers(1, n, size=len(X))
+        source, diagonal = K.switch_plan(state.fitness, n, moving, offsets, self.reference_switch_bug)
+        out = ctx.buffer(X.shape)
+        common = (X, state.X_last, state.leader_pos, winners, improved, source, diagonal, ctx.lb, ctx.ub)
+        if ctx.native and scpo:
+            launch(K.scpo_campaign_counter, X.size, *common, ctx.call_key(CAMPAIGN), ctx.best_x, d1, printed, out)
+        elif ctx.native:
+            launch(K.po_campaign_counter, X.size, *common, ctx.call_key(CAMPAIGN), out)
+        else:
+            (r_a, sc_a), (r_b, sc_b) = draws
+            launch(K.campaign_drawn, X.size, *common, r_a, r_b, sc_a, sc_b, scpo, ctx.best_x, d1, printed, out)
+        return out
+
+    @staticmethod
+    def _stage_draws(ctx, shape, scpo):
+        r = ctx.rng.random(shape)
+        if not scpo:
+            return r, NONE3
+        d2 = 2 * np.pi * ctx.rng.random(shape)
+        d3 = 2 * ctx.rng.random(shape)
+        d4 = ctx.rng.random(shape)
+        return r, np.stack([d2, d3, d4])
+
+    def _parliament(self, state: POState, ctx: NumbaContext) -> np.ndarray:
+        n = self.parties
+        winners = state.X[state.winner_idx]
+        other = (np.arange(n) + ctx.rng.integers(1, n, size=n)) % n
+        if ctx.native:
+            r = np.empty(winners.shape)
+            zeros, ones = np.zeros(winners.shape[1]), np.ones(winners.shape[1])
+            launch(K.fill_uniform, r.size, ctx.call_key(PARLIAMENT), zeros, ones, r)
+        else:
+            r = ctx.rng.random(winners.shape)
+        out = np.empty_like(winners)
+        launch(K.parliament, winners.size, winners, other, r, ctx.lb, ctx.ub, out)
+        return out
+
+    def tell(self, state: POState, candidates, fitness, ctx: NumbaContext):
+        if state.phase == "campaign":
+            if state.X_last is not state.X:
+                ctx.release(state.X_last)
+            return super().tell(state, candidates, fitness, ctx)
+        better = fitness < state.fitness[state.winner_idx]  # in place: these arrays are the state's own
+        rows = state.winner_idx[better]
+        state.X[rows], state.fitness[rows] = candidates[better], fitness[better]
+        return replace(state, phase="campaign"), True
+
+
+class NumbaPO(_Campaign, PO):
+    pass
+
+
+class NumbaSCPO(_Campaign, SCPO):
+    pass
+
+
+class NumbaRandom(RandomSearch):
+    def ask(self, pop_size: int, ctx: NumbaContext) -> np.ndarray:
+        shape = (pop_size, ctx.lb.size)
+        if not ctx.native:
+            return ctx.rng.uniform(ctx.lb, ctx.ub, shape).astype(ctx.dtype, copy=False)
+        out = ctx.buffer(shape)
+        launch(K.fill_uniform, out.size, ctx.call_key(STEP), ctx.lb, ctx.ub, out)
+        return out
+
+    def tell(self, pop_size: int, candidates, fitness, ctx: NumbaContext):
+        ctx.release(candidates)
+        return pop_size, True
+
+
+ADAPTED = {SCA: NumbaSCA, PO: NumbaPO, SCPO: NumbaSCPO, RandomSearch: NumbaRandom}

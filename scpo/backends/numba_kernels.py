@@ -1,0 +1,336 @@
+"""Numba kernels: SCA, PO and SCPO updates fused per coordinate, with a counter-based generator.
+
+Every kernel loops ``prange`` over rows and, inside a row, over coordinates; the update of
+one coordinate is the scalar form of the numpy equations (``sca_move``, ``campaign_move``,
+``scpo_case1``), operation for operation, so that with the same random numbers the results
+agree with numpy to rounding. Two kinds of kernel share those scalar functions:
+
+- ``*_drawn`` kernels take the random numbers as arrays laid out exactly as the numpy
+  reference draws them: used to check equivalence, and by ``draws="numpy"``.
+- ``*_counter`` kernels draw inside the loop from a counter-based generator: splitmix64's
+  output function applied to ``stream + k * golden``, where ``stream`` is a per-(call, row)
+  key and ``k`` the draw's slot in that row. A draw depends only on (run seed, kernel call,
+  row, slot), never on the thread that computes it, so results are identical for any
+  thread count, and a coordinate that does not need a draw does not pay for it.
+
+Uniforms: ``hi32``/``lo32``/``mid31`` cut one 64-bit output into independent 32/32/31-bit
+uniforms plus a spare low bit (SCA's r4 < 0.5, a fair coin); ``u53`` is a full-precision
+uniform. ``wave`` turns 32 bits into sin or cos of a uniform angle with a branch-free
+polynomial (libm's sin does not vectorize). Arithmetic is float64 whatever the array
+dtype; float32 arrays halve the memory traffic.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+# error_model="numpy": no ZeroDivisionError checks in the loops (they stop vectorization).
+scalar = partial(njit, cache=True, error_model="numpy")
+inlined = partial(njit, cache=True, error_model="numpy", inline="always")  # composite steps: so that
+# LLVM sees one loop body (a call it declines to inline stops vectorization)
+kernel = partial(njit, parallel=True, cache=True, error_model="numpy")
+
+PARALLEL_MIN = 50_000  # coordinates; below this one thread is faster than waking the others
+
+
+def launch(kernel, work: int, *args):
+    """Run ``kernel``; on fewer than PARALLEL_MIN coordinates, on one thread (the same result)."""
+    if work >= PARALLEL_MIN:
+        return kernel(*args)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(threads)
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # splitmix64's increment
+MIX1, MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+SH30, SH27, SH31, SH32, SH11, SH1 = (np.uint64(s) for s in (30, 27, 31, 32, 11, 1))
+ONE, LOW32, LOW31 = np.uint64(1), np.uint64(0xFFFFFFFF), np.uint64(0x7FFFFFFF)
+TWO_PI = 2 * np.pi
+GUARD = 1e-8  # scpo_hybrid.DENOMINATOR_GUARD
+
+
+# ---- counter-based generator --------------------------------------------------------------
+
+@scalar()
+def mix64(z):
+    """splitmix64's output function (a bijection of 64-bit integers with full avalanche)."""
+    z = (z ^ (z >> SH30)) * MIX1
+    z = (z ^ (z >> SH27)) * MIX2
+    return z ^ (z >> SH31)
+
+
+@scalar()
+def row_stream(key, row):
+    return mix64(key + np.uint64(row + 1) * GOLDEN)
+
+
+@scalar()
+def draw(stream, slot):
+    """Output number ``slot + 1`` of the splitmix64 sequence that starts at ``stream``."""
+    return mix64(stream + (np.uint64(slot) + ONE) * GOLDEN)
+
+
+@scalar()
+def u53(z):
+    return np.float64(z >> SH11) * 2.0**-53
+
+
+@scalar()
+def hi32(z):
+    return np.float64(z >> SH32) * 2.0**-32
+
+
+@scalar()
+def lo32(z):
+    return np.float64(z & LOW32) * 2.0**-32
+
+
+@scalar()
+def mid31(z):
+    return np.float64((z >> SH1) & LOW31) * 2.0**-31
+
+
+@kernel()
+def fill_uniform(key, lb, ub, out):
+    """out[i, j] = lb[j] + (ub[j] - lb[j]) * u, one 53-bit draw per coordinate (numpy's uniform)."""
+    N, D = out.shape
+    for i in prange(N):
+        stream = row_stream(key, i)
+        for j in range(D):
+            out[i, j] = lb[j] + (ub[j] - lb[j]) * u53(draw(stream, j))
+
+
+# ---- scalar updates (the numpy equations, one coordinate at a time, branch-free) ------------
+# Every case is computed and the result selected, as the numpy code does with np.where: the
+# selects compile to blends, so the loops over coordinates vectorize.
+
+SIN_TAYLOR = tuple((-1) ** k / float(np.prod(np.arange(1, 2 * k + 2))) for k in range(10))
+HALF_PI = np.pi / 2
+
+
+@scalar()
+def clip(x, lo, hi):
+    return lo if x < lo else (hi if x > hi else x)
+
+
+@inlined()
+def sin_quarter(x):
+    """sin(x) on [0, pi/2]: Taylor to x**19, truncation below 3e-16; vectorizes, unlike libm."""
+    x2 = x * x
+    s = SIN_TAYLOR[9]
+    for k in range(8, -1, -1):
+        s = s * x2 + SIN_TAYLOR[k]
+    return x * s
+
+
+@inlined()
+def wave(z):
+    """sin(d2) or cos(d2) (by bit 0 of ``z``, SCA's r4 < 0.5) of the angle d2 ~ U[0, 2 pi) in the top
+    32 bits of ``z``: 2 bits of quadrant, 30 of position in it. cos is sin a quadrant later."""
+    quadrant = ((z >> np.uint64(62)) + (z & ONE)) & np.uint64(3)
+    x = HALF_PI * np.float64((z >> SH32) & np.uint64(0x3FFFFFFF)) * 2.0**-30
+    odd = (quadrant & ONE) == ONE
+    value = sin_quarter(HALF_PI - x if odd else x)
+    return -value if quadrant >= np.uint64(2) else value
+
+
+@inlined()
+def sca_coordinate(x, p, r1, w, r3):
+    """X + r1 * w * |r3 * P - X| with w = sin(r2) or cos(r2): ``sca.sca_move``."""
+    return x + r1 * w * abs(r3 * p - x)
+
+
+@inlined()
+def campaign_update(p, q, c, better, r, towards):
+    """``po.campaign_move`` for one coordinate; ``towards`` is the improved case-1 move."""
+    up, down = q <= p, q >= p
+    case1 = (up & (p <= c)) | (down & (p >= c))
+    case2 = (up & (p >= c) & (c >= q)) | (down & (p <= c) & (c <= q))
+    around_p = c + (2 * r - 1) * abs(p - c)  # improved case 2 == deteriorated case 1
+    around_q = c + (2 * r - 1) * abs(q - c)  # case 3, both branches
+    back_to_q = q + r * (p - q)  # deteriorated case 2
+    if_improved = towards if case1 else (around_p if case2 else around_q)
+    if_worse = around_p if case1 else (back_to_q if case2 else around_q)
+    return if_improved if better else if_worse
+
+
+@inlined()
+def scpo_towards(p, c, g, r, d1, w, d3, printed):
+    """``scpo_hybrid.scpo_case1`` (k = d1 w), falling back to PO's c + r (c - p) where |1 - k + d| < 1e-8."""
+    k = d1 * w
+    denominator = 1 - k + r
+    safe = abs(denominator) >= GUARD
+    pull = (1.0 if printed else r) * k * d3 * g
+    update = ((1 - k) * (1 + r) * c + pull) / (denominator if safe else 1.0)
+    return update if safe else c + r * (c - p)
+
+
+# ---- SCA ------------------------------------------------------------------------------------
+
+@kernel()
+def sca_drawn(X, P, r1, r2, r3, r4, U, lb, ub, greedy, out):
+    """SCA with the reference's random arrays (r2, r3, r4 and, if greedy, the redraws U)."""
+    N, D = X.shape
+    for i in prange(N):
+        for j in range(D):
+            w = np.sin(r2[i, j]) if r4[i, j] < 0.5 else np.cos(r2[i, j])
+            y = sca_coordinate(X[i, j], P[j], r1, w, r3[i, j])
+            if greedy:
+                out[i, j] = U[i, j] if (y < lb[j] or y > ub[j]) else y
+            else:
+                out[i, j] = clip(y, lb[j], ub[j])
+
+
+@kernel()
+def sca_counter(X, P, r1, key, lb, ub, greedy, out):
+    """SCA, one 64-bit draw per coordinate: r2 (32 bits), r3 (31 bits), r4 < 0.5 (1 bit).
+    Greedy (mealpy's variant) redraws a coordinate that left the box from a second one."""
+    N, D = X.shape
+    for i in prange(N):
+        stream = row_stream(key, i)
+        if greedy:
+            for j in range(D):
+                z = draw(stream, 2 * j)
+                y = sca_coordinate(X[i, j], P[j], r1, wave(z), 2.0 * mid31(z))
+                redraw = lb[j] + (ub[j] - lb[j]) * u53(draw(stream, 2 * j + 1))
+                out[i, j] = redraw if (y < lb[j]) | (y > ub[j]) else y
+        else:
+            for j in range(D):
+                z = draw(stream, 2 * j)
+                out[i, j] = clip(sca_coordinate(X[i, j], P[j], r1, wave(z), 2.0 * mid31(z)), lb[j], ub[j])
+
+
+# ---- PO and SCPO election campaign, party switching fused in ------------------------------
+# Row i of ``out`` receives agent s = source[i]'s campaigned position (``po.apply_switch``;
+# a ``diagonal`` row gets that position's coordinate 0 everywhere), clipped. Both stages
+# (towards the party leader, then the constituency winner) are done in registers.
+
+@inlined()
+def _drawn_coordinate(s, j, p, q, c_a, c_b, better, r_a, r_b, sc_a, sc_b, scpo, G, d1, printed):
+    r = r_a[s, j]
+    towards = c_a + r * (c_a - p)
+    if scpo:
+        w = np.sin(sc_a[0, s, j]) if sc_a[2, s, j] < 0.5 else np.cos(sc_a[0, s, j])
+        towards = scpo_towards(p, c_a, G[j], r, d1, w, sc_a[1, s, j], printed)
+    p = campaign_update(p, q, c_a, better, r, towards)
+    r = r_b[s, j]
+    towards = c_b + r * (c_b - p)
+    if scpo:
+        w = np.sin(sc_b[0, s, j]) if sc_b[2, s, j] < 0.5 else np.cos(sc_b[0, s, j])
+        towards = scpo_towards(p, c_b, G[j], r, d1, w, sc_b[1, s, j], printed)
+    return campaign_update(p, q, c_b, better, r, towards)
+
+
+@kernel()
+def campaign_drawn(X, Q, leaders, winners, improved, source, diagonal, lb, ub,
+                   r_a, r_b, sc_a, sc_b, scpo, G, d1, printed, out):
+    """The campaign with the reference's arrays: each stage's r, and for SCPO (d2, d3, d4) as (3, N, D)."""
+    N, D = X.shape
+    n = leaders.shape[0]
+    for i in prange(N):
+        s = source[i]
+        a, b, better = s // n, s % n, improved[s]
+        if diagonal[i]:
+            v = _drawn_coordinate(s, 0, X[s, 0], Q[s, 0], leaders[a, 0], winners[b, 0], better,
+                                  r_a, r_b, sc_a, sc_b, scpo, G, d1, printed)
+            for j in range(D):
+                out[i, j] = clip(v, lb[j], ub[j])
+        else:
+            for j in range(D):
+                v = _drawn_coordinate(s, j, X[s, j], Q[s, j], leaders[a, j], winners[b, j], better,
+                                      r_a, r_b, sc_a, sc_b, scpo, G, d1, printed)
+                out[i, j] = clip(v, lb[j], ub[j])
+
+
+@inlined()
+def _po_coordinate(stream, j, p, q, c_a, c_b, better):
+    z = draw(stream, 3 * j)  # both stages' r, 32 bits each
+    r = hi32(z)
+    p = campaign_update(p, q, c_a, better, r, c_a + r * (c_a - p))
+    r = lo32(z)
+    return campaign_update(p, q, c_b, better, r, c_b + r * (c_b - p))
+
+
+@inlined()
+def _scpo_coordinate(stream, j, p, q, c_a, c_b, better, g, d1, printed):
+    z = draw(stream, 3 * j)  # both stages' r; then per stage d2 (32 bits), d3 (31), d4 (1)
+    r, w = hi32(z), draw(stream, 3 * j + 1)
+    p = campaign_update(p, q, c_a, better, r, scpo_towards(p, c_a, g, r, d1, wave(w), 2.0 * mid31(w), printed))
+    r, w = lo32(z), draw(stream, 3 * j + 2)
+    return campaign_update(p, q, c_b, better, r, scpo_towards(p, c_b, g, r, d1, wave(w), 2.0 * mid31(w), printed))
+
+
+@kernel()
+def po_campaign_counter(X, Q, leaders, winners, improved, source, diagonal, lb, ub, key, out):
+    """PO's campaign drawing in the loop, keyed by the agent: one 64-bit draw per coordinate."""
+    N, D = X.shape
+    n = leaders.shape[0]
+    for i in prange(N):
+        s = source[i]
+        a, b, better = s // n, s % n, improved[s]
+        stream = row_stream(key, s)
+        if diagonal[i]:
+            v = _po_coordinate(stream, 0, X[s, 0], Q[s, 0], leaders[a, 0], winners[b, 0], better)
+            for j in range(D):
+                out[i, j] = clip(v, lb[j], ub[j])
+        else:
+            for j in range(D):
+                v = _po_coordinate(stream, j, X[s, j], Q[s, j], leaders[a, j], winners[b, j], better)
+                out[i, j] = clip(v, lb[j], ub[j])
+
+
+@kernel()
+def scpo_campaign_counter(X, Q, leaders, winners, improved, source, diagonal, lb, ub, key, G, d1, printed, out):
+    """SCPO's campaign drawing in the loop, keyed by the agent: three 64-bit draws per coordinate."""
+    N, D = X.shape
+    n = leaders.shape[0]
+    for i in prange(N):
+        s = source[i]
+        a, b, better = s // n, s % n, improved[s]
+        stream = row_stream(key, s)
+        if diagonal[i]:
+            v = _scpo_coordinate(stream, 0, X[s, 0], Q[s, 0], leaders[a, 0], winners[b, 0], better, G[0], d1, printed)
+            for j in range(D):
+                out[i, j] = clip(v, lb[j], ub[j])
+        else:
+            for j in range(D):
+                v = _scpo_coordinate(stream, j, X[s, j], Q[s, j], leaders[a, j], winners[b, j], better,
+                                     G[j], d1, printed)
+                out[i, j] = clip(v, lb[j], ub[j])
+
+
+@scalar()
+def switch_plan(fitness, n, moving, offsets, reference_bug):
+    """``po.switch_plan`` compiled: the same sequential swaps, on indices only."""
+    N = n * n
+    source = np.arange(N)
+    diagonal = np.zeros(N, dtype=np.bool_)
+    f = fitness.astype(np.float64)
+    for i in range(N):
+        if not moving[i]:
+            continue
+        party = (i // n + offsets[i]) % n
+        j = party * n + np.argmax(f[party * n : party * n + n])
+        src_i, src_j, diag_i, diag_j = source[i], source[j], diagonal[i], diagonal[j]
+        source[i], diagonal[i] = src_j, diag_j
+        source[j], diagonal[j] = src_i, (True if reference_bug else diag_i)
+        f[i], f[j] = f[j], f[i]
+    return source, diagonal
+
+
+@kernel()
+def parliament(winners, other, r, lb, ub, out):
+    """Each winner moves to w_other + (2r - 1)|w_other - w_self|, clipped (r drawn by the caller)."""
+    n, D = winners.shape
+    for i in prange(n):
+        o = other[i]
+        for j in range(D):
+            target = winners[o, j]
+            out[i, j] = clip(target + (2 * r[i, j] - 1) * abs(target - winners[i, j]), lb[j], ub[j])

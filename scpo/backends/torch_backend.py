@@ -1,0 +1,250 @@
+"""The torch backend: the reference equations as tensor operations, on cpu or cuda, float64 or float32.
+
+``sca_move``, ``campaign_move`` and ``scpo_case1`` are the numpy reference's own functions
+called with ``xp=torch``; the classes below only re-route the draws and the index
+bookkeeping through torch. PO's campaign runs on the population viewed as
+(parties, constituencies, D), so leaders and winners broadcast instead of being copied
+to (N, D).
+
+Everything stays on ``device``: draws (a seeded ``torch.Generator``), the objective
+(F1-F13 as torch functions, or the user's torch function), the best so far and the
+history. One exception, by definition of the algorithm: PO/SCPO's party switching is a
+sequential chain of swaps (each one changes the next least-fit member), so its index plan
+is made on the host from the N fitness values (one N-float copy down and one N-int copy
+up per iteration); the population itself never leaves the device. SCA and random search
+make no transfer inside the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from scpo.algorithms.base import Context
+from scpo.algorithms.po import PO, POState, campaign_move, switch_plan
+from scpo.algorithms.random_search import RandomSearch
+from scpo.algorithms.sca import SCA, SCAState, sca_move
+from scpo.algorithms.scpo_hybrid import SCPO, scpo_case1
+from scpo.backends import torch_problems
+from scpo.backends.reference import Backend, adapt_by_type
+from scpo.problem import ObjectiveError
+from scpo.problems import Benchmark
+
+
+@dataclass
+class TorchContext(Context):
+    generator: torch.Generator | None = None
+    device: torch.device | None = None
+    dtype: torch.dtype = torch.float64
+    native: bool = True
+    lb_np: np.ndarray | None = None  # the bounds as numpy, for draws="numpy"
+    ub_np: np.ndarray | None = None
+    nonfinite_seen: torch.Tensor | None = None
+
+    def tensor(self, array) -> torch.Tensor:
+        return torch.as_tensor(array, dtype=self.dtype, device=self.device)
+
+    def random(self, shape) -> torch.Tensor:
+        """U[0, 1) of ``shape``: from the torch generator, or from numpy's in the reference order."""
+        if self.native:
+            return torch.rand(shape, generator=self.generator, dtype=self.dtype, device=self.device)
+        return self.tensor(self.rng.random(shape))
+
+    def uniform(self, shape) -> torch.Tensor:
+        if self.native:
+            return self.random(shape).mul_(self.ub - self.lb).add_(self.lb)
+        return self.tensor(self.rng.uniform(self.lb_np, self.ub_np, shape))
+
+    def integers(self, low: int, high: int, size: int) -> torch.Tensor:
+        if self.native:
+            return torch.randint(low, high, (size,), generator=self.generator, device=self.device)
+        return torch.as_tensor(self.rng.integers(low, high, size=size), device=self.device)
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def __init__(self, device: str = "cpu", dtype: str = "float64", draws: str = "native"):
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} is not available: torch.cuda.is_available() is False")
+        super().__init__(device, dtype, draws)
+        self.torch_device, self.torch_dtype = torch.device(device), getattr(torch, dtype)
+
+    def context(self, seed, problem, max_iter) -> TorchContext:
+        generator = torch.Generator(device=self.torch_device)
+        generator.manual_seed(int(np.random.SeedSequence([seed, 0x7042]).generate_state(1, np.uint64)[0]) >> 1)
+        as_tensor = lambda a: torch.as_tensor(a, dtype=self.torch_dtype, device=self.torch_device)  # noqa: E731
+        return TorchContext(
+            np.random.default_rng(seed), as_tensor(problem.lb), as_tensor(problem.ub), max_iter,
+            best_f=as_tensor(np.inf), generator=generator, device=self.torch_device, dtype=self.torch_dtype,
+            native=self.draws == "native", lb_np=problem.lb, ub_np=problem.ub,
+            nonfinite_seen=torch.zeros((), dtype=torch.long, device=self.torch_device),
+        )
+
+    def adapt(self, algorithm):
+        return adapt_by_type(algorithm, ADAPTED, self.name)
+
+    def initial_population(self, ctx: TorchContext, shape):
+        return ctx.uniform(shape)
+
+    def copy(self, X):
+        return X.clone()
+
+    def evaluator(self, problem):
+        if isinstance(problem.objective, Benchmark) and problem.vectorized and problem.n_jobs == 1:
+            return torch_problems.objective(problem.objective, self.torch_device, self.torch_dtype)
+        if not (problem.vectorized and problem.n_jobs == 1 and problem.timeout is None
+                and problem.on_error == "raise"):
+            return lambda X: problem.evaluate(X.clone())  # per-row, parallel or guarded: the fitness comes back
+
+        def evaluate(X):  # a torch function of the population: nothing leaves the device
+            try:
+                return problem.objective(X.clone())
+            except Exception as exc:
+                raise ObjectiveError(f"objective {problem.name!r} raised {type(exc).__name__}: {exc}") from exc
+
+        return evaluate
+
+    def check_fitness(self, ctx: TorchContext, problem, fitness, n: int):
+        if not torch.is_tensor(fitness):
+            return ctx.tensor(problem.check_fitness(fitness, n))
+        if tuple(fitness.shape) != (n,):
+            if fitness.numel() == n and fitness.ndim == 2 and 1 in fitness.shape:
+                fitness = fitness.reshape(n)
+            else:
+                raise ObjectiveError(
+                    f"objective {problem.name!r} returned shape {tuple(fitness.shape)} for {n} candidates, "
+                    f"expected ({n},)"
+                )
+        fitness = fitness.detach().to(device=ctx.device, dtype=ctx.dtype)
+        finite = torch.isfinite(fitness)
+        ctx.nonfinite_seen += (~finite).sum()
+        return torch.where(finite, fitness, torch.inf)
+
+    def update_best(self, ctx: TorchContext, candidates, fitness) -> None:
+        best = torch.argmin(fitness)
+        value = fitness[best]
+        if ctx.best_x is None:
+            ctx.best_f, ctx.best_x = value, candidates[best].clone()
+            return
+        better = value < ctx.best_f
+        ctx.best_f = torch.where(better, value, ctx.best_f)
+        ctx.best_x = torch.where(better, candidates[best], ctx.best_x)
+
+    def nonfinite(self, ctx: TorchContext, problem) -> int:
+        return problem.nonfinite_count + int(ctx.nonfinite_seen)
+
+    def to_numpy(self, value):
+        return value.detach().cpu().numpy() if torch.is_tensor(value) else value
+
+    def to_float(self, value) -> float:
+        return float(value)
+
+    def floats(self, values: list) -> list[float]:
+        if values and torch.is_tensor(values[0]):
+            return torch.stack(values).cpu().tolist()
+        return list(values)
+
+
+class TorchSCA(SCA):
+    def ask(self, state: SCAState, ctx: TorchContext) -> torch.Tensor:
+        shape = tuple(state.X.shape)
+        r1 = self.a - ctx.t * self.a / ctx.max_iter
+        r2 = ctx.random(shape).mul_(2 * np.pi)
+        r3 = ctx.random(shape).mul_(2)
+        r4 = ctx.random(shape)
+        moved = sca_move(state.X, ctx.best_x, r1, r2, r3, r4, xp=torch)
+        if not self.greedy:
+            return torch.clamp(moved, ctx.lb, ctx.ub)
+        outside = (moved < ctx.lb) | (moved > ctx.ub)
+        return torch.where(outside, ctx.uniform(shape), moved)
+
+    def tell(self, state: SCAState, candidates, fitness, ctx: TorchContext):
+        if not self.greedy:
+            return SCAState(candidates, fitness), True
+        better = fitness < state.fitness
+        X = torch.where(better[:, None], candidates, state.X)
+        return SCAState(X, torch.where(better, fitness, state.fitness)), True
+
+
+class _TorchPO:
+    """PO's generation on tensors; ``campaign_stage`` (PO's or SCPO's) comes from the subclass."""
+
+    def init(self, X, fitness, ctx: TorchContext) -> POState:
+        state = POState(X, fitness, X, fitness, X[:0], torch.zeros(0, dtype=torch.long, device=X.device))
+        return self._form_government(state)
+
+    def _form_government(self, state: POState) -> POState:
+        n = self.parties
+        by_party = state.fitness.reshape(n, n)  # row = party, column = constituency
+        ids = torch.arange(n, device=by_party.device)
+        leader_idx = ids * n + torch.argmin(by_party, dim=1)
+        winner_idx = torch.argmin(by_party, dim=0) * n + ids
+        return replace(state, leader_pos=state.X[leader_idx], winner_idx=winner_idx)
+
+    def _campaign(self, state: POState, ctx: TorchContext) -> torch.Tensor:
+        n, (N, D) = self.parties, state.X.shape
+        improved = (state.fitness_last >= state.fitness).reshape(n, n, 1)
+        winners = state.X[state.winner_idx]  # copied before the first stage moves them
+        X, Q = state.X.reshape(n, n, D), state.X_last.reshape(n, n, D)  # [party, constituency]
+        for centres in (state.leader_pos[:, None, :], winners[None, :, :]):
+            X = self.campaign_stage(X, Q, centres, improved, ctx)
+        X = X.reshape(N, D)
+        psr = (1 - (ctx.t - 1) / ctx.max_iter) * self.lambda_max  # the reference's 0-based t
+        moving = ctx.rng.random(N) < psr
+        offsets = ctx.rng.integers(1, n, size=N)
+        if not moving.any():
+            return torch.clamp(X, ctx.lb, ctx.ub)
+        source, diagonal = switch_plan(state.fitness.cpu().numpy(), n, moving, offsets, self.reference_switch_bug)
+        source_t = torch.as_tensor(source, device=X.device)
+        moved = X[source_t]
+        if diagonal.any():
+            rows = torch.as_tensor(np.flatnonzero(diagonal), device=X.device)
+            moved[rows] = X[source_t[rows], :1]
+        return torch.clamp(moved, ctx.lb, ctx.ub)
+
+    def _parliament(self, state: POState, ctx: TorchContext) -> torch.Tensor:
+        n = self.parties
+        winners = state.X[state.winner_idx]
+        other = (torch.arange(n, device=winners.device) + ctx.integers(1, n, n)) % n
+        target = winners[other]
+        r = ctx.random(tuple(winners.shape))
+        return torch.clamp(target + (2 * r - 1) * torch.abs(target - winners), ctx.lb, ctx.ub)
+
+    def tell(self, state: POState, candidates, fitness, ctx: TorchContext):
+        if state.phase == "campaign":
+            return super().tell(state, candidates, fitness, ctx)
+        w = state.winner_idx  # in place: these tensors are the state's own
+        current = state.fitness[w]
+        better = fitness < current
+        state.X[w] = torch.where(better[:, None], candidates, state.X[w])
+        state.fitness[w] = torch.where(better, fitness, current)
+        return replace(state, phase="campaign"), True
+
+
+class TorchPO(_TorchPO, PO):
+    def campaign_stage(self, X, Q, centres, improved, ctx: TorchContext):
+        return campaign_move(X, Q, centres, improved, ctx.random(tuple(X.shape)), xp=torch)
+
+
+class TorchSCPO(_TorchPO, SCPO):
+    def campaign_stage(self, X, Q, centres, improved, ctx: TorchContext):
+        shape = tuple(X.shape)
+        r = ctx.random(shape)
+        d1 = self.a - ctx.t * self.a / ctx.max_iter
+        d2 = ctx.random(shape).mul_(2 * np.pi)
+        d3 = ctx.random(shape).mul_(2)
+        d4 = ctx.random(shape)
+        update, safe = scpo_case1(centres, ctx.best_x, r, d1, d2, d3, d4, self.variant == "printed", xp=torch)
+        po_case1 = centres + r * (centres - X)
+        return campaign_move(X, Q, centres, improved, r, torch.where(safe, update, po_case1), xp=torch)
+
+
+class TorchRandom(RandomSearch):
+    def ask(self, pop_size: int, ctx: TorchContext) -> torch.Tensor:
+        return ctx.uniform((pop_size, ctx.lb.numel()))
+
+
+ADAPTED = {SCA: TorchSCA, PO: TorchPO, SCPO: TorchSCPO, RandomSearch: TorchRandom}

@@ -1,0 +1,336 @@
+"""numba and torch backends: same equations as numpy (to 1e-12 on the same draws), same statistics
+on their own draws, reproducible, thread-count independent (numba), and clear errors."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+import torch
+from scipy.stats import mannwhitneyu
+
+import scpo
+from scpo import backends, problems
+from scpo.algorithms.po import switch_plan
+from scpo.backends import numba_kernels as K
+from scpo.backends import numba_problems, torch_problems
+
+CASES = [("sca", {}), ("sca", {"greedy": True}), ("po", {}), ("po", {"reference_switch_bug": True}),
+         ("scpo", {}), ("scpo", {"variant": "printed"}), ("random", {})]
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def as_numpy(X):
+    return X.cpu().numpy() if torch.is_tensor(X) else np.asarray(X)
+
+
+# ---- settings ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(backend="gpu"), "unknown backend 'gpu'"),
+    (dict(backend="torch", device="tpu"), "unknown device 'tpu'"),
+    (dict(backend="numba", dtype="float16"), "unknown dtype 'float16'"),
+    (dict(backend="numba", device="cuda"), "device 'cuda' needs backend='torch'"),
+    (dict(backend="numpy", dtype="float32"), "dtype 'float32' needs backend='numba' or 'torch'"),
+    (dict(backend="numba", algorithm="pso"), "algorithm 'pso' has no numba implementation"),
+])
+def test_bad_settings_are_one_line_value_errors(kwargs, message):
+    settings = dict(algorithm="sca", max_iter=2, pop_size=4, seed=0) | kwargs
+    if settings["algorithm"] not in scpo.algorithm_names():
+        pytest.skip("algorithm not registered")
+    with pytest.raises(ValueError, match=message) as error:
+        scpo.minimize(problems.get("sphere", 3), **settings)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_without_a_device_is_a_clear_error():
+    with pytest.raises(ValueError, match="device 'cuda' is not available"):
+        scpo.minimize(problems.get("sphere", 3), algorithm="sca", max_iter=2, backend="torch", device="cuda")
+
+
+def test_dtype_and_device_spellings():
+    assert backends.dtype_name(np.float32) == "float32" and backends.dtype_name(torch.float64) == "float64"
+    result = scpo.minimize(problems.get("sphere", 5), algorithm="scpo", pop_size=9, max_iter=3, seed=0,
+                           backend="torch", dtype=torch.float32, device="cpu")
+    assert result.dtype == "float32" and result.device == "cpu" and result.x.dtype == np.float32
+
+
+# ---- equivalence on the same draws ------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("algorithm, options", CASES)
+def test_one_step_matches_numpy_on_the_same_draws(backend, algorithm, options):
+    """draws="numpy" feeds the reference's random numbers to the backend's own update code."""
+    problem = problems.get("rastrigin", 7, shifted=True, seed=2)
+    pop = 16 if algorithm in ("po", "scpo") else 10
+    ref = scpo.make(algorithm, problem, seed=11, pop_size=pop, max_iter=6, **options)
+    other = scpo.make(algorithm, problem, seed=11, pop_size=pop, max_iter=6,
+                      backend=backends.get(backend, draws="numpy"), **options)
+    for _ in range(5):  # initial population, then (campaign and parliament) or two SCA steps
+        X_ref, X = ref.ask(), as_numpy(other.ask())
+        np.testing.assert_allclose(X, X_ref, rtol=1e-12, atol=1e-12)
+        fitness = problem.evaluate(X_ref)
+        ref.tell(fitness)
+        other.tell(torch.as_tensor(fitness) if backend == "torch" else fitness)
+    assert ref.nit == other.nit >= 2
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_whole_run_on_numpy_draws_matches_numpy(backend):
+    problem = problems.get("griewank", 6, shifted=True, seed=1)
+    settings = dict(algorithm="scpo", pop_size=9, max_iter=6, seed=3)
+    ref = scpo.minimize(problem, **settings)
+    got = scpo.minimize(problem, **settings, backend=backends.get(backend, draws="numpy"))
+    np.testing.assert_allclose(got.x, ref.x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got.history["best"], ref.history["best"], rtol=1e-12)
+
+
+# counter-based draws, replayed in numpy: the fused kernels are the *_drawn kernels plus the generator
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def mix64(z):
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def counter_draws(key, rows, slots):
+    with np.errstate(over="ignore"):
+        stream = mix64(np.uint64(key) + (np.arange(rows, dtype=np.uint64) + np.uint64(1)) * GOLDEN)
+        return mix64(stream[:, None] + (np.arange(slots, dtype=np.uint64) + np.uint64(1)) * GOLDEN)
+
+
+def hi32(z):
+    return (z >> np.uint64(32)).astype(float) * 2.0**-32
+
+
+def lo32(z):
+    return (z & np.uint64(0xFFFFFFFF)).astype(float) * 2.0**-32
+
+
+def angle_scale_choice(w):
+    """What one packed draw means: d2 ~ U[0, 2 pi) (32 bits), 2 * U (31 bits), d4 < 0.5 (1 bit)."""
+    quadrant = (w >> np.uint64(62)).astype(float)
+    fraction = ((w >> np.uint64(32)) & np.uint64(0x3FFFFFFF)).astype(float) * 2.0**-30
+    scale = 2 * ((w >> np.uint64(1)) & np.uint64(0x7FFFFFFF)).astype(float) * 2.0**-31
+    return np.pi / 2 * (quadrant + fraction), scale, np.where(w & np.uint64(1), 0.75, 0.25)
+
+
+def test_fused_sca_kernel_is_the_drawn_kernel_plus_the_counter_generator():
+    rng = np.random.default_rng(0)
+    X, P = rng.uniform(-2, 2, (7, 40)), rng.uniform(-2, 2, 40)
+    lb, ub = np.full(40, -2.0), np.full(40, 2.0)
+    key = np.uint64(123456789)
+    z = counter_draws(key, 7, 80)
+    r2, r3, r4 = angle_scale_choice(z[:, 0::2])
+    for greedy in (False, True):
+        U = lb + (ub - lb) * ((z[:, 1::2] >> np.uint64(11)).astype(float) * 2.0**-53)
+        fused, drawn = np.empty_like(X), np.empty_like(X)
+        K.sca_counter(X, P, 1.3, key, lb, ub, greedy, fused)
+        K.sca_drawn(X, P, 1.3, r2, r3, r4, U, lb, ub, greedy, drawn)
+        np.testing.assert_allclose(fused, drawn, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("scpo_update", [False, True])
+def test_fused_campaign_kernel_is_the_drawn_kernel_plus_the_counter_generator(scpo_update):
+    rng = np.random.default_rng(1)
+    n, D = 4, 30
+    N = n * n
+    X, Q = rng.uniform(-1, 1, (N, D)), rng.uniform(-1, 1, (N, D))
+    leaders, winners, G = rng.uniform(-1, 1, (n, D)), rng.uniform(-1, 1, (n, D)), rng.uniform(-1, 1, D)
+    improved = rng.random(N) < 0.5
+    source, diagonal = switch_plan(rng.random(N), n, rng.random(N) < 0.7, rng.integers(1, n, N), True)
+    assert diagonal.any() and (source != np.arange(N)).any()
+    lb, ub = np.full(D, -1.5), np.full(D, 1.5)
+    key = np.uint64(987654321)
+    z = counter_draws(key, N, 3 * D)
+    r_a, r_b = hi32(z[:, 0::3]), lo32(z[:, 0::3])
+    sc_a, sc_b = (np.stack(angle_scale_choice(z[:, k::3])) for k in (1, 2))
+    common = (X, Q, leaders, winners, improved, source, diagonal, lb, ub)
+    fused, drawn = np.empty_like(X), np.empty_like(X)
+    if scpo_update:
+        K.scpo_campaign_counter(*common, key, G, 0.9, False, fused)
+    else:
+        K.po_campaign_counter(*common, key, fused)
+    K.campaign_drawn(*common, r_a, r_b, sc_a, sc_b, scpo_update, G, 0.9, False, drawn)
+    np.testing.assert_allclose(fused, drawn, rtol=1e-12, atol=1e-12)
+
+
+def test_compiled_switch_plan_is_the_reference():
+    rng = np.random.default_rng(4)
+    for bug in (False, True):
+        for _ in range(20):
+            n = int(rng.integers(2, 7))
+            args = (rng.random(n * n), n, rng.random(n * n) < 0.6, rng.integers(1, n, n * n))
+            for ours, ref in zip(K.switch_plan(*args, bug), switch_plan(*args, bug), strict=True):
+                np.testing.assert_array_equal(ours, ref)
+
+
+@pytest.mark.parametrize("name", problems.names())
+def test_numba_and_torch_problems_match_numpy(name):
+    rng = np.random.default_rng(5)
+    variants = [dict(), dict(shifted=True, seed=3)]
+    if problems.SPECS[name].rotatable:
+        variants.append(dict(shifted=True, rotated=True, seed=3))
+    for kwargs in variants:
+        problem = problems.get(name, 9, **kwargs)
+        X = rng.uniform(problem.lb, problem.ub, (12, 9))
+        reference = problem.objective(X)
+        compiled = numba_problems.objective(problems.get(name, 9, **kwargs).objective, X)
+        tensor = torch_problems.objective(problem.objective, torch.device("cpu"), torch.float64)(torch.as_tensor(X))
+        if name == "quartic":  # the same noise draws for numba; torch's come from its own generator
+            np.testing.assert_allclose(compiled, reference, rtol=1e-12)
+            noise = tensor.numpy() - problems.make_quartic(_Zero())(X - problem.objective.offset)
+            assert np.all((noise >= 0) & (noise < 1)) and noise.std() > 0
+            continue
+        np.testing.assert_allclose(compiled, reference, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(tensor.numpy(), reference, rtol=1e-12, atol=1e-9)
+
+
+class _Zero:
+    def random(self, n):
+        return np.zeros(n)
+
+
+# ---- the backends' own draws ----------------------------------------------------------------
+
+def test_counter_generator_is_uniform_and_keyed():
+    out = np.empty((1000, 1000))
+    K.fill_uniform(np.uint64(42), np.zeros(1000), np.ones(1000), out)
+    assert abs(out.mean() - 0.5) < 2e-3 and abs(out.var() - 1 / 12) < 2e-3
+    assert 0.0 <= out.min() and out.max() < 1.0
+    assert abs(np.corrcoef(out[:, :-1].ravel(), out[:, 1:].ravel())[0, 1]) < 5e-3
+    assert abs(np.corrcoef(out[:-1].ravel(), out[1:].ravel())[0, 1]) < 5e-3
+    other = np.empty_like(out)
+    K.fill_uniform(np.uint64(43), np.zeros(1000), np.ones(1000), other)
+    assert not np.any(other == out)
+    waves = np.empty((200, 500))  # sin/cos of uniform angles: mean 0, mean square 1/2
+    K.sca_counter(np.zeros((200, 500)), np.ones(500), 1.0, np.uint64(7), np.full(500, -9.0), np.full(500, 9.0),
+                  False, waves)  # X = 0, P = 1: moves to wave * r3 with r3 ~ U[0, 2): mean 0, E[.^2] = 2/3
+    assert abs(waves.mean()) < 0.01 and abs((waves**2).mean() - 2 / 3) < 0.01
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_same_seed_same_run_other_seed_other_run(backend):
+    problem = problems.get("ackley", 8, shifted=True, seed=0)
+    a, b, c = (scpo.minimize(problem, algorithm="scpo", pop_size=16, max_iter=8, seed=s, backend=backend)
+               for s in (1, 1, 2))
+    assert np.array_equal(a.x, b.x) and a.history["best"] == b.history["best"]
+    assert not np.array_equal(a.x, c.x)
+
+
+def test_numba_results_do_not_depend_on_the_thread_count():
+    problem = problems.get("rastrigin", 1200, shifted=True, seed=0)  # 64 x 1200: above PARALLEL_MIN
+    assert 64 * 1200 >= K.PARALLEL_MIN
+    before = numba.get_num_threads()
+    runs = {}
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            runs[threads] = [scpo.minimize(problem, algorithm=a, pop_size=64, max_iter=3, seed=9, backend="numba")
+                             for a in ("scpo", "sca")]
+    finally:
+        numba.set_num_threads(before)
+    first = next(iter(runs.values()))
+    for results in runs.values():
+        for r, f in zip(results, first, strict=True):
+            assert np.array_equal(r.x, f.x) and r.history["best"] == f.history["best"]
+
+
+@pytest.mark.parametrize("algorithm", ["sca", "po", "scpo"])
+def test_final_fitness_distributions_agree_across_backends(algorithm):
+    problem = problems.get("rastrigin", 10, shifted=True, seed=7)
+    finals = {b: [scpo.minimize(problem, algorithm=algorithm, pop_size=16, max_iter=25, seed=s, backend=b).fun
+                  for s in range(20)] for b in ("numpy", "numba", "torch")}
+    for backend in ("numba", "torch"):
+        assert mannwhitneyu(finals["numpy"], finals[backend]).pvalue > 0.01, (backend, finals)
+
+
+def test_float32_runs_in_float32_and_still_optimizes():
+    problem = problems.get("sphere", 20, shifted=True, seed=1)
+    for backend in ("numba", "torch"):
+        result = scpo.minimize(problem, algorithm="scpo", pop_size=16, max_iter=40, seed=0, backend=backend,
+                               dtype="float32")
+        assert result.x.dtype == np.float32 and result.fun < 0.05 * problem.evaluate(problem.lb[None])[0]
+
+
+def test_numba_checkpoint_resumes_bit_for_bit_and_torch_refuses(tmp_path):
+    problem = problems.get("rastrigin", 12, shifted=True, seed=3)
+    settings = dict(algorithm="scpo", max_iter=20, seed=5, pop_size=16, backend="numba")
+    full = scpo.minimize(problem, **settings)
+    path = tmp_path / "run.ck"
+    scpo.minimize(problem, **settings, checkpoint=path, checkpoint_every=3, callback=lambda p: p.nit >= 10)
+    resumed = scpo.minimize(problem, **settings, checkpoint=path, checkpoint_every=3, resume=True)
+    assert np.array_equal(resumed.x, full.x) and resumed.history["best"] == full.history["best"]
+    with pytest.raises(ValueError, match="checkpoints need backend='numpy' or 'numba'"):
+        scpo.minimize(problem, algorithm="sca", max_iter=3, backend="torch", checkpoint=tmp_path / "t.ck")
+
+
+def generation_peak_bytes(backend, N=256, D=2000):
+    import tracemalloc
+
+    problem = problems.get("sphere", D)
+    optimizer = scpo.make("scpo", problem, seed=0, pop_size=N, max_iter=8, backend=backend)
+    evaluate = optimizer.impl.evaluator(problem)
+    for _ in range(7):  # warm up: numba's three rotating buffers exist after the first iterations
+        optimizer.tell(evaluate(optimizer._ask()))
+    tracemalloc.start()
+    while not optimizer.done:
+        optimizer.tell(evaluate(optimizer._ask()))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / (N * D * 8)
+
+
+def test_numba_generation_allocates_no_population_sized_arrays():
+    # only (parties, D) arrays (leaders, winners, parliament) and O(N) vectors; numpy makes dozens of (N, D)
+    assert generation_peak_bytes("numba") < 0.5 < 5 < generation_peak_bytes("numpy")
+
+
+# ---- torch specifics --------------------------------------------------------------------------
+
+def test_torch_objective_receives_tensors_and_results_come_back_as_numpy():
+    seen = []
+
+    def sphere(X):
+        seen.append(type(X))
+        return (X**2).sum(dim=1)
+
+    result = scpo.minimize(sphere, [(-5, 5)] * 4, algorithm="sca", pop_size=8, max_iter=30, seed=0, backend="torch")
+    assert set(seen) == {torch.Tensor} and isinstance(result.x, np.ndarray) and result.fun < 1.0
+    assert all(isinstance(v, float) for v in result.history["best"])
+
+
+def test_torch_objective_errors_and_nonfinite_are_reported():
+    with pytest.raises(scpo.ObjectiveError, match="raised RuntimeError"):
+        scpo.minimize(lambda X: X @ torch.ones(3), [(-1, 1)] * 4, algorithm="sca", max_iter=2, backend="torch")
+    result = scpo.minimize(lambda X: torch.where(X[:, 0] > 0, torch.nan, X[:, 0]), [(-1, 1)] * 2,
+                           algorithm="sca", pop_size=10, max_iter=3, seed=0, backend="torch")
+    assert result.nonfinite > 0 and np.isfinite(result.fun)
+
+
+@cuda
+@pytest.mark.parametrize("algorithm", ["sca", "po", "scpo", "random"])
+def test_cuda_runs_and_matches_cpu_statistics(algorithm):
+    problem = problems.get("rastrigin", 10, shifted=True, seed=7)
+    result = scpo.minimize(problem, algorithm=algorithm, pop_size=16, max_iter=20, seed=0, backend="torch",
+                           device="cuda", dtype="float32")
+    assert result.device == "cuda" and np.isfinite(result.fun)
+
+
+@cuda
+def test_cuda_sca_loop_makes_no_host_device_transfers():
+    problem = problems.get("rastrigin", 64, seed=0)
+    optimizer = scpo.make("sca", problem, seed=0, pop_size=32, max_iter=10, backend="torch", device="cuda")
+    evaluate = optimizer.impl.evaluator(problem)
+    optimizer.tell(evaluate(optimizer._ask()))
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        while not optimizer.done:
+            optimizer.tell(evaluate(optimizer._ask()))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert np.isfinite(optimizer.result().fun)
