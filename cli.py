@@ -294,6 +294,88 @@ def data_info(
             fail(f"cannot write {json_file}: {exc}")
 
 
+@app.command()
+def train(
+    source: Annotated[str, typer.Argument(help="apple | avengers | path/to/tweets.csv")] = "apple",
+    model: Annotated[str, typer.Option(help="resnet (the paper's network) or a baseline name")] = "resnet",
+    optimizer: Annotated[str | None, typer.Option(help="resnet: scpo | adam | any scpo algorithm")] = None,
+    evals: Annotated[int, typer.Option(min=1, help="Evaluation budget of a population optimizer")] = 30000,
+    top_k: Annotated[int, typer.Option(min=1, help="Number of tags kept (top-K of the training split)")] = 10,
+    train_share: Annotated[float, typer.Option(help="Training share of the tagged tweets (0.6-0.9)")] = 0.8,
+    exclude_collection_tag: Annotated[bool, typer.Option(help="Drop #aapl / #avengersendgame from the labels")]
+    = False,
+    leakage: Annotated[str, typer.Option(help="strict | tagfinder (labels leak into the text)")] = "strict",
+    text_column: Annotated[str | None, typer.Option(help="Text column of a user CSV")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split and of training")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Save the trained resnet model here")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write the test metrics here")] = None,
+) -> None:
+    """Train a hashtag recommender on a seeded split and report test metrics beside the frequency floor."""
+    import features
+    from networks import metrics
+    from networks.recommender import HashtagRecommender
+
+    try:
+        data = features.build_dataset(source, top_k=top_k, train_share=train_share, seed=seed, leakage=leakage,
+                                      exclude_collection_tag=exclude_collection_tag, text_column=text_column)
+        recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
+                                         seed=seed)
+        recommender.fit(data.train_texts, data.train_tags, data.val_texts, data.val_tags)
+        floor = HashtagRecommender(model="frequency", top_k_tags=top_k, seed=seed)
+        floor.fit(data.train_texts, data.train_tags)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    report = {"source": source, "model": model, "optimizer": optimizer, "seed": seed, "leakage": leakage,
+              "n_train": len(data.train_texts), "n_test": len(data.test_texts)}
+    for label, fitted in (("model", recommender), ("frequency", floor)):
+        scores = aligned_scores(fitted, data.test_texts, data.tag_names)
+        found = {**metrics.classification_metrics(data.Y_test, scores),
+                 **metrics.ranking_metrics(data.Y_test, scores, ks=(1, 3, 5))}
+        report[label] = {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
+    if out is not None:
+        try:
+            recommender.save(out)
+        except (ValueError, OSError) as exc:
+            fail(f"cannot save {model}: {exc}")
+    if json_file is not None:
+        write_json(json_file, report)
+    ours, base = report["model"], report["frequency"]
+    typer.echo(f"{model}{'/' + optimizer if optimizer else ''} on {source} ({leakage}, seed {seed}): "
+               f"P@1 {ours['p@1']:.3f} (frequency {base['p@1']:.3f}), micro-F1 {ours['micro_f1@top1']:.3f} "
+               f"({base['micro_f1@top1']:.3f}), NDCG@3 {ours['ndcg@3']:.3f} ({base['ndcg@3']:.3f})")
+
+
+def aligned_scores(recommender, texts: list[str], tag_names: list[str]):
+    """The recommender's scores with columns in the dataset's tag order."""
+    import numpy as np
+
+    scores = np.asarray(recommender.predict_proba(texts))
+    column = {tag: i for i, tag in enumerate(recommender.classes_)}
+    aligned = np.zeros((len(texts), len(tag_names)))
+    for j, tag in enumerate(tag_names):  # a tag the model never saw scores 0
+        if tag in column:
+            aligned[:, j] = scores[:, column[tag]]
+    return aligned
+
+
+@app.command()
+def recommend(
+    model_dir: Annotated[Path, typer.Argument(help="A directory written by `scpo train --out`")],
+    texts: Annotated[list[str], typer.Argument(help="Tweets to tag")],
+    k: Annotated[int, typer.Option(min=1, help="Tags per tweet")] = 3,
+) -> None:
+    """Recommend k hashtags for each tweet with a saved model."""
+    from networks.recommender import HashtagRecommender
+
+    try:
+        recommender = HashtagRecommender.load(model_dir)
+        recommended = recommender.recommend(texts, k)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    for text, tags in zip(texts, recommended, strict=True):
+        typer.echo(f"{' '.join('#' + t for t in tags)}\t{text}")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python cli.py`
     app()
 

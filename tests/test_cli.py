@@ -97,3 +97,26 @@ def test_plot_overlays_runs_with_median_band(tmp_path):
     assert (tmp_path / "all.png").read_bytes()[:4] == b"\x89PNG"
     bad = run("plot", "nowhere", cwd=tmp_path)
     assert bad.returncode == 2 and "nowhere" in bad.stderr and "Traceback" not in bad.stderr
+
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_train_reports_beside_frequency_and_recommend_uses_the_saved_model(tmp_path):
+    import os
+
+    if not (DATA / "apple_twitter_sentiment.csv").exists() and not os.environ.get("SCPO_DATA_HOME"):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"tweet data missing in CI: {DATA}")
+        pytest.skip("tweet data not available")
+    done = run("train", "apple", "--optimizer", "adam", "--out", "model", "--json", "m.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert 0 <= report["model"]["p@1"] <= 1 and 0 <= report["frequency"]["p@1"] <= 1
+    assert "(frequency" in done.stdout
+    tagged = run("recommend", "model", "new iphone battery", "--k", "2", cwd=tmp_path)
+    assert tagged.returncode == 0, tagged.stderr
+    assert tagged.stdout.count("#") == 2 and "new iphone battery" in tagged.stdout
+    for args in (["train", "nowhere.csv"], ["train", "--model", "nope"], ["recommend", "nodir", "hi"]):
+        bad = run(*args, cwd=tmp_path)
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
