@@ -1,0 +1,324 @@
+"""Engine benchmark (``make bench``): our numpy, numba and torch backends against mealpy 3.0.3.
+
+(a) SCA on Rastrigin d=30, pop 50, 500 iterations; (b) d=1000, pop 100, 100 iterations: wall
+time of a whole run, objective included, with ratios to mealpy's ``OriginalSCA`` and
+``DevSCA``. (c) SCPO with 1,024 agents (32 parties; PO needs a square) x 10,000 dimensions,
+ours only: the optimizer's own update per iteration (ask + tell, objective excluded and
+shown apart) against a memory floor measured in the same process (one read and one write
+pass over the population array, ``np.copyto``), with the process's peak memory. Each (c)
+configuration runs in its own process so that peaks do not mix. Numba's compile time is
+reported apart: once cold (empty cache, in a subprocess), once as the cache load.
+
+Times are the best of several runs unless a run is too long to repeat (mealpy, numpy and
+torch in (c)); the machine's load average is printed because the machine may be shared.
+Writes the report to stdout and to ``experiments/results/bench_engine.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import scpo  # noqa: E402
+from scpo import problems  # noqa: E402
+
+RESULTS = ROOT / "experiments" / "results" / "bench_engine.txt"
+OURS = [("numpy", {}), ("numba", {}), ("torch", {}), ("numba", {"greedy": True})]
+C_CONFIGS = [("numba", "float64"), ("numba", "float32"), ("numpy", "float64"), ("torch", "float64"),
+             ("torch", "float32")]
+C_SHAPE = (1024, 10_000)
+
+
+def shell(command: str) -> str:
+    try:
+        return subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "(unavailable)"
+
+
+def best_of(function, repeats: int) -> tuple[float, object]:
+    times, value = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        value = function()
+        times.append(time.perf_counter() - start)
+    return min(times), value
+
+
+# ---- mealpy -------------------------------------------------------------------------------------
+
+def mealpy_run(name: str, dim: int, pop: int, epochs: int) -> tuple[float, float]:
+    from mealpy import SCA, FloatVar
+
+    def rastrigin(x):  # the per-vector form mealpy calls, as cheap as numpy makes it
+        return float(np.sum(x**2 - 10.0 * np.cos(2.0 * np.pi * x) + 10.0))
+
+    problem = {"obj_func": rastrigin, "bounds": FloatVar(lb=[-5.12] * dim, ub=[5.12] * dim), "minmax": "min",
+               "log_to": None}
+    model = getattr(SCA, name)(epoch=epochs, pop_size=pop)
+    start = time.perf_counter()
+    best = model.solve(problem, seed=0)
+    return time.perf_counter() - start, float(best.target.fitness)
+
+
+# ---- (a) and (b) ----------------------------------------------------------------------------------
+
+def ours_run(backend: str, options: dict, dim: int, pop: int, iters: int, repeats: int):
+    problem = problems.get("rastrigin", dim=dim)
+    run = lambda: scpo.minimize(problem, algorithm="sca", pop_size=pop, max_iter=iters, seed=0,  # noqa: E731
+                                backend=backend, **options)
+    start = time.perf_counter()
+    scpo.minimize(problem, algorithm="sca", pop_size=pop, max_iter=3, seed=0, backend=backend, **options)
+    first = time.perf_counter() - start  # numba: loading the compiled kernels from the cache
+    seconds, result = best_of(run, repeats)
+    return seconds, float(result.fun), first
+
+
+def overhead_split(dim: int, pop: int, iters: int) -> dict[str, float]:
+    """Where a numba SCA run's time goes: kernels, objective, and the engine around them."""
+    from scpo.backends import numba_kernels as K
+    from scpo.backends import numba_problems
+
+    problem = problems.get("rastrigin", dim=dim)
+    total, _ = best_of(lambda: scpo.minimize(problem, algorithm="sca", pop_size=pop, max_iter=iters, seed=0,
+                                             backend="numba"), 5)
+    X = np.random.default_rng(0).uniform(-5.12, 5.12, (pop, dim))
+    out, P = np.empty_like(X), X[0].copy()
+    step = lambda: [K.launch(K.sca_counter, X.size, X, P, 1.0, np.uint64(i), problem.lb, problem.ub, False, out)  # noqa: E731
+                    for i in range(iters)]
+    evaluate = lambda: [numba_problems.objective(problem.objective, X) for _ in range(iters)]  # noqa: E731
+    kernel, _ = best_of(step, 5)
+    objective, _ = best_of(evaluate, 5)
+    return {"total": total, "kernel": kernel, "objective": objective, "engine": total - kernel - objective}
+
+
+# ---- (c), one configuration per process -----------------------------------------------------------
+
+def case_c(backend: str, dtype: str, iterations: int) -> dict:
+    N, D = C_SHAPE
+    problem = problems.get("rastrigin", dim=D)
+    floor = memory_floor((N, D), dtype)
+    optimizer = scpo.make("scpo", problem, seed=0, pop_size=N, max_iter=iterations + 3, backend=backend, dtype=dtype)
+    evaluate = optimizer.impl.evaluator(problem)
+    sync = _sync(optimizer)
+    updates, objectives = [], []
+    for iteration in range(iterations + 2):  # the first two allocate buffers (numba) and warm up
+        update = objective = 0.0
+        for _ in range(1 if optimizer.state is None else 2):
+            start = time.perf_counter()
+            candidates = optimizer._ask()
+            sync()
+            asked = time.perf_counter()
+            fitness = evaluate(candidates)
+            sync()
+            evaluated = time.perf_counter()
+            optimizer.tell(fitness)
+            sync()
+            update += (asked - start) + (time.perf_counter() - evaluated)
+            objective += evaluated - asked
+        if iteration >= 2:
+            updates.append(update)
+            objectives.append(objective)
+    return {"backend": backend, "dtype": dtype, "floor_ms": floor * 1e3, "update_ms": [u * 1e3 for u in updates],
+            "objective_ms": [o * 1e3 for o in objectives], "array_mb": N * D * np.dtype(dtype).itemsize / 2**20,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def memory_floor(shape, dtype) -> float:
+    """Seconds for one read and one write pass over a population array (best of 7)."""
+    source = np.random.default_rng(0).random(shape).astype(dtype)
+    target = np.empty_like(source)
+    np.copyto(target, source)  # touch the pages first
+    return best_of(lambda: np.copyto(target, source), 7)[0]
+
+
+def _sync(optimizer):
+    if optimizer.backend == "torch" and optimizer.device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+def run_case_c(backend: str, dtype: str, iterations: int) -> dict:
+    command = [sys.executable, __file__, "--case-c", backend, dtype, str(iterations)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        return {"backend": backend, "dtype": dtype, "error": done.stderr.strip().splitlines()[-1]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def numba_cold_compile() -> float:
+    """Seconds to compile every kernel (a)-(c) use, with an empty cache, in a fresh process."""
+    code = ("import time, scpo; from scpo import problems; t = time.perf_counter()\n"
+            "for a in ('sca', 'po', 'scpo', 'random'):\n"
+            "    for d in ('float64', 'float32'):\n"
+            "        scpo.minimize(problems.get('rastrigin', 8), algorithm=a, pop_size=9, max_iter=2, seed=0,"
+            " backend='numba', dtype=d)\n"
+            "print(time.perf_counter() - t)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    return float(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else float("nan")
+
+
+def rng_costs() -> dict[str, float]:
+    """ns per coordinate, one thread, 10^7 coordinates: a copy, one counter draw (fill_uniform), and the
+    fused SCPO campaign for agents that did not / did improve (1 vs 3 draws, sin and a division)."""
+    import numba
+
+    from scpo.backends import numba_kernels as K
+
+    N, D = C_SHAPE
+    n = 32
+    rng = np.random.default_rng(0)
+    X, Q = rng.random((N, D)), rng.random((N, D))
+    out = np.empty_like(X)
+    leaders, winners, G, lb, ub = rng.random((n, D)), rng.random((n, D)), rng.random(D), np.zeros(D), np.ones(D)
+    source, diagonal = np.arange(N), np.zeros(N, bool)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        per = lambda f: best_of(f, 5)[0] / (N * D) * 1e9  # noqa: E731
+        campaign = lambda improved: (lambda: K.scpo_campaign_counter(  # noqa: E731
+            X, Q, leaders, winners, improved, source, diagonal, lb, ub, np.uint64(1), G, 1.0, False, out))
+        return {"copy": per(lambda: np.copyto(out, X)),
+                "draw": per(lambda: K.fill_uniform(np.uint64(1), lb, ub, out)),
+                "po": per(campaign(np.zeros(N, bool))), "scpo": per(campaign(np.ones(N, bool)))}
+    finally:
+        numba.set_num_threads(threads)
+
+
+# ---- report -------------------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="mealpy OriginalSCA in (b): 10 epochs, scaled x10")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--case-c", nargs=3, metavar=("BACKEND", "DTYPE", "ITERATIONS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case_c:
+        print(json.dumps(case_c(args.case_c[0], args.case_c[1], int(args.case_c[2]))))
+        return
+    lines: list[str] = []
+
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    import mealpy
+    import numba
+    import torch
+
+    say(f"# scpo engine benchmark, {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
+    say(f"date: {shell('date')}")
+    say(f"uname -a: {shell('uname -a')}")
+    model = shell("lscpu | grep 'Model name'")
+    say(f"nproc: {shell('nproc')}; {model}")
+    numba.set_num_threads(numba.get_num_threads())  # starts the threading layer, so that it can be named
+    say(f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__} "
+        f"({numba.get_num_threads()} threads, {numba.threading_layer()} layer), "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), mealpy {mealpy.__version__}")
+    say(f"load average at start: {shell('cat /proc/loadavg')}")
+
+    cold = numba_cold_compile()
+    say(f"\nnumba compile, cold (empty cache, every kernel below, float64 and float32): {cold:.1f} s; "
+        f"cached afterwards (cache=True)")
+
+    results = {}
+    for label, dim, pop, iters, repeats in (("a", 30, 50, 500, 5), ("b", 1000, 100, 100, 3)):
+        say(f"\n## ({label}) SCA, Rastrigin d={dim}, pop {pop}, {iters} iterations (wall s, whole run incl. objective)")
+        rows = {}
+        for name in ("OriginalSCA", "DevSCA"):
+            epochs = iters
+            if args.quick and label == "b" and name == "OriginalSCA":
+                seconds, fun = mealpy_run(name, dim, pop, 10)
+                seconds, name_shown = seconds * iters / 10, f"mealpy {name} (10 epochs x {iters // 10}, quick)"
+            else:
+                seconds, fun = mealpy_run(name, dim, pop, epochs)
+                name_shown = f"mealpy {name}"
+            rows[name] = (name_shown, seconds, fun, None)
+        for backend, options in OURS:
+            seconds, fun, first = ours_run(backend, options, dim, pop, iters, repeats)
+            shown = f"scpo {backend}" + (" greedy=True" if options else "")
+            rows[shown] = (shown, seconds, fun, first)
+        original, dev = rows["OriginalSCA"][1], rows["DevSCA"][1]
+        say(f"{'':38s} {'wall s':>9s} {'vs Orig.':>9s} {'vs Dev':>8s} {'best f':>10s}  note")
+        for shown, seconds, fun, first in rows.values():
+            note = "" if first is None else f"first call {first:.2f} s (numba: cache load)"
+            say(f"{shown:38s} {seconds:9.4f} {original / seconds:8.1f}x {dev / seconds:7.1f}x {fun:10.3g}  {note}")
+        ours = {k: v for k, v in rows.items() if k.startswith("scpo") and "greedy" not in k}
+        fastest = min(ours, key=lambda k: ours[k][1])
+        results[label] = (fastest, ours[fastest][1], original, dev)
+        say("(mealpy's epochs exclude the initial population, our SCA's iterations include it: "
+            f"{iters + 1} vs {iters} population evaluations; mealpy's OriginalSCA is the greedy variant)")
+        if label == "a":
+            split = overhead_split(dim, pop, iters)
+            say(f"numba run split: kernels {split['kernel'] * 1e3:.1f} ms, objective "
+                f"{split['objective'] * 1e3:.1f} ms, engine (ask/tell, checks, history) "
+                f"{split['engine'] * 1e3:.1f} ms of {split['total'] * 1e3:.1f} ms")
+            fastest_backend = fastest.split()[1]
+            say(f"MUST-SHOW: minimize(scpo.problems.get('rastrigin', dim=30), algorithm='sca', pop_size=50, "
+                f"max_iter=500, seed=0, backend='{fastest_backend}') {ours[fastest][1]:.4f} s vs mealpy "
+                f"OriginalSCA(epoch=500, pop_size=50).solve {original:.2f} s: {original / ours[fastest][1]:.0f}x "
+                "(same process)")
+
+    N, D = C_SHAPE
+    say(f"\n## (c) SCPO, pop {N} (32 parties) x dim {D}, Rastrigin: the optimizer's update per iteration "
+        "(ask + tell: campaign, switching, parliament, bookkeeping), objective apart")
+    say(f"{'backend':16s} {'floor ms':>9s} {'update ms (best/median)':>24s} {'x floor':>8s} "
+        f"{'objective ms':>13s} {'peak RSS MB':>12s} {'(N,D) MB':>9s}")
+    c_rows = []
+    for backend, dtype in C_CONFIGS:
+        row = run_case_c(backend, dtype, 5 if backend == "numba" else 1)
+        c_rows.append(row)
+        if "error" in row:
+            say(f"{backend + ' ' + dtype:16s} failed: {row['error']}")
+            continue
+        best, median = min(row["update_ms"]), float(np.median(row["update_ms"]))
+        say(f"{backend + ' ' + dtype:16s} {row['floor_ms']:9.2f} {best:11.1f} / {median:9.1f} "
+            f"{best / row['floor_ms']:7.1f}x {np.median(row['objective_ms']):13.1f} {row['peak_rss_mb']:12.0f} "
+            f"{row['array_mb']:9.0f}")
+    costs = rng_costs()
+    say("Random numbers (numba, counter-based: splitmix64's mixer on (run key, iteration, phase, agent, slot)): "
+        "SCA 1 draw of 64 bits per coordinate (r2 32 bits, r3 31, r4 1); PO 1 per coordinate per iteration "
+        "(both stages' r, 32 bits each); SCPO adds 2 per coordinate (d2, d3, d4 of each stage) for agents that "
+        "improved, the only ones the SCA-substituted move can apply to. numpy draws 3 doubles per coordinate for "
+        "SCA, 2 (PO) or 8 (SCPO) per coordinate per iteration.")
+    say(f"Cost, one thread, ns per coordinate: copy (the floor) {costs['copy']:.2f}; one draw + scale "
+        f"(fill_uniform) {costs['draw']:.2f}; SCPO campaign, agent did not improve (1 draw) {costs['po']:.2f}; "
+        f"agent improved (3 draws, sin/cos polynomial, division, both stages) {costs['scpo']:.2f}.")
+
+    say("\n## Goals")
+    a = results["a"]
+    say(f"(a) fastest ({a[0]}) {a[1]:.4f} s: {a[2] / a[1]:.0f}x mealpy OriginalSCA (goal >= 50x: "
+        f"{'MET' if a[2] / a[1] >= 50 else 'MISSED'}), {a[3] / a[1]:.1f}x DevSCA (goal >= 10x: "
+        f"{'MET' if a[3] / a[1] >= 10 else 'MISSED'})")
+    b = results["b"]
+    say(f"(b) fastest ({b[0]}) {b[1]:.4f} s: {b[2] / b[1]:.0f}x OriginalSCA, {b[3] / b[1]:.1f}x DevSCA (no goal set)")
+    for row in c_rows:
+        if "error" not in row:
+            ratio = min(row["update_ms"]) / row["floor_ms"]
+            say(f"(c) {row['backend']} {row['dtype']}: update {ratio:.1f}x the memory floor (goal <= 10x: "
+                f"{'MET' if ratio <= 10 else 'MISSED'})")
+    say(f"load average at end: {shell('cat /proc/loadavg')}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
