@@ -295,6 +295,30 @@ def data_info(
 
 
 @app.command()
+def benchmark(
+    algos: Annotated[str, typer.Option(help="Comma-separated algorithms; name:key=value adds an option")]
+    = "scpo,sca,po,random",
+    problems: Annotated[str, typer.Option(help="Comma-separated problems, or all")] = "sphere,rastrigin",
+    shifted: Annotated[bool, typer.Option(help="Shift every optimum off the diagonal")] = False,
+    dim: Annotated[int, typer.Option(min=1, help="Dimension")] = 30,
+    runs: Annotated[int, typer.Option(min=1, help="Independent runs per (algorithm, problem)")] = 30,
+    evals: Annotated[int, typer.Option(min=1, help="Evaluation budget of every run")] = 30000,
+    seed: Annotated[int, typer.Option(min=0, help="Master seed")] = 0,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    out: Annotated[Path, typer.Option(help="Output directory (re-running resumes)")] = Path("benchmark"),
+) -> None:
+    """Every (algorithm, problem, run) at one budget: results.csv, summary.md (Wilcoxon, Friedman), plots."""
+    from scpo.benchmark import run_benchmark
+
+    try:
+        result = run_benchmark(algos, problems, dim=dim, runs=runs, evals=evals, seed=seed, out_dir=out,
+                               shifted=shifted, jobs=jobs, progress=sys.stderr.isatty())
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    typer.echo(f"benchmark written to {out} ({getattr(result, 'summary_path', out / 'summary.md')})")
+
+
+@app.command()
 def train(
     source: Annotated[str, typer.Argument(help="apple | avengers | path/to/tweets.csv")] = "apple",
     model: Annotated[str, typer.Option(help="resnet (the paper's network) or a baseline name")] = "resnet",

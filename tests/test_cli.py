@@ -120,3 +120,19 @@ def test_train_reports_beside_frequency_and_recommend_uses_the_saved_model(tmp_p
     for args in (["train", "nowhere.csv"], ["train", "--model", "nope"], ["recommend", "nodir", "hi"]):
         bad = run(*args, cwd=tmp_path)
         assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_benchmark_command_writes_40_rows_and_resumes(tmp_path):
+    args = ["benchmark", "--algos", "scpo,sca,po,random", "--problems", "sphere,rastrigin", "--dim", "10",
+            "--runs", "5", "--evals", "3000", "--seed", "0", "--out", "D"]
+    first = run(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    results = (tmp_path / "D" / "results.csv").read_text()
+    assert len(results.strip().splitlines()) == 41
+    summary = (tmp_path / "D" / "summary.md").read_text()
+    assert "Wilcoxon" in summary and "Friedman" in summary
+    assert {p.name for p in (tmp_path / "D" / "plots").iterdir()} == {"sphere.png", "rastrigin.png"}
+    again = run(*args, cwd=tmp_path)
+    assert again.returncode == 0 and (tmp_path / "D" / "results.csv").read_text() == results
+    bad = run("benchmark", "--algos", "nope", "--out", "E", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: unknown algorithm 'nope'")
