@@ -21,7 +21,6 @@ import datetime
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,8 +37,10 @@ from scpo import problems  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results" / "bench_engine.txt"
 OURS = [("numpy", {}), ("numba", {}), ("torch", {}), ("numba", {"greedy": True})]
-C_CONFIGS = [("numba", "float64"), ("numba", "float32"), ("numpy", "float64"), ("torch", "float64"),
-             ("torch", "float32")]
+C_CONFIGS = [  # (backend, dtype, threads: None = all)
+    ("numba", "float64", None), ("numba", "float64", 1), ("numba", "float32", None),
+    ("numpy", "float64", None), ("torch", "float64", None), ("torch", "float32", None),
+]
 C_SHAPE = (1024, 10_000)
 
 
@@ -111,31 +112,65 @@ def overhead_split(dim: int, pop: int, iters: int) -> dict[str, float]:
 def case_c(backend: str, dtype: str, iterations: int) -> dict:
     N, D = C_SHAPE
     problem = problems.get("rastrigin", dim=D)
-    floor = memory_floor((N, D), dtype)
     optimizer = scpo.make("scpo", problem, seed=0, pop_size=N, max_iter=iterations + 3, backend=backend, dtype=dtype)
     evaluate = optimizer.impl.evaluator(problem)
     sync = _sync(optimizer)
-    updates, objectives = [], []
-    for iteration in range(iterations + 2):  # the first two allocate buffers (numba) and warm up
-        update = objective = 0.0
+    updates, objectives, update_peaks, objective_peaks = [], [], [], []
+    for iteration in range(iterations + 3):  # init and two iterations warm up (numba's buffers, caches)
+        update = objective = update_peak = objective_peak = 0.0
         for _ in range(1 if optimizer.state is None else 2):
-            start = time.perf_counter()
-            candidates = optimizer._ask()
-            sync()
-            asked = time.perf_counter()
-            fitness = evaluate(candidates)
-            sync()
-            evaluated = time.perf_counter()
-            optimizer.tell(fitness)
-            sync()
-            update += (asked - start) + (time.perf_counter() - evaluated)
-            objective += evaluated - asked
-        if iteration >= 2:
+            with Phase() as asking:
+                candidates = optimizer._ask()
+                sync()
+            with Phase() as evaluating:
+                fitness = evaluate(candidates)
+                sync()
+            with Phase() as telling:
+                optimizer.tell(fitness)
+                sync()
+            update += asking.seconds + telling.seconds
+            objective += evaluating.seconds
+            update_peak = max(update_peak, asking.peak_mb, telling.peak_mb)
+            objective_peak = max(objective_peak, evaluating.peak_mb)
+        if iteration >= 3:
             updates.append(update)
             objectives.append(objective)
+            update_peaks.append(update_peak)
+            objective_peaks.append(objective_peak)
+    resident = _proc_status_mb("VmRSS")
+    del optimizer, candidates, fitness
+    floor = memory_floor((N, D), dtype)
     return {"backend": backend, "dtype": dtype, "floor_ms": floor * 1e3, "update_ms": [u * 1e3 for u in updates],
             "objective_ms": [o * 1e3 for o in objectives], "array_mb": N * D * np.dtype(dtype).itemsize / 2**20,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "update_peak_mb": max(update_peaks), "objective_peak_mb": max(objective_peaks), "resident_mb": resident}
+
+
+class Phase:
+    """Times a block and measures how far the process's resident memory rises above where it started
+    (Linux: the peak counter VmHWM is reset through /proc/self/clear_refs, outside the timing)."""
+
+    def __enter__(self):
+        self.rss = _proc_status_mb("VmRSS")
+        try:
+            with open("/proc/self/clear_refs", "w") as handle:
+                handle.write("5")
+        except OSError:
+            pass
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+        self.peak_mb = max(0.0, _proc_status_mb("VmHWM") - self.rss)
+        return False
+
+
+def _proc_status_mb(key: str) -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def memory_floor(shape, dtype) -> float:
@@ -154,12 +189,15 @@ def _sync(optimizer):
     return lambda: None
 
 
-def run_case_c(backend: str, dtype: str, iterations: int) -> dict:
+def run_case_c(backend: str, dtype: str, threads: int | None, iterations: int) -> dict:
     command = [sys.executable, __file__, "--case-c", backend, dtype, str(iterations)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    env = dict(os.environ) if threads is None else dict(os.environ, NUMBA_NUM_THREADS=str(threads),
+                                                         OMP_NUM_THREADS=str(threads))
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    label = f"{backend} {dtype}" + ("" if threads is None else f" {threads} thr")
     if done.returncode != 0:
-        return {"backend": backend, "dtype": dtype, "error": done.stderr.strip().splitlines()[-1]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        return {"label": label, "error": done.stderr.strip().splitlines()[-1]}
+    return {"label": label, **json.loads(done.stdout.strip().splitlines()[-1])}
 
 
 def numba_cold_compile() -> float:
@@ -259,7 +297,7 @@ def main() -> None:
         original, dev = rows["OriginalSCA"][1], rows["DevSCA"][1]
         say(f"{'':38s} {'wall s':>9s} {'vs Orig.':>9s} {'vs Dev':>8s} {'best f':>10s}  note")
         for shown, seconds, fun, first in rows.values():
-            note = "" if first is None else f"first call {first:.2f} s (numba: cache load)"
+            note = f"first call {first:.2f} s (kernels from the cache)" if "numba" in shown else ""
             say(f"{shown:38s} {seconds:9.4f} {original / seconds:8.1f}x {dev / seconds:7.1f}x {fun:10.3g}  {note}")
         ours = {k: v for k, v in rows.items() if k.startswith("scpo") and "greedy" not in k}
         fastest = min(ours, key=lambda k: ours[k][1])
@@ -280,19 +318,24 @@ def main() -> None:
     N, D = C_SHAPE
     say(f"\n## (c) SCPO, pop {N} (32 parties) x dim {D}, Rastrigin: the optimizer's update per iteration "
         "(ask + tell: campaign, switching, parliament, bookkeeping), objective apart")
-    say(f"{'backend':16s} {'floor ms':>9s} {'update ms (best/median)':>24s} {'x floor':>8s} "
-        f"{'objective ms':>13s} {'peak RSS MB':>12s} {'(N,D) MB':>9s}")
+    say(f"{'backend':20s} {'floor ms':>8s} {'update ms best/median':>21s} {'x floor':>8s} {'objective ms':>12s}"
+        f" {'(N,D) MB':>8s} {'resident MB':>11s} {'update peak':>18s} {'objective peak':>15s}")
     c_rows = []
-    for backend, dtype in C_CONFIGS:
-        row = run_case_c(backend, dtype, 5 if backend == "numba" else 1)
+    for backend, dtype, threads in C_CONFIGS:
+        row = run_case_c(backend, dtype, threads, 5 if backend == "numba" else 1)
         c_rows.append(row)
         if "error" in row:
-            say(f"{backend + ' ' + dtype:16s} failed: {row['error']}")
+            say(f"{row['label']:22s} failed: {row['error']}")
             continue
         best, median = min(row["update_ms"]), float(np.median(row["update_ms"]))
-        say(f"{backend + ' ' + dtype:16s} {row['floor_ms']:9.2f} {best:11.1f} / {median:9.1f} "
-            f"{best / row['floor_ms']:7.1f}x {np.median(row['objective_ms']):13.1f} {row['peak_rss_mb']:12.0f} "
-            f"{row['array_mb']:9.0f}")
+        array = row["array_mb"]
+        say(f"{row['label']:20s} {row['floor_ms']:8.2f} {best:9.1f} / {median:9.1f} {best / row['floor_ms']:7.1f}x "
+            f"{np.median(row['objective_ms']):12.1f} {array:8.0f} {row['resident_mb']:11.0f} "
+            f"{row['update_peak_mb']:6.0f} MB {row['update_peak_mb'] / array:4.1f}x "
+            f"{row['objective_peak_mb']:6.0f} MB {row['objective_peak_mb'] / array:4.1f}x")
+    say("(update/objective peak: how far resident memory rose above its level at the start of an ask, tell or "
+        "evaluation, in MB and in (N, D) arrays: the temporaries. Resident: the whole process after the run, "
+        "population state included: numba keeps three rotating (N, D) buffers, numpy and torch two.)")
     costs = rng_costs()
     say("Random numbers (numba, counter-based: splitmix64's mixer on (run key, iteration, phase, agent, slot)): "
         "SCA 1 draw of 64 bits per coordinate (r2 32 bits, r3 31, r4 1); PO 1 per coordinate per iteration "
@@ -313,7 +356,7 @@ def main() -> None:
     for row in c_rows:
         if "error" not in row:
             ratio = min(row["update_ms"]) / row["floor_ms"]
-            say(f"(c) {row['backend']} {row['dtype']}: update {ratio:.1f}x the memory floor (goal <= 10x: "
+            say(f"(c) {row['label']}: update {ratio:.1f}x the memory floor (goal <= 10x: "
                 f"{'MET' if ratio <= 10 else 'MISSED'})")
     say(f"load average at end: {shell('cat /proc/loadavg')}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,13 +11,17 @@ agree with numpy to rounding. Two kinds of kernel share those scalar functions:
   output function applied to ``stream + k * golden``, where ``stream`` is a per-(call, row)
   key and ``k`` the draw's slot in that row. A draw depends only on (run seed, kernel call,
   row, slot), never on the thread that computes it, so results are identical for any
-  thread count, and a coordinate that does not need a draw does not pay for it.
+  thread count, and an agent that cannot use a draw (SCPO's d2, d3, d4 when it did not
+  improve) does not pay for it.
 
 Uniforms: ``hi32``/``lo32``/``mid31`` cut one 64-bit output into independent 32/32/31-bit
 uniforms plus a spare low bit (SCA's r4 < 0.5, a fair coin); ``u53`` is a full-precision
 uniform. ``wave`` turns 32 bits into sin or cos of a uniform angle with a branch-free
-polynomial (libm's sin does not vectorize). Arithmetic is float64 whatever the array
-dtype; float32 arrays halve the memory traffic.
+polynomial (libm's sin does not vectorize; the polynomial is within 5e-16 of it).
+Everything is written branch-free (every case computed, then selected, as the numpy code
+does with np.where) so that the loops over coordinates vectorize. Arithmetic is float64
+whatever the array dtype; float32 arrays halve the memory traffic. No fast-math here: the
+same inputs give the same bits on any machine and any vector width.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from functools import partial
 import numba
 import numpy as np
 from numba import njit, prange
+
+from scpo.algorithms.scpo_hybrid import DENOMINATOR_GUARD as GUARD
 
 # error_model="numpy": no ZeroDivisionError checks in the loops (they stop vectorization).
 scalar = partial(njit, cache=True, error_model="numpy")
@@ -48,12 +54,11 @@ def launch(kernel, work: int, *args):
     finally:
         numba.set_num_threads(threads)
 
+
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # splitmix64's increment
 MIX1, MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 SH30, SH27, SH31, SH32, SH11, SH1 = (np.uint64(s) for s in (30, 27, 31, 32, 11, 1))
 ONE, LOW32, LOW31 = np.uint64(1), np.uint64(0xFFFFFFFF), np.uint64(0x7FFFFFFF)
-TWO_PI = 2 * np.pi
-GUARD = 1e-8  # scpo_hybrid.DENOMINATOR_GUARD
 
 
 # ---- counter-based generator --------------------------------------------------------------
@@ -108,8 +113,6 @@ def fill_uniform(key, lb, ub, out):
 
 
 # ---- scalar updates (the numpy equations, one coordinate at a time, branch-free) ------------
-# Every case is computed and the result selected, as the numpy code does with np.where: the
-# selects compile to blends, so the loops over coordinates vectorize.
 
 # sin(x) = x * P(x^2) on [0, pi/2]: a Chebyshev fit (mpmath, 40 digits) of sin(sqrt(y))/sqrt(y) on
 # [0, (pi/2)^2]; the absolute error against libm is below 5e-16 (tests check it).

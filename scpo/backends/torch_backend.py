@@ -124,14 +124,14 @@ class TorchBackend(Backend):
         return torch.where(finite, fitness, torch.inf)
 
     def update_best(self, ctx: TorchContext, candidates, fitness) -> None:
-        best = torch.argmin(fitness)
-        value = fitness[best]
+        best = torch.argmin(fitness).reshape(1)  # index_select, not t[0-d tensor]: no device sync
+        value, row = fitness.index_select(0, best)[0], candidates.index_select(0, best)[0]
         if ctx.best_x is None:
-            ctx.best_f, ctx.best_x = value, candidates[best].clone()
+            ctx.best_f, ctx.best_x = value, row
             return
         better = value < ctx.best_f
         ctx.best_f = torch.where(better, value, ctx.best_f)
-        ctx.best_x = torch.where(better, candidates[best], ctx.best_x)
+        ctx.best_x = torch.where(better, row, ctx.best_x)
 
     def nonfinite(self, ctx: TorchContext, problem) -> int:
         return problem.nonfinite_count + int(ctx.nonfinite_seen)
