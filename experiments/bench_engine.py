@@ -322,7 +322,7 @@ def main() -> None:
         f" {'(N,D) MB':>8s} {'resident MB':>11s} {'update peak':>18s} {'objective peak':>15s}")
     c_rows = []
     for backend, dtype, threads in C_CONFIGS:
-        row = run_case_c(backend, dtype, threads, 5 if backend == "numba" else 1)
+        row = run_case_c(backend, dtype, threads, 8 if backend == "numba" else 1)
         c_rows.append(row)
         if "error" in row:
             say(f"{row['label']:22s} failed: {row['error']}")
