@@ -29,7 +29,8 @@ test: $(VENV)/.test-installed
 	$(VENV)/bin/pytest -q
 
 bench: $(STAMP)
-	$(PIP) install -q -e ".[bench]"
+	# mealpy 3.0.3 pins numpy<=1.26, which changes our reference results: keep our numpy
+	$(PIP) install -q --no-deps mealpy==3.0.3 && $(PIP) install -q opfunu pandas
 	$(PY) experiments/bench_engine.py
 
 clean:
