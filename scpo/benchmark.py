@@ -46,6 +46,7 @@ CONFIG_KEYS = ("dim", "evals", "seed")
 RESERVED_OPTIONS = ("max_evals", "max_iter", "seed", "bounds", "callback", "vectorized", "algorithm")
 REFERENCE = "scpo"
 ALPHA = 0.05
+DECADES = 40  # the most decades a convergence plot spans
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -537,8 +538,9 @@ def plot_convergence(curves: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
                      f_opt: float | None = None) -> Path:
     """Median and inter-quartile band of ``f - f*`` per algorithm against evaluations, log y scale.
 
-    Values <= 0 (the optimum reached exactly) are drawn at a floor a decade below the
-    smallest positive value; without any positive value the y scale stays linear.
+    Values below a floor (``<= 0``: the optimum reached exactly) are drawn at it: a decade
+    below the smallest positive value, or ``DECADES`` decades below the largest if that is
+    higher. Without any positive value the y scale stays linear.
     """
     import matplotlib
 
@@ -556,7 +558,9 @@ def plot_convergence(curves: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
     values = np.concatenate([np.concatenate(b[1:]) for b in bands.values()])
     positive = values[np.isfinite(values) & (values > 0)]
     log = positive.size > 0
-    floor = positive.min() / 10 if log else None
+    # a decade below the smallest positive value, but at most DECADES below the largest: one run that
+    # reaches 1e-300 (PO's diagonal bug on unshifted functions) must not flatten every other curve
+    floor = max(positive.min() / 10, positive.max() / 10.0**DECADES) if log else None
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, (grid, low, median, high) in bands.items():
         if log:
@@ -567,8 +571,8 @@ def plot_convergence(curves: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
         ax.set_yscale("log")
     ax.set_xlabel("function evaluations")
     ylabel = "best f - f* so far" if f_opt is not None else "best f so far"
-    reached = bool((values[np.isfinite(values)] <= 0).any())
-    ax.set_ylabel(ylabel + (f" (<= 0 drawn at {floor:.0e})" if log and reached else ""))
+    clipped = bool((values[np.isfinite(values)] < floor).any()) if log else False
+    ax.set_ylabel(ylabel + (f" (below {floor:.0e} drawn at it)" if clipped else ""))
     ax.set_title(title + "\nmedian and inter-quartile range over runs", fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
