@@ -315,7 +315,8 @@ def benchmark(
                                shifted=shifted, jobs=jobs, progress=sys.stderr.isatty())
     except USER_ERRORS as exc:
         fail(str(exc))
-    typer.echo(f"benchmark written to {out} ({getattr(result, 'summary_path', out / 'summary.md')})")
+    typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; {len(result.rows)} rows in "
+               f"{out / 'results.csv'}, summary in {result.summary}")
 
 
 @app.command()

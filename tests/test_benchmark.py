@@ -191,3 +191,32 @@ def test_statistics_without_reference_or_with_two_algorithms():
     assert "No rank-sum tests: scpo is not among the algorithms." in text
     assert "Friedman across problems: not computed (needs >= 3 algorithms" in text
     assert stats["cells"][("pso", "step")]["mean"] == pytest.approx(2.5)
+
+
+def test_progress_bar_runs(tmp_path, capsys):
+    result = run_benchmark("sca,random", "sphere", 3, 2, 300, 0, tmp_path, progress=True)
+    assert result.ran == 4
+
+
+def test_cli_benchmark_is_a_thin_wrapper(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    runner = CliRunner()
+    args = ["benchmark", "--algos", "scpo,sca,po:reference_switch_bug=True", "--problems", "sphere,f9", "--shifted",
+            "--dim", "4", "--runs", "2", "--evals", "400", "--seed", "3", "--out", str(tmp_path / "D")]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "12 runs computed, 0 resumed; 12 rows" in first.stdout
+    rows = read_rows(tmp_path / "D" / "results.csv")
+    assert {r["problem"] for r in rows} == {"sphere-shifted", "rastrigin-shifted"}
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "0 runs computed, 12 resumed" in again.stdout
+    for bad, fragment in ((["--runs", "0"], "--runs"), (["--problems", "camel"], "'camel'"),
+                          (["--algos", "po:colour=red"], "'colour'"), (["--evals", "10"], "max_evals=10"),
+                          (["--evals", "500"], "evals=400, not 500")):
+        done = runner.invoke(app, [*args, *bad])
+        lines = done.stderr.strip().splitlines()
+        assert done.exit_code == 2 and len(lines) == 1 and fragment in lines[0], (bad, done.output)
+        assert "Traceback" not in done.output
