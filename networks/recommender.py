@@ -30,6 +30,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 import scpo
+from networks.baselines._base import check_texts
 from networks.resnet import DeepResNet, probabilities
 from networks.training import RESAMPLING, TrainHistory, train_adam, train_population
 
@@ -38,16 +39,6 @@ __all__ = ["HashtagRecommender"]
 FORMAT = "scpo.HashtagRecommender"
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
-
-
-def _check_texts(texts, name: str = "texts") -> list[str]:
-    if isinstance(texts, (str, bytes)):
-        raise ValueError(f"{name} must be a sequence of strings, got a single string {texts[:40]!r}")
-    texts = list(texts)
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise ValueError(f"{name}[{i}] must be a str, got {type(t).__name__} {t!r}")
-    return texts
 
 
 def _normalize_tags(tags, n: int, name: str = "tags") -> list[list[str]]:
@@ -299,7 +290,7 @@ class HashtagRecommender(BaseEstimator):
         found in the texts). ``texts_val``/``tags_val`` choose the weights kept (early stopping);
         without them ``validation_fraction`` of the training texts is held out."""
         self._check_params()
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         if tags is None:
             from features import extract_hashtags
 
@@ -316,7 +307,7 @@ class HashtagRecommender(BaseEstimator):
         texts, Y = [t for t, k in zip(texts, keep, strict=True) if k], Y[keep]
         rng = np.random.default_rng(self.seed)
         if texts_val is not None:
-            texts_val = _check_texts(texts_val, "texts_val")
+            texts_val = check_texts(texts_val, "texts_val")
             Y_val = _multi_hot(_normalize_tags(tags_val, len(texts_val), "tags_val"), self.classes_)
             keep_val = Y_val.any(axis=1)
             texts_val, Y_val = [t for t, k in zip(texts_val, keep_val, strict=True) if k], Y_val[keep_val]
@@ -401,7 +392,7 @@ class HashtagRecommender(BaseEstimator):
         """Scores ``(n, n_tags)`` in ``classes_`` order: probabilities for the ResNet (rows sum to
         1 unless ``multilabel``), the baseline's scores otherwise."""
         check_is_fitted(self, "classes_")
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         if not texts:
             return np.zeros((0, len(self.classes_)))
         if self.model != "resnet":
@@ -441,7 +432,7 @@ class HashtagRecommender(BaseEstimator):
 
     def score(self, texts: Sequence[str], tags) -> float:
         """Precision at 1: the share of texts whose top recommended tag is one of their tags."""
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         tags = _normalize_tags(tags, len(texts))
         top = self.recommend(texts, 1)
         if not top:

@@ -27,7 +27,6 @@ import io
 import json
 import os
 import re
-import uuid
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,6 +39,7 @@ import numpy as np
 from scpo import problems as problem_registry
 from scpo.algorithms.base import check_positive_int
 from scpo.engine import make, minimize
+from scpo.io import atomic_write
 
 FIELDS = ("algorithm", "problem", "run", "seed", "best_fitness", "nfev", "wall_time_s")
 CONFIG_KEYS = ("dim", "evals", "seed")
@@ -199,16 +199,7 @@ def _atomic_write(path: Path, data: str | bytes) -> bool:
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if path.exists() and path.read_bytes() == raw:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as handle:  # created with the usual permissions (umask), unlike mkstemp
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: tmp.write_bytes(raw))
     return True
 
 
