@@ -115,7 +115,7 @@ def parse_bounds(text: str) -> tuple[float, float]:
 
 def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, seed: int,
                   vectorized: bool, **hostile) -> scpo.Problem:
-    """A benchmark by name or a user objective; ``hostile`` sets on_error, timeout and n_jobs."""
+    """A benchmark by name or a user objective; ``hostile`` sets on_error, timeout and the executor."""
     if ":" in problem:
         if bounds is None:
             raise ValueError(f"objective {problem!r} needs --bounds LB,UB")
@@ -129,7 +129,7 @@ def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, see
                         x_opt=target.x_opt, **hostile) if hostile else target
 
 
-EXECUTORS = ("serial", "joblib")
+EXECUTORS = scpo.executors.EXECUTORS
 
 
 def write_run(out_dir: Path, summary: dict, result: scpo.OptimizeResult) -> None:
@@ -166,9 +166,11 @@ def optimize(
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Algorithm option key=value")] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<time>-<problem>-<algo>)")] = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="Also write the summary JSON here")] = None,
-    executor: Annotated[str, typer.Option(help="serial | joblib (worker processes, per-vector objectives)")]
+    executor: Annotated[str, typer.Option(help="serial | joblib (worker processes) | ray (Ray actors)")]
     = "serial",
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes for --executor joblib")] = 2,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes or Ray actors for --executor")] = 2,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join (default: a local instance)")]
+    = None,
     eval_timeout: Annotated[float | None, typer.Option(help="Seconds one objective call may take")] = None,
     on_error: Annotated[str, typer.Option(help="raise | penalize (score a failing candidate +inf)")] = "raise",
     checkpoint: Annotated[Path | None, typer.Option(help="Save the full run state here (atomic)")] = None,
@@ -189,9 +191,11 @@ def optimize(
     try:
         if executor not in EXECUTORS:
             raise ValueError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+        parallel = executor != "serial"
         hostile = {k: v for k, v in (("on_error", on_error if on_error != "raise" else None),
-                                     ("timeout", eval_timeout),
-                                     ("n_jobs", workers if executor == "joblib" else None)) if v is not None}
+                                     ("timeout", eval_timeout), ("executor", executor if parallel else None),
+                                     ("n_jobs", workers if parallel else None), ("ray_address", ray_address))
+                   if v is not None}
         target = build_problem(problem, dim, bounds, shifted, seed, vectorized, **hostile)
         optimizer = scpo.make(algo, target, seed=seed, pop_size=pop, max_iter=iters, max_evals=evals,
                               backend=backend, **backend_kwargs, **options)
@@ -207,7 +211,7 @@ def optimize(
         "best_fitness": result.fun, "best_x": result.x, "nfev": result.nfev, "nit": result.nit,
         "wall_time_s": result.wall_time_s, "options": options, "backend": backend,
         "pop_size": result.pop_size, "f_opt": target.f_opt, "nonfinite": result.nonfinite,
-        "errors": result.errors,
+        "errors": result.errors, "executor": target.executor, "worker_restarts": result.worker_restarts,
         "history": {"best": result.history["best"], "nfev": result.history["nfev"]},
     }
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -238,8 +242,10 @@ def run_with_progress(optimizer: scpo.Optimizer, problem: scpo.Problem, quiet: b
                 if time.perf_counter() - last_draw > 0.1 or optimizer.done:
                     bar.update(task, completed=optimizer.nit, best=f"{optimizer.best_fitness:.4g}")
                     last_draw = time.perf_counter()
-        except (scpo.ObjectiveError, OSError) as exc:
+        except (scpo.ObjectiveError, scpo.ExecutorError, OSError) as exc:
             fail(str(exc))
+        finally:
+            problem.close()
     return optimizer.result()
 
 

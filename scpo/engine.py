@@ -199,6 +199,7 @@ class Optimizer:
             algorithm=self.algorithm.name, pop_size=self.pop_size, max_iter=self.max_iter, seed=self.seed,
             backend=self.backend, device=self.device, dtype=self.dtype,
             nonfinite=self.impl.nonfinite(self.ctx, self.problem), errors=self.problem.error_count,
+            worker_restarts=self.problem.worker_restarts,
             wall_time_s=time.perf_counter() - self._start, history=self.history.as_dict(self.impl),
         )
 
@@ -240,7 +241,8 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
     ``backend="numba"`` runs compiled kernels, ``backend="torch"`` tensor operations on
     ``device`` ("cpu" or "cuda"); ``dtype="float32"`` halves their memory. With torch the
     function receives the population as a tensor on ``device``; the F1-F13 problems of
-    :mod:`scpo.problems` run natively on every backend.
+    :mod:`scpo.problems` run natively on every backend. A :class:`Problem` with
+    ``executor="joblib"`` or ``"ray"`` evaluates in parallel; its workers end when this returns.
     """
     problem = resolve_problem(fun_or_problem, bounds, vectorized)
     optimizer = make(algorithm, problem, seed, pop_size, max_iter, max_evals, backend, device=device,
@@ -249,10 +251,13 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
         optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume)
     evaluate = optimizer.impl.evaluator(problem)
     message = "iteration budget reached"
-    while not optimizer.done:
-        nit_before = optimizer.nit
-        optimizer.tell(evaluate(optimizer._ask()))
-        if callback is not None and optimizer.nit > nit_before and callback(optimizer.progress()):
-            message = "stopped by callback"
-            break
+    try:
+        while not optimizer.done:
+            nit_before = optimizer.nit
+            optimizer.tell(evaluate(optimizer._ask()))
+            if callback is not None and optimizer.nit > nit_before and callback(optimizer.progress()):
+                message = "stopped by callback"
+                break
+    finally:
+        problem.close()  # parallel workers (Ray actors) end with the run
     return optimizer.result(message)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from scpo.executors import ExecutorError, check_executor, make_executor
 
 
 class ObjectiveError(ValueError):
@@ -49,8 +52,16 @@ class Problem:
 
     Hostile objectives: ``on_error="raise"`` stops with an error naming the failing
     candidate; ``"penalize"`` scores it +inf (counted in ``error_count``) and goes on.
-    ``timeout`` bounds one objective call in seconds. ``n_jobs > 1`` evaluates a per-vector
-    objective in that many joblib worker processes.
+    ``timeout`` bounds one objective call in seconds.
+
+    Where it runs: ``executor="serial"`` (this process), ``"joblib"`` (``n_jobs`` worker
+    processes) or ``"ray"`` (``n_jobs`` Ray actors holding the objective, on the cluster at
+    ``ray_address`` or a local Ray instance; needs the ``distributed`` extra). ``n_jobs > 1``
+    alone means joblib. A parallel executor gets the population in ``n_jobs`` contiguous
+    chunks: a per-vector objective is called once per candidate, a vectorized one once per
+    chunk. Ray workers that die are replaced and their chunk is run again (counted in
+    ``worker_restarts``). ``close()`` (or ``with problem:``) ends the workers; ``minimize``
+    does it when it returns.
     """
 
     objective: Callable
@@ -64,8 +75,12 @@ class Problem:
     on_error: str = "raise"
     timeout: float | None = None
     n_jobs: int = 1
+    executor: str | None = None
+    ray_address: str | None = None
     nonfinite_count: int = field(default=0, init=False)
     error_count: int = field(default=0, init=False)
+    worker_restarts: int = field(default=0, init=False)
+    _pool: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not callable(self.objective):
@@ -78,43 +93,82 @@ class Problem:
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int | np.integer) or self.n_jobs < 1:
             raise ValueError(f"n_jobs must be a positive integer, got {self.n_jobs!r}")
+        if self.executor is None:
+            self.executor = "joblib" if self.n_jobs > 1 else "serial"
+        check_executor(self.executor, self.n_jobs, self.ray_address)
         self.lb, self.ub = as_bounds(self.lb, self.ub, self.dim)
         self.dim = int(self.lb.size)
 
     def evaluate(self, population) -> np.ndarray:
         """Fitness of every row of ``population`` as a float array of shape (N,)."""
         n = len(population)
-        if not self.vectorized or self.n_jobs > 1:
-            return self.check_fitness(self._evaluate_rows(population, self.objective), n)
-        value, error = _guarded(self.objective, population, self.timeout)
-        if error is None:
-            return self.check_fitness(value, n)
-        if self.on_error == "penalize" and "timeout" not in error:  # find which rows fail
-            return self.check_fitness(self._evaluate_rows(population, _first_of_batch(self.objective)), n)
-        raise ObjectiveError(f"objective {self.name!r} {error}")
-
-    def _evaluate_rows(self, population, function) -> np.ndarray:
-        """One call per candidate (serial or in joblib workers); failures named or penalized."""
-        if self.n_jobs > 1:
-            from joblib import Parallel, delayed
-
-            outcomes = Parallel(n_jobs=self.n_jobs)(delayed(_guarded)(function, x, self.timeout) for x in population)
-        else:
-            outcomes = [_guarded(function, x, self.timeout) for x in population]
-        fitness = np.empty(len(population))
-        for i, (value, error) in enumerate(outcomes):
+        chunks = _chunks(n, 1 if self.executor == "serial" else self.n_jobs)
+        if not self.vectorized:
+            return self.check_fitness(self._evaluate_rows(population, chunks, vectorized=False), n)
+        outcomes = self._map(_call_batch, [(population[a:b], self.timeout) for a, b in chunks], chunks)
+        fitness, failed = np.empty(n), []
+        for (a, b), (value, error) in zip(chunks, outcomes, strict=True):
             if error is None:
-                value = np.asarray(value, dtype=float) if _is_number(value) else None
-                if value is None or value.size != 1:
-                    error = f"returned {_describe(outcomes[i][0])}, expected a scalar"
+                fitness[a:b] = self.check_fitness(value, b - a)
+            elif self.on_error == "penalize" and "timeout" not in error:  # find which rows fail
+                failed.append((a, b))
+            else:
+                where = "" if len(chunks) == 1 else f" (a batch of candidates {a}-{b - 1})"
+                raise ObjectiveError(f"objective {self.name!r} {error}{where}")
+        if failed:
+            rows = iter(self._evaluate_rows(population, failed, vectorized=True))
+            for a, b in failed:
+                fitness[a:b] = self.check_fitness([next(rows) for _ in range(a, b)], b - a)
+        return fitness
+
+    def _evaluate_rows(self, population, chunks, vectorized: bool) -> np.ndarray:
+        """One call per candidate of ``chunks``; failures named (by index in ``population``) or penalized."""
+        outcomes = self._map(_call_rows, [(population[a:b], self.timeout, vectorized) for a, b in chunks], chunks)
+        indices = (i for a, b in chunks for i in range(a, b))
+        fitness = np.empty(sum(b - a for a, b in chunks))
+        for k, (i, (value, error)) in enumerate(zip(indices, (o for part in outcomes for o in part), strict=True)):
             if error is None:
-                fitness[i] = value.reshape(())
+                number = np.asarray(value, dtype=float) if _is_number(value) else None
+                if number is None or number.size != 1:
+                    error = f"returned {_describe(value)}, expected a scalar"
+            if error is None:
+                fitness[k] = number.reshape(())
             elif self.on_error == "penalize":
-                fitness[i] = np.inf
+                fitness[k] = np.inf
                 self.error_count += 1
             else:
                 raise ObjectiveError(f"objective {self.name!r} failed on candidate {i}: {error}")
         return fitness
+
+    def _map(self, task, args: list[tuple], chunks) -> list:
+        """``task(objective, *a)`` for each of ``args`` on the executor, started on first use."""
+        if self._pool is None:
+            self._pool = make_executor(self.executor, self.objective, self.n_jobs, self.ray_address)
+        pool, before = self._pool, self._pool.restarts
+        try:
+            return pool.map(task, args)
+        except ExecutorError as exc:
+            if exc.item is None:
+                raise
+            a, b = chunks[exc.item]
+            raise ExecutorError(f"objective {self.name!r} on candidates {a}-{b - 1}: {exc}") from exc
+        finally:
+            self.worker_restarts += pool.restarts - before
+
+    def close(self) -> None:
+        """End the executor's workers (Ray actors); the next ``evaluate`` starts new ones."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def __enter__(self) -> Problem:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_pool": None}  # workers stay with the process that started them
 
     def check_fitness(self, fitness, n: int) -> np.ndarray:
         """Validate a fitness vector for ``n`` candidates; NaN and inf become +inf."""
@@ -153,6 +207,24 @@ def _guarded(function, argument, timeout: float | None = None):
     worker.start()
     worker.join(timeout)
     return (None, f"exceeded the evaluation timeout of {timeout} s") if worker.is_alive() else tuple(outcome)
+
+
+def _chunks(n: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` contiguous (start, stop) ranges covering ``range(n)``, sizes differing by at most one."""
+    parts = max(1, min(parts, n))
+    edges = [n * k // parts for k in range(parts + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def _call_batch(objective, rows, timeout):
+    """A task: the objective on a chunk of rows at once."""
+    return _guarded(objective, rows, timeout)
+
+
+def _call_rows(objective, rows, timeout, vectorized: bool) -> list:
+    """A task: the objective on each row of a chunk (a vectorized one sees a batch of one)."""
+    function = _first_of_batch(objective) if vectorized else objective
+    return [_guarded(function, x, timeout) for x in rows]
 
 
 def _first_of_batch(objective):

@@ -65,6 +65,8 @@ BAD_INPUTS = {
     "objective wrong shape": (["obj.py:vector", "--bounds", "0,1"], "shape (3,)"),
     "bad option syntax": (["-o", "parties"], "'parties'"),
     "unknown option": (["-o", "foo=1"], "'foo'"),
+    "unknown executor": (["--executor", "dask"], "unknown executor 'dask'"),
+    "ray address without ray": (["--ray-address", "auto"], "ray_address applies to executor='ray'"),
 }
 
 

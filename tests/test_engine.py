@@ -262,3 +262,38 @@ def test_joblib_workers_give_the_same_result_as_serial():
     parallel = scpo.minimize(scpo.Problem(slow_sphere, -1, 1, dim=3, vectorized=False, n_jobs=2),
                              algorithm="scpo", max_iter=3, parties=3, seed=2)
     assert parallel.fun == serial.fun and np.array_equal(parallel.x, serial.x)
+
+
+def test_joblib_sends_a_vectorized_objective_in_row_chunks():
+    target = scpo.problems.get("sphere", 3, seed=0)
+    parallel = scpo.Problem(target.objective, target.lb, target.ub, executor="joblib", n_jobs=2)
+    run = {"algorithm": "sca", "pop_size": 7, "max_iter": 3, "seed": 1}
+    assert scpo.minimize(parallel, **run).history["best"] == scpo.minimize(target, **run).history["best"]
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"executor": "dask"}, "unknown executor 'dask'"),
+    ({"executor": "serial", "n_jobs": 2}, "n_jobs=2 needs executor='joblib' or 'ray'"),
+    ({"executor": "joblib", "ray_address": "auto"}, "ray_address applies to executor='ray'"),
+])
+def test_executor_settings_are_checked(settings, message):
+    with pytest.raises(ValueError, match=message):
+        scpo.Problem(lambda x: 0.0, -1, 1, dim=2, vectorized=False, **settings)
+
+
+def test_ray_executor_without_ray_says_which_extra_to_install(monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    with pytest.raises(ValueError, match=r"needs the \[distributed\] extra: pip install 'scpo\[distributed\]'"):
+        scpo.Problem(lambda x: 0.0, -1, 1, dim=2, vectorized=False, executor="ray")
+
+
+def test_n_jobs_alone_means_joblib_and_a_problem_pickles_without_its_workers():
+    import pickle
+
+    assert scpo.Problem(sum, -1, 1, dim=2, vectorized=False, n_jobs=2).executor == "joblib"
+    problem = scpo.Problem(sum, -1, 1, dim=2, vectorized=False)
+    assert problem.executor == "serial" and problem.evaluate(np.ones((3, 2))).tolist() == [2.0] * 3
+    assert problem._pool is not None and pickle.loads(pickle.dumps(problem))._pool is None

@@ -96,7 +96,7 @@ class NumbaBackend(Backend):
         return out
 
     def evaluator(self, problem):
-        if isinstance(problem.objective, Benchmark) and problem.vectorized and problem.n_jobs == 1:
+        if isinstance(problem.objective, Benchmark) and problem.vectorized and problem.executor == "serial":
             bench = problem.objective
             return lambda X: numba_problems.objective(bench, X)
         return super().evaluator(problem)

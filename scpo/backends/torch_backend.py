@@ -93,9 +93,9 @@ class TorchBackend(Backend):
         return X.clone()
 
     def evaluator(self, problem):
-        if isinstance(problem.objective, Benchmark) and problem.vectorized and problem.n_jobs == 1:
+        if isinstance(problem.objective, Benchmark) and problem.vectorized and problem.executor == "serial":
             return torch_problems.objective(problem.objective, self.torch_device, self.torch_dtype)
-        if not (problem.vectorized and problem.n_jobs == 1 and problem.timeout is None
+        if not (problem.vectorized and problem.executor == "serial" and problem.timeout is None
                 and problem.on_error == "raise"):
             return lambda X: problem.evaluate(X.clone())  # per-row, parallel or guarded: the fitness comes back
 
