@@ -33,5 +33,20 @@ bench: $(STAMP)
 	$(PIP) install -q --no-deps mealpy==3.0.3 && $(PIP) install -q opfunu pandas
 	$(PY) experiments/bench_engine.py
 
+# Regenerates experiments/REPORT.md and its result files (hours on 2 cores with RUNS=30; resumable:
+# finished runs/rows are kept, so an interrupted `make experiments` goes on where it stopped).
+RUNS   ?= 30
+TABLE2 := $(PY) experiments/table2.py
+MODELS := scpo-resnet,adam-resnet,frequency,tfidf-lr,fasttext,lstm
+experiments: $(STAMP)
+	$(PY) experiments/run_benchmark_functions.py --runs $(RUNS) --jobs 2 --quiet
+	$(TABLE2) --query-tag excluded --seeds 5 --feature-sets f1-f6,f1-f9 --models $(MODELS)
+	$(TABLE2) --query-tag kept --shares 0.9 --seeds 5 --feature-sets f1-f6,f1-f9 --models $(MODELS)
+	$(TABLE2) --query-tag kept,excluded --shares 0.9 --seeds 5 --feature-sets extended --models adam-resnet
+	$(TABLE2) --query-tag kept,excluded --shares 0.9 --seeds 5 --feature-sets f1-f9 --models scpo-resnet \
+		--max-evals 30000 --out experiments/results/table2_30k.md
+	$(PY) experiments/tagfinder_table.py --seeds 2 --epochs 3 --max-evals 3000
+	$(PY) experiments/report.py
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache

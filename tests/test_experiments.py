@@ -1,0 +1,92 @@
+"""experiments/table2.py and experiments/report.py: the REPORT's drivers on tiny settings."""
+
+import csv
+import math
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from features import build_dataset, default_data_home
+from scpo.benchmark import run_benchmark
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from experiments import report, table2  # noqa: E402
+
+VERDICTS = {"reproduced", "not reproduced", "not comparable"}
+
+
+def require_apple() -> None:
+    if not (default_data_home() / "apple_twitter_sentiment.csv").is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the Apple corpus is missing from {default_data_home()}")
+        pytest.skip("no Apple corpus")
+
+
+def test_validation_part_is_carved_from_the_training_split_only():
+    require_apple()
+    dataset = build_dataset("apple", train_share=0.9, val_share=0.0, seed=3)
+    carved = table2.with_validation(dataset, seed=3)
+    assert set(carved.train_texts).isdisjoint(carved.val_texts)
+    assert sorted(carved.train_texts + carved.val_texts) == sorted(dataset.train_texts)
+    assert len(carved.val_texts) == round(0.1 * len(dataset.train_texts))
+    assert carved.test_texts == dataset.test_texts
+    index = {t: i for i, t in enumerate(dataset.train_texts)}
+    rows = [index[t] for t in carved.val_texts]
+    np.testing.assert_array_equal(carved.Y_val, dataset.Y_train[rows])
+
+
+def test_table2_writes_rows_resumes_and_sets_the_paper_beside(tmp_path, capsys):
+    require_apple()
+    out = tmp_path / "t2.md"
+    argv = ["--datasets", "apple", "--shares", "0.8,0.9", "--seeds", "1", "--max-evals", "128",
+            "--feature-sets", "f1-f6", "--models", "scpo-resnet,frequency", "--query-tag", "excluded",
+            "--out", str(out)]
+    assert table2.main(argv) == 0
+    with out.with_suffix(".csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(r["share"], r["model"], r["features"]) for r in rows} == {
+        (s, m, f) for s in ("0.8", "0.9") for m, f in (("scpo-resnet", "f1-f6"), ("frequency", "text"))}
+    for row in rows:
+        for metric, _ in table2.METRICS:
+            assert 0.0 <= float(row[metric]) <= 1.0
+    markdown = out.read_text()
+    assert "paper's SCPO-DRN (claimed) | f1-f9 | 0.968 | 0.958 | 0.963" in markdown
+    assert "SCPO-ResNet vs frequency, F1 micro" in markdown
+    capsys.readouterr()
+    assert table2.main(argv) == 0  # everything is in the CSV: nothing is trained again
+    assert " seed 0 " not in capsys.readouterr().out
+
+
+def test_table2_rejects_unknown_feature_sets(tmp_path):
+    with pytest.raises(SystemExit):
+        table2.main(["--feature-sets", "f1-f7", "--out", str(tmp_path / "x.md")])
+
+
+def test_report_computes_part1_and_the_optimizer_claims_from_results(tmp_path):
+    results = tmp_path / "results"
+    run_benchmark("sca,po,po:reference_switch_bug=True,scpo", "sphere,rastrigin", 5, 3, 600, 0,
+                  results / "functions" / "unshifted", progress=False)
+    text = report.render(results, runs=30)
+    assert "Fewer runs than the setting asks for: 3 per cell" in text
+    table = [line for line in text.splitlines() if line.startswith("| sphere |")]
+    assert len(table) == 1 and len(table[0].split("|")) == 4 + 3  # problem + 4 algorithms
+    claims = [line for line in text.splitlines() if line.startswith("| SCPO converges faster")]
+    assert len(claims) == 1
+    verdict = re.search(r"\*\*(.+?)\*\*", claims[0]).group(1)
+    assert verdict in VERDICTS
+    # Part 2 and the TagFinder table are absent here: the report says so instead of inventing numbers.
+    assert "Not run: no experiments/results/table2.csv." in text
+    assert "nan" not in claims[0]
+
+
+def test_verdicts_follow_their_stated_rules():
+    assert report.verdict_against(0.95, 0.01, 0.963) == "reproduced"
+    assert report.verdict_against(0.60, 0.05, 0.963) == "not reproduced"
+    assert report.verdict_against(math.nan, math.nan, 0.963) == "not run"
+    assert report.beats_both({"sca": [10, 3, 0], "po": [9, 2, 2]}, 13) == "reproduced"
+    assert report.beats_both({"sca": [13, 0, 0], "po": [4, 6, 3]}, 13) == "not reproduced"
