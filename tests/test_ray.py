@@ -165,7 +165,8 @@ def alive(pid: int) -> bool:
 def test_actors_that_do_not_fit_fail_clearly_instead_of_waiting_forever():
     from scpo.executors import RayExecutor
 
-    with pytest.raises(scpo.ExecutorError, match="only 2 of 3 Ray actors started within 2 s"):
+    # Two fit on the two CPUs; on a loaded machine even they may not start within 2 s.
+    with pytest.raises(scpo.ExecutorError, match=r"only [0-2] of 3 Ray actors started within 2 s .*the cluster has 2"):
         RayExecutor(sphere, workers=3, start_timeout=2)
 
 
