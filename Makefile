@@ -42,8 +42,8 @@ experiments: $(STAMP)
 	$(PY) experiments/run_benchmark_functions.py --runs $(RUNS) --jobs 2 --quiet
 	$(TABLE2) --query-tag excluded --seeds 5 --feature-sets f1-f6,f1-f9 --models $(MODELS)
 	$(TABLE2) --query-tag kept --shares 0.9 --seeds 5 --feature-sets f1-f6,f1-f9 --models $(MODELS)
-	$(TABLE2) --query-tag kept,excluded --shares 0.9 --seeds 5 --feature-sets extended --models adam-resnet
-	$(TABLE2) --query-tag excluded --shares 0.9 --seeds 3 --feature-sets f1-f9 --models scpo-resnet \
+	$(TABLE2) --query-tag excluded --shares 0.9 --seeds 2 --feature-sets extended --models adam-resnet
+	$(TABLE2) --query-tag excluded --shares 0.9 --seeds 2 --feature-sets f1-f9 --models scpo-resnet \
 		--max-evals 30000 --out experiments/results/table2_30k.md
 	$(PY) experiments/tagfinder_table.py --seeds 2 --epochs 3 --max-evals 3000
 	$(PY) experiments/report.py
