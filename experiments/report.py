@@ -338,8 +338,10 @@ def render(results: Path, runs: int) -> str:
         "tweets held out for weight selection). Top 10 tags of the training split. With the collection tag kept "
         "(`#aapl`, `#avengersendgame` as labels, as the paper presumably did) one tag dominates and every model "
         "that ranks it first scores the same top-1 numbers; with it excluded the task is informative. "
-        "SCPO on the extended vector was not run: a population forward pass over ~4,000 positions for 64 weight "
-        "vectors on the full training set needs tens of GB (it exhausted this machine's 23 GB in a trial).",
+        "SCPO on the extended vector was not run: the network convolves over every vocabulary position (thousands), "
+        "so one population forward pass holds 64 weight vectors x the training tweets x thousands of positions x 8 "
+        "channels of activations (on the order of 10 GB per layer); a 192-evaluation trial on Apple ran 5.5 min "
+        "and died without a row (`--scpo-extended` runs it). Adam on the extended vector took about 3 min per fit.",
         "",
         "Commands (they append to `results/table2.csv`; the full sweep over shares is in "
         "[results/table2.md](results/table2.md)):",
