@@ -120,7 +120,10 @@ def part2(results: Path) -> tuple[list[str], dict]:
                           key=lambda k: table2.model_order(k[3:]))
             if not keys:
                 continue
-            out += [f"#### {dataset}, collection tag {query_tag}, 90 % training share", "",
+            sizes = [(r["n_train"], r["n_test"]) for k in keys for r in groups[k]]
+            n_train, n_test = np.mean(sizes, axis=0)
+            out += [f"#### {dataset}, collection tag {query_tag}, 90 % training share "
+                    f"(~{n_train:.0f} training tweets + 10 % validation, ~{n_test:.0f} test tweets)", "",
                     "| model | features | " + " | ".join(n for _, n in metrics) + " | seeds |",
                     "|---|---|" + "---:|" * (len(metrics) + 1)]
             for k in keys:
