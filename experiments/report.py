@@ -300,7 +300,7 @@ def summary(facts1: dict, facts2: dict, p3: list[str]) -> list[str]:
     return out + [""]
 
 
-def render(results: Path, runs: int) -> str:
+def render(results: Path) -> str:
     p1, facts1 = part1(results)
     p2, facts2 = part2(results)
     p3 = claims(facts1, facts2, results)
@@ -368,9 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=HERE / "results")
     parser.add_argument("--out", type=Path, default=HERE / "REPORT.md")
-    parser.add_argument("--runs", type=int, default=30, help="runs asked of part 1 (for the stated command)")
     args = parser.parse_args(argv)
-    write_text(args.out, render(args.results, args.runs))
+    write_text(args.out, render(args.results))
     print(f"wrote {args.out}")
     return 0
 
