@@ -12,7 +12,6 @@ import importlib.util
 import io
 import json
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -157,9 +156,14 @@ def optimize(
     iters: Annotated[int | None, typer.Option(min=1, help="Iterations")] = None,
     evals: Annotated[int | None, typer.Option(min=1, help="Evaluation budget (default 30000)")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (also seeds the shift)")] = 0,
-    shifted: Annotated[bool, typer.Option(help="Move a benchmark's optimum off the diagonal")] = True,
+    shifted: Annotated[bool, typer.Option(
+        help="Move a benchmark's optimum off the diagonal (shifted by default here, unlike scpo.problems.get "
+             "and scpo benchmark; --no-shifted for the classical function)")] = True,
     bounds: Annotated[str | None, typer.Option(help="LB,UB for a user objective")] = None,
-    vectorized: Annotated[bool, typer.Option(help="User objective takes the whole (N, D) population")] = False,
+    vectorized: Annotated[bool | None, typer.Option(
+        "--vectorized/--no-vectorized",
+        help="User objective takes the whole (N, D) population, or one vector (default: detected by one "
+             "probe call)", show_default=False)] = None,
     backend: Annotated[str, typer.Option(help="numpy | numba | torch")] = "numpy",
     device: Annotated[str | None, typer.Option(help="torch device: cpu | cuda")] = None,
     dtype: Annotated[str | None, typer.Option(help="float64 | float32 (torch backend)")] = None,
@@ -174,7 +178,8 @@ def optimize(
     eval_timeout: Annotated[float | None, typer.Option(help="Seconds one objective call may take")] = None,
     on_error: Annotated[str, typer.Option(help="raise | penalize (score a failing candidate +inf)")] = "raise",
     checkpoint: Annotated[Path | None, typer.Option(help="Save the full run state here (atomic)")] = None,
-    checkpoint_every: Annotated[int, typer.Option(min=1, help="Iterations between checkpoints")] = 25,
+    checkpoint_every: Annotated[int | None, typer.Option(
+        min=1, help="Iterations between checkpoints (default: adaptive, at most ~5 % of the run time)")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from --checkpoint if it exists")] = False,
     list_names: Annotated[bool, typer.Option("--list", help="List problems and algorithms, then exit")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
@@ -196,8 +201,9 @@ def optimize(
                                      ("timeout", eval_timeout), ("executor", executor if parallel else None),
                                      ("n_jobs", workers if parallel else None), ("ray_address", ray_address))
                    if v is not None}
-        target = build_problem(problem, dim, bounds, shifted, seed, vectorized, **hostile)
-        optimizer = scpo.make(algo, target, seed=seed, pop_size=pop, max_iter=iters, max_evals=evals,
+        target = build_problem(problem, dim, bounds, shifted, seed, "auto" if vectorized is None else vectorized,
+                               **hostile)
+        optimizer = scpo.make(target, algo, seed=seed, pop_size=pop, max_iter=iters, max_evals=evals,
                               backend=backend, **backend_kwargs, **options)
         if resume and checkpoint is None:
             raise ValueError("--resume needs --checkpoint PATH")
@@ -206,12 +212,16 @@ def optimize(
     except USER_ERRORS as exc:
         fail(str(exc))
     result = run_with_progress(optimizer, target, quiet)
+    interrupted = result.message == "interrupted"
+    if not result.success and not interrupted:
+        fail(result.message)
     summary = {
         "algorithm": algo, "problem": target.name, "dim": target.dim, "seed": seed,
         "best_fitness": result.fun, "best_x": result.x, "nfev": result.nfev, "nit": result.nit,
         "wall_time_s": result.wall_time_s, "options": options, "backend": backend,
         "pop_size": result.pop_size, "f_opt": target.f_opt, "nonfinite": result.nonfinite,
         "errors": result.errors, "executor": target.executor, "worker_restarts": result.worker_restarts,
+        "message": result.message, "success": result.success, "evaluator": result.evaluator,
         "history": {"best": result.history["best"], "nfev": result.history["nfev"]},
     }
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -222,31 +232,28 @@ def optimize(
             write_json(json_file, summary)
     except OSError as exc:
         fail(f"cannot write results: {exc}")
+    if interrupted:
+        typer.echo(f"interrupted at iteration {result.nit}/{optimizer.max_iter} ({result.nfev} evaluations): "
+                   f"best so far {result.fun:.6g}, result.json and history written to {out_dir}", err=True)
+        raise typer.Exit(130)
     gap = "" if target.f_opt is None else f" (optimum {target.f_opt:.6g})"
     typer.echo(f"{algo} on {target.name} d={target.dim}: best {result.fun:.6g}{gap} after {result.nfev} "
                f"evaluations, {result.nit} iterations, {result.wall_time_s:.2f} s -> {out_dir}")
 
 
 def run_with_progress(optimizer: scpo.Optimizer, problem: scpo.Problem, quiet: bool) -> scpo.OptimizeResult:
-    """The minimize loop with a rich progress bar; objective failures become one-line errors."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    """The engine's run with progress on stderr and Ctrl-C ending it cleanly; objective failures
+    become one-line errors. ``problem`` is the optimizer's (kept for callers)."""
+    from scpo.observers import ProgressDisplay, StopOnSigint
 
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TextColumn("best {task.fields[best]}"), TimeRemainingColumn())
-    with Progress(*columns, disable=quiet or not sys.stderr.isatty(), transient=True) as bar:
-        task = bar.add_task(optimizer.algorithm.name, total=optimizer.max_iter, best="-")
-        last_draw = 0.0
-        try:
-            while not optimizer.done:
-                optimizer.tell(problem.evaluate(optimizer.ask()))
-                if time.perf_counter() - last_draw > 0.1 or optimizer.done:
-                    bar.update(task, completed=optimizer.nit, best=f"{optimizer.best_fitness:.4g}")
-                    last_draw = time.perf_counter()
-        except (scpo.ObjectiveError, scpo.ExecutorError, OSError) as exc:
-            fail(str(exc))
-        finally:
-            problem.close()
-    return optimizer.result()
+    display, sigint = ProgressDisplay(quiet), StopOnSigint()
+    try:
+        return optimizer.run([display, sigint])
+    except (scpo.ObjectiveError, scpo.ExecutorError, OSError) as exc:
+        display.close()
+        fail(str(exc))
+    finally:
+        sigint.restore()
 
 
 @app.command()

@@ -113,20 +113,20 @@ def case_c(backend: str, dtype: str, iterations: int) -> dict:
     N, D = C_SHAPE
     problem = problems.get("rastrigin", dim=D)
     optimizer = scpo.make("scpo", problem, seed=0, pop_size=N, max_iter=iterations + 3, backend=backend, dtype=dtype)
-    evaluate = optimizer.impl.evaluator(problem)
+    evaluate = optimizer.evaluator()
     sync = _sync(optimizer)
     updates, objectives, update_peaks, objective_peaks = [], [], [], []
     for iteration in range(iterations + 3):  # init and two iterations warm up (numba's buffers, caches)
         update = objective = update_peak = objective_peak = 0.0
         for _ in range(1 if optimizer.state is None else 2):
             with Phase() as asking:
-                candidates = optimizer._ask()
+                candidates = optimizer.ask(copy=False)
                 sync()
             with Phase() as evaluating:
                 fitness = evaluate(candidates)
                 sync()
             with Phase() as telling:
-                optimizer.tell(fitness)
+                optimizer.tell(fitness, checked=evaluate.checked)
                 sync()
             update += asking.seconds + telling.seconds
             objective += evaluating.seconds

@@ -50,6 +50,7 @@ import torch
 from torch import nn
 
 import scpo
+import scpo.observers
 from networks.population import (
     LOSSES,
     batched_loss,
@@ -251,15 +252,6 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
         f = batched_loss(module, W, xb, yb, loss, multilabel, chunk_size).cpu().numpy().astype(float)
         return np.where(np.isfinite(f), f, np.inf)
 
-    problem = scpo.Problem(lambda W: fitness_of(W, xt, yt), lb, ub, name=f"{type(module).__name__} {loss}")
-    opt = scpo.make(algorithm, problem, seed=engine_seed, pop_size=pop_size, max_evals=max_evals, **options)
-    history = TrainHistory(method=algorithm, seed=seed, settings={
-        "algorithm": algorithm, "max_evals": max_evals, "pop_size": opt.pop_size, "max_iter": opt.max_iter,
-        "bounds": "scaled" if isinstance(bounds, str) else [float(lb.min()), float(ub.max())],
-        "batch_size": rows, "resample": resample, "loss": loss, "patience": patience, "dim": int(lb.size),
-        "validation": val is not None, "options": {k: repr(v) for k, v in options.items()},
-    })
-
     def draw_batch():
         if rows == n:
             return xt, yt
@@ -271,75 +263,93 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
             return [evaluate_loss(load_flat(module, w), *val, X_calibrate=xt, loss=loss) for w in candidates]
         return fitness_of(np.stack(candidates), xt, yt).tolist()  # per-iteration resampling, no validation
 
-    start = time.perf_counter()
-    xb, yb = draw_batch()
-    batch_nit = opt.nit
-    samples = 0
-    best_w, best_sel, best_iter, since = None, math.inf, -1, 0
-    seen_best = math.inf  # the optimizer's record fitness when last judged
-    it_best_f, it_best_x = math.inf, None
-    while not opt.done:
-        if resample == "per-iteration" and opt.nit != batch_nit:
-            xb, yb = draw_batch()
-            batch_nit = opt.nit
-        nit = opt.nit
-        W = opt.ask()
-        f = fitness_of(W, xb, yb)
-        samples += len(W) * len(xb)
-        i = int(np.argmin(f))
-        if f[i] < it_best_f:
-            it_best_f, it_best_x = float(f[i]), W[i]
-        first = math.isnan(history.initial_loss)
-        if first:
-            history.initial_loss = float(f.min())
-        opt.tell(f)
-        if opt.nit == nit:
-            continue  # the iteration needs another evaluation (PO: parliament), or it was the initial one
-        # ---- one iteration done: judge the weights to keep
-        candidates = []
-        record_changed = opt.best_fitness < seen_best
-        seen_best = opt.best_fitness
-        if resample == "fixed":
-            if val is None:
-                candidates_loss = [opt.best_fitness]
-                candidates = [opt.best_x]
-            elif record_changed:
-                candidates = [opt.best_x]
-                candidates_loss = selection_losses(candidates)
-                samples += len(xt) + len(val[0])
-            else:
-                candidates_loss = []
-        else:
-            same = opt.best_x is None or np.array_equal(opt.best_x, it_best_x)
-            candidates = [it_best_x] + ([opt.best_x] if record_changed and not same else [])
-            candidates_loss = selection_losses(candidates)
-            samples += len(candidates) * (len(xt) + (0 if val is None else len(val[0])))
-        improved = False
-        for w, s in zip(candidates, candidates_loss, strict=True):
-            if s < best_sel:
-                best_w, best_sel, best_iter, improved = np.array(w, copy=True), float(s), opt.nit, True
-        since = 0 if improved else since + 1
-        history.loss.append(float(opt.best_fitness if resample == "fixed" else it_best_f))
-        if val is not None or resample != "fixed":
-            history.val_loss.append(best_sel)
-        history.evals.append(int(opt.nfev))
-        history.samples.append(int(samples))
-        history.time.append(time.perf_counter() - start)
-        it_best_f, it_best_x = math.inf, None
-        if patience is not None and since >= patience:
-            history.stopped_early = True
-            break
-        if callback is not None and callback(history):
-            break
+    batch = list(draw_batch())  # the fitness batch; the selection observer redraws it per iteration
+    problem = scpo.Problem(lambda W: fitness_of(W, *batch), lb, ub, vectorized=True,
+                           name=f"{type(module).__name__} {loss}")
+    opt = scpo.make(problem, algorithm, seed=engine_seed, pop_size=pop_size, max_evals=max_evals, **options)
+    history = TrainHistory(method=algorithm, seed=seed, settings={
+        "algorithm": algorithm, "max_evals": max_evals, "pop_size": opt.pop_size, "max_iter": opt.max_iter,
+        "bounds": "scaled" if isinstance(bounds, str) else [float(lb.min()), float(ub.max())],
+        "batch_size": rows, "resample": resample, "loss": loss, "patience": patience, "dim": int(lb.size),
+        "validation": val is not None, "options": {k: repr(v) for k, v in options.items()},
+    })
+    selection = _Selection(history, resample, val, xt, patience, callback, batch, draw_batch, selection_losses)
+    opt.run([selection])
+    best_w, best_sel = selection.best_w, selection.best_sel
     if best_w is None:  # stopped before a completed iteration could be judged
         best_w = opt.best_x
         best_sel = float(opt.best_fitness)
     load_flat(module, best_w)
     calibrate_batch_norm(module, xt)
-    history.best_loss, history.best_iteration = best_sel, best_iter
+    history.best_loss, history.best_iteration = best_sel, selection.best_iter
     history.settings["nfev"] = int(opt.nfev)
-    history.settings["wall_time_s"] = time.perf_counter() - start
+    history.settings["wall_time_s"] = time.perf_counter() - selection.start
     return history
+
+
+class _Selection(scpo.observers.Observer):
+    """The population trainer's observer: counts examples, keeps the weights to return (best
+    selection loss), redraws the fitness batch per iteration, stops early after ``patience``."""
+
+    def __init__(self, history: TrainHistory, resample, val, xt, patience, callback, batch: list, draw_batch,
+                 selection_losses):
+        self.history, self.resample, self.val, self.xt = history, resample, val, xt
+        self.patience, self.callback, self.batch = patience, callback, batch
+        self.draw_batch, self.selection_losses = draw_batch, selection_losses
+        self.samples = 0
+        self.best_w, self.best_sel, self.best_iter, self.since = None, math.inf, -1, 0
+        self.seen_best = math.inf  # the optimizer's record fitness when last judged
+        self.it_best_f, self.it_best_x = math.inf, None
+        self.start = time.perf_counter()
+
+    def on_start(self, opt) -> None:
+        self.start = time.perf_counter()
+
+    def on_evaluation(self, opt, candidates, fitness) -> None:
+        self.samples += len(candidates) * len(self.batch[0])
+        i = int(np.argmin(fitness))
+        if fitness[i] < self.it_best_f:
+            self.it_best_f, self.it_best_x = float(fitness[i]), np.array(candidates[i], copy=True)
+        if math.isnan(self.history.initial_loss):
+            self.history.initial_loss = float(np.min(fitness))
+
+    def on_iteration(self, opt) -> None:
+        history, val, xt = self.history, self.val, self.xt
+        candidates, candidates_loss = [], []
+        record_changed = opt.best_fitness < self.seen_best
+        self.seen_best = opt.best_fitness
+        if self.resample == "fixed":
+            if val is None:
+                candidates, candidates_loss = [opt.best_x], [opt.best_fitness]
+            elif record_changed:
+                candidates = [opt.best_x]
+                candidates_loss = self.selection_losses(candidates)
+                self.samples += len(xt) + len(val[0])
+        else:
+            same = opt.best_x is None or np.array_equal(opt.best_x, self.it_best_x)
+            candidates = [self.it_best_x] + ([opt.best_x] if record_changed and not same else [])
+            candidates_loss = self.selection_losses(candidates)
+            self.samples += len(candidates) * (len(xt) + (0 if val is None else len(val[0])))
+        improved = False
+        for w, loss_value in zip(candidates, candidates_loss, strict=True):
+            if loss_value < self.best_sel:
+                self.best_w, self.best_sel, self.best_iter = np.array(w, copy=True), float(loss_value), opt.nit
+                improved = True
+        self.since = 0 if improved else self.since + 1
+        history.loss.append(float(opt.best_fitness if self.resample == "fixed" else self.it_best_f))
+        if val is not None or self.resample != "fixed":
+            history.val_loss.append(self.best_sel)
+        history.evals.append(int(opt.nfev))
+        history.samples.append(int(self.samples))
+        history.time.append(time.perf_counter() - self.start)
+        self.it_best_f, self.it_best_x = math.inf, None
+        if self.patience is not None and self.since >= self.patience:
+            history.stopped_early = True
+            opt.request_stop("early stopping: no better selection loss")
+        elif self.callback is not None and self.callback(history):
+            opt.request_stop("stopped by callback")
+        elif self.resample == "per-iteration":
+            self.batch[:] = self.draw_batch()  # both evaluations of a PO iteration see the same batch
 
 
 # --------------------------------------------------------------------------- Adam

@@ -1,10 +1,18 @@
 """Crash-safe checkpoints of a whole run, loadable without executing anything.
 
-One ``.npz`` file: every array of the algorithm state under ``state.<field>``, plus the
-best point, and a JSON member ``meta`` with everything else (algorithm, options, problem,
-iteration, history, the generator's exact bit state). Written to a temporary file, fsynced
-and renamed, so a kill at any moment leaves either the old or the new checkpoint. Loaded
-with ``allow_pickle=False``: a checkpoint can carry data, never code.
+Two files. ``path`` (``.npz``): every array of the algorithm state under ``state.<field>``,
+the best point, and a JSON member ``meta`` with everything else (algorithm, options, the
+problem's fingerprint, iteration, counters, the generator's exact bit state, how many
+history rows belong to it). Written to a temporary file, fsynced and renamed, so a kill at
+any moment leaves either the old or the new checkpoint. ``path.history``: the history, one
+fixed-size binary row per iteration (best, nfev, seconds: three float64), only appended to
+(fsynced before the ``.npz`` is replaced), so a save costs O(state + new rows), not
+O(history). Rows past the count in ``meta`` (a kill between the two writes) are cut on
+resume. Loaded with ``allow_pickle=False``: a checkpoint can carry data, never code.
+
+A checkpoint belongs to one run: algorithm and options, the problem's fingerprint (name,
+dim, bounds, shift and rotation seeds), population, iterations, seed, backend, dtype and
+draws must all match, or loading is refused with a ``ValueError`` naming the field.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,23 +29,57 @@ import numpy as np
 
 from scpo.io import atomic_write
 
-FORMAT = "scpo-checkpoint/1"
+FORMAT = "scpo-checkpoint/2"
+ROW = np.dtype([("best", "<f8"), ("nfev", "<f8"), ("time", "<f8")])
 
 
-def save_checkpoint(optimizer, path: str | Path) -> Path:
-    """Write the optimizer's full state to ``path`` atomically."""
+def history_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".history")
+
+
+def save_checkpoint(optimizer, path: str | Path, history_rows: int | None = None) -> int:
+    """Write the optimizer's full state to ``path`` atomically; returns the history rows now saved.
+
+    ``history_rows``: rows the sidecar already holds for this run (appends the rest);
+    ``None`` rewrites the sidecar whole.
+    """
     arrays, meta = state_dict(optimizer)
+    rows = len(optimizer.history)
+    _write_history(optimizer.history, history_path(path), history_rows)
+    meta["history_rows"] = rows
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
 
-    return atomic_write(path, write)
+    atomic_write(path, write)
+    return rows
 
 
-def load_checkpoint(optimizer, path: str | Path) -> None:
-    """Restore ``optimizer`` (built with the same settings) from ``path``; clear errors otherwise."""
+def _write_history(history, path: Path, saved: int | None) -> None:
+    def rows(start: int) -> bytes:
+        table = np.empty(len(history) - start, ROW)
+        table["best"] = [float(b) for b in history.best[start:]]
+        table["nfev"], table["time"] = history.nfev[start:], history.time[start:]
+        return table.tobytes()
+
+    if saved is None or not path.exists():
+        atomic_write(path, lambda tmp: tmp.write_bytes(rows(0)))
+        return
+    with open(path, "r+b") as handle:
+        handle.truncate(saved * ROW.itemsize)  # rows written after the last checkpoint was renamed
+        handle.seek(0, os.SEEK_END)
+        handle.write(rows(saved))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def load_checkpoint(optimizer, path: str | Path) -> int:
+    """Restore ``optimizer`` (built with the same settings) from ``path``; clear errors otherwise.
+
+    Returns the number of history rows restored (the sidecar is cut to them)."""
     path = Path(path)
     if path.exists() and not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not an scpo checkpoint (not an .npz archive)")
@@ -50,27 +93,47 @@ def load_checkpoint(optimizer, path: str | Path) -> None:
         raise ValueError(f"{path} is not a readable scpo checkpoint (corrupted or truncated: {exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
-        raise ValueError(f"{path} is not an scpo checkpoint (format {found!r})")
+        raise ValueError(f"{path} is not an scpo checkpoint of this version (format {found!r}, expected {FORMAT!r})")
+    history = _read_history(history_path(path), int(meta["history_rows"]))
     load_state_dict(optimizer, arrays, meta, source=str(path))
+    optimizer.history.best = history["best"].tolist()
+    optimizer.history.nfev = history["nfev"].astype(int).tolist()
+    optimizer.history.time = history["time"].tolist()
+    optimizer.resume_elapsed(optimizer.history.time[-1] if optimizer.history.time else 0.0)
+    return int(meta["history_rows"])
 
 
-def _identity(optimizer) -> dict[str, Any]:
+def _read_history(path: Path, rows: int) -> np.ndarray:
+    size = rows * ROW.itemsize
+    if not path.exists() or path.stat().st_size < size:
+        found = path.stat().st_size // ROW.itemsize if path.exists() else "no file"
+        raise ValueError(f"{path} (the checkpoint's history) is missing or truncated: {rows} rows expected, "
+                         f"found {found}")
+    with open(path, "rb") as handle:
+        return np.frombuffer(handle.read(size), dtype=ROW)
+
+
+def fingerprint(optimizer) -> dict[str, Any]:
     """What must match for a checkpoint to belong to this run."""
     problem = optimizer.problem
+    objective = problem.objective
     return {
         "algorithm": optimizer.algorithm.name, "options": getattr(optimizer.algorithm, "options", {}),
         "problem": problem.name, "dim": problem.dim, "lb": problem.lb.tolist(), "ub": problem.ub.tolist(),
+        "shift_seed": getattr(objective, "shift_seed", None),
+        "rotation_seed": getattr(objective, "rotation_seed", None),
         "pop_size": optimizer.pop_size, "max_iter": optimizer.max_iter, "seed": optimizer.seed,
-        "backend": optimizer.backend,
+        "backend": optimizer.backend, "dtype": optimizer.dtype, "draws": optimizer.impl.draws,
     }
 
 
 def state_dict(optimizer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    if optimizer._pending is not None:
+    run = optimizer.run_state
+    if run.pending is not None:
         raise ValueError("cannot checkpoint between ask() and tell(): tell the pending fitness first")
     arrays: dict[str, np.ndarray] = {}
     scalars: dict[str, Any] = {}
-    state = optimizer.state
+    state = run.algorithm_state
     state_type = None
     if dataclasses.is_dataclass(state):
         state_type = f"{type(state).__module__}:{type(state).__qualname__}"
@@ -87,20 +150,18 @@ def state_dict(optimizer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
                 )
     elif state is not None:
         scalars["value"] = state
-    if optimizer.ctx.best_x is not None:
-        arrays["best_x"] = np.asarray(optimizer.ctx.best_x)
+    if run.best_x is not None:
+        arrays["best_x"] = np.asarray(run.best_x)
     meta = {
-        "format": FORMAT, **_identity(optimizer), "state_type": state_type, "state_scalars": scalars,
-        "initialized": state is not None, "nit": optimizer.nit, "nfev": optimizer.nfev,
-        "best_f": optimizer.ctx.best_f, "t": optimizer.ctx.t, "history": optimizer.history.as_dict(),
-        "rng": optimizer.ctx.rng.bit_generator.state, "nonfinite": optimizer.problem.nonfinite_count,
+        "format": FORMAT, **fingerprint(optimizer), "state_type": state_type, "state_scalars": scalars,
+        "initialized": state is not None, "nit": run.nit, "nfev": run.nfev, "best_f": float(run.best_fitness),
+        "rng": run.rng.bit_generator.state, "counters": dataclasses.asdict(run.counters),
     }
     return arrays, meta
 
 
 def load_state_dict(optimizer, arrays: dict[str, np.ndarray], meta: dict[str, Any], source: str = "checkpoint"):
-    expected = _identity(optimizer)
-    for key, value in expected.items():
+    for key, value in fingerprint(optimizer).items():
         if json.loads(json.dumps(value)) != meta.get(key):
             raise ValueError(f"{source} belongs to another run: {key}={meta.get(key)!r}, this run has {value!r}")
     state = None
@@ -114,14 +175,11 @@ def load_state_dict(optimizer, arrays: dict[str, np.ndarray], meta: dict[str, An
             state_cls = getattr(importlib.import_module(module_name), qualname)
             values = {k[len("state."):]: v for k, v in arrays.items() if k.startswith("state.")}
             state = state_cls(**values, **meta["state_scalars"])
-    optimizer.state = state
-    optimizer.nit, optimizer.nfev = meta["nit"], meta["nfev"]
-    optimizer.ctx.best_f = float(meta["best_f"])
-    optimizer.ctx.best_x = arrays.get("best_x")
-    optimizer.ctx.t = meta["t"]
-    optimizer.ctx.rng.bit_generator.state = meta["rng"]
-    optimizer.problem.nonfinite_count = meta["nonfinite"]
-    history = meta["history"]
-    optimizer.history.best, optimizer.history.nfev, optimizer.history.time = (
-        list(history["best"]), list(history["nfev"]), list(history["time"]))
-    optimizer.resume_elapsed(history["time"][-1] if history["time"] else 0.0)
+    run = optimizer.run_state
+    run.algorithm_state = state
+    run.nit, run.nfev = meta["nit"], meta["nfev"]
+    run.best_fitness = float(meta["best_f"])
+    run.best_x = arrays.get("best_x")
+    run.rng.bit_generator.state = meta["rng"]
+    for key, value in meta["counters"].items():
+        setattr(run.counters, key, value)

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 
 from scpo import backends
-from scpo.algorithms import Algorithm, create
-from scpo.backends import BACKENDS, Backend
-from scpo.problem import Problem, as_bounds
+from scpo.algorithms import Algorithm, Context, create
+from scpo.backends import BACKENDS
+from scpo.backends.reference import Evaluator
+from scpo.observers import Callback, Checkpointer, History, Observer
+from scpo.problem import Problem, RunCounters, as_bounds, detect_vectorized, probe_size
 
-__all__ = ["BACKENDS", "History", "OptimizeResult", "Optimizer", "Progress", "make", "minimize"]
+__all__ = ["BACKENDS", "History", "OptimizeResult", "Optimizer", "Progress", "RunState", "make", "minimize"]
 
 
 class OptimizeResult(dict):
@@ -33,19 +35,6 @@ class OptimizeResult(dict):
 
 
 @dataclass
-class History:
-    """Best fitness after each counted iteration, with evaluations used and seconds elapsed."""
-
-    best: list[float] = field(default_factory=list)
-    nfev: list[int] = field(default_factory=list)
-    time: list[float] = field(default_factory=list)
-
-    def as_dict(self, backend: Backend | None = None) -> dict[str, list]:
-        best = list(self.best) if backend is None else backend.floats(self.best)
-        return {"best": best, "nfev": list(self.nfev), "time": list(self.time)}
-
-
-@dataclass
 class Progress:
     """What a callback sees after each iteration; returning True from it stops the run."""
 
@@ -57,7 +46,32 @@ class Progress:
     elapsed: float
 
 
-def resolve_problem(fun_or_problem, bounds=None, vectorized: bool = True, name: str | None = None) -> Problem:
+@dataclass
+class RunState:
+    """Everything a run changes, in one place (the settings never change after construction).
+
+    ``algorithm_state``: the algorithm's own state (``None`` before the initial population is
+    told); ``best_x``/``best_fitness``: the best so far; ``nit``: completed iterations;
+    ``nfev``: evaluations told; ``counters``: non-finite values, penalized errors and worker
+    restarts of this run; ``rng``: the run's generator (its bit state is checkpointed);
+    ``pending``: candidates asked and not yet told; ``stop_message``: set by
+    :meth:`Optimizer.request_stop`. With torch, non-finite values are first summed on the
+    device (``device_nonfinite``) to avoid a synchronization per evaluation.
+    """
+
+    rng: np.random.Generator
+    algorithm_state: Any = None
+    best_x: Any = None
+    best_fitness: Any = np.inf
+    nit: int = 0
+    nfev: int = 0
+    counters: RunCounters = field(default_factory=RunCounters)
+    device_nonfinite: Any = 0
+    pending: Any = None
+    stop_message: str | None = None
+
+
+def resolve_problem(fun_or_problem, bounds=None, vectorized: bool | str = "auto", name: str | None = None) -> Problem:
     """A Problem from a Problem, or from a function plus scipy-style bounds."""
     if isinstance(fun_or_problem, Problem):
         return fun_or_problem
@@ -82,142 +96,279 @@ def split_bounds(bounds) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Optimizer:
-    """Ask/tell driver. ``ask()`` returns candidates to evaluate, ``tell(fitness)`` takes
-    their fitness. The first ask is the uniform initial population; algorithms with two
-    evaluation phases per iteration (PO, SCPO) simply ask twice.
+    """Ask/tell driver and the run loop. ``ask()`` returns candidates to evaluate,
+    ``tell(fitness)`` takes their fitness. The first ask is the uniform initial population;
+    algorithms with two evaluation phases per iteration (PO, SCPO) simply ask twice.
+    ``run()`` is the loop: ask, evaluate with the backend's evaluator, tell, until the budget
+    is spent or an observer requests a stop (:mod:`scpo.observers`).
 
     ``backend`` ("numpy", "numba", "torch"), ``device`` ("cpu", "cuda", "cuda:N"; torch
     only) and ``dtype`` ("float64", "float32"; numba and torch) choose the implementation
     (:mod:`scpo.backends`). With torch, ``ask()`` returns and ``tell()`` takes tensors on
     ``device``, and the best so far stays there until ``result()``.
+
+    Settings (``algorithm``, ``problem``, ``pop_size``, ``max_iter``, ``seed``, the backend)
+    never change after construction; everything that does is in ``run_state``
+    (:class:`RunState`).
     """
 
     def __init__(self, algorithm: Algorithm, problem: Problem, pop_size: int | None = None,
                  max_iter: int | None = None, max_evals: int | None = None, seed: int | None = None,
-                 backend: str | Backend = "numpy", device: str = "cpu", dtype: str = "float64"):
+                 backend="numpy", device: str = "cpu", dtype: str = "float64",
+                 observers: list[Observer] | tuple = ()):
         self.impl = backends.get(backend, device, dtype)
         self.backend, self.device, self.dtype = self.impl.name, self.impl.device, self.impl.dtype
-        self.algorithm, self.problem = self.impl.adapt(algorithm), problem
-        self.pop_size = self.algorithm.population_size(pop_size)
+        self.pop_size = algorithm.population_size(pop_size)
+        self.algorithm, self.problem = self.impl.adapt(algorithm.for_population(self.pop_size)), problem
         self.max_iter = self.algorithm.iterations(self.pop_size, max_iter, max_evals)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])  # reported, so reproducible
         self.seed = seed
-        self.ctx = self.impl.context(seed, problem, self.max_iter)
-        self.state: Any = None
-        self.nit = self.nfev = 0
+        self._settings: Context = self.impl.context(seed, problem, self.max_iter)
+        self.run_state = RunState(rng=self._settings.rng)
         self.history = History()
-        self._pending: np.ndarray | None = None
+        self.observers: list[Observer] = [self.history, *observers]
+        self.evaluator_kind: str | None = None
         self._start = time.perf_counter()
-        self.checkpoint_path: Path | None = None
-        self.checkpoint_every = 0
+        if problem.vectorized == "auto":
+            self._detect_vectorized()
 
-    def enable_checkpoints(self, path: str | Path, every: int = 25, resume: bool = False) -> bool:
-        """Save the full state to ``path`` every ``every`` iterations and at the end; with
-        ``resume``, first continue from ``path`` if it exists. Returns whether it resumed."""
+    def _detect_vectorized(self) -> None:
+        problem = self.problem
+        fractions = np.linspace(0.3, 0.7, probe_size(problem.dim))[:, None]
+        probe = self.impl.as_population(problem.lb + fractions * (problem.ub - problem.lb))
+        problem.vectorized = detect_vectorized(problem.objective, problem.dim, problem.lb, problem.ub, problem.name,
+                                               population=probe)
+
+    # ---- observers and the loop
+
+    def attach(self, observer: Observer) -> Observer:
+        """Add an observer (its hooks fire from now on); returns it."""
+        self.observers.append(observer)
+        return observer
+
+    def enable_checkpoints(self, path: str | Path, every: int | None = None, resume: bool = False) -> bool:
+        """Save the full state to ``path`` (see :class:`scpo.observers.Checkpointer`; ``every=None``:
+        adaptive); with ``resume``, first continue from ``path`` if it exists. Returns whether it resumed."""
         from scpo.checkpoint import load_checkpoint
 
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"checkpoint_every must be a positive integer, got {every!r}")
+        checkpointer = Checkpointer(path, every)
         if self.backend == "torch":
             raise ValueError("checkpoints need backend='numpy' or 'numba', got backend='torch'")
-        self.checkpoint_path, self.checkpoint_every = Path(path), every
-        if resume and self.checkpoint_path.exists():
-            load_checkpoint(self, self.checkpoint_path)
-            return True
-        return False
+        resumed = bool(resume and checkpointer.path.exists())
+        if resumed:
+            checkpointer.history_rows = load_checkpoint(self, checkpointer.path)
+        self.attach(checkpointer)
+        return resumed
+
+    def request_stop(self, message: str) -> None:
+        """End the run after the current evaluation; ``result().message`` will be ``message``."""
+        if self.run_state.stop_message is None:
+            self.run_state.stop_message = message
+
+    def evaluator(self) -> Evaluator:
+        """The backend's evaluator of this problem: compiled F1-F13 for numba and torch, else ``Problem.evaluate``."""
+        return self.impl.evaluator(self.problem, self.run_state.counters)
+
+    def run(self, observers: list[Observer] | tuple = ()) -> OptimizeResult:
+        """Ask, evaluate, tell until the budget is spent or a stop is requested; returns the result.
+
+        ``observers`` are attached for this run only. The problem's parallel workers are
+        closed when it returns. A ``KeyboardInterrupt`` calls ``on_interrupt`` and propagates.
+        """
+        extra = list(observers)
+        self.observers.extend(extra)
+        evaluate = self.evaluator()
+        self.evaluator_kind = evaluate.kind
+        try:
+            self._notify("on_start")
+            while not self.done:
+                candidates = self.ask(copy=False)
+                self.tell(evaluate(candidates), checked=evaluate.checked)
+            if self.run_state.stop_message == "interrupted":
+                self._notify("on_interrupt")
+            result = self.result()
+            self._notify("on_end", result)
+            return result
+        except KeyboardInterrupt:
+            self.run_state.pending = None  # the state is that of the last tell
+            self._notify("on_interrupt")
+            raise
+        finally:
+            self.problem.close()  # parallel workers (Ray actors) end with the run
+            for observer in extra:
+                self.observers.remove(observer)
+
+    def _notify(self, hook: str, *args) -> None:
+        for observer in list(self.observers):
+            getattr(observer, hook)(self, *args)
+
+    # ---- state
+
+    @property
+    def state(self) -> Any:
+        """The algorithm's state (``run_state.algorithm_state``)."""
+        return self.run_state.algorithm_state
+
+    @property
+    def nit(self) -> int:
+        return self.run_state.nit
+
+    @property
+    def nfev(self) -> int:
+        return self.run_state.nfev
+
+    @property
+    def done(self) -> bool:
+        """The budget is spent or a stop was requested."""
+        return self.run_state.nit >= self.max_iter or self.run_state.stop_message is not None
+
+    @property
+    def best_x(self) -> np.ndarray | None:
+        return self.run_state.best_x
+
+    @property
+    def best_fitness(self) -> float:
+        return self.run_state.best_fitness
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start
 
     def resume_elapsed(self, seconds: float) -> None:
         """Continue the clock of a resumed run, so history times stay monotone."""
         self._start = time.perf_counter() - seconds
 
-    @property
-    def done(self) -> bool:
-        return self.nit >= self.max_iter
+    def _context(self) -> Context:
+        """The read-only view a step gets: settings plus the run's t, best so far and generator."""
+        run, ctx = self.run_state, object.__new__(type(self._settings))
+        ctx.__dict__.update(self._settings.__dict__)
+        ctx.rng, ctx.t, ctx.best_x, ctx.best_f = run.rng, run.nit + 1, run.best_x, run.best_fitness
+        return ctx
 
-    @property
-    def best_x(self) -> np.ndarray | None:
-        return self.ctx.best_x
+    # ---- ask / tell
 
-    @property
-    def best_fitness(self) -> float:
-        return self.ctx.best_f
-
-    def ask(self) -> np.ndarray:
-        return self.impl.copy(self._ask())
-
-    def _ask(self):
-        """The candidates themselves, not a copy: for ``minimize``, whose evaluator copies as needed."""
-        if self._pending is not None:
+    def ask(self, copy: bool = True):
+        """The next candidates. ``copy=False`` returns the engine's own array (no copy: for
+        runners that only evaluate it); it must not be modified and is valid until the next ``tell``."""
+        run = self.run_state
+        if run.pending is not None:
             raise RuntimeError("ask() called twice without tell(): evaluate the last candidates first")
         if self.done:
-            raise RuntimeError(f"the budget of {self.max_iter} iterations is spent")
-        if self.state is None:
-            candidates = self.impl.initial_population(self.ctx, (self.pop_size, self.problem.dim))
+            reason = run.stop_message or f"the budget of {self.max_iter} iterations is spent"
+            raise RuntimeError(f"the run is over: {reason}")
+        ctx = self._context()
+        if run.algorithm_state is None:
+            candidates = self.impl.initial_population(ctx, (self.pop_size, self.problem.dim))
         else:
-            self.ctx.t = self.nit + 1
-            candidates = self.algorithm.ask(self.state, self.ctx)
-        self._pending = candidates
-        return candidates
+            candidates = self.algorithm.ask(run.algorithm_state, ctx)
+        run.pending = candidates
+        return self.impl.copy(candidates) if copy else candidates
 
-    def tell(self, fitness) -> None:
-        if self._pending is None:
+    def tell(self, fitness, checked: bool = False) -> None:
+        """The fitness of the last ``ask``; ``checked=True`` (evaluators that validate and count
+        themselves) skips the check that turns NaN/inf into +inf and counts them."""
+        run = self.run_state
+        if run.pending is None:
             raise RuntimeError("tell() called before ask()")
-        candidates, self._pending = self._pending, None
-        fitness = self.impl.check_fitness(self.ctx, self.problem, fitness, len(candidates))
-        self.nfev += len(candidates)
-        self.impl.update_best(self.ctx, candidates, fitness)
-        if self.state is None:
-            self.state = self.algorithm.init(candidates, fitness, self.ctx)
-            if self.algorithm.initial_counts_as_iteration:
-                self._finish_iteration()
-            return
-        self.state, iteration_done = self.algorithm.tell(self.state, candidates, fitness, self.ctx)
+        candidates, run.pending = run.pending, None
+        if not checked:
+            fitness = self.impl.check_fitness(run, self.problem, fitness, len(candidates))
+        run.nfev += len(candidates)
+        self.impl.update_best(run, candidates, fitness)
+        for observer in self.observers:
+            observer.on_evaluation(self, candidates, fitness)
+        ctx = self._context()
+        if run.algorithm_state is None:
+            run.algorithm_state = self.algorithm.init(candidates, fitness, ctx)
+            iteration_done = self.algorithm.initial_counts_as_iteration
+        else:
+            run.algorithm_state, iteration_done = self.algorithm.tell(run.algorithm_state, candidates, fitness, ctx)
         if iteration_done:
-            self._finish_iteration()
+            run.nit += 1
+            for observer in list(self.observers):
+                observer.on_iteration(self)
 
-    def _finish_iteration(self) -> None:
-        self.nit += 1
-        self.history.best.append(self.ctx.best_f)
-        self.history.nfev.append(self.nfev)
-        self.history.time.append(time.perf_counter() - self._start)
-        if self.checkpoint_path is not None and (self.nit % self.checkpoint_every == 0 or self.done):
-            from scpo.checkpoint import save_checkpoint
+    def replace_members(self, indices, X, fitness, evaluations: int = 0) -> None:
+        """Put members ``indices`` at positions ``X`` with ``fitness`` (Lamarckian refinement).
 
-            save_checkpoint(self, self.checkpoint_path)
+        For an observer's ``on_iteration`` (or between iterations in ask/tell use): members keep
+        their role (PO/SCPO: their party and constituency slot), the best so far is updated,
+        ``evaluations`` spent on the refinement are added to ``nfev``. Supported by the numpy
+        and numba implementations of SCA, PO, SCPO, PSO, DE and random search; others raise
+        ``ValueError``.
+        """
+        run = self.run_state
+        if self.backend == "torch":
+            raise ValueError("replace_members needs backend='numpy' or 'numba', got backend='torch'")
+        if run.pending is not None or run.algorithm_state is None:
+            raise ValueError("replace_members works between iterations: tell the pending fitness first")
+        indices = np.asarray(indices)
+        if indices.ndim != 1 or indices.dtype.kind not in "iu" or len(np.unique(indices)) != indices.size:
+            raise ValueError(f"indices must be distinct integers, got {indices!r}")
+        if indices.size and (indices.min() < 0 or indices.max() >= self.pop_size):
+            raise ValueError(f"indices must lie in 0..{self.pop_size - 1}, got {indices.tolist()}")
+        X = np.asarray(X, dtype=np.dtype(self.dtype))
+        if X.shape != (indices.size, self.problem.dim):
+            raise ValueError(f"X must have shape ({indices.size}, {self.problem.dim}), got {X.shape}")
+        if ((X < self.problem.lb) | (X > self.problem.ub)).any():
+            raise ValueError("replace_members: X lies outside the bounds")
+        fitness = self.impl.check_fitness(run, self.problem, fitness, indices.size)
+        run.algorithm_state = self.algorithm.replace_members(run.algorithm_state, indices, X, fitness,
+                                                             self._context())
+        if indices.size:
+            self.impl.update_best(run, X, fitness)
+        run.nfev += int(evaluations)
+
+    # ---- reporting
 
     def progress(self) -> Progress:
-        best_x = None if self.ctx.best_x is None else self.impl.to_numpy(self.ctx.best_x)
-        return Progress(self.nit, self.max_iter, self.nfev, self.impl.to_float(self.ctx.best_f), best_x,
-                        time.perf_counter() - self._start)
+        run = self.run_state
+        best_x = None if run.best_x is None else self.impl.to_numpy(run.best_x)
+        return Progress(run.nit, self.max_iter, run.nfev, self.impl.to_float(run.best_fitness), best_x,
+                        self.elapsed())
 
-    def result(self, message: str = "iteration budget reached") -> OptimizeResult:
-        best_f = self.impl.to_float(self.ctx.best_f)
+    def result(self, message: str | None = None) -> OptimizeResult:
+        run = self.run_state
+        best_f = self.impl.to_float(run.best_fitness)
+        nonfinite = run.counters.nonfinite + self.impl.pending_nonfinite(run)
+        success = bool(np.isfinite(best_f))
+        message = message or run.stop_message or "iteration budget reached"
+        if not success and run.nfev:
+            message = (f"no finite fitness in {run.nfev} evaluations ({nonfinite} NaN or inf, "
+                       f"{run.counters.errors} failed and penalized)")
         return OptimizeResult(
-            x=None if self.ctx.best_x is None else self.impl.to_numpy(self.ctx.best_x).copy(), fun=best_f,
-            nit=self.nit, nfev=self.nfev, success=bool(np.isfinite(best_f)), message=message,
+            x=None if run.best_x is None else self.impl.to_numpy(run.best_x).copy(), fun=best_f,
+            nit=run.nit, nfev=run.nfev, success=success, message=message,
             algorithm=self.algorithm.name, pop_size=self.pop_size, max_iter=self.max_iter, seed=self.seed,
-            backend=self.backend, device=self.device, dtype=self.dtype,
-            nonfinite=self.impl.nonfinite(self.ctx, self.problem), errors=self.problem.error_count,
-            worker_restarts=self.problem.worker_restarts,
-            wall_time_s=time.perf_counter() - self._start, history=self.history.as_dict(self.impl),
+            backend=self.backend, device=self.device, dtype=self.dtype, evaluator=self.evaluator_kind,
+            nonfinite=nonfinite, errors=run.counters.errors, worker_restarts=run.counters.worker_restarts,
+            wall_time_s=self.elapsed(), history=self.history.as_dict(self.impl),
         )
 
 
-def make(algorithm: str, problem, seed: int | None = None, pop_size: int | None = None,
-         max_iter: int | None = None, max_evals: int | None = None, backend: str = "numpy",
-         bounds=None, device: str = "cpu", dtype: str = "float64", **options: Any) -> Optimizer:
-    """An ask/tell optimizer: ``opt = scpo.make("sca", problem, seed=0); X = opt.ask(); opt.tell(f)``.
+def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = None, pop_size: int | None = None,
+         max_iter: int | None = None, max_evals: int | None = None, backend="numpy", bounds=None,
+         device: str = "cpu", dtype: str = "float64", vectorized: bool | str = "auto",
+         observers: list[Observer] | tuple = (), **options: Any) -> Optimizer:
+    """An ask/tell optimizer: ``opt = scpo.make(problem, "sca", seed=0); X = opt.ask(); opt.tell(f)``.
 
-    ``problem`` is a Problem, or bounds alone (a list of (lb, ub) pairs) when the
-    evaluation happens elsewhere. ``backend``/``device``/``dtype``: see :class:`Optimizer`.
+    The arguments come in ``minimize``'s order: ``problem_or_bounds`` is a Problem, a function
+    with ``bounds=`` (``vectorized`` as in :func:`minimize`), or bounds alone (a list of
+    (lb, ub) pairs) when the evaluation happens elsewhere. The older order
+    ``make("sca", problem, ...)`` (algorithm first) is still accepted. ``backend``/``device``/
+    ``dtype``: see :class:`Optimizer`; ``options`` go to the algorithm.
     """
-    if not isinstance(problem, Problem):
-        bounds, problem = problem if bounds is None else bounds, None
-        lb, ub = split_bounds(bounds)
+    if isinstance(problem_or_bounds, str):  # the old order: make(algorithm, problem, ...)
+        problem_or_bounds, algorithm = algorithm, problem_or_bounds
+    if problem_or_bounds is None:
+        problem_or_bounds, bounds = bounds, None
+    if isinstance(problem_or_bounds, Problem) or callable(problem_or_bounds):
+        problem = resolve_problem(problem_or_bounds, bounds, vectorized)
+    else:
+        lb, ub = split_bounds(problem_or_bounds if bounds is None else bounds)
         problem = Problem(_no_objective, lb, ub, name="external")
     return Optimizer(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend,
-                     device, dtype)
+                     device, dtype, observers)
 
 
 def _no_objective(X):
@@ -226,38 +377,34 @@ def _no_objective(X):
 
 def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int | None = None,
              max_iter: int | None = None, max_evals: int | None = None, seed: int | None = None,
-             backend: str = "numpy", callback: Callable[[Progress], Any] | None = None,
-             vectorized: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int = 25,
-             resume: bool = False, device: str = "cpu", dtype: str = "float64", **options: Any) -> OptimizeResult:
+             backend="numpy", callback: Callable[[Progress], Any] | None = None,
+             vectorized: bool | str = "auto", checkpoint: str | Path | None = None,
+             checkpoint_every: int | None = None, resume: bool = False, device: str = "cpu",
+             dtype: str = "float64", observers: list[Observer] | tuple = (), **options: Any) -> OptimizeResult:
     """Minimize over a box with a population algorithm; the whole population is evaluated per call.
 
-    ``fun_or_problem`` is a :class:`Problem` (its bounds are used) or a function of the
-    population ``(N, D) -> (N,)`` (``vectorized=False`` for a function of one vector) with
-    ``bounds``. ``max_evals`` sets the iterations as each algorithm's reference does
-    (PO/SCPO: ``round(max_evals / (N + parties))``). ``options`` go to the algorithm.
-    ``checkpoint`` saves the full state every ``checkpoint_every`` iterations; with
-    ``resume=True`` a run continues from it and ends bit for bit as an uninterrupted one.
+    ``fun_or_problem`` is a :class:`Problem` (its bounds are used) or a function with
+    ``bounds``. ``vectorized="auto"`` (default) calls the function once on a small population
+    whose size differs from the dimension and decides whether it maps ``(N, D) -> (N,)`` or
+    one vector to a number; ``True``/``False`` say it. ``max_evals`` sets the iterations as
+    each algorithm's reference does (PO/SCPO: ``round(max_evals / (N + parties))``).
+    ``options`` go to the algorithm. ``callback(progress)`` runs after each iteration
+    (True stops); ``observers`` (:mod:`scpo.observers`) get every hook. ``checkpoint`` saves
+    the full state (every ``checkpoint_every`` iterations; ``None``: adaptively, at most
+    about 5 % of the run time); with ``resume=True`` a run continues from it and ends bit for
+    bit as an uninterrupted one.
 
     ``backend="numba"`` runs compiled kernels, ``backend="torch"`` tensor operations on
     ``device`` ("cpu" or "cuda"); ``dtype="float32"`` halves their memory. With torch the
     function receives the population as a tensor on ``device``; the F1-F13 problems of
-    :mod:`scpo.problems` run natively on every backend. A :class:`Problem` with
+    :mod:`scpo.problems` run natively (compiled) on every backend. A :class:`Problem` with
     ``executor="joblib"`` or ``"ray"`` evaluates in parallel; its workers end when this returns.
+    A run in which no evaluation gave a finite fitness has ``success=False``.
     """
-    problem = resolve_problem(fun_or_problem, bounds, vectorized)
-    optimizer = make(algorithm, problem, seed, pop_size, max_iter, max_evals, backend, device=device,
-                     dtype=dtype, **options)
+    optimizer = make(fun_or_problem, algorithm, bounds=bounds, seed=seed, pop_size=pop_size, max_iter=max_iter,
+                     max_evals=max_evals, backend=backend, device=device, dtype=dtype, vectorized=vectorized,
+                     **options)
     if checkpoint is not None:
         optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume)
-    evaluate = optimizer.impl.evaluator(problem)
-    message = "iteration budget reached"
-    try:
-        while not optimizer.done:
-            nit_before = optimizer.nit
-            optimizer.tell(evaluate(optimizer._ask()))
-            if callback is not None and optimizer.nit > nit_before and callback(optimizer.progress()):
-                message = "stopped by callback"
-                break
-    finally:
-        problem.close()  # parallel workers (Ray actors) end with the run
-    return optimizer.result(message)
+    watchers = [*observers, *([Callback(callback)] if callback is not None else [])]
+    return optimizer.run(watchers)

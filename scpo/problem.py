@@ -16,6 +16,26 @@ class ObjectiveError(ValueError):
     """The objective raised, or returned something that is not one finite-or-inf number per candidate."""
 
 
+@dataclass
+class RunCounters:
+    """What went wrong while evaluating, counted once per evaluation.
+
+    ``nonfinite``: the objective returned NaN or inf (scored +inf); ``errors``: it raised or
+    returned something unusable and ``on_error="penalize"`` scored it +inf (not also counted
+    as non-finite); ``worker_restarts``: Ray workers replaced. A run owns one (its
+    ``RunState.counters``); a :class:`Problem` keeps another for its whole lifetime.
+    """
+
+    nonfinite: int = 0
+    errors: int = 0
+    worker_restarts: int = 0
+
+    def add(self, other: RunCounters) -> None:
+        self.nonfinite += other.nonfinite
+        self.errors += other.errors
+        self.worker_restarts += other.worker_restarts
+
+
 def as_bounds(lb, ub, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Broadcast scalar or per-dimension bounds to two float arrays of shape (dim,), checking lb < ub."""
     lb_arr = np.atleast_1d(np.asarray(lb, dtype=float))
@@ -47,11 +67,13 @@ class Problem:
 
     ``objective`` maps the whole population ``(N, D) -> (N,)`` in one call; pass
     ``vectorized=False`` for a plain function of one vector ``(D,) -> float`` and it is
-    wrapped. NaN and inf are scored +inf (counted in ``nonfinite_count``) so a broken
-    candidate can never become the best one.
+    wrapped; ``vectorized="auto"`` decides on the first evaluation by calling the objective
+    once on a small population whose size differs from the dimension (:func:`detect_vectorized`).
+    NaN and inf are scored +inf (counted as non-finite) so a broken candidate can never become
+    the best one.
 
     Hostile objectives: ``on_error="raise"`` stops with an error naming the failing
-    candidate; ``"penalize"`` scores it +inf (counted in ``error_count``) and goes on.
+    candidate; ``"penalize"`` scores it +inf (counted as an error, once) and goes on.
     ``timeout`` bounds one objective call in seconds.
 
     Where it runs: ``executor="serial"`` (this process), ``"joblib"`` (``n_jobs`` worker
@@ -62,13 +84,17 @@ class Problem:
     chunk. Ray workers that die are replaced and their chunk is run again (counted in
     ``worker_restarts``). ``close()`` (or ``with problem:``) ends the workers; ``minimize``
     does it when it returns.
+
+    Counters: ``evaluate(X, counters)`` adds to the run's :class:`RunCounters`; the problem's
+    own ``nonfinite_count``, ``error_count`` and ``worker_restarts`` are lifetime totals over
+    every evaluation it ever made (all runs included), for direct ``evaluate`` calls.
     """
 
     objective: Callable
     lb: np.ndarray | float
     ub: np.ndarray | float
     dim: int | None = None
-    vectorized: bool = True
+    vectorized: bool | str = True
     name: str = "custom"
     f_opt: float | None = None
     x_opt: np.ndarray | None = None
@@ -77,9 +103,7 @@ class Problem:
     n_jobs: int = 1
     executor: str | None = None
     ray_address: str | None = None
-    nonfinite_count: int = field(default=0, init=False)
-    error_count: int = field(default=0, init=False)
-    worker_restarts: int = field(default=0, init=False)
+    totals: RunCounters = field(default_factory=RunCounters, init=False, repr=False, compare=False)
     _pool: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -87,6 +111,8 @@ class Problem:
             raise ValueError(f"objective must be callable, got {self.objective!r}")
         if self.dim is not None and (not isinstance(self.dim, int | np.integer) or self.dim < 1):
             raise ValueError(f"dim must be a positive integer, got {self.dim!r}")
+        if self.vectorized not in (True, False, "auto"):
+            raise ValueError(f"vectorized must be True, False or 'auto', got {self.vectorized!r}")
         if self.on_error not in ("raise", "penalize"):
             raise ValueError(f"on_error must be 'raise' or 'penalize', got {self.on_error!r}")
         if self.timeout is not None and not (isinstance(self.timeout, int | float) and self.timeout > 0):
@@ -99,33 +125,63 @@ class Problem:
         self.lb, self.ub = as_bounds(self.lb, self.ub, self.dim)
         self.dim = int(self.lb.size)
 
-    def evaluate(self, population) -> np.ndarray:
-        """Fitness of every row of ``population`` as a float array of shape (N,)."""
+    @property
+    def nonfinite_count(self) -> int:
+        """Non-finite values over the problem's lifetime (a run's own count is in its result)."""
+        return self.totals.nonfinite
+
+    @property
+    def error_count(self) -> int:
+        return self.totals.errors
+
+    @property
+    def worker_restarts(self) -> int:
+        return self.totals.worker_restarts
+
+    def evaluate(self, population, counters: RunCounters | None = None) -> np.ndarray:
+        """Fitness of every row of ``population`` as a float array of shape (N,), NaN/inf/penalized as +inf.
+
+        What went wrong is counted once per candidate into ``counters`` (a run's) and the
+        problem's lifetime ``totals``.
+        """
+        if self.vectorized == "auto":
+            self.vectorized = detect_vectorized(self.objective, self.dim, self.lb, self.ub, self.name)
+        tally = RunCounters()
+        try:
+            return self._evaluate(population, tally)
+        finally:
+            self.totals.add(tally)
+            if counters is not None:
+                counters.add(tally)
+
+    def _evaluate(self, population, tally: RunCounters) -> np.ndarray:
         n = len(population)
         chunks = _chunks(n, 1 if self.executor == "serial" else self.n_jobs)
         if not self.vectorized:
-            return self.check_fitness(self._evaluate_rows(population, chunks, vectorized=False), n)
-        outcomes = self._map(_call_batch, [(population[a:b], self.timeout) for a, b in chunks], chunks)
+            return self._evaluate_rows(population, chunks, False, tally)
+        outcomes = self._map(_call_batch, [(population[a:b], self.timeout) for a, b in chunks], chunks, tally)
         fitness, failed = np.empty(n), []
         for (a, b), (value, error) in zip(chunks, outcomes, strict=True):
             if error is None:
-                fitness[a:b] = self.check_fitness(value, b - a)
+                fitness[a:b] = self.check_fitness(value, b - a, tally)
             elif self.on_error == "penalize" and "timeout" not in error:  # find which rows fail
                 failed.append((a, b))
             else:
                 where = "" if len(chunks) == 1 else f" (a batch of candidates {a}-{b - 1})"
                 raise ObjectiveError(f"objective {self.name!r} {error}{where}")
         if failed:
-            rows = iter(self._evaluate_rows(population, failed, vectorized=True))
+            rows = iter(self._evaluate_rows(population, failed, True, tally))
             for a, b in failed:
-                fitness[a:b] = self.check_fitness([next(rows) for _ in range(a, b)], b - a)
+                fitness[a:b] = [next(rows) for _ in range(a, b)]
         return fitness
 
-    def _evaluate_rows(self, population, chunks, vectorized: bool) -> np.ndarray:
+    def _evaluate_rows(self, population, chunks, vectorized: bool, tally: RunCounters) -> np.ndarray:
         """One call per candidate of ``chunks``; failures named (by index in ``population``) or penalized."""
-        outcomes = self._map(_call_rows, [(population[a:b], self.timeout, vectorized) for a, b in chunks], chunks)
+        args = [(population[a:b], self.timeout, vectorized) for a, b in chunks]
+        outcomes = self._map(_call_rows, args, chunks, tally)
         indices = (i for a, b in chunks for i in range(a, b))
         fitness = np.empty(sum(b - a for a, b in chunks))
+        penalized = np.zeros(fitness.size, dtype=bool)
         for k, (i, (value, error)) in enumerate(zip(indices, (o for part in outcomes for o in part), strict=True)):
             if error is None:
                 number = np.asarray(value, dtype=float) if _is_number(value) else None
@@ -134,13 +190,17 @@ class Problem:
             if error is None:
                 fitness[k] = number.reshape(())
             elif self.on_error == "penalize":
-                fitness[k] = np.inf
-                self.error_count += 1
+                fitness[k], penalized[k] = np.inf, True  # counted as an error, not also as non-finite
+                tally.errors += 1
             else:
                 raise ObjectiveError(f"objective {self.name!r} failed on candidate {i}: {error}")
+        bad = ~np.isfinite(fitness) & ~penalized
+        if bad.any():
+            tally.nonfinite += int(bad.sum())
+            fitness[bad] = np.inf
         return fitness
 
-    def _map(self, task, args: list[tuple], chunks) -> list:
+    def _map(self, task, args: list[tuple], chunks, tally: RunCounters) -> list:
         """``task(objective, *a)`` for each of ``args`` on the executor, started on first use."""
         if self._pool is None:
             self._pool = make_executor(self.executor, self.objective, self.n_jobs, self.ray_address)
@@ -153,7 +213,7 @@ class Problem:
             a, b = chunks[exc.item]
             raise ExecutorError(f"objective {self.name!r} on candidates {a}-{b - 1}: {exc}") from exc
         finally:
-            self.worker_restarts += pool.restarts - before
+            tally.worker_restarts += pool.restarts - before
 
     def close(self) -> None:
         """End the executor's workers (Ray actors); the next ``evaluate`` starts new ones."""
@@ -170,8 +230,8 @@ class Problem:
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_pool": None}  # workers stay with the process that started them
 
-    def check_fitness(self, fitness, n: int) -> np.ndarray:
-        """Validate a fitness vector for ``n`` candidates; NaN and inf become +inf."""
+    def check_fitness(self, fitness, n: int, counters: RunCounters | None = None) -> np.ndarray:
+        """Validate a fitness vector for ``n`` candidates; NaN and inf become +inf (counted in ``counters``)."""
         fitness = np.asarray(_to_numpy(fitness))
         if fitness.shape != (n,):
             if fitness.size == n and fitness.ndim == 2 and 1 in fitness.shape:
@@ -186,9 +246,42 @@ class Problem:
             raise ObjectiveError(f"objective {self.name!r} returned non-numeric values ({fitness.dtype})") from None
         bad = ~np.isfinite(fitness)
         if bad.any():
-            self.nonfinite_count += int(bad.sum())
+            if counters is not None:
+                counters.nonfinite += int(bad.sum())
             fitness = np.where(bad, np.inf, fitness)
         return fitness
+
+
+def probe_size(dim: int) -> int:
+    """Rows of the population that decides ``vectorized="auto"``: never equal to the dimension."""
+    return 3 if dim == 2 else 2
+
+
+def detect_vectorized(objective, dim: int, lb, ub, name: str = "objective", population=None) -> bool:
+    """Whether ``objective`` maps a population ``(N, D) -> (N,)`` (True) or one vector to a number (False).
+
+    It is called once on ``probe_size(dim)`` rows (inside the bounds; ``population`` may give
+    them, e.g. as tensors): one number per row means vectorized; a scalar, another shape or an
+    exception means it is then called on one row, which must give a scalar. A per-vector
+    function such as ``sum(x**2)`` returns a scalar for the whole population, and one that
+    indexes ``x[0]``, ``x[1:]`` returns ``D``-sized arrays: since ``N != D`` neither passes
+    for vectorized. Neither reading working is a ``ValueError``: pass ``vectorized`` explicitly.
+    """
+    k = probe_size(dim)
+    if population is None:
+        fractions = np.linspace(0.3, 0.7, k)[:, None]
+        population = np.asarray(lb) + fractions * (np.asarray(ub) - np.asarray(lb))
+    value, error = _guarded(objective, population)
+    if error is None and _is_number(value) and np.asarray(value).size == k and np.asarray(value).ndim in (1, 2):
+        return True
+    single, single_error = _guarded(objective, population[0])
+    if single_error is None and _is_number(single) and np.asarray(single).size == 1:
+        return False
+    found = error or f"returned {_describe(value)}"
+    raise ValueError(
+        f"cannot tell whether objective {name!r} is vectorized: on {k} candidates it {found}, on one it "
+        f"{single_error or 'returned ' + _describe(single)}; pass vectorized=True or False"
+    )
 
 
 def _guarded(function, argument, timeout: float | None = None):

@@ -135,7 +135,9 @@ def names() -> list[str]:
 
 
 def get(name: str, dim: int, shifted: bool = False, rotated: bool = False, seed: int = 0) -> Problem:
-    """Benchmark ``name`` (or ``f1``..``f13``) in ``dim`` dimensions.
+    """Benchmark ``name`` (or ``f1``..``f13``) in ``dim`` dimensions; unshifted (the classical
+    function) unless ``shifted=True``. (``scpo optimize`` shifts by default, ``scpo benchmark``
+    does not; each says so in ``--help``.)
 
     ``shifted`` moves the optimum by a seeded offset ``o`` (``f(x - o)``), drawn so that
     the optimum stays at least 10 % of the range away from the bounds. ``rotated`` applies
@@ -166,7 +168,8 @@ def get(name: str, dim: int, shifted: bool = False, rotated: bool = False, seed:
             raise ValueError(f"{key} is not offered rotated (its optimum or bounds assume separability)")
         q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
         rotation = q * np.sign(np.diag(r))
-    objective = Benchmark(key, base, x_opt, offset, rotation, noise)
+    objective = Benchmark(key, base, x_opt, offset, rotation, noise, shift_seed=seed if shifted else None,
+                          rotation_seed=seed if rotated else None)
     label = key + ("-shifted" if shifted else "") + ("-rotated" if rotated else "")
     return Problem(
         objective, spec.lb, spec.ub, dim=dim, name=label,
@@ -178,12 +181,15 @@ class Benchmark:
     """``base`` with its optimum moved by ``offset`` and the space rotated around it.
 
     A plain callable on numpy populations; it also carries what defines it (``key``,
-    ``offset``, ``rotation``, F7's ``noise`` generator) so that the numba and torch
-    backends evaluate the same function with their own kernels.
+    ``offset``, ``rotation``, F7's ``noise`` generator, and the seeds that drew them) so that
+    the numba and torch backends evaluate the same function with their own kernels, and a
+    checkpoint can tell one shifted problem from another.
     """
 
-    def __init__(self, key: str, base: Callable, x_opt, offset, rotation, noise=None):
+    def __init__(self, key: str, base: Callable, x_opt, offset, rotation, noise=None,
+                 shift_seed: int | None = None, rotation_seed: int | None = None):
         self.key, self.base, self.noise = key, base, noise
+        self.shift_seed, self.rotation_seed = shift_seed, rotation_seed
         self.x_opt, self.offset, self.rotation = x_opt, offset, rotation
         self.centre = x_opt + offset
         self.__name__ = key

@@ -67,14 +67,15 @@ def test_scpo_zero_denominator_falls_back_to_po_and_stays_finite():
 
 def test_scpo_never_produces_nan_or_inf_over_whole_runs():
     problem = scpo.problems.get("rastrigin", 10, shifted=True, seed=1)
-    seen = []
+    seen, nonfinite = [], []
     for variant in ("derived", "printed"):
-        opt = scpo.make("scpo", problem, seed=3, max_evals=5000, variant=variant)
+        opt = scpo.make(problem, "scpo", seed=3, max_evals=5000, variant=variant)
         while not opt.done:
             X = opt.ask()
             seen.append(np.isfinite(X).all())
             opt.tell(problem.evaluate(X))
-    assert all(seen) and problem.nonfinite_count == 0
+        nonfinite.append(opt.result().nonfinite)
+    assert all(seen) and nonfinite == [0, 0] and problem.nonfinite_count == 0
 
 
 def test_party_switching_swaps_with_least_fit_member_of_other_party():
@@ -195,7 +196,8 @@ def test_plain_per_vector_function_and_scipy_bounds():
         (lambda: scpo.minimize(scpo.problems.get("sphere", 3), algorithm="nope"), "unknown algorithm 'nope'"),
         (lambda: scpo.minimize(scpo.problems.get("sphere", 3), algorithm="sca", bogus=1), "unknown option 'bogus'"),
         (lambda: scpo.minimize(np.sum, [(1, 0)]), "lb[0]=1.0 >= ub[0]=0.0"),
-        (lambda: scpo.minimize(np.sum, [(0, 1)] * 3), "returned shape ()"),
+        (lambda: scpo.minimize(np.sum, [(0, 1)] * 3, vectorized=True), "returned shape ()"),
+        (lambda: scpo.minimize(lambda x: x[:2], [(0, 1)] * 3), "cannot tell whether objective"),
         (lambda: scpo.minimize(scpo.problems.get("sphere", 3), max_iter=0), "max_iter must be"),
         (lambda: scpo.minimize(scpo.problems.get("sphere", 3), algorithm="sca", max_evals=5), "max_evals=5"),
         (lambda: scpo.problems.get("sphere", 0), "dim must be"),
@@ -235,8 +237,9 @@ def test_penalize_scores_failing_candidates_inf_and_counts_them():
 
     problem = scpo.Problem(flaky, -1, 1, dim=3, on_error="penalize")
     result = scpo.minimize(problem, algorithm="sca", pop_size=10, max_iter=10, seed=0)
-    assert problem.error_count > 0 and np.isfinite(result.fun) and result.x[0] <= 0.5
-    assert result.errors == problem.error_count
+    assert result.errors > 0 and np.isfinite(result.fun) and result.x[0] <= 0.5
+    assert result.nonfinite == 0  # a penalized failure is counted once, as an error
+    assert result.errors == problem.error_count  # the problem's lifetime total: this one run so far
 
 
 def test_timeout_bounds_one_evaluation():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -39,7 +40,12 @@ def create(name: str, **options: Any) -> Algorithm:
 
 @dataclass
 class Context:
-    """What a step may read besides its own state: randomness, bounds, schedule, best so far."""
+    """What a step may read besides its own state: randomness, bounds, schedule, best so far.
+
+    A read-only view the engine builds for each ask and tell from its settings (bounds,
+    ``max_iter``) and the run state (``t``, the best so far, the generator): an algorithm
+    draws from ``rng`` and reads the rest, and never writes to it.
+    """
 
     rng: np.random.Generator
     lb: np.ndarray
@@ -56,6 +62,14 @@ class Algorithm:
     ``init`` builds the state from the evaluated initial population; ``ask`` proposes the
     next candidates; ``tell`` takes their fitness and returns the new state and whether an
     iteration is complete (PO asks twice per iteration: campaign, then parliament).
+
+    The algorithm object holds settings only and is never changed by a run
+    (:meth:`for_population` returns a resolved copy). Updates: the numpy algorithms are
+    functional (``tell`` returns a new state and never writes into arrays of the state it
+    was given, nor into the candidates); the numba and torch implementations may update in
+    place the arrays a state owns (its own buffers, never handed to the user, who gets
+    copies unless they ask with ``copy=False``), and return the state to use next. Either
+    way the caller must use the returned state and drop the old one.
     """
 
     name: ClassVar[str]
@@ -66,6 +80,18 @@ class Algorithm:
         if pop_size is None:
             return 30
         return check_positive_int("pop_size", pop_size, minimum=2)
+
+    def for_population(self, pop_size: int) -> Algorithm:
+        """This algorithm with every setting that depends on the population size resolved (self if none)."""
+        return self
+
+    def replace_members(self, state: Any, indices: np.ndarray, X: np.ndarray, fitness: np.ndarray,
+                        ctx: Context) -> Any:
+        """A state whose members ``indices`` sit at ``X`` with ``fitness`` (Lamarckian refinement).
+
+        Called between iterations only (:meth:`scpo.engine.Optimizer.replace_members`).
+        """
+        raise ValueError(f"algorithm {self.name!r} cannot take replaced members (no replace_members)")
 
     def iterations(self, pop_size: int, max_iter: int | None, max_evals: int | None) -> int:
         """Iterations T for a budget; by default T * N evaluations, initial population included."""
@@ -104,3 +130,17 @@ def _budget(max_iter, from_evals, max_evals, smallest_unit) -> int:
 
 def clip(X: np.ndarray, ctx: Context) -> np.ndarray:
     return np.clip(X, ctx.lb, ctx.ub)
+
+
+def replaced(X: np.ndarray, fitness: np.ndarray, indices, X_new, fitness_new) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of ``X`` and ``fitness`` with rows ``indices`` replaced (the functional update)."""
+    X, fitness = X.copy(), fitness.copy()
+    X[indices], fitness[indices] = X_new, fitness_new
+    return X, fitness
+
+
+def resolved_copy(algorithm: Algorithm, **settings: Any) -> Algorithm:
+    """A shallow copy of ``algorithm`` with ``settings`` set: the original stays as the user made it."""
+    twin = copy.copy(algorithm)
+    twin.__dict__.update(settings)
+    return twin

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scpo.algorithms.base import Algorithm, Context, check_positive_int, register
+from scpo.algorithms.base import Algorithm, Context, check_positive_int, register, replaced
 
 
 @dataclass
@@ -63,6 +63,9 @@ class DE(Algorithm):
         cross = ctx.rng.random((n, dim)) < self.CR
         cross[np.arange(n), ctx.rng.integers(0, dim, size=n)] = True
         return np.where(cross, mutant, X)
+
+    def replace_members(self, state: DEState, indices, X, fitness, ctx: Context) -> DEState:
+        return DEState(*replaced(state.X, state.fitness, indices, X, fitness))
 
     def tell(self, state: DEState, candidates, fitness, ctx: Context) -> tuple[DEState, bool]:
         keep = fitness <= state.fitness

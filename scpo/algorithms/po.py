@@ -11,7 +11,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from scpo.algorithms.base import Algorithm, Context, _budget, check_positive_int, clip, register
+from scpo.algorithms.base import (
+    Algorithm,
+    Context,
+    _budget,
+    check_positive_int,
+    clip,
+    register,
+    replaced,
+    resolved_copy,
+)
 
 
 @dataclass
@@ -100,8 +109,7 @@ class PO(Algorithm):
 
     def population_size(self, pop_size: int | None) -> int:
         if pop_size is None:
-            self.parties = self.parties or 8
-            return self.parties**2
+            return (self.parties or 8) ** 2
         pop_size = check_positive_int("pop_size", pop_size, minimum=4)
         n = int(round(pop_size**0.5))
         if n * n != pop_size:
@@ -111,8 +119,17 @@ class PO(Algorithm):
             )
         if self.parties is not None and self.parties != n:
             raise ValueError(f"pop_size={pop_size} contradicts parties={self.parties} (needs {self.parties**2})")
-        self.parties = n
         return pop_size
+
+    def for_population(self, pop_size: int) -> PO:
+        return resolved_copy(self, parties=int(round(pop_size**0.5)))
+
+    def replace_members(self, state: POState, indices, X, fitness, ctx: Context) -> POState:
+        """Members keep their slot (party, constituency); leaders and winners are recomputed."""
+        if state.phase != "campaign":
+            raise ValueError("replace_members works between iterations, not between PO's two evaluations")
+        X_new, f_new = replaced(state.X, state.fitness, indices, X, fitness)
+        return self._form_government(replace(state, X=X_new, fitness=f_new))
 
     def iterations(self, pop_size, max_iter, max_evals) -> int:
         per_iteration = pop_size + self.parties  # election + parliamentary affairs

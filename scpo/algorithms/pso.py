@@ -61,6 +61,17 @@ class PSO(Algorithm):
         vmax = self.vmax_fraction * (ctx.ub - ctx.lb)
         return clip(state.X + np.clip(V, -vmax, vmax), ctx)
 
+    def replace_members(self, state: PSOState, indices, X, fitness, ctx: Context) -> PSOState:
+        """Positions move (velocities kept); a personal best improves where the new fitness beats it."""
+        positions = state.X.copy()
+        positions[indices] = X
+        better = np.zeros(len(state.X), dtype=bool)
+        better[indices] = fitness < state.P_fitness[indices]
+        P, P_fitness = state.P.copy(), state.P_fitness.copy()
+        rows = np.asarray(indices)[better[indices]]
+        P[rows], P_fitness[rows] = positions[rows], np.asarray(fitness)[better[indices]]
+        return PSOState(positions, state.V, P, P_fitness)
+
     def tell(self, state: PSOState, candidates, fitness, ctx: Context) -> tuple[PSOState, bool]:
         better = fitness < state.P_fitness
         P = np.where(better[:, None], candidates, state.P)

@@ -20,5 +20,8 @@ class RandomSearch(Algorithm):
     def ask(self, pop_size: int, ctx: Context) -> np.ndarray:
         return ctx.rng.uniform(ctx.lb, ctx.ub, (pop_size, ctx.lb.size))
 
+    def replace_members(self, pop_size: int, indices, X, fitness, ctx: Context) -> int:
+        return pop_size  # no population is kept: only the best so far (the engine's) can change
+
     def tell(self, pop_size: int, candidates, fitness, ctx: Context) -> tuple[int, bool]:
         return pop_size, True

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scpo.algorithms.base import Algorithm, Context, clip, register
+from scpo.algorithms.base import Algorithm, Context, clip, register, replaced
 
 
 @dataclass
@@ -52,6 +52,9 @@ class SCA(Algorithm):
             return clip(moved, ctx)
         outside = (moved < ctx.lb) | (moved > ctx.ub)
         return np.where(outside, ctx.rng.uniform(ctx.lb, ctx.ub, shape), moved)
+
+    def replace_members(self, state: SCAState, indices, X, fitness, ctx: Context) -> SCAState:
+        return SCAState(*replaced(state.X, state.fitness, indices, X, fitness))
 
     def tell(self, state: SCAState, candidates, fitness, ctx: Context) -> tuple[SCAState, bool]:
         if not self.greedy:

@@ -31,7 +31,7 @@ from scpo.algorithms.scpo_hybrid import SCPO
 from scpo.backends import numba_kernels as K
 from scpo.backends import numba_problems
 from scpo.backends.numba_kernels import launch
-from scpo.backends.reference import Backend, adapt_by_type
+from scpo.backends.reference import Backend, Evaluator, adapt_by_type
 from scpo.problems import Benchmark
 
 MASK = (1 << 64) - 1
@@ -95,11 +95,11 @@ class NumbaBackend(Backend):
         launch(K.fill_uniform, out.size, ctx.call_key(INIT), ctx.lb, ctx.ub, out)
         return out
 
-    def evaluator(self, problem):
-        if isinstance(problem.objective, Benchmark) and problem.vectorized and problem.executor == "serial":
+    def evaluator(self, problem, counters):
+        if isinstance(problem.objective, Benchmark) and problem.vectorized is True and problem.executor == "serial":
             bench = problem.objective
-            return lambda X: numba_problems.objective(bench, X)
-        return super().evaluator(problem)
+            return Evaluator(lambda X: numba_problems.objective(bench, X), "numba", False)
+        return super().evaluator(problem, counters)
 
 
 def _sca_draws(ctx, shape, greedy):

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from scpo.algorithms.base import Algorithm, Context
-from scpo.problem import Problem
+from scpo.problem import Problem, RunCounters
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    """How a run evaluates its candidates: ``evaluator(X) -> fitness``.
+
+    ``kind`` names the code that computes the objective: ``"problem"`` (``Problem.evaluate``:
+    the user's function, serial or parallel, guarded), ``"numba"`` (F1-F13 compiled),
+    ``"torch"`` (F1-F13 as tensor code) or ``"torch-function"`` (the user's torch function
+    called on the population tensor). ``checked``: the fitness comes back validated, NaN/inf
+    already +inf and counted; otherwise the engine checks and counts it.
+    """
+
+    function: Callable
+    kind: str
+    checked: bool
+
+    def __call__(self, X):
+        return self.function(X)
 
 
 class Backend:
@@ -39,20 +59,27 @@ class Backend:
     def copy(self, X):
         return X.copy()
 
-    def evaluator(self, problem: Problem) -> Callable:
+    def as_population(self, X: np.ndarray):
+        """A numpy population in this backend's array type (for probing an objective)."""
+        return X
+
+    def evaluator(self, problem: Problem, counters: RunCounters) -> Evaluator:
         """Fitness of the optimizer's own candidates (which the objective must not see mutable)."""
-        return lambda X: problem.evaluate(X.copy())
+        return Evaluator(lambda X: problem.evaluate(X.copy(), counters), "problem", True)
 
-    def check_fitness(self, ctx: Context, problem: Problem, fitness, n: int):
-        return problem.check_fitness(fitness, n)
+    def check_fitness(self, run, problem: Problem, fitness, n: int):
+        """Fitness told from outside (or by an unchecked evaluator): validated, NaN/inf -> +inf, counted."""
+        return problem.check_fitness(fitness, n, run.counters)
 
-    def update_best(self, ctx: Context, candidates, fitness) -> None:
+    def update_best(self, run, candidates, fitness) -> None:
+        """Keep the run's best so far (``run.best_x``, ``run.best_fitness``) up to date."""
         best = int(np.argmin(fitness))
-        if fitness[best] < ctx.best_f or ctx.best_x is None:
-            ctx.best_f, ctx.best_x = float(fitness[best]), candidates[best].copy()
+        if fitness[best] < run.best_fitness or run.best_x is None:
+            run.best_fitness, run.best_x = float(fitness[best]), candidates[best].copy()
 
-    def nonfinite(self, ctx: Context, problem: Problem) -> int:
-        return problem.nonfinite_count
+    def pending_nonfinite(self, run) -> int:
+        """Non-finite values counted on the device and not yet in ``run.counters`` (torch)."""
+        return 0
 
     def to_numpy(self, value) -> Any:
         return value

@@ -28,7 +28,7 @@ from scpo.algorithms.random_search import RandomSearch
 from scpo.algorithms.sca import SCA, SCAState, sca_move
 from scpo.algorithms.scpo_hybrid import SCPO, scpo_case1
 from scpo.backends import torch_problems
-from scpo.backends.reference import Backend, adapt_by_type
+from scpo.backends.reference import Backend, Evaluator, adapt_by_type
 from scpo.problem import ObjectiveError
 from scpo.problems import Benchmark
 
@@ -41,7 +41,6 @@ class TorchContext(Context):
     native: bool = True
     lb_np: np.ndarray | None = None  # the bounds as numpy, for draws="numpy"
     ub_np: np.ndarray | None = None
-    nonfinite_seen: torch.Tensor | None = None
 
     def tensor(self, array) -> torch.Tensor:
         return torch.as_tensor(array, dtype=self.dtype, device=self.device)
@@ -80,7 +79,6 @@ class TorchBackend(Backend):
             np.random.default_rng(seed), as_tensor(problem.lb), as_tensor(problem.ub), max_iter,
             best_f=as_tensor(np.inf), generator=generator, device=self.torch_device, dtype=self.torch_dtype,
             native=self.draws == "native", lb_np=problem.lb, ub_np=problem.ub,
-            nonfinite_seen=torch.zeros((), dtype=torch.long, device=self.torch_device),
         )
 
     def adapt(self, algorithm):
@@ -92,12 +90,16 @@ class TorchBackend(Backend):
     def copy(self, X):
         return X.clone()
 
-    def evaluator(self, problem):
-        if isinstance(problem.objective, Benchmark) and problem.vectorized and problem.executor == "serial":
-            return torch_problems.objective(problem.objective, self.torch_device, self.torch_dtype)
-        if not (problem.vectorized and problem.executor == "serial" and problem.timeout is None
-                and problem.on_error == "raise"):
-            return lambda X: problem.evaluate(X.clone())  # per-row, parallel or guarded: the fitness comes back
+    def as_population(self, X: np.ndarray):
+        return torch.as_tensor(X, dtype=self.torch_dtype, device=self.torch_device)
+
+    def evaluator(self, problem, counters):
+        if isinstance(problem.objective, Benchmark) and problem.vectorized is True and problem.executor == "serial":
+            return Evaluator(torch_problems.objective(problem.objective, self.torch_device, self.torch_dtype),
+                             "torch", False)
+        if not (problem.vectorized is True and problem.executor == "serial" and problem.timeout is None
+                and problem.on_error == "raise"):  # per-row, parallel or guarded: the fitness comes back checked
+            return Evaluator(lambda X: self.as_population(problem.evaluate(X.clone(), counters)), "problem", True)
 
         def evaluate(X):  # a torch function of the population: nothing leaves the device
             try:
@@ -105,11 +107,11 @@ class TorchBackend(Backend):
             except Exception as exc:
                 raise ObjectiveError(f"objective {problem.name!r} raised {type(exc).__name__}: {exc}") from exc
 
-        return evaluate
+        return Evaluator(evaluate, "torch-function", False)
 
-    def check_fitness(self, ctx: TorchContext, problem, fitness, n: int):
+    def check_fitness(self, run, problem, fitness, n: int):
         if not torch.is_tensor(fitness):
-            return ctx.tensor(problem.check_fitness(fitness, n))
+            return self.as_population(problem.check_fitness(fitness, n, run.counters))
         if tuple(fitness.shape) != (n,):
             if fitness.numel() == n and fitness.ndim == 2 and 1 in fitness.shape:
                 fitness = fitness.reshape(n)
@@ -118,23 +120,23 @@ class TorchBackend(Backend):
                     f"objective {problem.name!r} returned shape {tuple(fitness.shape)} for {n} candidates, "
                     f"expected ({n},)"
                 )
-        fitness = fitness.detach().to(device=ctx.device, dtype=ctx.dtype)
+        fitness = fitness.detach().to(device=self.torch_device, dtype=self.torch_dtype)
         finite = torch.isfinite(fitness)
-        ctx.nonfinite_seen += (~finite).sum()
+        run.device_nonfinite = run.device_nonfinite + (~finite).sum()  # stays on the device: no sync
         return torch.where(finite, fitness, torch.inf)
 
-    def update_best(self, ctx: TorchContext, candidates, fitness) -> None:
+    def update_best(self, run, candidates, fitness) -> None:
         best = torch.argmin(fitness).reshape(1)  # index_select, not t[0-d tensor]: no device sync
         value, row = fitness.index_select(0, best)[0], candidates.index_select(0, best)[0]
-        if ctx.best_x is None:
-            ctx.best_f, ctx.best_x = value, row
+        if run.best_x is None:
+            run.best_fitness, run.best_x = value, row
             return
-        better = value < ctx.best_f
-        ctx.best_f = torch.where(better, value, ctx.best_f)
-        ctx.best_x = torch.where(better, row, ctx.best_x)
+        better = value < run.best_fitness
+        run.best_fitness = torch.where(better, value, run.best_fitness)
+        run.best_x = torch.where(better, row, run.best_x)
 
-    def nonfinite(self, ctx: TorchContext, problem) -> int:
-        return problem.nonfinite_count + int(ctx.nonfinite_seen)
+    def pending_nonfinite(self, run) -> int:
+        return int(run.device_nonfinite)
 
     def to_numpy(self, value):
         return value.detach().cpu().numpy() if torch.is_tensor(value) else value
