@@ -265,7 +265,8 @@ def detect_vectorized(objective, dim: int, lb, ub, name: str = "objective", popu
     exception means it is then called on one row, which must give a scalar. A per-vector
     function such as ``sum(x**2)`` returns a scalar for the whole population, and one that
     indexes ``x[0]``, ``x[1:]`` returns ``D``-sized arrays: since ``N != D`` neither passes
-    for vectorized. Neither reading working is a ``ValueError``: pass ``vectorized`` explicitly.
+    for vectorized. Neither reading working is an :class:`ObjectiveError` (a ``ValueError``): pass
+    ``vectorized`` explicitly.
     """
     k = probe_size(dim)
     if population is None:
@@ -278,7 +279,7 @@ def detect_vectorized(objective, dim: int, lb, ub, name: str = "objective", popu
     if single_error is None and _is_number(single) and np.asarray(single).size == 1:
         return False
     found = error or f"returned {_describe(value)}"
-    raise ValueError(
+    raise ObjectiveError(
         f"cannot tell whether objective {name!r} is vectorized: on {k} candidates it {found}, on one it "
         f"{single_error or 'returned ' + _describe(single)}; pass vectorized=True or False"
     )
