@@ -179,7 +179,7 @@ def optimize(
     on_error: Annotated[str, typer.Option(help="raise | penalize (score a failing candidate +inf)")] = "raise",
     checkpoint: Annotated[Path | None, typer.Option(help="Save the full run state here (atomic)")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(
-        min=1, help="Iterations between checkpoints (default: adaptive, at most ~5 % of the run time)")] = None,
+        min=1, help="Iterations between checkpoints (default: adaptive, under 10 % of the run time)")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from --checkpoint if it exists")] = False,
     list_names: Annotated[bool, typer.Option("--list", help="List problems and algorithms, then exit")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,

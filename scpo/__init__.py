@@ -4,13 +4,13 @@ SCA, PO and their hybrid SCPO exactly as the authors' reference code behaves, pl
 reference algorithms, behind one ask/tell engine and a scipy-style ``minimize``.
 """
 
-from scpo import executors, problems
+from scpo import executors, observers, problems
 from scpo.algorithms import names as algorithm_names
-from scpo.engine import Optimizer, OptimizeResult, Progress, make, minimize
+from scpo.engine import Optimizer, OptimizeResult, Progress, RunState, make, minimize
 from scpo.executors import ExecutorError
 from scpo.problem import ObjectiveError, Problem
 
 __all__ = [
-    "ExecutorError", "ObjectiveError", "OptimizeResult", "Optimizer", "Problem", "Progress",
-    "algorithm_names", "executors", "make", "minimize", "problems",
+    "ExecutorError", "ObjectiveError", "OptimizeResult", "Optimizer", "Problem", "Progress", "RunState",
+    "algorithm_names", "executors", "make", "minimize", "observers", "problems",
 ]

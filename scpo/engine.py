@@ -391,7 +391,7 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
     ``options`` go to the algorithm. ``callback(progress)`` runs after each iteration
     (True stops); ``observers`` (:mod:`scpo.observers`) get every hook. ``checkpoint`` saves
     the full state (every ``checkpoint_every`` iterations; ``None``: adaptively, at most
-    about 5 % of the run time); with ``resume=True`` a run continues from it and ends bit for
+    10 % of the run time); with ``resume=True`` a run continues from it and ends bit for
     bit as an uninterrupted one.
 
     ``backend="numba"`` runs compiled kernels, ``backend="torch"`` tensor operations on
