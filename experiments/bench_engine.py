@@ -118,7 +118,7 @@ def overhead_split(dim: int, pop: int, iters: int) -> dict[str, float]:
 def case_c(backend: str, dtype: str, iterations: int) -> dict:
     N, D = C_SHAPE
     problem = problems.get("rastrigin", dim=D)
-    optimizer = scpo.make("scpo", problem, seed=0, pop_size=N, max_iter=iterations + 3, backend=backend, dtype=dtype)
+    optimizer = scpo.make(problem, "scpo", seed=0, pop_size=N, max_iter=iterations + 3, backend=backend, dtype=dtype)
     evaluate = optimizer.evaluator()
     sync = _sync(optimizer)
     updates, objectives, update_peaks, objective_peaks = [], [], [], []

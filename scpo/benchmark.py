@@ -277,7 +277,7 @@ def run_benchmark(algos, problems, dim: int, runs: int, evals: int, seed: int, o
     problem_list = resolve_problems(problems, dim, shifted, seed)
     first = problem_registry.get(problem_list[0][0], dim, shifted=shifted, seed=seed)
     for spec in specs:  # unknown algorithm or option, bad pop_size, budget below one iteration
-        make(spec.name, first, seed=0, max_evals=evals, **spec.options)
+        make(first, spec.name, seed=0, max_evals=evals, **spec.options)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
