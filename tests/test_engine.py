@@ -100,6 +100,7 @@ def test_party_switching_is_sequential_like_the_reference():
     assert source.tolist() == [3, 0, 2, 1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sphere", "rastrigin"])
 def test_po_switch_bug_reaches_exact_zero_and_correct_swap_does_not(name):
     problem = scpo.problems.get(name, 30)
@@ -118,6 +119,7 @@ def test_po_switch_bug_loses_its_edge_when_shifted():
     assert min(bugged) > 0.0
 
 
+@pytest.mark.slow
 def test_reference_sca_ends_in_the_tens_far_from_greedy_variant():
     problem = scpo.problems.get("rastrigin", 30)
     reference = [scpo.minimize(problem, algorithm="sca", pop_size=30, max_iter=500, seed=s).fun for s in range(8)]
@@ -139,6 +141,7 @@ def test_po_iterations_follow_the_authors_budget_rule():
     assert result.nit == iterations and result.nfev == 64 + iterations * (64 + 8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sphere", "rastrigin", "ackley", "griewank", "rosenbrock"])
 def test_scpo_beats_random_search_on_shifted_problems(name):
     problem = scpo.problems.get(name, dim=30, shifted=True, seed=7)

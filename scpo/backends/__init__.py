@@ -9,6 +9,12 @@
   ``scpo_case1`` with ``xp=torch``), on ``device="cpu"`` or ``"cuda"``, float64 or float32;
   the objective may be a torch function of the population tensor.
 
+Updates: numpy's algorithms are functional (``tell`` returns a new state, the old one is
+untouched); numba and torch may write into the arrays a state owns (rotating buffers,
+winners' rows), never into arrays the user was given. The engine always keeps the state
+``tell`` returns. ``Backend.evaluator`` chooses how a run evaluates: the compiled F1-F13 for
+numba and torch, ``Problem.evaluate`` otherwise (:class:`scpo.backends.reference.Evaluator`).
+
 ``get(backend, device, dtype)`` validates the three settings (one-line ``ValueError``s
 naming the value) and returns a :class:`Backend`; the engine talks to it only through
 the methods of :class:`scpo.backends.reference.Backend`.
