@@ -295,7 +295,8 @@ def test_population_training_other_algorithms_and_scaled_bounds():
     h = train_population(net, X, Y, algorithm="sca", max_evals=300, pop_size=10, bounds="scaled", seed=0,
                          loss="ce")
     uniform = float(np.log(3))  # the cross-entropy of a constant prediction (zero output weights), 1.10
-    assert h.settings["bounds"] == "scaled" and h.best_loss < 0.8 * uniform
+    assert h.settings["bounds"] == "scaled" and h.best_loss < 0.8 * uniform  # the initial best (0.90) is not
+    assert h.best_loss < h.initial_loss - 0.05  # a clear fall from the initial population's best, not a tie
     assert evaluate_loss(net, X, Y, loss="ce") == pytest.approx(h.best_loss, rel=0.05, abs=0.01)
 
 
