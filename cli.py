@@ -361,9 +361,9 @@ def data_info(
     = None,
 ) -> None:
     """Rows, distinct texts, tagged rows, distinct tags and top tags of a tweet corpus."""
+    check_outputs((json_file, "file", "--json"))
     import features  # here, so that optimizer commands do not load the text pipeline
 
-    check_outputs((json_file, "file", "--json"))
     try:
         info = features.dataset_info(source, text_column=text_column)
     except (ValueError, OSError) as exc:
@@ -427,16 +427,16 @@ def train(
     = None,
 ) -> None:
     """Train a hashtag recommender on a seeded split and report test metrics beside the frequency floor."""
-    import features
-    from networks import metrics
-    from networks.recommender import HashtagRecommender
-
     if model != "resnet" and optimizer is not None:
         fail(f"--optimizer applies to --model resnet only; baseline {model!r} trains its own way: drop --optimizer")
     if not 0 < train_share < 1 or not 0 <= val_share < 1 or train_share + val_share >= 1:
         fail(f"--train-share {train_share} and --val-share {val_share} must be shares in (0, 1) and [0, 1) that "
              "leave a test split (sum below 1); lower one of them")
     check_outputs((out, "directory", "--out"), (json_file, "file", "--json"))
+    import features  # after the checks: loading the text pipeline takes seconds
+    from networks import metrics
+    from networks.recommender import HashtagRecommender
+
     try:
         data = features.build_dataset(source, top_k=top_k, train_share=train_share, val_share=val_share, seed=seed,
                                       leakage=leakage, exclude_collection_tag=exclude_collection_tag,
