@@ -5,10 +5,10 @@ Every bad input ends in one line on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
-import ast
 import csv
 import importlib
 import importlib.util
+import inspect
 import io
 import json
 import sys
@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 import scpo
-from scpo.io import write_json, write_text
+from scpo.io import check_writable, json_text, write_json, write_text
 from scpo.plotting import plot_convergence
 
 
@@ -56,22 +56,88 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def parse_options(pairs: list[str]) -> dict:
-    """``-o key=value`` pairs; values read as Python literals (numbers, True/False, None) or strings."""
-    options = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            fail(f"option {pair!r} is not key=value")
-        lowered = raw.strip().lower()
-        if lowered in ("true", "false"):
-            value = lowered == "true"
-        else:
-            try:
-                value = ast.literal_eval(raw)
-            except (ValueError, SyntaxError):
-                value = raw
-        options[key.strip()] = value
+def version() -> str:
+    """The installed distribution's version, else the package's ``__version__``."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("scpo")
+    except PackageNotFoundError:
+        return scpo.__version__
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"scpo {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    show: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                       help="Print the version and exit")] = False,
+) -> None:
+    """Population-based optimization: SCA, PO, SCPO and reference algorithms."""
+
+
+def is_stdout(path: Path | None) -> bool:
+    """``-`` stands for standard output."""
+    return path is not None and str(path) == "-"
+
+
+def check_outputs(*targets: tuple[Path | None, str, str]) -> None:
+    """Each ``(path, "file" | "directory", flag)`` must be writable before any work starts; exit 2 naming it."""
+    for path, kind, flag in targets:
+        if path is None or is_stdout(path):
+            continue
+        try:
+            check_writable(path, kind, flag)
+        except OSError as exc:
+            fail(str(exc))
+
+
+def emit_json(path: Path, data) -> None:
+    """``data`` as JSON to ``path`` (atomically), or to standard output for ``-``."""
+    if is_stdout(path):
+        sys.stdout.write(json_text(data))
+        sys.stdout.flush()
+    else:
+        write_json(path, data)
+
+
+def list_algorithms(only: str | None = None) -> None:
+    """Problems, then every algorithm (or ``only``) with its options, defaults and one-line description."""
+    from scpo.options import describe, option_specs
+
+    names = [only] if only else scpo.algorithm_names()
+    if not only:
+        typer.echo("problems:   " + " ".join(scpo.problems.names()))
+        typer.echo("algorithms: " + " ".join(names))
+        typer.echo("")
+    for name in names:
+        typer.echo(f"{name}: {describe(name).replace('``', '`')}")
+        specs = option_specs(name)
+        for spec in specs:
+            default = "required" if spec.default is inspect.Parameter.empty else f"default {spec.default!r}"
+            typer.echo(f"    -o {spec.name:<22}{spec.type_name:<14}{default}")
+        if not specs:
+            typer.echo("    (no options)")
+
+
+FLAG_OF_OPTION = {"pop_size": "--pop", "max_iter": "--iters", "max_evals": "--evals", "seed": "--seed",
+                  "backend": "--backend", "device": "--device", "dtype": "--dtype", "bounds": "--bounds"}
+
+
+def parse_options(pairs: list[str], algo: str | None = None) -> dict:
+    """``-o key=value`` pairs, typed by ``algo``'s constructor (:mod:`scpo.options`); bad ones exit 2."""
+    try:
+        options = scpo.options.parse_pairs(pairs, algo)
+    except ValueError as exc:
+        fail(str(exc))
+    for key in options:
+        if key in FLAG_OF_OPTION:
+            fail(f"option {key!r} has its own flag: use {FLAG_OF_OPTION[key]} instead of -o {key}=")
     return options
 
 
@@ -181,15 +247,17 @@ def optimize(
     checkpoint_every: Annotated[int | None, typer.Option(
         min=1, help="Iterations between checkpoints (default: adaptive, under 10 % of the run time)")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from --checkpoint if it exists")] = False,
-    list_names: Annotated[bool, typer.Option("--list", help="List problems and algorithms, then exit")] = False,
+    list_names: Annotated[bool, typer.Option("--list", help="List problems, algorithms and their options, then exit; "
+                                             "`--list ALGO` shows one algorithm")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
 ) -> None:
     """Minimize a benchmark function or your own objective; default: SCPO on shifted Rastrigin, d=30."""
-    if list_names:
-        typer.echo("problems:   " + " ".join(scpo.problems.names()))
-        typer.echo("algorithms: " + " ".join(scpo.algorithm_names()))
+    if list_names:  # `--list ALGO`: the positional argument names an algorithm
+        list_algorithms(problem if problem in scpo.algorithm_names() else None)
         return
-    options = parse_options(option or [])
+    options = parse_options(option or [], algo)
+    check_outputs((out or Path("runs"), "directory", "--out"), (json_file, "file", "--json"),
+                  (checkpoint, "file", "--checkpoint"))
     if iters is None and evals is None:
         evals = 30000
     backend_kwargs = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
@@ -229,7 +297,7 @@ def optimize(
     try:
         write_run(out_dir, summary, result)
         if json_file is not None:
-            write_json(json_file, summary)
+            emit_json(json_file, summary)
     except OSError as exc:
         fail(f"cannot write results: {exc}")
     if interrupted:
@@ -238,7 +306,8 @@ def optimize(
         raise typer.Exit(130)
     gap = "" if target.f_opt is None else f" (optimum {target.f_opt:.6g})"
     typer.echo(f"{algo} on {target.name} d={target.dim}: best {result.fun:.6g}{gap} after {result.nfev} "
-               f"evaluations, {result.nit} iterations, {result.wall_time_s:.2f} s -> {out_dir}")
+               f"evaluations, {result.nit} iterations, {result.wall_time_s:.2f} s -> {out_dir}",
+               err=is_stdout(json_file))  # `--json -`: standard output holds the JSON alone
 
 
 def run_with_progress(optimizer: scpo.Optimizer, problem: scpo.Problem, quiet: bool) -> scpo.OptimizeResult:
@@ -263,16 +332,25 @@ def plot(
     title: Annotated[str, typer.Option(help="Plot title")] = "",
 ) -> None:
     """Overlay convergence curves (log scale); several seeds of one algorithm give median and IQR band."""
+    check_outputs((out, "file", "--out"))
     curves: dict[str, list] = {}
+    problems: dict[str, list[str]] = {}  # "problem d=D" -> the runs on it
+    f_opts = set()
     for run in runs:
         try:
             summary = json.loads((run / "result.json").read_text())
             history = summary["history"]
             curves.setdefault(summary["algorithm"], []).append((history["nfev"], history["best"]))
+            problems.setdefault(f"{summary['problem']} d={summary['dim']}", []).append(str(run))
+            f_opts.add(summary.get("f_opt"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             fail(f"{run} is not a run directory with a readable result.json ({type(exc).__name__}: {exc})")
+    if len(problems) > 1:  # one median over different problems means nothing
+        shown = "; ".join(f"{name} ({', '.join(where)})" for name, where in problems.items())
+        fail(f"the runs are of {len(problems)} different problems: {shown}; plot one problem at a time")
+    f_opt = f_opts.pop() if len(f_opts) == 1 else None
     try:
-        plot_convergence(curves, out, title=title)
+        plot_convergence(curves, out, title=title or next(iter(problems)), f_opt=f_opt)
     except (OSError, ValueError) as exc:
         fail(f"cannot write {out}: {exc}")
     typer.echo(f"wrote {out} ({sum(len(v) for v in curves.values())} runs, {len(curves)} algorithms)")
@@ -290,19 +368,22 @@ def data_info(
     = None,
 ) -> None:
     """Rows, distinct texts, tagged rows, distinct tags and top tags of a tweet corpus."""
+    check_outputs((json_file, "file", "--json"))
     import features  # here, so that optimizer commands do not load the text pipeline
 
     try:
         info = features.dataset_info(source, text_column=text_column)
     except (ValueError, OSError) as exc:
         fail(str(exc))
+    to_stderr = is_stdout(json_file)  # `--json -`: standard output holds the JSON alone
     for key in ("path", "rows", "distinct_texts", "distinct_clean_texts", "tagged_rows", "hashtag_tokens",
                 "distinct_tags", "collection_tag"):
-        typer.echo(f"{key.replace('_', ' '):<22}{info[key]}")
-    typer.echo("top tags              " + ", ".join(f"{tag} {count}" for tag, count in info["top_tags"]))
+        typer.echo(f"{key.replace('_', ' '):<22}{info[key]}", err=to_stderr)
+    typer.echo("top tags              " + ", ".join(f"{tag} {count}" for tag, count in info["top_tags"]),
+               err=to_stderr)
     if json_file is not None:
         try:
-            write_json(json_file, info)
+            emit_json(json_file, info)
         except OSError as exc:
             fail(f"cannot write {json_file}: {exc}")
 
@@ -323,6 +404,7 @@ def benchmark(
     """Every (algorithm, problem, run) at one budget: results.csv, summary.md (Wilcoxon, Friedman), plots."""
     from scpo.benchmark import run_benchmark
 
+    check_outputs((out, "directory", "--out"))
     try:
         result = run_benchmark(algos, problems, dim=dim, runs=runs, evals=evals, seed=seed, out_dir=out,
                                shifted=shifted, jobs=jobs, progress=sys.stderr.isatty())
@@ -340,22 +422,36 @@ def train(
     evals: Annotated[int, typer.Option(min=1, help="Evaluation budget of a population optimizer")] = 30000,
     top_k: Annotated[int, typer.Option(min=1, help="Number of tags kept (top-K of the training split)")] = 10,
     train_share: Annotated[float, typer.Option(help="Training share of the tagged tweets (0.6-0.9)")] = 0.8,
+    val_share: Annotated[float, typer.Option(help="Validation share of the tagged tweets; the rest is the test split")]
+    = 0.1,
     exclude_collection_tag: Annotated[bool, typer.Option(help="Drop #aapl / #avengersendgame from the labels")]
     = False,
     leakage: Annotated[str, typer.Option(help="strict | tagfinder (labels leak into the text)")] = "strict",
     text_column: Annotated[str | None, typer.Option(help="Text column of a user CSV")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split and of training")] = 0,
     out: Annotated[Path | None, typer.Option(help="Save the trained resnet model here")] = None,
-    json_file: Annotated[Path | None, typer.Option("--json", help="Write the test metrics here")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write the test metrics here (- : stdout)")]
+    = None,
 ) -> None:
     """Train a hashtag recommender on a seeded split and report test metrics beside the frequency floor."""
-    import features
+    if model != "resnet" and optimizer is not None:
+        fail(f"--optimizer applies to --model resnet only; baseline {model!r} trains its own way: drop --optimizer")
+    if not 0 < train_share < 1 or not 0 <= val_share < 1 or train_share + val_share >= 1:
+        fail(f"--train-share {train_share} and --val-share {val_share} must be shares in (0, 1) and [0, 1) that "
+             "leave a test split (sum below 1); lower one of them")
+    check_outputs((out, "directory", "--out"), (json_file, "file", "--json"))
+    import features  # after the checks: loading the text pipeline takes seconds
     from networks import metrics
     from networks.recommender import HashtagRecommender
 
     try:
-        data = features.build_dataset(source, top_k=top_k, train_share=train_share, seed=seed, leakage=leakage,
-                                      exclude_collection_tag=exclude_collection_tag, text_column=text_column)
+        data = features.build_dataset(source, top_k=top_k, train_share=train_share, val_share=val_share, seed=seed,
+                                      leakage=leakage, exclude_collection_tag=exclude_collection_tag,
+                                      text_column=text_column)
+        if not data.test_texts:
+            raise ValueError(f"{source} gives an empty test split ({len(data.train_texts)} training, "
+                             f"{len(data.val_texts)} validation tweets with a kept tag): use a larger corpus or "
+                             "lower --train-share / --val-share")
         recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
                                          seed=seed)
         recommender.fit(data.train_texts, data.train_tags, data.val_texts, data.val_tags)
@@ -364,7 +460,8 @@ def train(
     except USER_ERRORS as exc:
         fail(str(exc))
     report = {"source": source, "model": model, "optimizer": optimizer, "seed": seed, "leakage": leakage,
-              "n_train": len(data.train_texts), "n_test": len(data.test_texts)}
+              "train_share": train_share, "val_share": val_share, "n_train": len(data.train_texts),
+              "n_val": len(data.val_texts), "n_test": len(data.test_texts)}
     for label, fitted in (("model", recommender), ("frequency", floor)):
         scores = aligned_scores(fitted, data.test_texts, data.tag_names)
         found = {**metrics.classification_metrics(data.Y_test, scores),
@@ -376,11 +473,15 @@ def train(
         except (ValueError, OSError) as exc:
             fail(f"cannot save {model}: {exc}")
     if json_file is not None:
-        write_json(json_file, report)
+        try:
+            emit_json(json_file, report)
+        except OSError as exc:
+            fail(str(exc))
     ours, base = report["model"], report["frequency"]
     typer.echo(f"{model}{'/' + optimizer if optimizer else ''} on {source} ({leakage}, seed {seed}): "
                f"P@1 {ours['p@1']:.3f} (frequency {base['p@1']:.3f}), micro-F1 {ours['micro_f1@top1']:.3f} "
-               f"({base['micro_f1@top1']:.3f}), NDCG@3 {ours['ndcg@3']:.3f} ({base['ndcg@3']:.3f})")
+               f"({base['micro_f1@top1']:.3f}), NDCG@3 {ours['ndcg@3']:.3f} ({base['ndcg@3']:.3f})",
+               err=is_stdout(json_file))  # `--json -`: standard output holds the JSON alone
 
 
 def aligned_scores(recommender, texts: list[str], tag_names: list[str]):

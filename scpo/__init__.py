@@ -4,13 +4,15 @@ SCA, PO and their hybrid SCPO exactly as the authors' reference code behaves, pl
 reference algorithms, behind one ask/tell engine and a scipy-style ``minimize``.
 """
 
-from scpo import executors, observers, problems
+from scpo import executors, observers, options, problems
 from scpo.algorithms import names as algorithm_names
 from scpo.engine import Optimizer, OptimizeResult, Progress, RunState, make, minimize
 from scpo.executors import ExecutorError
 from scpo.problem import ObjectiveError, Problem
 
+__version__ = "0.1.0"  # fallback of `scpo --version` when the package is not installed; keep = pyproject
+
 __all__ = [
     "ExecutorError", "ObjectiveError", "OptimizeResult", "Optimizer", "Problem", "Progress", "RunState",
-    "algorithm_names", "executors", "make", "minimize", "observers", "problems",
+    "__version__", "algorithm_names", "executors", "make", "minimize", "observers", "options", "problems",
 ]

@@ -21,10 +21,10 @@ Algorithms are given as ``"name"`` or ``"name:key=value:key=value"`` (for exampl
 
 from __future__ import annotations
 
-import ast
 import csv
 import io
 import json
+import math
 import os
 import re
 import warnings
@@ -40,6 +40,7 @@ from scpo import problems as problem_registry
 from scpo.algorithms.base import check_positive_int
 from scpo.engine import make, minimize
 from scpo.io import atomic_write
+from scpo.options import parse_option
 
 FIELDS = ("algorithm", "problem", "run", "seed", "best_fitness", "nfev", "wall_time_s")
 CONFIG_KEYS = ("dim", "evals", "seed")
@@ -71,17 +72,6 @@ class AlgoSpec:
         return re.sub(r"[^A-Za-z0-9._=+-]+", "-", self.label).strip("-")
 
 
-def parse_value(text: str) -> Any:
-    """``True``/``false``/``none``, numbers and Python literals as such; anything else as a string."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false", "none"):
-        return {"true": True, "false": False, "none": None}[lowered]
-    try:
-        return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError):
-        return text.strip()
-
-
 def parse_algo(entry: str | AlgoSpec | tuple) -> AlgoSpec:
     """``"po:reference_switch_bug=True"`` -> AlgoSpec("po", {"reference_switch_bug": True})."""
     if isinstance(entry, AlgoSpec):
@@ -91,13 +81,14 @@ def parse_algo(entry: str | AlgoSpec | tuple) -> AlgoSpec:
     if not isinstance(entry, str) or not entry.strip():
         raise ValueError(f"algorithm entries are 'name' or 'name:key=value', got {entry!r}")
     name, *parts = entry.strip().split(":")
+    name = name.strip().lower()
     options = {}
     for part in parts:
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"bad option {part!r} in algorithm {entry!r}: expected key=value")
-        options[key.strip()] = parse_value(value)
-    return AlgoSpec(name.strip().lower(), options)
+        options[key.strip()] = parse_option(name, key.strip(), value)
+    return AlgoSpec(name, options)
 
 
 def _as_list(value: str | Iterable, what: str) -> list:
@@ -446,6 +437,23 @@ def _p(value: float) -> str:
     return "n/a" if not np.isfinite(value) else (f"{value:.2e}" if value < 1e-3 else f"{value:.3f}")
 
 
+def smallest_p(runs: int, comparisons: int = 1) -> float:
+    """The smallest Holm-adjusted p of a two-sided rank-sum test with ``runs`` values per side, no ties."""
+    return min(1.0, comparisons * 2 / math.comb(2 * runs, runs))
+
+
+def _too_few_runs(runs: int, comparisons: int) -> list[str]:
+    """A warning paragraph when no rank-sum outcome can be significant at ``ALPHA`` with ``runs`` runs."""
+    if comparisons < 1 or smallest_p(runs, comparisons) < ALPHA:
+        return []
+    needed = next(n for n in range(runs + 1, 10_000) if smallest_p(n, comparisons) < ALPHA)
+    holm_part = f", times {comparisons} comparisons for Holm" if comparisons > 1 else ""
+    return ["", f"**Too few runs for the rank-sum tests:** with {runs} runs per cell the smallest two-sided p "
+            f"(exact, no ties) is 2/C({2 * runs},{runs}){holm_part} = {smallest_p(runs, comparisons):.3f}, not "
+            f"below alpha = {ALPHA}: ties aside, no outcome below can be `+` or `-`, whatever the algorithms do. "
+            f"Use at least {needed} runs."]
+
+
 def render_summary(stats: dict, config: dict) -> str:
     """The Markdown report of ``compute_statistics``."""
     algos, problems, ref = stats["algorithms"], stats["problems"], stats["reference"]
@@ -466,6 +474,7 @@ def render_summary(stats: dict, config: dict) -> str:
             f"A = P(algorithm > {ref}) + P(tie)/2 (Vargha-Delaney; > 0.5: the algorithm tends to be worse). "
             f"Outcome: `+` {ref} significantly better, `-` significantly worse, `=` no significant difference.",
         ]
+        lines += _too_few_runs(min(c["n"] for c in stats["cells"].values()), len(algos) - 1)
     else:
         lines.append(f"No rank-sum tests: {REFERENCE} is not among the algorithms.")
     for p in problems:

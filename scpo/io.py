@@ -21,9 +21,12 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     and its clean-up.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with _sigint_deferred():
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+        except OSError as exc:  # name the user's path, not the temporary file
+            raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
         os.close(fd)
         tmp_path = Path(tmp)
         try:
@@ -50,12 +53,48 @@ def _sigint_deferred():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def check_writable(path: str | Path, kind: str = "file", what: str = "") -> Path:
+    """Fail now, naming ``path``, if a ``kind`` ("file" or "directory") cannot be written there later.
+
+    Walks up to the nearest existing folder and creates (and at once removes) an unnamed
+    temporary file in it, so permissions, read-only and pseudo file systems all show;
+    nothing is left on disk. Raises OSError with a one-line message; returns ``path``.
+    """
+    if kind not in ("file", "directory"):
+        raise ValueError(f"kind must be 'file' or 'directory', got {kind!r}")
+    path = Path(path)
+    label = f"{what} {path}" if what else str(path)
+    if kind == "file" and path.is_dir():
+        raise OSError(f"cannot write {label}: it is a directory")
+    if kind == "directory" and path.exists() and not path.is_dir():
+        raise OSError(f"cannot write {label}: it exists and is not a directory")
+    folder = path if kind == "directory" else path.parent
+    folder = folder if str(folder) else Path(".")
+    while not folder.exists():
+        if folder.is_symlink():
+            raise OSError(f"cannot write {label}: {folder} is a broken link")
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OSError(f"cannot write {label}: {folder} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OSError(f"cannot write {label}: {folder} is not writable ({exc.strerror or exc})") from None
+    return path
+
+
 def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def json_text(data: Any) -> str:
+    """``data`` as indented JSON text with a final newline (numpy arrays and scalars as lists and numbers)."""
+    return json.dumps(data, indent=2, default=_jsonable) + "\n"
+
+
 def write_json(path: str | Path, data: Any) -> Path:
-    return write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+    return write_text(path, json_text(data))
 
 
 def _jsonable(value: Any) -> Any:

@@ -108,6 +108,20 @@ class Algorithm:
         raise NotImplementedError
 
 
+def check_bool(label: str, value: Any) -> bool:
+    """``value`` if it is a real boolean; a one-line ValueError otherwise (``"false"`` is not False)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise ValueError(f"{label} must be True or False, got {value!r}")
+
+
+def check_number(label: str, value: Any) -> float:
+    """``value`` as a float if it is a real number (not a bool, not a string); a one-line ValueError otherwise."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"{label} must be a number, got {value!r}")
+    return float(value)
+
+
 def check_positive_int(label: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ValueError(f"{label} must be an integer >= {minimum}, got {value!r}")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from scpo.algorithms.base import Algorithm, Context, check_positive_int, register
+from scpo.algorithms.base import Algorithm, Context, check_bool, check_number, check_positive_int, register
 
 RESERVED = ("bounds", "popsize", "randn", "seed", "verbose", "verb_disp", "verb_log", "maxiter", "maxfevals")
 
@@ -54,13 +54,16 @@ class CMAES(Algorithm):
     initial_counts_as_iteration = True
 
     def __init__(self, sigma0: float = 0.3, restarts: bool = True, cma_options: dict | None = None):
-        if not (np.isfinite(sigma0) and 0 < sigma0 <= 1):
+        if not (np.isfinite(check_number("sigma0", sigma0)) and 0 < sigma0 <= 1):
             raise ValueError(f"sigma0 must be in (0, 1] (a share of the range), got {sigma0!r}")
+        if cma_options is not None and not isinstance(cma_options, dict):
+            raise ValueError(f"cma_options must be a dict or None, got {cma_options!r}")
         extra = dict(cma_options or {})
         clash = sorted(set(extra) & set(RESERVED))
         if clash:
             raise ValueError(f"cma option {clash[0]!r} is set by scpo; leave it out of cma_options")
-        self.sigma0, self.restarts, self.cma_options = float(sigma0), bool(restarts), extra
+        self.sigma0, self.restarts = float(sigma0), check_bool("restarts", restarts)
+        self.cma_options = extra
 
     def population_size(self, pop_size: int | None) -> int:
         return 30 if pop_size is None else check_positive_int("pop_size", pop_size, minimum=2)

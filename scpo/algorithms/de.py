@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scpo.algorithms.base import Algorithm, Context, check_positive_int, register, replaced
+from scpo.algorithms.base import Algorithm, Context, check_number, check_positive_int, register, replaced
 
 
 @dataclass
@@ -41,9 +41,9 @@ class DE(Algorithm):
     initial_counts_as_iteration = True
 
     def __init__(self, F: float = 0.5, CR: float = 0.9):  # noqa: N803  (the literature's names)
-        if not (np.isfinite(F) and 0 < F <= 2):
+        if not (np.isfinite(check_number("F", F)) and 0 < F <= 2):
             raise ValueError(f"F must be in (0, 2], got {F!r}")
-        if not (np.isfinite(CR) and 0 <= CR <= 1):
+        if not (np.isfinite(check_number("CR", CR)) and 0 <= CR <= 1):
             raise ValueError(f"CR must be in [0, 1], got {CR!r}")
         self.F, self.CR = float(F), float(CR)
 

@@ -15,6 +15,8 @@ from scpo.algorithms.base import (
     Algorithm,
     Context,
     _budget,
+    check_bool,
+    check_number,
     check_positive_int,
     clip,
     register,
@@ -102,23 +104,27 @@ class PO(Algorithm):
     def __init__(self, parties: int | None = None, lambda_max: float = 1.0, reference_switch_bug: bool = False):
         if parties is not None:
             check_positive_int("parties", parties, minimum=2)
-        if not (np.isfinite(lambda_max) and 0 <= lambda_max <= 1):
+        if not (np.isfinite(check_number("lambda_max", lambda_max)) and 0 <= lambda_max <= 1):
             raise ValueError(f"lambda_max must be in [0, 1], got {lambda_max!r}")
         self.parties, self.lambda_max = parties, float(lambda_max)
-        self.reference_switch_bug = bool(reference_switch_bug)
+        self.reference_switch_bug = check_bool("reference_switch_bug", reference_switch_bug)
 
     def population_size(self, pop_size: int | None) -> int:
         if pop_size is None:
             return (self.parties or 8) ** 2
         pop_size = check_positive_int("pop_size", pop_size, minimum=4)
         n = int(round(pop_size**0.5))
-        if n * n != pop_size:
+        if self.parties is not None and self.parties**2 != pop_size:
             raise ValueError(
-                f"pop_size={pop_size} is not a perfect square: {self.name} needs parties**2 agents "
-                f"(e.g. {n * n} or {(n + 1) ** 2}), or give parties="
+                f"pop_size={pop_size} contradicts parties={self.parties}: {self.name} needs parties**2 agents; "
+                f"use pop_size={self.parties**2}, or leave pop_size unset (parties alone sets it)"
             )
-        if self.parties is not None and self.parties != n:
-            raise ValueError(f"pop_size={pop_size} contradicts parties={self.parties} (needs {self.parties**2})")
+        if n * n != pop_size:
+            low = max(n - 1, 2) if n * n > pop_size else n
+            raise ValueError(
+                f"pop_size={pop_size} is not a perfect square: {self.name} needs parties**2 agents; "
+                f"use pop_size={low * low} or {(low + 1) ** 2}"
+            )
         return pop_size
 
     def for_population(self, pop_size: int) -> PO:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scpo.algorithms.base import Algorithm, Context, clip, register
+from scpo.algorithms.base import Algorithm, Context, check_number, clip, register
 
 
 @dataclass
@@ -38,11 +38,11 @@ class PSO(Algorithm):
     def __init__(self, w_max: float = 0.9, w_min: float = 0.4, c1: float = 2.0, c2: float = 2.0,
                  vmax_fraction: float = 0.2):
         for label, value in (("w_max", w_max), ("w_min", w_min), ("c1", c1), ("c2", c2)):
-            if not np.isfinite(value) or value < 0:
+            if not np.isfinite(check_number(label, value)) or value < 0:
                 raise ValueError(f"{label} must be a non-negative number, got {value!r}")
         if w_min > w_max:
             raise ValueError(f"w_min must not exceed w_max, got w_min={w_min!r} > w_max={w_max!r}")
-        if not (np.isfinite(vmax_fraction) and 0 < vmax_fraction <= 1):
+        if not (np.isfinite(check_number("vmax_fraction", vmax_fraction)) and 0 < vmax_fraction <= 1):
             raise ValueError(f"vmax_fraction must be in (0, 1], got {vmax_fraction!r}")
         self.w_max, self.w_min, self.c1, self.c2 = float(w_max), float(w_min), float(c1), float(c2)
         self.vmax_fraction = float(vmax_fraction)

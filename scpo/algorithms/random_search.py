@@ -9,7 +9,7 @@ from scpo.algorithms.base import Algorithm, Context, register
 
 @register
 class RandomSearch(Algorithm):
-    """Each iteration draws a fresh uniform population; the engine keeps the best seen."""
+    """Uniform random search: each iteration draws a fresh population; the engine keeps the best seen."""
 
     name = "random"
     initial_counts_as_iteration = True

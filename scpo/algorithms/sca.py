@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scpo.algorithms.base import Algorithm, Context, clip, register, replaced
+from scpo.algorithms.base import Algorithm, Context, check_bool, check_number, clip, register, replaced
 
 
 @dataclass
@@ -24,7 +24,9 @@ def sca_move(X, destination, r1, r2, r3, r4, xp=np):
 
 @register
 class SCA(Algorithm):
-    """SCA. Reference behaviour: every agent moves, is clipped and evaluated; the
+    """Sine Cosine Algorithm as SCA.m; ``greedy=True`` is mealpy's OriginalSCA.
+
+    Reference behaviour: every agent moves, is clipped and evaluated; the
     destination P (best so far) is updated after the whole population moved.
     ``greedy=True`` is mealpy's OriginalSCA: an agent keeps the better of old and new, and
     out-of-bound coordinates are re-drawn uniformly instead of clipped.
@@ -34,9 +36,9 @@ class SCA(Algorithm):
     initial_counts_as_iteration = True  # SCA.m: t = 2..T after the initial evaluation
 
     def __init__(self, a: float = 2.0, greedy: bool = False):
-        if not np.isfinite(a) or a <= 0:
+        if not np.isfinite(check_number("a", a)) or a <= 0:
             raise ValueError(f"a must be a positive number, got {a!r}")
-        self.a, self.greedy = float(a), bool(greedy)
+        self.a, self.greedy = float(a), check_bool("greedy", greedy)
 
     def init(self, X, fitness, ctx: Context) -> SCAState:
         return SCAState(X, fitness)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scpo.algorithms.base import Context, register
+from scpo.algorithms.base import Context, check_number, register
 from scpo.algorithms.po import PO, campaign_move
 
 DENOMINATOR_GUARD = 1e-8
@@ -38,7 +38,7 @@ class SCPO(PO):
         super().__init__(parties, lambda_max, reference_switch_bug)
         if variant not in ("derived", "printed"):
             raise ValueError(f"variant must be 'derived' or 'printed', got {variant!r}")
-        if not np.isfinite(a) or a <= 0:
+        if not np.isfinite(check_number("a", a)) or a <= 0:
             raise ValueError(f"a must be a positive number, got {a!r}")
         self.a, self.variant = float(a), variant
 
