@@ -32,6 +32,17 @@ def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def write_if_changed(path: str | Path, data: str | bytes) -> bool:
+    """Write ``data`` atomically, or skip the write (keeping the file's mtime) when ``path``
+    already holds exactly ``data``; returns whether it wrote."""
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if path.exists() and path.read_bytes() == raw:
+        return False
+    atomic_write(path, lambda tmp: tmp.write_bytes(raw))
+    return True
+
+
 def write_json(path: str | Path, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
 
