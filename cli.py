@@ -429,7 +429,8 @@ def train(
     leakage: Annotated[str, typer.Option(help="strict | tagfinder (labels leak into the text)")] = "strict",
     text_column: Annotated[str | None, typer.Option(help="Text column of a user CSV")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split and of training")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Save the trained resnet model here")] = None,
+    out: Annotated[Path | None, typer.Option(help="Save the trained model here (for `scpo recommend --model`)")]
+    = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="Write the test metrics here (- : stdout)")]
     = None,
 ) -> None:
@@ -499,15 +500,20 @@ def aligned_scores(recommender, texts: list[str], tag_names: list[str]):
 
 @app.command()
 def recommend(
-    model_dir: Annotated[Path, typer.Argument(help="A directory written by `scpo train --out`")],
-    texts: Annotated[list[str], typer.Argument(help="Tweets to tag")],
+    texts: Annotated[list[str], typer.Argument(help="Tweets to tag; without --model the first is the model directory",
+                                               metavar="[MODEL_DIR] TEXT...")],
+    model: Annotated[Path | None, typer.Option("--model", help="A directory written by `scpo train --out`")] = None,
     k: Annotated[int, typer.Option(min=1, help="Tags per tweet")] = 3,
 ) -> None:
-    """Recommend k hashtags for each tweet with a saved model."""
+    """Recommend k hashtags for each tweet with a saved model (any model `scpo train --out` saved)."""
     from networks.recommender import HashtagRecommender
 
+    if model is None:
+        if len(texts) < 2:
+            fail("give the model directory (--model DIR or first argument) and at least one text")
+        model, texts = Path(texts[0]), texts[1:]
     try:
-        recommender = HashtagRecommender.load(model_dir)
+        recommender = HashtagRecommender.load(model)
         recommended = recommender.recommend(texts, k)
     except USER_ERRORS as exc:
         fail(str(exc))

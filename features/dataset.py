@@ -15,6 +15,7 @@ import numpy as np
 
 from features.data import collection_tag as known_collection_tag
 from features.data import load_tweets, resolve_source
+from features.labels import multi_hot, rank_by_count
 from features.text import LEAKAGE_MODES, extract_hashtags, hashtag_tokens, prepare_text
 
 __all__ = ["Dataset", "build_dataset", "dataset_info"]
@@ -119,13 +120,6 @@ def _deduplicate(
     return clean, [list(t) for t in tags], raw
 
 
-def _multi_hot(tag_lists: list[list[str]], column_of: dict[str, int]) -> np.ndarray:
-    matrix = np.zeros((len(tag_lists), len(column_of)), dtype=np.float32)
-    for row, tags in enumerate(tag_lists):
-        matrix[row, [column_of[tag] for tag in tags]] = 1.0
-    return matrix
-
-
 def build_dataset(
     source: str | os.PathLike[str] | Sequence[str],
     top_k: int = 10,
@@ -180,15 +174,15 @@ def build_dataset(
     }
 
     counts = Counter(tag for i in parts["train"] for tag in tags[i])
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    ranked = rank_by_count(counts)
     tag_names = [tag for tag, _ in ranked[:top_k]]
-    column_of = {tag: column for column, tag in enumerate(tag_names)}
+    kept = set(tag_names)
 
     fields: dict[str, object] = {}
     for part, indices in parts.items():
-        kept_tags = [[t for t in tags[i] if t in column_of] for i in indices]
+        kept_tags = [[t for t in tags[i] if t in kept] for i in indices]
         keep = [row for row, t in enumerate(kept_tags) if t]
-        Y = _multi_hot([kept_tags[row] for row in keep], column_of)
+        Y = multi_hot([kept_tags[row] for row in keep], tag_names)
         fields[f"{part}_texts"] = [clean[indices[row]] for row in keep]
         fields[f"{part}_raw"] = [raw[indices[row]] for row in keep]
         fields[f"{part}_tags"] = [kept_tags[row] for row in keep]
@@ -234,5 +228,5 @@ def dataset_info(
         "hashtag_tokens": sum(len(hashtag_tokens(text)) for text in texts),
         "distinct_tags": len(counts),
         "collection_tag": known_collection_tag(source),
-        "top_tags": [[tag, n] for tag, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]],
+        "top_tags": [[tag, n] for tag, n in rank_by_count(counts, top)],
     }

@@ -9,10 +9,9 @@ computes from the sequence of rows. Means and variances are sums over positions 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,7 +20,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from features.labels import multi_hot, rank_by_count
 from features.text import LEAKAGE_MODES, analyze
+from features.torchutil import load_state, module_state, torch_threads
 
 __all__ = ["FEATURE_NAMES", "HASHING_TARGETS", "RELEVANCE_MODES", "KeywordSetFeaturizer"]
 
@@ -128,30 +129,11 @@ def _label_matrix(tags: object, n_docs: int, max_tags: int) -> tuple[np.ndarray,
             items = [[item] for item in items]  # one label per tweet
         lists = [[str(tag) for tag in item] for item in items]
         counts = Counter(tag for tweet in lists for tag in set(tweet))
-        names = [tag for tag, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:max_tags]]
-        column_of = {tag: column for column, tag in enumerate(names)}
-        matrix = np.zeros((len(lists), len(names)))
-        for row, tweet in enumerate(lists):
-            columns = [column_of[tag] for tag in tweet if tag in column_of]
-            matrix[row, columns] = 1.0
+        names = [tag for tag, _ in rank_by_count(counts, max_tags)]
+        matrix = multi_hot(lists, names, dtype=np.float64)
     if matrix.shape[0] != n_docs:
         raise ValueError(f"tags must have one entry per text: got {matrix.shape[0]} for {n_docs} texts")
     return matrix, names
-
-
-@contextlib.contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Run torch on one thread, then restore the setting.
-
-    The LSTM's matrices are tiny (hidden size 16): with several threads on a shared machine,
-    synchronization costs more than the arithmetic (measured 2-10x slower, and erratic).
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class _HashingLSTM(nn.Module):
@@ -398,7 +380,7 @@ class KeywordSetFeaturizer(TransformerMixin, BaseEstimator):
         model.train()
         batches_per_epoch = -(-len(x_all) // self.batch_size)
         epochs = max(self.epochs, -(-self.min_steps // batches_per_epoch)) if len(x_all) else 0
-        with _one_torch_thread():
+        with torch_threads(1):
             for _ in range(epochs):
                 order = torch.from_numpy(rng.permutation(len(x_all)))
                 for start in range(0, len(order), self.batch_size):
@@ -429,7 +411,7 @@ class KeywordSetFeaturizer(TransformerMixin, BaseEstimator):
         """LSTM scores in chunks of similar length, so short tweets are not run over long padding."""
         order = np.argsort(lengths, kind="stable")
         scores = np.zeros(len(lengths))
-        with torch.inference_mode(), _one_torch_thread():
+        with torch.inference_mode(), torch_threads(1):
             for start in range(0, len(order), chunk):
                 index = order[start : start + chunk]
                 batch_lengths = torch.from_numpy(lengths[index])
@@ -466,3 +448,93 @@ class KeywordSetFeaturizer(TransformerMixin, BaseEstimator):
         if self.extended:
             names += [f"word:{word}" for word in sorted(self.vocabulary_, key=self.vocabulary_.get)]
         return np.asarray(names, dtype=object)
+
+    # ------------------------------------------------------------------ state
+    _STATE_ARRAYS = ("idf_", "cooccurrence_", "thematic_score_", "relevance_raw_", "relevance_score_")
+
+    def get_state(self) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+        """The fitted featurizer as ``(state, arrays)``: a JSON-able dict (settings, vocabulary,
+        scalars) and numpy arrays (word scores, row scaler, the LSTM's weights under ``lstm.``).
+        ``KeywordSetFeaturizer.from_state(state, arrays)`` rebuilds it; nothing is pickled."""
+        check_is_fitted(self, "vocabulary_")
+        params = self.get_params(deep=False)
+        if isinstance(params["random_state"], np.random.Generator):
+            params["random_state"] = None  # only used while fitting
+        params = {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
+        words = sorted(self.vocabulary_, key=self.vocabulary_.get)
+        if [self.vocabulary_[w] for w in words] != list(range(len(words))):
+            raise ValueError("vocabulary_ ids are not 0..V-1; cannot save it as a word list")
+        arrays = {key[:-1]: np.ascontiguousarray(getattr(self, key)) for key in self._STATE_ARRAYS}
+        state: dict[str, object] = {"class": type(self).__name__, "params": params, "vocabulary": words,
+                                    "n_train": int(self.n_train_), "unseen_idf": float(self.unseen_idf_),
+                                    "lstm": None}
+        if self.lstm_ is not None:
+            state["lstm"] = {"n_outputs": int(self.lstm_.readout.out_features),
+                             "score_mean": float(self.score_mean_), "score_scale": float(self.score_scale_)}
+            arrays["row_mean"] = np.ascontiguousarray(self.row_mean_)
+            arrays["row_scale"] = np.ascontiguousarray(self.row_scale_)
+            arrays.update(module_state(self.lstm_, "lstm."))
+        return state, arrays
+
+    @classmethod
+    def from_state(cls, state: dict[str, object], arrays: dict[str, np.ndarray]) -> KeywordSetFeaturizer:
+        """Rebuild a featurizer saved by :meth:`get_state`; anything inconsistent is a one-line ValueError."""
+        where = "featurizer state"
+        if not isinstance(state, dict) or state.get("class") != cls.__name__:
+            found = state.get("class") if isinstance(state, dict) else state
+            raise ValueError(f"{where}: class {found!r} is not {cls.__name__}")
+        params = state.get("params")
+        if not isinstance(params, dict):
+            raise ValueError(f"{where}: params must be a dict, got {params!r}")
+        params = dict(params)
+        if params.get("random_state") is None:
+            params["random_state"] = 0
+        try:
+            featurizer = cls(**params)
+        except TypeError as exc:
+            raise ValueError(f"{where}: bad params: {exc}") from None
+        featurizer._check_params()
+        words = state.get("vocabulary")
+        if not isinstance(words, list) or not words or not all(isinstance(w, str) for w in words) \
+                or len(set(words)) != len(words):
+            raise ValueError(f"{where}: vocabulary must be a non-empty list of distinct words")
+        lstm = state.get("lstm")
+        expected = {key[:-1]: (len(words),) for key in cls._STATE_ARRAYS}
+        if featurizer.hashing != (lstm is not None):
+            saved = "missing" if lstm is None else "saved"
+            raise ValueError(f"{where}: hashing={featurizer.hashing} but the LSTM is {saved}")
+        if lstm is not None:
+            expected.update(row_mean=(4,), row_scale=(4,))
+        for name, shape in expected.items():
+            value = arrays.get(name)
+            if value is None or value.shape != shape or value.dtype.kind != "f":
+                found = None if value is None else f"{value.dtype} {value.shape}"
+                raise ValueError(f"{where}: array {name!r} is {found}, expected floats of shape {shape}")
+        extra = sorted(k for k in arrays if k not in expected and not k.startswith("lstm."))
+        if extra:
+            raise ValueError(f"{where}: unexpected array {extra[0]!r}")
+        try:
+            featurizer.n_train_ = int(state["n_train"])
+            featurizer.unseen_idf_ = float(state["unseen_idf"])
+            if lstm is not None:
+                n_outputs = int(lstm["n_outputs"])
+                score_mean, score_scale = float(lstm["score_mean"]), float(lstm["score_scale"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: missing or bad scalar {exc}") from None
+        featurizer.vocabulary_ = {w: i for i, w in enumerate(words)}
+        for key in cls._STATE_ARRAYS:
+            setattr(featurizer, key, np.array(arrays[key[:-1]]))
+        featurizer.thematic_words_ = [words[i] for i in np.flatnonzero(featurizer.thematic_score_)]
+        featurizer.relevant_words_ = [words[i] for i in np.flatnonzero(featurizer.relevance_score_)]
+        featurizer.lstm_ = None
+        if lstm is not None:
+            if n_outputs < 1:
+                raise ValueError(f"{where}: lstm n_outputs must be >= 1, got {n_outputs}")
+            featurizer.row_mean_, featurizer.row_scale_ = np.array(arrays["row_mean"]), np.array(arrays["row_scale"])
+            featurizer.score_mean_, featurizer.score_scale_ = score_mean, score_scale
+            with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave the global RNG alone
+                model = _HashingLSTM(featurizer.hidden_size, featurizer.num_layers, n_outputs)
+            featurizer.lstm_ = load_state(model, arrays, where, prefix="lstm.").eval()
+        elif any(k.startswith("lstm.") for k in arrays):
+            raise ValueError(f"{where}: LSTM arrays saved for a featurizer without hashing")
+        return featurizer

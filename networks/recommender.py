@@ -7,18 +7,22 @@ only), standardizes them (mean and scale of the training rows), and trains a
 ``scpo`` algorithm) or with Adam (``optimizer="adam"``). ``model=`` may instead name one of the
 gradient-trained baselines of :mod:`networks.baselines`, which read the raw texts.
 
-``save(dir)`` writes ``weights.safetensors`` (network, scaler, the featurizer's fitted arrays and its
-LSTM) and ``config.json`` (settings, tags, vocabulary, scalars), each through a temporary file and
-``os.replace``; ``HashtagRecommender.load(dir)`` rebuilds the estimator without unpickling anything.
+``save(dir)`` writes any fitted model, the ResNet or a baseline, as ``weights.safetensors`` (arrays:
+network, scaler, the featurizer's word scores and LSTM; or the baseline's weights, TF-IDF idf and
+logistic coefficients) and ``config.json`` (format version, settings, tags, vocabularies, scalars,
+and a SHA-256 over both), each through ``scpo.io.atomic_write``; ``HashtagRecommender.load(dir)``
+rebuilds the estimator without unpickling anything, and refuses with a one-line ValueError a
+directory of another format version or one whose files were changed, cut short or do not fit.
+What a baseline stores is its ``get_state()`` (see ``networks.baselines``); ``bert`` re-reads its
+encoder and tokenizer from the saved ``model_dir`` (see ``networks.baselines.bert``).
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import json
 import math
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,14 +34,16 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 import scpo
-from networks.baselines._base import check_texts
+from features.labels import multi_hot, rank_by_count
+from features.torchutil import load_state, module_state
+from networks.baselines._base import check_texts, json_value, params_from_json
 from networks.resnet import DeepResNet, probabilities
 from networks.training import RESAMPLING, TrainHistory, train_adam, train_population
 
 __all__ = ["HashtagRecommender"]
 
 FORMAT = "scpo.HashtagRecommender"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
 
 
@@ -66,116 +72,10 @@ def _normalize_tags(tags, n: int, name: str = "tags") -> list[list[str]]:
     return out
 
 
-def _multi_hot(tag_lists: list[list[str]], classes: list[str]) -> np.ndarray:
-    column = {tag: j for j, tag in enumerate(classes)}
-    Y = np.zeros((len(tag_lists), len(classes)), dtype=np.float32)
-    for i, tags in enumerate(tag_lists):
-        Y[i, [column[t] for t in tags if t in column]] = 1.0
-    return Y
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _json_value(value, where: str):
-    """JSON-safe copy of a parameter value (tuples become lists); anything else is refused."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v, where) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json_value(v, f"{where}.{k}") for k, v in value.items()}
-    raise ValueError(f"cannot save {where}={value!r}: only JSON values (numbers, strings, lists, dicts) are saved")
-
-
-# --------------------------------------------------------------------------- featurizer state
-
-_FEATURIZER_MODULE_ATTR = "lstm_"
-
-
-def _featurizer_state(featurizer) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """The featurizer's settings and fitted attributes as JSON plus tensors (read from its public
-    fitted attributes: every attribute ending in ``_``)."""
-    config: dict[str, Any] = {"class": type(featurizer).__name__, "params": {}, "scalars": {}, "arrays": []}
-    for key, value in featurizer.get_params(deep=False).items():
-        if isinstance(value, np.random.Generator):
-            value = None  # only used while fitting
-        config["params"][key] = _json_value(value, f"featurizer.{key}")
-    tensors: dict[str, torch.Tensor] = {}
-    for key, value in sorted(vars(featurizer).items()):
-        if not key.endswith("_") or key.startswith("_"):
-            continue
-        if key == "vocabulary_":
-            words = sorted(value, key=value.get)
-            if [value[w] for w in words] != list(range(len(words))):
-                raise ValueError("featurizer.vocabulary_ ids are not 0..V-1; cannot save it as a word list")
-            config["vocabulary"] = words
-        elif isinstance(value, np.ndarray):
-            if value.dtype.kind not in "fiub":
-                raise ValueError(f"cannot save featurizer.{key}: array of dtype {value.dtype}")
-            tensors[f"featurizer.{key}"] = torch.from_numpy(np.ascontiguousarray(value))
-            config["arrays"].append(key)
-        elif isinstance(value, torch.nn.Module):
-            if key != _FEATURIZER_MODULE_ATTR:
-                raise ValueError(f"cannot save featurizer.{key}: unexpected module {type(value).__name__}")
-            for name, t in value.state_dict().items():
-                tensors[f"featurizer.{key}.{name}"] = t.detach().cpu().contiguous()
-            config["module"] = {"attr": key, "class": type(value).__name__}
-        elif value is None and key == _FEATURIZER_MODULE_ATTR:
-            config["module"] = None
-        elif key.endswith("words_") and isinstance(value, list):
-            continue  # derived from the vocabulary and the scores, rebuilt on load
-        else:
-            config["scalars"][key] = _json_value(value, f"featurizer.{key}")
-    return config, tensors
-
-
-def _featurizer_from_state(config: dict[str, Any], tensors: dict[str, torch.Tensor]):
-    from features import KeywordSetFeaturizer
-    from features import keywords as kw
-
-    if config.get("class") != KeywordSetFeaturizer.__name__:
-        raise ValueError(f"saved featurizer class {config.get('class')!r} is not {KeywordSetFeaturizer.__name__}")
-    params = dict(config["params"])
-    if params.get("random_state") is None:
-        params["random_state"] = 0
-    featurizer = KeywordSetFeaturizer(**params)
-    words = config["vocabulary"]
-    featurizer.vocabulary_ = {w: i for i, w in enumerate(words)}
-    for key in config["arrays"]:
-        setattr(featurizer, key, tensors[f"featurizer.{key}"].numpy())
-    for key, value in config["scalars"].items():
-        setattr(featurizer, key, value)
-    for key, scores in (("thematic_words_", "thematic_score_"), ("relevant_words_", "relevance_score_")):
-        if hasattr(featurizer, scores):
-            setattr(featurizer, key, [words[i] for i in np.flatnonzero(getattr(featurizer, scores))])
-    module_info = config.get("module")
-    if module_info is None:
-        featurizer.lstm_ = None
-    else:
-        prefix = f"featurizer.{module_info['attr']}."
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        n_outputs = state["readout.weight"].shape[0]
-        lstm = kw._HashingLSTM(featurizer.hidden_size, featurizer.num_layers, n_outputs)
-        lstm.load_state_dict(state)
-        lstm.eval()
-        setattr(featurizer, module_info["attr"], lstm)
-    return featurizer
+def _digest(config: dict[str, Any], weights: bytes) -> str:
+    """SHA-256 of the weights file and of the config (without its own ``sha256`` entry)."""
+    body = json.dumps({k: v for k, v in config.items() if k != "sha256"}, sort_keys=True).encode()
+    return hashlib.sha256(weights + b"\0" + body).hexdigest()
 
 
 # --------------------------------------------------------------------------- the estimator
@@ -301,14 +201,14 @@ class HashtagRecommender(BaseEstimator):
         counts = Counter(t for ts in tags for t in ts)
         if not counts:
             raise ValueError("no tags in the training data: every entry of tags is empty")
-        self.classes_ = [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: self.top_k_tags]]
-        Y = _multi_hot(tags, self.classes_)
+        self.classes_ = [t for t, _ in rank_by_count(counts, self.top_k_tags)]
+        Y = multi_hot(tags, self.classes_)
         keep = Y.any(axis=1)
         texts, Y = [t for t, k in zip(texts, keep, strict=True) if k], Y[keep]
         rng = np.random.default_rng(self.seed)
         if texts_val is not None:
             texts_val = check_texts(texts_val, "texts_val")
-            Y_val = _multi_hot(_normalize_tags(tags_val, len(texts_val), "tags_val"), self.classes_)
+            Y_val = multi_hot(_normalize_tags(tags_val, len(texts_val), "tags_val"), self.classes_)
             keep_val = Y_val.any(axis=1)
             texts_val, Y_val = [t for t, k in zip(texts_val, keep_val, strict=True) if k], Y_val[keep_val]
             if len(texts_val) < 2:
@@ -442,35 +342,44 @@ class HashtagRecommender(BaseEstimator):
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``weights.safetensors`` and ``config.json`` into ``directory`` (created if needed),
-        each atomically. Only ``model="resnet"`` can be saved."""
-        from safetensors.torch import save as st_save
+        each atomically; any fitted model (``model="resnet"`` or a baseline) can be saved."""
+        from safetensors.numpy import save as st_save
+
+        from scpo.io import atomic_write
 
         check_is_fitted(self, "classes_")
-        if self.model != "resnet":
-            raise ValueError(f"save supports model='resnet' only, not the baseline {self.model!r}")
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        tensors = {f"network.{k}": v.detach().cpu().contiguous() for k, v in self.network_.state_dict().items()}
-        tensors["scaler.mean"] = torch.from_numpy(np.asarray(self.feature_mean_, dtype=np.float64))
-        tensors["scaler.scale"] = torch.from_numpy(np.asarray(self.feature_scale_, dtype=np.float64))
-        featurizer_config, featurizer_tensors = _featurizer_state(self.featurizer_)
-        tensors.update(featurizer_tensors)
-        config = {
-            "format": FORMAT, "version": FORMAT_VERSION,
-            "params": {k: _json_value(v, k) for k, v in self.get_params(deep=False).items()},
+        config: dict[str, Any] = {
+            "format": FORMAT, "version": FORMAT_VERSION, "kind": self.model,
+            "params": {k: json_value(v, k) for k, v in self.get_params(deep=False).items()},
             "classes": list(self.classes_), "n_train": int(self.n_train_),
-            "network": self.network_.config(), "featurizer": featurizer_config,
-            "history": None if self.history_ is None else _json_value(self.history_.as_dict(), "history"),
+            "history": None if self.history_ is None else json_value(self.history_.as_dict(), "history"),
         }
-        _atomic_write(path / WEIGHTS_FILE, st_save(tensors))
-        _atomic_write(path / CONFIG_FILE, (json.dumps(config, indent=1) + "\n").encode())
+        if self.model == "resnet":
+            featurizer_state, featurizer_arrays = self.featurizer_.get_state()
+            arrays = module_state(self.network_, "network.")
+            arrays["scaler.mean"] = np.asarray(self.feature_mean_, dtype=np.float64)
+            arrays["scaler.scale"] = np.asarray(self.feature_scale_, dtype=np.float64)
+            arrays.update({f"featurizer.{k}": v for k, v in featurizer_arrays.items()})
+            config["network"] = self.network_.config()
+            config["featurizer"] = json_value(featurizer_state, "featurizer")
+        else:
+            baseline_state, baseline_arrays = self.baseline_.get_state()
+            arrays = {f"baseline.{k}": v for k, v in baseline_arrays.items()}
+            config["baseline"] = baseline_state
+        weights = st_save({k: np.array(v, order="C") for k, v in arrays.items()})
+        config["sha256"] = _digest(config, weights)
+        atomic_write(path / WEIGHTS_FILE, lambda tmp: tmp.write_bytes(weights))
+        atomic_write(path / CONFIG_FILE, lambda tmp: tmp.write_text(json.dumps(config, indent=1) + "\n"))
         return path
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str], device: str | None = None) -> HashtagRecommender:
-        """Rebuild a saved recommender (no pickle: JSON and safetensors only)."""
+        """Rebuild a saved recommender (no pickle: JSON and safetensors only); ``.model`` says which
+        kind was read. Anything wrong with the directory is a one-line ValueError."""
         from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from safetensors.numpy import load as st_load
 
         path = Path(directory)
         config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
@@ -486,30 +395,72 @@ class HashtagRecommender(BaseEstimator):
         if config.get("version") != FORMAT_VERSION:
             found = config.get("version")
             raise ValueError(f"{config_path} has format version {found!r}; this code reads {FORMAT_VERSION}")
+        weights = weights_path.read_bytes()
         try:
-            tensors = load_file(str(weights_path))
-        except (SafetensorError, OSError) as exc:
+            arrays = st_load(weights)
+        except (SafetensorError, ValueError, OSError) as exc:
             raise ValueError(f"{weights_path} is not a readable safetensors file: {exc}") from None
-        params = dict(config["params"])
-        if isinstance(params.get("bounds"), list):
-            params["bounds"] = tuple(params["bounds"])
+        if config.get("sha256") != _digest(config, weights):
+            raise ValueError(f"{path}: config.json and weights.safetensors do not match their checksum "
+                             "(changed or mixed up after saving)")
+        try:
+            return cls._from_saved(config, arrays, device)
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ValueError(f"{config_path}: missing or malformed entry {exc!r}") from None
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        except OSError as exc:
+            raise ValueError(f"{path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+    @classmethod
+    def _from_saved(cls, config: dict[str, Any], arrays: dict[str, np.ndarray], device: str | None):
+        params = params_from_json(cls, config["params"], "config.json")
+        if params.get("baseline_params") and params.get("model") != "resnet":
+            from networks import baselines
+
+            baseline = baselines.get_class(params["model"])
+            params["baseline_params"] = params_from_json(baseline, params["baseline_params"], "baseline_params")
         if device is not None:
             params["device"] = device
         est = cls(**params)
+        est._check_params()
+        if config["kind"] != est.model:
+            raise ValueError(f"kind {config['kind']!r} does not match model={est.model!r}")
         est.classes_ = list(config["classes"])
-        est.n_train_ = config["n_train"]
-        est.featurizer_ = _featurizer_from_state(config["featurizer"], tensors)
-        est.feature_mean_ = tensors["scaler.mean"].numpy()
-        est.feature_scale_ = tensors["scaler.scale"].numpy()
-        net = dict(config["network"])
-        est.network_ = DeepResNet(net["in_features"], net["n_classes"], channels=net["channels"],
-                                  kernel_size=net["kernel_size"], multilabel=net["multilabel"])
-        state = {k[len("network."):]: v for k, v in tensors.items() if k.startswith("network.")}
-        try:
-            est.network_.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ValueError(f"{weights_path} does not match the saved network: {exc}") from None
-        est.network_.to(est._device()).eval()
+        if not est.classes_ or not all(isinstance(t, str) for t in est.classes_):
+            raise ValueError("classes must be a non-empty list of tags")
+        est.n_train_ = int(config["n_train"])
         history = config.get("history")
         est.history_ = None if history is None else TrainHistory(**history)
+        if est.model != "resnet":
+            from networks import baselines
+
+            state = {k[len("baseline."):]: v for k, v in arrays.items() if k.startswith("baseline.")}
+            if len(state) != len(arrays):
+                raise ValueError(f"unexpected array {sorted(set(arrays) - {'baseline.' + k for k in state})[0]!r}")
+            est.baseline_ = baselines.get_class(est.model).from_state(config["baseline"], state, device=device)
+            if est.baseline_.n_labels_ != len(est.classes_):
+                raise ValueError(f"the baseline scores {est.baseline_.n_labels_} tags, not {len(est.classes_)}")
+            return est
+        from features import KeywordSetFeaturizer
+
+        featurizer = {k[len("featurizer."):]: v for k, v in arrays.items() if k.startswith("featurizer.")}
+        est.featurizer_ = KeywordSetFeaturizer.from_state(config["featurizer"], featurizer)
+        n_features = len(est.featurizer_.get_feature_names_out())
+        est.feature_mean_ = np.array(arrays["scaler.mean"])
+        est.feature_scale_ = np.array(arrays["scaler.scale"])
+        if est.feature_mean_.shape != (n_features,) or est.feature_scale_.shape != (n_features,):
+            raise ValueError(f"scaler arrays do not have the featurizer's {n_features} features")
+        net = dict(config["network"])
+        if net["in_features"] != n_features or net["n_classes"] != len(est.classes_):
+            raise ValueError(f"the network reads {net['in_features']} features for {net['n_classes']} tags, "
+                             f"the featurizer gives {n_features} for {len(est.classes_)}")
+        with torch.random.fork_rng(devices=[]):  # initial weights are overwritten; the caller's RNG is left alone
+            est.network_ = DeepResNet(net["in_features"], net["n_classes"], channels=net["channels"],
+                                      kernel_size=net["kernel_size"], multilabel=net["multilabel"])
+        load_state(est.network_, arrays, "network", prefix="network.")
+        known = {"scaler.mean", "scaler.scale"} | {k for k in arrays if k.startswith(("network.", "featurizer."))}
+        if set(arrays) != known:
+            raise ValueError(f"unexpected array {sorted(set(arrays) - known)[0]!r}")
+        est.network_.to(est._device()).eval()
         return est

@@ -37,7 +37,6 @@ The module's initial weights are the caller's (``DeepResNet(..., seed=...)``).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import time
@@ -51,6 +50,7 @@ from torch import nn
 
 import scpo
 import scpo.observers
+from features.torchutil import torch_threads
 from networks.population import (
     LOSSES,
     batched_loss,
@@ -183,25 +183,6 @@ def _seeds(seed) -> tuple[int, int, np.random.Generator]:
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     engine_ss, batch_ss = np.random.SeedSequence(int(seed)).spawn(2)
     return int(seed), int(engine_ss.generate_state(1)[0]), np.random.default_rng(batch_ss)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Run with ``torch.set_num_threads(n)`` and restore the previous count; ``None`` changes nothing.
-
-    Small networks gain little from intra-op threads, and on a shared machine threads that wait on
-    each other can make a run several times slower; ``num_threads=1`` avoids that.
-    """
-    if n is None:
-        yield
-        return
-    _check_int("num_threads", n)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 # --------------------------------------------------------------------------- population training

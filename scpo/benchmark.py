@@ -22,7 +22,6 @@ Algorithms are given as ``"name"`` or ``"name:key=value:key=value"`` (for exampl
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
@@ -39,15 +38,15 @@ import numpy as np
 from scpo import problems as problem_registry
 from scpo.algorithms.base import check_positive_int
 from scpo.engine import make, minimize
-from scpo.io import atomic_write
+from scpo.io import write_if_changed
 from scpo.options import parse_option
+from scpo.plotting import plot_convergence
 
 FIELDS = ("algorithm", "problem", "run", "seed", "best_fitness", "nfev", "wall_time_s")
 CONFIG_KEYS = ("dim", "evals", "seed")
 RESERVED_OPTIONS = ("max_evals", "max_iter", "seed", "bounds", "callback", "vectorized", "algorithm")
 REFERENCE = "scpo"
 ALPHA = 0.05
-DECADES = 40  # the most decades a convergence plot spans
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -181,19 +180,6 @@ def history_path(out_dir: Path, algo_slug: str, problem_label: str, run: int) ->
     return out_dir / "histories" / f"{algo_slug}__{problem_label}__{run}.json"
 
 
-def _atomic_write(path: Path, data: str | bytes) -> bool:
-    """Write through a temporary file beside ``path``, fsync, then rename over it.
-
-    Skips the write (keeping the file's mtime) when ``path`` already holds exactly ``data``;
-    returns whether it wrote.
-    """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    if path.exists() and path.read_bytes() == raw:
-        return False
-    atomic_write(path, lambda tmp: tmp.write_bytes(raw))
-    return True
-
-
 class ResultsFile:
     """``results.csv``: read back on start (a torn last line is dropped), then appended one fsynced row at a time."""
 
@@ -201,12 +187,12 @@ class ResultsFile:
         self.path = path
         self.rows: dict[tuple[str, str, int], dict] = {}
         if not path.exists():
-            _atomic_write(path, ",".join(FIELDS) + "\n")
+            write_if_changed(path, ",".join(FIELDS) + "\n")
             return
         text = path.read_text(encoding="utf-8")
         if not text.endswith("\n"):  # killed mid-append: drop the partial row
             text = text[: text.rfind("\n") + 1]
-            _atomic_write(path, text)
+            write_if_changed(path, text)
         reader = csv.DictReader(text.splitlines())
         if tuple(reader.fieldnames or ()) != FIELDS:
             raise ValueError(f"{path} is not a results file of this benchmark (columns {reader.fieldnames})")
@@ -233,7 +219,7 @@ def _check_config(out_dir: Path, config: dict) -> None:
                     f"{out_dir} holds a benchmark with {key}={old.get(key)!r}, not {config[key]!r}: "
                     "use another output folder or the same settings"
                 )
-    _atomic_write(path, json.dumps(config, indent=2) + "\n")
+    write_if_changed(path, json.dumps(config, indent=2) + "\n")
 
 
 @dataclass
@@ -284,7 +270,7 @@ def run_benchmark(algos, problems, dim: int, runs: int, evals: int, seed: int, o
 
     def record(task: Task, row: dict, history: dict) -> None:
         path = history_path(out_dir, task.algo.slug, task.problem_label, task.run)
-        _atomic_write(path, json.dumps(history) + "\n")
+        write_if_changed(path, json.dumps(history) + "\n")
         results.append(row)  # the row last: a run counts as finished only once its history is on disk
 
     with _progress_bar(progress, len(tasks), len(tasks) - len(pending)) as advance:
@@ -298,7 +284,7 @@ def run_benchmark(algos, problems, dim: int, runs: int, evals: int, seed: int, o
     statistics = compute_statistics(rows, labels, problem_labels)
     config = {"dim": dim, "evals": evals, "runs": runs, "seed": seed, "shifted": shifted}
     summary = out_dir / "summary.md"
-    _atomic_write(summary, render_summary(statistics, config))
+    write_if_changed(summary, render_summary(statistics, config))
     plots = []
     for key, label in problem_list:
         curves = {
@@ -307,6 +293,7 @@ def run_benchmark(algos, problems, dim: int, runs: int, evals: int, seed: int, o
         }
         f_opt = problem_registry.get(key, dim, shifted=shifted, seed=seed).f_opt
         title = f"{label}, d={dim}, {runs} runs, {evals} evaluations"
+        title += "\nmedian and inter-quartile range over runs"
         plots.append(plot_convergence(curves, out_dir / "plots" / f"{label}.png", title, f_opt))
     return BenchmarkResult(out_dir, rows, len(pending), len(tasks) - len(pending), summary, plots, statistics)
 
@@ -523,62 +510,3 @@ def render_summary(stats: dict, config: dict) -> str:
             lines.append(f"- Friedman {label}: chi2 = {f['statistic']:.3f}, df = {len(algos) - 1}, "
                          f"p = {_p(f['p'])}.")
     return "\n".join(lines) + "\n"
-
-
-# ---------------------------------------------------------------------------- plots
-
-
-def _step_interp(grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """A run's best-so-far at each grid point (NaN before its first record)."""
-    idx = np.searchsorted(x, grid, side="right") - 1
-    return np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
-
-
-def plot_convergence(curves: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]], out: Path, title: str,
-                     f_opt: float | None = None) -> Path:
-    """Median and inter-quartile band of ``f - f*`` per algorithm against evaluations, log y scale.
-
-    Values below a floor (``<= 0``: the optimum reached exactly) are drawn at it: a decade
-    below the smallest positive value, or ``DECADES`` decades below the largest if that is
-    higher. Without any positive value the y scale stays linear.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    offset = f_opt if f_opt is not None else 0.0
-    bands = {}
-    for label, runs in curves.items():
-        grid = np.unique(np.concatenate([x for x, _ in runs]))
-        stacked = np.stack([_step_interp(grid, x, y - offset) for x, y in runs])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before the first record
-            bands[label] = (grid, *np.nanpercentile(stacked, [25, 50, 75], axis=0))
-    values = np.concatenate([np.concatenate(b[1:]) for b in bands.values()])
-    positive = values[np.isfinite(values) & (values > 0)]
-    log = positive.size > 0
-    # a decade below the smallest positive value, but at most DECADES below the largest: one run that
-    # reaches 1e-300 (PO's diagonal bug on unshifted functions) must not flatten every other curve
-    floor = max(positive.min() / 10, positive.max() / 10.0**DECADES) if log else None
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, (grid, low, median, high) in bands.items():
-        if log:
-            low, median, high = (np.maximum(v, floor) for v in (low, median, high))
-        (line,) = ax.plot(grid, median, label=label, linewidth=1.4, drawstyle="steps-post")
-        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.18, linewidth=0, step="post")
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlabel("function evaluations")
-    ylabel = "best f - f* so far" if f_opt is not None else "best f so far"
-    clipped = bool((values[np.isfinite(values)] < floor).any()) if log else False
-    ax.set_ylabel(ylabel + (f" (below {floor:.0e} drawn at it)" if clipped else ""))
-    ax.set_title(title + "\nmedian and inter-quartile range over runs", fontsize=10)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=110, format="png", metadata={"Software": None})
-    plt.close(fig)
-    _atomic_write(out, buffer.getvalue())
-    return out

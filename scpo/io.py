@@ -93,6 +93,17 @@ def json_text(data: Any) -> str:
     return json.dumps(data, indent=2, default=_jsonable) + "\n"
 
 
+def write_if_changed(path: str | Path, data: str | bytes) -> bool:
+    """Write ``data`` atomically, or skip the write (keeping the file's mtime) when ``path``
+    already holds exactly ``data``; returns whether it wrote."""
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if path.exists() and path.read_bytes() == raw:
+        return False
+    atomic_write(path, lambda tmp: tmp.write_bytes(raw))
+    return True
+
+
 def write_json(path: str | Path, data: Any) -> Path:
     return write_text(path, json_text(data))
 

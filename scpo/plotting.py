@@ -1,82 +1,81 @@
-"""Convergence plots: best fitness against evaluations, one colour per algorithm."""
+"""Convergence plots: best fitness against evaluations, one colour per algorithm (the one plotter
+used by ``scpo optimize``, ``scpo plot`` and the benchmark)."""
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from scpo.io import atomic_write
+from scpo.io import write_if_changed
 
 Curve = tuple[Sequence[float], Sequence[float]]  # (evaluations, best fitness)
-
-
-DECADES = 40  # the most decades below the largest value that a log axis spans
+DECADES = 40  # the most decades a convergence plot spans
 
 
 def plot_convergence(curves: Mapping[str, Sequence[Curve]], out: str | Path, title: str = "",
                      f_opt: float | None = None) -> Path:
-    """One line per label; with several runs under a label, their median and inter-quartile band.
+    """One line per label: a run's best-so-far, or with several runs their median and inter-quartile band.
 
-    Runs are aligned on a common evaluation grid (each run's best-so-far held constant
-    between its own points). With ``f_opt`` the curves show ``f - f_opt``. The y axis is
-    logarithmic whenever any value is positive; values at or below a floor (a decade under
-    the smallest positive value, at most ``DECADES`` decades under the largest) are drawn at
-    it, as the axis label says. Only without any positive value does the axis stay linear.
+    Runs are aligned on a common evaluation grid (each run's best-so-far held constant between its
+    own points). With ``f_opt`` the plot shows ``f - f*``. The y axis is logarithmic when some value
+    is positive; values below a floor (``<= 0``: the optimum reached exactly) are drawn at it: a
+    decade below the smallest positive value, or ``DECADES`` decades below the largest if that is
+    higher. The image (format from the suffix, PNG by default) is written atomically, and not at all
+    when the file already holds the same bytes.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    offset = 0.0 if f_opt is None else float(f_opt)
+    offset = f_opt if f_opt is not None else 0.0
     bands = {}
     for label, runs in curves.items():
-        if len(runs) == 1:
-            x, y = (np.asarray(v, dtype=float) for v in runs[0])
-            bands[label] = (x, None, y - offset, None)
-            continue
-        grid = np.unique(np.concatenate([np.asarray(x, dtype=float) for x, _ in runs]))
-        stacked = np.stack([_step_interp(grid, x, np.asarray(y, dtype=float) - offset) for x, y in runs])
+        runs = [(np.asarray(x, dtype=float), np.asarray(y, dtype=float)) for x, y in runs]
+        grid = np.unique(np.concatenate([x for x, _ in runs]))
+        stacked = np.stack([_step_interp(grid, x, y - offset) for x, y in runs])
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before a run's first point
-            low, median, high = np.nanpercentile(stacked, [25, 50, 75], axis=0)
-        bands[label] = (grid, low, median, high)
-    values = np.concatenate([np.ravel(v) for b in bands.values() for v in b[1:] if v is not None] or [[]])
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before the first record
+            name = label if len(runs) == 1 else f"{label} (median of {len(runs)})"
+            bands[name] = (grid, *np.nanpercentile(stacked, [25, 50, 75], axis=0))
+    values = np.concatenate([np.concatenate(b[1:]) for b in bands.values()]) if bands else np.zeros(0)
     positive = values[np.isfinite(values) & (values > 0)]
     log = positive.size > 0
+    # a decade below the smallest positive value, but at most DECADES below the largest: one run that
+    # reaches 1e-300 (PO's diagonal bug on unshifted functions) must not flatten every other curve
     floor = max(positive.min() / 10, positive.max() / 10.0**DECADES) if log else None
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, (x, low, median, high) in bands.items():
+    for label, (grid, low, median, high) in bands.items():
         if log:
-            median = np.maximum(median, floor)
-        if low is None:
-            ax.plot(x, median, label=label)
-            continue
-        (line,) = ax.plot(x, median, label=f"{label} (median of {len(curves[label])})")
-        if log:
-            low, high = np.maximum(low, floor), np.maximum(high, floor)
-        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+            low, median, high = (np.maximum(v, floor) for v in (low, median, high))
+        (line,) = ax.plot(grid, median, label=label, linewidth=1.4, drawstyle="steps-post")
+        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.18, linewidth=0, step="post")
     if log:
         ax.set_yscale("log")
     clipped = log and bool((values[np.isfinite(values)] < floor).any())
     ylabel = "best f - f* so far" if f_opt is not None else "best fitness so far"
     ax.set_xlabel("function evaluations")
-    ax.set_ylabel(ylabel + (f" (<= {floor:.0e} drawn at it)" if clipped else ""))
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+    ylabel = "best f - f* so far" if f_opt is not None else "best f so far"
+    clipped = bool((values[np.isfinite(values)] < floor).any()) if log else False
+    ax.set_ylabel(ylabel + (f" (below {floor:.0e} drawn at it)" if clipped else ""))
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     out = Path(out)
-    atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=110, format=out.suffix.lstrip(".") or "png"))
+    fmt = out.suffix.lstrip(".").lower() or "png"
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format=fmt, **({"metadata": {"Software": None}} if fmt == "png" else {}))
     plt.close(fig)
+    write_if_changed(out, buffer.getvalue())
     return out
 
 
-def _step_interp(grid: np.ndarray, x, y) -> np.ndarray:
-    """A run's best-so-far at each grid point (NaN before its first evaluation)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+def _step_interp(grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A run's best-so-far at each grid point (NaN before its first record)."""
     idx = np.searchsorted(x, grid, side="right") - 1
     return np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)

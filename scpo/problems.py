@@ -8,6 +8,7 @@ algorithms (and bugs) that collapse coordinates together.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,82 +20,103 @@ SCHWEFEL226_X = 420.968746
 SCHWEFEL226_F = -418.982887272433799  # per dimension
 
 
-def sphere(X):
+# Each function is written once over an array module ``xp``: numpy here, torch in
+# ``scpo.backends.torch_problems`` (``xp=torch``), with the same operations in the same order.
+
+
+def _positions(X, xp):
+    """1..D: integers for numpy (as the papers' formulas), X's dtype and device for torch."""
+    if xp is np:
+        return np.arange(1, X.shape[1] + 1)
+    return xp.arange(1, X.shape[1] + 1, dtype=X.dtype, device=X.device)
+
+
+def sphere(X, xp=np):
     return (X**2).sum(axis=1)
 
 
-def schwefel222(X):
-    A = np.abs(X)
+def schwefel222(X, xp=np):
+    A = xp.abs(X)
     return A.sum(axis=1) + A.prod(axis=1)
 
 
-def schwefel12(X):
-    return (np.cumsum(X, axis=1) ** 2).sum(axis=1)
+def schwefel12(X, xp=np):
+    return (xp.cumsum(X, axis=1) ** 2).sum(axis=1)
 
 
-def schwefel221(X):
-    return np.abs(X).max(axis=1)
+def schwefel221(X, xp=np):
+    return xp.amax(xp.abs(X), axis=1)
 
 
-def rosenbrock(X):
+def rosenbrock(X, xp=np):
     head, tail = X[:, :-1], X[:, 1:]
     return (100.0 * (tail - head**2) ** 2 + (head - 1.0) ** 2).sum(axis=1)
 
 
-def step(X):
-    return (np.floor(X + 0.5) ** 2).sum(axis=1)
+def step(X, xp=np):
+    return (xp.floor(X + 0.5) ** 2).sum(axis=1)
+
+
+def quartic(X, xp=np):
+    """F7 without its noise (``make_quartic`` and the torch backend add it from their own generators)."""
+    return (_positions(X, xp) * X**4).sum(axis=1)
 
 
 def make_quartic(rng: np.random.Generator) -> Callable:
     """F7 adds U[0, 1) noise; the noise comes from the problem's own seeded generator."""
 
-    def quartic(X):
-        i = np.arange(1, X.shape[1] + 1)
-        return (i * X**4).sum(axis=1) + rng.random(X.shape[0])
+    def noisy_quartic(X):
+        return quartic(X) + rng.random(X.shape[0])
 
-    return quartic
-
-
-def schwefel226(X):
-    return (-X * np.sin(np.sqrt(np.abs(X)))).sum(axis=1)
+    noisy_quartic.__name__ = "quartic"
+    return noisy_quartic
 
 
-def rastrigin(X):
-    return (X**2 - 10.0 * np.cos(2.0 * np.pi * X) + 10.0).sum(axis=1)
+def schwefel226(X, xp=np):
+    return (-X * xp.sin(xp.sqrt(xp.abs(X)))).sum(axis=1)
 
 
-def ackley(X):
+def rastrigin(X, xp=np):
+    return (X**2 - 10.0 * xp.cos(2.0 * math.pi * X) + 10.0).sum(axis=1)
+
+
+def ackley(X, xp=np):
     d = X.shape[1]
     return (
-        -20.0 * np.exp(-0.2 * np.sqrt((X**2).sum(axis=1) / d))
-        - np.exp(np.cos(2.0 * np.pi * X).sum(axis=1) / d)
+        -20.0 * xp.exp(-0.2 * xp.sqrt((X**2).sum(axis=1) / d))
+        - xp.exp(xp.cos(2.0 * math.pi * X).sum(axis=1) / d)
         + 20.0
-        + np.e
+        + math.e
     )
 
 
-def griewank(X):
-    i = np.arange(1, X.shape[1] + 1)
-    return (X**2).sum(axis=1) / 4000.0 - np.cos(X / np.sqrt(i)).prod(axis=1) + 1.0
+def griewank(X, xp=np):
+    return (X**2).sum(axis=1) / 4000.0 - xp.cos(X / xp.sqrt(_positions(X, xp))).prod(axis=1) + 1.0
 
 
-def _penalty(X, a, k, m):
-    return (k * np.where(X > a, (X - a) ** m, 0.0) + k * np.where(X < -a, (-X - a) ** m, 0.0)).sum(axis=1)
+def _penalty(X, a, k, m, xp=np):
+    return (k * xp.where(X > a, (X - a) ** m, 0.0) + k * xp.where(X < -a, (-X - a) ** m, 0.0)).sum(axis=1)
 
 
-def penalized1(X):
+def penalized1(X, xp=np):
     d = X.shape[1]
     Y = 1.0 + (X + 1.0) / 4.0
-    inner = ((Y[:, :-1] - 1.0) ** 2 * (1.0 + 10.0 * np.sin(np.pi * Y[:, 1:]) ** 2)).sum(axis=1)
-    core = 10.0 * np.sin(np.pi * Y[:, 0]) ** 2 + inner + (Y[:, -1] - 1.0) ** 2
-    return np.pi / d * core + _penalty(X, 10.0, 100.0, 4)
+    inner = ((Y[:, :-1] - 1.0) ** 2 * (1.0 + 10.0 * xp.sin(math.pi * Y[:, 1:]) ** 2)).sum(axis=1)
+    core = 10.0 * xp.sin(math.pi * Y[:, 0]) ** 2 + inner + (Y[:, -1] - 1.0) ** 2
+    return math.pi / d * core + _penalty(X, 10.0, 100.0, 4, xp)
 
 
-def penalized2(X):
-    inner = ((X[:, :-1] - 1.0) ** 2 * (1.0 + np.sin(3.0 * np.pi * X[:, 1:]) ** 2)).sum(axis=1)
-    last = (X[:, -1] - 1.0) ** 2 * (1.0 + np.sin(2.0 * np.pi * X[:, -1]) ** 2)
-    core = np.sin(3.0 * np.pi * X[:, 0]) ** 2 + inner + last
-    return 0.1 * core + _penalty(X, 5.0, 100.0, 4)
+def penalized2(X, xp=np):
+    inner = ((X[:, :-1] - 1.0) ** 2 * (1.0 + xp.sin(3.0 * math.pi * X[:, 1:]) ** 2)).sum(axis=1)
+    last = (X[:, -1] - 1.0) ** 2 * (1.0 + xp.sin(2.0 * math.pi * X[:, -1]) ** 2)
+    core = xp.sin(3.0 * math.pi * X[:, 0]) ** 2 + inner + last
+    return 0.1 * core + _penalty(X, 5.0, 100.0, 4, xp)
+
+
+FUNCTIONS: dict[str, Callable] = {
+    f.__name__: f for f in (sphere, schwefel222, schwefel12, schwefel221, rosenbrock, step, quartic,
+                            schwefel226, rastrigin, ackley, griewank, penalized1, penalized2)
+}
 
 
 @dataclass(frozen=True)

@@ -278,3 +278,73 @@ def test_bad_parameters(name, params, match):
         pytest.importorskip("transformers")
     with pytest.raises(ValueError, match=match):
         baselines.get(name, **params).fit(*TRAIN)
+
+
+def tag_lists(Y):
+    return [[KEYWORDS[j] for j in np.flatnonzero(row)] for row in Y]
+
+
+ROUND_TRIP = {
+    "frequency": ("frequency", {}),
+    "tfidf-lr": ("tfidf-lr", {}),
+    "tfidf-lr-powerset": ("tfidf-lr", dict(strategy="label-powerset")),
+    "fasttext": ("fasttext", dict(TINY["fasttext"], epochs=2)),
+    "lstm-idf-bce": ("lstm", dict(TINY["lstm"], epochs=2, loss="idf-bce")),
+    "text-resnet": ("text-resnet", dict(TINY["text-resnet"], epochs=2)),
+    "bert-frozen": ("bert", dict(mode="frozen", pooling="mean", epochs=2)),
+    "bert-finetune": ("bert", dict(mode="finetune", epochs=1, batch_size=32)),
+}
+
+
+@pytest.mark.parametrize("case", list(ROUND_TRIP))
+def test_every_baseline_saves_and_loads_with_identical_predictions(case, request, tmp_path):
+    from networks import HashtagRecommender
+
+    name, params = ROUND_TRIP[case]
+    if name == "bert":
+        params = dict(params, model_dir=request.getfixturevalue("bert_dir"))
+    rec = HashtagRecommender(model=name, baseline_params=params, top_k_tags=4)
+    rec.fit(TRAIN[0], tag_lists(TRAIN[1]), VAL[0], tag_lists(VAL[1]))
+    loaded = HashtagRecommender.load(rec.save(tmp_path / case))
+    assert loaded.model == name and loaded.classes_ == rec.classes_
+    assert loaded.get_params() == rec.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(TEST[0]), rec.predict_proba(TEST[0]))
+    assert loaded.recommend(TEST[0][:5], 2) == rec.recommend(TEST[0][:5], 2)
+    state, arrays = rec.baseline_.get_state()  # the baseline's own state API, without the recommender
+    again = baselines.get_class(name).from_state(state, arrays)
+    np.testing.assert_array_equal(again.predict_proba(TEST[0]), rec.baseline_.predict_proba(TEST[0]))
+
+
+def test_state_that_does_not_fit_is_refused_with_one_line():
+    model = baselines.get("tfidf-lr").fit(*TRAIN)
+    state, arrays = model.get_state()
+    bad = dict(arrays, idf=arrays["idf"][:-1])
+    with pytest.raises(ValueError, match="array 'idf'") as info:
+        baselines.get_class("tfidf-lr").from_state(state, bad)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="class 'FrequencyTagger' is not TfidfLogisticTagger"):
+        baselines.get_class("tfidf-lr").from_state(baselines.get("frequency").fit(*TRAIN).get_state()[0], arrays)
+    lstm = baselines.get("lstm", **dict(TINY["lstm"], epochs=1)).fit(*TRAIN)
+    state, arrays = lstm.get_state()
+    state["vocab"] = state["vocab"][:-3]  # a vocabulary edited by hand: the embedding no longer fits
+    with pytest.raises(ValueError, match="module.embedding.weight") as info:
+        baselines.get_class("lstm").from_state(state, arrays)
+    assert "\n" not in str(info.value)
+
+
+def test_frozen_bert_refuses_a_changed_encoder(bert_dir, tmp_path):
+    import shutil
+
+    from networks import HashtagRecommender
+
+    copy = tmp_path / "encoder"
+    shutil.copytree(bert_dir, copy)
+    rec = HashtagRecommender(model="bert", baseline_params=dict(model_dir=str(copy), epochs=1), top_k_tags=4)
+    out = rec.fit(TRAIN[0], tag_lists(TRAIN[1])).save(tmp_path / "m")
+    transformers = pytest.importorskip("transformers")
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        transformers.BertModel(transformers.BertConfig.from_pretrained(str(copy))).save_pretrained(str(copy))
+    with pytest.raises(ValueError, match="not the one this model was trained with") as info:
+        HashtagRecommender.load(out)
+    assert "\n" not in str(info.value)

@@ -325,3 +325,23 @@ def test_train_val_share_reaches_the_split(tmp_path):
     assert shares["0.05"]["val_share"] == 0.05 and shares["0.15"]["val_share"] == 0.15
     assert shares["0.05"]["n_val"] < shares["0.15"]["n_val"] and shares["0.05"]["n_test"] > shares["0.15"]["n_test"]
     assert shares["0.05"]["n_train"] == shares["0.15"]["n_train"]
+
+
+@pytest.mark.parametrize("model", ["frequency", "tfidf-lr"])
+def test_baselines_are_saved_by_train_and_used_by_recommend_model(model, tmp_path):
+    import os
+
+    if not (DATA / "apple_twitter_sentiment.csv").exists() and not os.environ.get("SCPO_DATA_HOME"):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"tweet data missing in CI: {DATA}")
+        pytest.skip("tweet data not available")
+    done = run("train", "apple", "--model", model, "--out", "m", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    tagged = run("recommend", "--model", "m", "new iphone battery is great", cwd=tmp_path)
+    assert tagged.returncode == 0, tagged.stderr
+    assert tagged.stdout.count("#") == 3 and tagged.stdout.rstrip().endswith("new iphone battery is great")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    edited = dict(config, classes=config["classes"][::-1])  # an edited file is refused with one line
+    (tmp_path / "m" / "config.json").write_text(json.dumps(edited))
+    bad = run("recommend", "--model", "m", "hi", cwd=tmp_path)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "checksum" in bad.stderr

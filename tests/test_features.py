@@ -537,3 +537,29 @@ def test_features_on_real_split_are_finite(data_home):
         assert out.shape == (len(texts), 9)
         assert np.all(np.isfinite(out))
     assert np.std(model.transform(data.test_texts), axis=0).min() > 0
+
+
+@pytest.mark.parametrize("hashing", [True, False])
+def test_featurizer_state_round_trip_and_refusals(hashing):
+    import json
+
+    texts = ["apple pie is good", "banana split great", "apple phone battery", "cherry banana",
+             "apple cherry tasty", "new phone good"] * 5
+    tags = [["a"], ["b"], ["a"], ["c"], ["a", "c"], ["a"]] * 5
+    featurizer = KeywordSetFeaturizer(hashing=hashing, min_steps=20, hidden_size=4).fit(texts, tags)
+    state, arrays = featurizer.get_state()
+    state = json.loads(json.dumps(state))  # JSON-able
+    assert all(isinstance(v, np.ndarray) for v in arrays.values())
+    again = KeywordSetFeaturizer.from_state(state, arrays)
+    np.testing.assert_array_equal(again.transform(texts[:7]), featurizer.transform(texts[:7]))
+    assert again.get_params() == featurizer.get_params()
+    with pytest.raises(ValueError, match="array 'idf'"):
+        KeywordSetFeaturizer.from_state(state, dict(arrays, idf=arrays["idf"][:-1]))
+    with pytest.raises(ValueError, match="vocabulary"):
+        KeywordSetFeaturizer.from_state(dict(state, vocabulary=[]), arrays)
+    with pytest.raises(ValueError, match="hashing"):
+        KeywordSetFeaturizer.from_state(dict(state, params=dict(state["params"], hashing=not hashing)), arrays)
+    if hashing:
+        bad = dict(arrays, **{"lstm.score.weight": np.zeros((1, 5), dtype=np.float32)})
+        with pytest.raises(ValueError, match="lstm.score.weight"):
+            KeywordSetFeaturizer.from_state(state, bad)

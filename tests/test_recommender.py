@@ -125,13 +125,14 @@ def test_reproducible_and_clonable(data):
     np.testing.assert_array_equal(a.predict_proba(test_texts), b.predict_proba(test_texts))
 
 
-def test_baseline_model(data):
+def test_baseline_model(data, tmp_path):
     texts, tags, test_texts, _ = data
     rec = HashtagRecommender(model="frequency").fit(texts, tags)
     proba = rec.predict_proba(test_texts)
     assert proba.shape == (30, 3) and np.allclose(proba, proba[0])  # the frequency ranking
-    with pytest.raises(ValueError, match="save supports model='resnet' only"):
-        rec.save("unused")
+    loaded = HashtagRecommender.load(rec.save(tmp_path / "freq"))
+    assert loaded.model == "frequency" and loaded.classes_ == rec.classes_
+    np.testing.assert_array_equal(loaded.predict_proba(test_texts), proba)
 
 
 def test_bad_arguments(data):
@@ -156,3 +157,60 @@ def test_tags_default_to_the_hashtags_in_the_texts():
     texts = ["buy #AAPL now", "new #iphone screen", "#aapl shares up", "my #iphone battery", "hello world"]
     rec = HashtagRecommender(model="frequency").fit(texts)
     assert rec.classes_ == ["aapl", "iphone"] and rec.n_train_ == 4
+
+
+def _resign(out):
+    """Recompute the checksum, as someone editing the files on purpose would."""
+    from networks.recommender import _digest
+
+    config = json.loads((out / "config.json").read_text())
+    config["sha256"] = _digest(config, (out / "weights.safetensors").read_bytes())
+    (out / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("model", ["frequency", "tfidf-lr"])
+def test_tampered_or_foreign_directories_are_refused_with_one_line(model, data, tmp_path):
+    from safetensors.numpy import load, save
+
+    texts, tags, test_texts, _ = data
+    rec = HashtagRecommender(model=model).fit(texts, tags)
+    out = rec.save(tmp_path / "m")
+    config_text, weights = (out / "config.json").read_text(), (out / "weights.safetensors").read_bytes()
+
+    def refused(match):
+        with pytest.raises(ValueError, match=match) as info:
+            HashtagRecommender.load(out)
+        assert "\n" not in str(info.value)
+        (out / "config.json").write_text(config_text)
+        (out / "weights.safetensors").write_bytes(weights)
+
+    config = json.loads(config_text)
+    (out / "config.json").write_text(json.dumps(dict(config, version=1)))
+    refused("format version 1; this code reads 2")
+    (out / "config.json").write_text(json.dumps(dict(config, classes=config["classes"][::-1])))  # edited JSON
+    refused("do not match their checksum")
+    (out / "weights.safetensors").write_bytes(weights[: len(weights) // 2])  # truncated
+    refused("not a readable safetensors file")
+    arrays = load(weights)
+    key = next(k for k in arrays if arrays[k].ndim == 1)
+    (out / "weights.safetensors").write_bytes(save(dict(arrays, **{key: arrays[key][:-1]})))  # shapes mismatch
+    _resign(out)
+    refused(f"array '{key[len('baseline.'):]}'")
+    del config["baseline"]
+    (out / "config.json").write_text(json.dumps(config))
+    _resign(out)
+    refused("missing or malformed entry")
+    assert HashtagRecommender.load(out).model == model  # the restored files still load
+
+
+def test_resnet_with_mismatched_featurizer_is_refused(fitted_scpo, tmp_path):
+    from safetensors.numpy import load, save
+
+    out = fitted_scpo.save(tmp_path / "m")
+    arrays = load((out / "weights.safetensors").read_bytes())
+    arrays["featurizer.idf"] = arrays["featurizer.idf"][:-2]
+    (out / "weights.safetensors").write_bytes(save(arrays))
+    _resign(out)
+    with pytest.raises(ValueError, match="featurizer state: array 'idf'") as info:
+        HashtagRecommender.load(out)
+    assert "\n" not in str(info.value)

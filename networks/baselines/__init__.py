@@ -7,6 +7,11 @@ Use the registry so the CLI, benchmarks and tests share one list::
     model = baselines.get("tfidf-lr", strategy="label-powerset").fit(texts, Y, texts_val, Y_val)
     scores = model.predict_proba(test_texts)
 
+A fitted model's ``get_state()`` is ``(state, arrays)``: a JSON-able dict (class, parameters,
+vocabularies, fitted settings) and numpy arrays (weights; TF-IDF idf, logistic coefficients and
+intercepts); ``get_class(name).from_state(state, arrays)`` rebuilds it with identical predictions.
+``HashtagRecommender.save`` writes them as JSON plus safetensors.
+
 The torch models (``fasttext``, ``lstm``, ``text-resnet``, ``bert``) are imported on first use, so
 listing or using ``frequency`` and ``tfidf-lr`` does not import torch or transformers.
 """

@@ -1,8 +1,10 @@
-"""What every baseline shares: input validation, the IDF loss weights, device resolution."""
+"""What every baseline shares: input validation, the IDF loss weights, device resolution, and the
+saved state (``get_state`` / ``from_state``: a JSON-able dict plus numpy arrays, nothing pickled)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -98,6 +100,47 @@ def resolve_device(device: str):
     return dev
 
 
+def json_value(value, where: str):
+    """JSON-safe copy of a parameter value (tuples become lists); anything else is refused."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [json_value(v, where) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_value(v, f"{where}.{k}") for k, v in value.items()}
+    raise ValueError(f"cannot save {where}={value!r}: only JSON values (numbers, strings, lists, dicts) are saved")
+
+
+def params_from_json(cls: type, params, where: str) -> dict:
+    """Saved ``__init__`` arguments of ``cls``: lists become tuples where the default is a tuple;
+    a name ``cls`` does not take is a ValueError."""
+    if not isinstance(params, dict):
+        raise ValueError(f"{where}: params must be a dict, got {params!r}")
+    signature = inspect.signature(cls.__init__).parameters
+    out = {}
+    for key, value in params.items():
+        if key not in signature or key == "self":
+            raise ValueError(f"{where}: {cls.__name__} takes no parameter {key!r}")
+        default = signature[key].default
+        out[key] = tuple(value) if isinstance(default, tuple) and isinstance(value, list) else value
+    return out
+
+
+def saved_array(arrays: Mapping[str, np.ndarray], name: str, shape: tuple, where: str, kind: str = "f") -> np.ndarray:
+    """``arrays[name]`` (copied) if it has ``shape`` (``None``: any length) and a dtype of ``kind``."""
+    value = arrays.get(name)
+    if value is None:
+        raise ValueError(f"{where}: array {name!r} is missing")
+    ok = value.ndim == len(shape) and all(w is None or w == g for w, g in zip(shape, value.shape, strict=False))
+    if not ok or value.dtype.kind not in kind:
+        raise ValueError(f"{where}: array {name!r} is {value.dtype} {value.shape}, expected {kind!r} {shape}")
+    return np.array(value)
+
+
 class BaseTagger(BaseEstimator):
     """Shared surface: ``fit(texts, Y, texts_val=None, Y_val=None)`` and ``predict_proba(texts)``.
 
@@ -129,6 +172,48 @@ class BaseTagger(BaseEstimator):
         return out
 
     _min_texts = 1
+
+    # state ---------------------------------------------------------------------------------------
+    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The fitted model as ``(state, arrays)``: a JSON-able dict (class, ``__init__`` parameters,
+        fitted settings, vocabularies) and numpy arrays (weights); :meth:`from_state` rebuilds it."""
+        check_is_fitted(self, "n_labels_")
+        params = {k: json_value(v, f"{type(self).__name__}.{k}") for k, v in self.get_params(deep=False).items()}
+        config, arrays = self._get_state()
+        return {"class": type(self).__name__, "params": params, "n_labels": int(self.n_labels_), **config}, arrays
+
+    @classmethod
+    def from_state(cls, state: dict, arrays: Mapping[str, np.ndarray], device: str | None = None) -> BaseTagger:
+        """Rebuild a model saved by :meth:`get_state` (``device`` overrides the saved one, if the model
+        has one); a state that does not fit the class is a one-line ValueError."""
+        where = f"{cls.__name__} state"
+        if not isinstance(state, dict) or state.get("class") != cls.__name__:
+            found = state.get("class") if isinstance(state, dict) else state
+            raise ValueError(f"{where}: class {found!r} is not {cls.__name__}")
+        params = params_from_json(cls, state.get("params"), where)
+        if device is not None and "device" in params:
+            params["device"] = device
+        model = cls(**params)
+        n_labels = state.get("n_labels")
+        if isinstance(n_labels, bool) or not isinstance(n_labels, int) or n_labels < 1:
+            raise ValueError(f"{where}: n_labels must be an integer >= 1, got {n_labels!r}")
+        model.n_labels_ = n_labels
+        try:
+            model._set_state(state, arrays, where)
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"{where}: missing or malformed entry {exc}") from None
+        saved = {k: (v.shape, v.dtype) for k, v in arrays.items()}
+        rebuilt = {k: (v.shape, v.dtype) for k, v in model._get_state()[1].items()}
+        if saved != rebuilt:
+            odd = sorted(set(saved) ^ set(rebuilt)) or sorted(k for k in saved if saved[k] != rebuilt[k])
+            raise ValueError(f"{where}: array {odd[0]!r} does not fit the model")
+        return model
+
+    def _get_state(self) -> tuple[dict, dict[str, np.ndarray]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _set_state(self, state: dict, arrays: Mapping[str, np.ndarray], where: str) -> None:  # pragma: no cover
+        raise NotImplementedError
 
     def _fit(self, texts, Y, texts_val, Y_val):  # pragma: no cover - abstract
         raise NotImplementedError

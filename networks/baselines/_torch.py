@@ -19,7 +19,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._base import BaseTagger, check_positive_int, idf_bce_weights, resolve_device
+from features.torchutil import load_state, module_state
+
+from ._base import BaseTagger, check_positive_int, idf_bce_weights, resolve_device, saved_array
+from .text import Vocabulary
 
 LOSSES = ("bce", "idf-bce")
 
@@ -131,6 +134,43 @@ class TorchTagger(BaseTagger):
 
     def _predict(self, texts):
         return torch.sigmoid(self._logits(self._encode(texts))).numpy().astype(float)
+
+    # state: the module's weights as arrays; vocabulary, history and loss weights in JSON ----------
+    def _get_state(self):
+        state = {
+            "best_epoch": int(self.best_epoch_),
+            "history": [{k: float(v) if k != "epoch" else int(v) for k, v in h.items()} for h in self.history_],
+            "vocab": self.vocab_.tokens_ if hasattr(self, "vocab_") else None,
+            **self._extra_state(),
+        }
+        arrays = module_state(self.module_, "module.")
+        if self.loss_weights_ is not None:
+            arrays["loss_weights"] = np.asarray(self.loss_weights_)
+        return state, arrays
+
+    def _set_state(self, state, arrays, where):
+        self.device_ = resolve_device(self.device)
+        self.best_epoch_ = int(state["best_epoch"])
+        self.history_ = [dict(h) for h in state["history"]]
+        self.loss_weights_ = None
+        if "loss_weights" in arrays:
+            self.loss_weights_ = saved_array(arrays, "loss_weights", (self.n_labels_,), where)
+        if state["vocab"] is not None:
+            try:
+                self.vocab_ = Vocabulary.from_tokens(state["vocab"], self.min_freq)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+        self._restore_extra(state, where)
+        with seeded(int(self.seed)):  # initial weights are overwritten; the caller's RNG is left alone
+            module = self._build_module(self.n_labels_)
+        self.module_ = load_state(module, arrays, where, prefix="module.").to(self.device_).eval()
+
+    def _extra_state(self) -> dict:
+        """Fitted settings besides the vocabulary that ``_build_module`` needs (JSON values)."""
+        return {}
+
+    def _restore_extra(self, state: dict, where: str) -> None:
+        """Set what ``_extra_state`` saved, before ``_build_module`` is called."""
 
     # hooks -------------------------------------------------------------------------------------
     def _prepare(self, texts, Y):  # pragma: no cover - abstract

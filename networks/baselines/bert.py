@@ -16,6 +16,7 @@ and ``pooling="mean"`` (the pooling that model was trained with); checked to loa
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 
@@ -49,6 +50,16 @@ def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tenso
         return hidden[:, 0]
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def _fingerprint(module: nn.Module) -> str:
+    """SHA-256 over the names, dtypes, shapes and bytes of a module's state."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        array = tensor.detach().cpu().contiguous().numpy()
+        digest.update(f"{name}:{array.dtype}:{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 class _FineTuneModule(nn.Module):
@@ -112,15 +123,7 @@ class BertTagger(TorchTagger):
         return 1e-2 if self.mode == "frozen" else 5e-5
 
     def _prepare(self, texts, Y):
-        tf = import_transformers()
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        check_positive_int("max_len", self.max_len)
-        if self.model_dir is None or not os.path.isfile(os.path.join(self.model_dir, "config.json")):
-            raise ValueError(f"model_dir must be a local directory with config.json, got {self.model_dir!r}")
-        self.encoder_ = tf.AutoModel.from_pretrained(self.model_dir, local_files_only=True).to(self.device_)
+        tf = self._load_encoder()
         tok_dir = self.tokenizer_dir or self.model_dir
         if any(os.path.isfile(os.path.join(tok_dir, f)) for f in _TOKENIZER_FILES):
             self.tokenizer_ = tf.AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
@@ -131,9 +134,46 @@ class BertTagger(TorchTagger):
                 stacklevel=3,
             )
             self.tokenizer_ = Vocabulary(max_size=int(self.encoder_.config.vocab_size)).fit(texts)
+
+    def _load_encoder(self):
+        """Check the settings and read ``encoder_`` from ``model_dir`` (frozen in ``"frozen"`` mode)."""
+        tf = import_transformers()
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        check_positive_int("max_len", self.max_len)
+        if self.model_dir is None or not os.path.isfile(os.path.join(self.model_dir, "config.json")):
+            raise ValueError(f"model_dir must be a local directory with config.json, got {self.model_dir!r}")
+        self.encoder_ = tf.AutoModel.from_pretrained(self.model_dir, local_files_only=True).to(self.device_)
         if self.mode == "frozen":
             self.encoder_.eval()
             self.encoder_.requires_grad_(False)
+        return tf
+
+    # state. Saved: the head (and, fine-tuned, the encoder) weights as arrays, the whitespace
+    # vocabulary if one was used, and a SHA-256 of the frozen encoder's weights. Not saved: the
+    # encoder's architecture and frozen weights and the Hugging Face tokenizer, which are read from
+    # ``model_dir`` / ``tokenizer_dir`` again on load; a frozen encoder that changed there is refused.
+    def _extra_state(self):
+        vocab = self.tokenizer_.tokens_ if isinstance(self.tokenizer_, Vocabulary) else None
+        return {"tokenizer_vocab": vocab, "vocab_size": int(self.encoder_.config.vocab_size),
+                "encoder_sha256": _fingerprint(self.encoder_) if self.mode == "frozen" else None}
+
+    def _restore_extra(self, state, where):
+        tf = self._load_encoder()
+        if state["encoder_sha256"] is not None and _fingerprint(self.encoder_) != state["encoder_sha256"]:
+            raise ValueError(f"{where}: the encoder in model_dir={self.model_dir!r} is not the one this model was "
+                             "trained with (weights differ)")
+        vocab = state["tokenizer_vocab"]
+        if vocab is None:
+            tok_dir = self.tokenizer_dir or self.model_dir
+            self.tokenizer_ = tf.AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
+        else:
+            try:
+                self.tokenizer_ = Vocabulary.from_tokens(vocab, max_size=int(state["vocab_size"]))
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
 
     def _tokenize(self, texts) -> dict[str, torch.Tensor]:
         if isinstance(self.tokenizer_, Vocabulary):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import BaseTagger
+from ._base import BaseTagger, saved_array
 
 
 class FrequencyTagger(BaseTagger):
@@ -22,3 +22,9 @@ class FrequencyTagger(BaseTagger):
 
     def _predict(self, texts):
         return np.tile(self.frequencies_, (len(texts), 1))
+
+    def _get_state(self):
+        return {}, {"frequencies": self.frequencies_}
+
+    def _set_state(self, state, arrays, where):
+        self.frequencies_ = saved_array(arrays, "frequencies", (self.n_labels_,), where).astype(float)

@@ -158,3 +158,11 @@ class TextResNetTagger(TorchTagger):
             float(self.dropout),
             n_labels,
         )
+
+    def _extra_state(self):
+        return {"embed_dim": int(self.embed_dim_), "vectors_found": int(self.vectors_found_)}
+
+    def _restore_extra(self, state, where):
+        self.embed_dim_, self.vectors_found_ = int(state["embed_dim"]), int(state["vectors_found"])
+        check_positive_int("embed_dim", self.embed_dim_)
+        self._init_weights = torch.zeros(len(self.vocab_), self.embed_dim_)  # replaced by the saved weights

@@ -40,6 +40,17 @@ class Vocabulary:
         self.index_ = {tok: i for i, tok in enumerate(self.tokens_)}
         return self
 
+    @classmethod
+    def from_tokens(cls, tokens, min_freq: int = 1, max_size: int | None = None) -> Vocabulary:
+        """A fitted vocabulary with these ``tokens_`` (a saved one); padding and unknown come first."""
+        if not isinstance(tokens, list) or tokens[:2] != ["<pad>", "<unk>"] or len(set(tokens)) != len(tokens) \
+                or not all(isinstance(t, str) for t in tokens):
+            raise ValueError("a vocabulary must be a list of distinct tokens starting with '<pad>', '<unk>'")
+        vocab = cls(min_freq, max_size)
+        vocab.tokens_ = list(tokens)
+        vocab.index_ = {tok: i for i, tok in enumerate(vocab.tokens_)}
+        return vocab
+
     def __len__(self) -> int:
         return len(self.tokens_)
 

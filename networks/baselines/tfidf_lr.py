@@ -22,7 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from ..metrics import RANKING_METRIC_NAMES, ranking_metrics
-from ._base import BaseTagger
+from ._base import BaseTagger, saved_array
 from .text import tokenize
 
 STRATEGIES = ("ovr", "label-powerset")
@@ -63,15 +63,7 @@ class TfidfLogisticTagger(BaseTagger):
         metric, _, k = str(self.select_by).partition("@")
         if metric not in RANKING_METRIC_NAMES or not k.isdigit() or int(k) < 1:
             raise ValueError(f"select_by must be a ranking metric key like 'ndcg@5', got {self.select_by!r}")
-        self.vectorizer_ = TfidfVectorizer(
-            tokenizer=tokenize,
-            token_pattern=None,
-            lowercase=False,
-            ngram_range=tuple(self.ngram_range),
-            min_df=self.min_df,
-            max_features=self.max_features,
-            sublinear_tf=self.sublinear_tf,
-        )
+        self.vectorizer_ = self._vectorizer()
         X = self.vectorizer_.fit_transform(texts)
         Xv = None if texts_val is None else self.vectorizer_.transform(texts_val)
         self.validation_scores_ = {}
@@ -87,6 +79,20 @@ class TfidfLogisticTagger(BaseTagger):
                 best = (c, model)
         self.C_, self.model_ = best
 
+    def _vectorizer(self) -> TfidfVectorizer:
+        return TfidfVectorizer(
+            tokenizer=tokenize,
+            token_pattern=None,
+            lowercase=False,
+            ngram_range=tuple(self.ngram_range),
+            min_df=self.min_df,
+            max_features=self.max_features,
+            sublinear_tf=self.sublinear_tf,
+        )
+
+    def _logistic(self, C) -> LogisticRegression:
+        return LogisticRegression(C=C, max_iter=self.max_iter)
+
     def _fit_one(self, X, Y, C):
         """``("ovr", [model or constant per tag])`` or ``("lp", model or constants, tag-set matrix)``."""
         if self.strategy == "ovr":
@@ -96,12 +102,12 @@ class TfidfLogisticTagger(BaseTagger):
                 if y.min() == y.max():  # a tag always or never present: constant score
                     models.append(float(y[0]))
                 else:
-                    models.append(LogisticRegression(C=C, max_iter=self.max_iter).fit(X, y))
+                    models.append(self._logistic(C).fit(X, y))
             return ("ovr", models)
         tag_sets, cls = np.unique(Y, axis=0, return_inverse=True)
         if len(tag_sets) == 1:
             return ("lp", None, tag_sets)
-        return ("lp", LogisticRegression(C=C, max_iter=self.max_iter).fit(X, cls.ravel()), tag_sets)
+        return ("lp", self._logistic(C).fit(X, cls.ravel()), tag_sets)
 
     @staticmethod
     def _scores(fitted, X):
@@ -116,3 +122,71 @@ class TfidfLogisticTagger(BaseTagger):
 
     def _predict(self, texts):
         return self._scores(self.model_, self.vectorizer_.transform(texts))
+
+    # state: the vocabulary in JSON; idf, coefficients, intercepts, classes and tag sets as arrays
+    def _get_state(self):
+        vocabulary = self.vectorizer_.vocabulary_
+        terms = sorted(vocabulary, key=vocabulary.get)
+        scores = [[float(c), float(v)] for c, v in self.validation_scores_.items()]
+        state = {"C": float(self.C_), "validation_scores": scores, "vocabulary": terms, "fitted": self.model_[0]}
+        arrays = {"idf": self.vectorizer_.idf_}
+        if self.model_[0] == "ovr":
+            state["constants"] = [m if isinstance(m, float) else None for m in self.model_[1]]
+            for j, m in enumerate(self.model_[1]):
+                if not isinstance(m, float):
+                    arrays.update(_logistic_arrays(m, f"tag{j}."))
+        else:
+            _, model, tag_sets = self.model_
+            arrays["tag_sets"] = tag_sets
+            if model is not None:
+                arrays.update(_logistic_arrays(model, "lp."))
+        return state, arrays
+
+    def _set_state(self, state, arrays, where):
+        terms = state["vocabulary"]
+        if not isinstance(terms, list) or not terms or len(set(terms)) != len(terms) \
+                or not all(isinstance(t, str) for t in terms):
+            raise ValueError(f"{where}: vocabulary must be a non-empty list of distinct terms")
+        n_terms, n_labels = len(terms), self.n_labels_
+        self.vectorizer_ = self._vectorizer()
+        self.vectorizer_.vocabulary_ = {t: i for i, t in enumerate(terms)}
+        self.vectorizer_.idf_ = saved_array(arrays, "idf", (n_terms,), where)
+        self.C_ = float(state["C"])
+        self.validation_scores_ = {float(c): float(v) for c, v in state["validation_scores"]}
+        if state["fitted"] == "ovr":
+            constants = state["constants"]
+            if not isinstance(constants, list) or len(constants) != n_labels:
+                raise ValueError(f"{where}: constants must be a list of {n_labels} entries")
+            models = []
+            for j, constant in enumerate(constants):
+                if constant is None:
+                    models.append(self._logistic_from(arrays, f"tag{j}.", n_terms, 2, where))
+                elif isinstance(constant, (int, float)) and not isinstance(constant, bool):
+                    models.append(float(constant))
+                else:
+                    raise ValueError(f"{where}: constants[{j}] must be a number or null, got {constant!r}")
+            self.model_ = ("ovr", models)
+        elif state["fitted"] == "lp":
+            tag_sets = saved_array(arrays, "tag_sets", (None, n_labels), where)
+            model = None
+            if len(tag_sets) > 1:
+                model = self._logistic_from(arrays, "lp.", n_terms, len(tag_sets), where)
+                if model.classes_.dtype.kind not in "iu" or model.classes_.min() < 0 \
+                        or model.classes_.max() >= len(tag_sets):
+                    raise ValueError(f"{where}: array 'lp.classes' does not index the {len(tag_sets)} tag sets")
+            self.model_ = ("lp", model, tag_sets)
+        else:
+            raise ValueError(f"{where}: fitted must be 'ovr' or 'lp', got {state['fitted']!r}")
+
+    def _logistic_from(self, arrays, prefix, n_terms, n_classes, where) -> LogisticRegression:
+        rows = 1 if n_classes == 2 else n_classes
+        model = self._logistic(self.C_)
+        model.coef_ = saved_array(arrays, prefix + "coef", (rows, n_terms), where)
+        model.intercept_ = saved_array(arrays, prefix + "intercept", (rows,), where)
+        model.classes_ = saved_array(arrays, prefix + "classes", (n_classes,), where, kind="fiu")
+        model.n_features_in_ = n_terms
+        return model
+
+
+def _logistic_arrays(model: LogisticRegression, prefix: str) -> dict[str, np.ndarray]:
+    return {prefix + "coef": model.coef_, prefix + "intercept": model.intercept_, prefix + "classes": model.classes_}
