@@ -196,3 +196,22 @@ def test_unknown_suite_is_one_line_and_exit_2(tmp_path):
 
     result = CliRunner().invoke(cli_module.app, ["benchmark", "--suite", "cec", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and result.output.strip() == "error: unknown suite 'cec'; choose from classic, bbob"
+
+
+def test_report_part1b_is_computed_from_the_bbob_results(tmp_path):
+    pytest.importorskip("nevergrad")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from experiments import report
+
+    results = tmp_path / "results"
+    assert report.part1b(results)[0][0].startswith("Not run: no experiments/results/bbob/results.csv")
+    run_bbob("scpo,scpo:variant=invariant,pso,ng:PSO,random", "1,15", "2", "1-2", 40, out_dir=results / "bbob")
+    lines, facts = report.part1b(results)
+    text = "\n".join(lines)
+    assert "budget 40 x d evaluations" in text and "**A short setting**" in text
+    assert "| scpo[variant=invariant] |" in text and "ECDF area" in text
+    assert "- SCPO (published) ranks" in text
+    assert "- Invariant variant: scpo[variant=invariant] vs scpo:" in text
+    assert "- Ours vs nevergrad: pso vs ng:PSO:" in text and "ng:PSO" in text and "ms" in text
+    assert facts["scpo[variant=invariant]"]["n"] == 4 and facts[("pso", "ng:PSO")]["n"] == 4
+    assert facts["order"][0] in facts["fraction"] and "nan" not in text
