@@ -401,7 +401,7 @@ def claims(facts1: dict, facts2: dict, results: Path) -> list[str]:
     return out + [""]
 
 
-def summary(facts1: dict, facts2: dict, p3: list[str]) -> list[str]:
+def summary(facts1: dict, facts2: dict, p3: list[str], facts1b: dict | None = None) -> list[str]:
     """The headline numbers, each computed from the parts below."""
     out = []
     for setting in ("unshifted", "shifted"):
@@ -412,6 +412,13 @@ def summary(facts1: dict, facts2: dict, p3: list[str]) -> list[str]:
             out.append(f"- F1-F13 {setting} ({f['runs']} runs): SCPO has Friedman rank {order.index('scpo') + 1} of "
                        f"{len(order)} (best: {order[0]}); it is significantly worse than {worse or 'no optimizer'} "
                        "of the 13 problems.")
+    if facts1b and "scpo_rank" in facts1b:
+        frac, order = facts1b["fraction"], facts1b["order"]
+        line = (f"- BBOB, short setting (part 1b): SCPO ranks {facts1b['scpo_rank']} of {len(order)} by targets "
+                f"reached ({frac['scpo']:.3f}; best {order[0]} {frac[order[0]]:.3f})")
+        if "scpo[variant=invariant]" in frac:
+            line += f"; its translation-invariant variant reaches {frac['scpo[variant=invariant]']:.3f}"
+        out.append(line + ".")
     groups = facts2.get("groups", {})
     for dataset in ("apple", "avengers"):
         key = (dataset, "excluded", 0.9)
@@ -430,7 +437,7 @@ def summary(facts1: dict, facts2: dict, p3: list[str]) -> list[str]:
 
 def render(results: Path) -> str:
     p1, facts1 = part1(results)
-    p1b, _ = part1b(results)
+    p1b, facts1b = part1b(results)
     p2, facts2 = part2(results)
     p3 = claims(facts1, facts2, results)
     now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -449,7 +456,7 @@ def render(results: Path) -> str:
         "",
         "## Summary",
         "",
-        *summary(facts1, facts2, p3),
+        *summary(facts1, facts2, p3, facts1b),
         "## 1. Optimizers on F1-F13",
         "",
         "SCA, PO, PO with the authors' party-switching bug (`po[reference_switch_bug=True]`), SCPO, PSO, DE, CMA-ES "
