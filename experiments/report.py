@@ -162,8 +162,9 @@ def part1b(results: Path) -> tuple[list[str], dict]:
     total = sum(r["wall_time_s"] for r in rows)
     out = [f"Setting: COCO's `bbob` suite through coco-experiment, functions f{functions[0]}-f{functions[-1]} "
            f"({len(functions)}), d = {', '.join(map(str, dims))}, instances {', '.join(map(str, instances))}, one run "
-           f"per instance, budget {m:g} x d evaluations, seed {config['seed']}; {total / 60:.1f} CPU minutes in all "
-           "(one job). **A short setting**, shorter than the issue's d = 5, 10, 20, 15 instances, 10^4 x d"
+           f"per instance, budget {m:g} x d evaluations, seed {config['seed']}; the runs' wall times add up to "
+           f"{total / 60:.1f} minutes (one job, on 2 cores shared with other work). **A short setting**, shorter "
+           "than the issue's d = 5, 10, 20, 15 instances, 10^4 x d"
            f"{cost_text}.", ""]
     if len(complete) < len(algos):
         out += ["**Incomplete run**: " + ", ".join(f"{a} has {trials[a]} trials" for a in algos if a not in complete)

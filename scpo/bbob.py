@@ -157,6 +157,10 @@ def is_peer(spec: AlgoSpec) -> bool:
     return spec.name.startswith(PEER_PREFIX)
 
 
+def is_peer_label(label: str) -> bool:
+    return label.startswith(PEER_PREFIX)
+
+
 # ---------------------------------------------------------------------------- runs
 
 
@@ -449,7 +453,9 @@ def plot_ecdf(rows: Sequence[dict], algos: Sequence[str], dims: Sequence[int], o
             for a in algos:
                 chosen = [r for r in rows if r["algorithm"] == a and r["dim"] == d and r["function"] in members]
                 if chosen:
-                    ax.plot(grid, ecdf_curve(chosen, 10.0**grid), label=a, linewidth=1.2, drawstyle="steps-post")
+                    k = algos.index(a)
+                    ax.plot(grid, ecdf_curve(chosen, 10.0**grid), label=a, linewidth=1.2, drawstyle="steps-post",
+                            color=plt.cm.tab20(2 * (k % 10) + k // 10 % 2), linestyle="--" if is_peer_label(a) else "-")
                     drawn = True
             if not drawn:
                 ax.text(0.5, 0.5, "no function of the group run", ha="center", va="center", fontsize=8,
