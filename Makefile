@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.test-installed: $(STAMP)
-	$(PIP) install -q -e ".[test,distributed]"
+	$(PIP) install -q -e ".[test,distributed,bbob,peers]"
 	touch $@
 
 run: $(STAMP)
@@ -46,6 +46,9 @@ experiments: $(STAMP)
 	$(TABLE2) --query-tag excluded --shares 0.9 --seeds 2 --feature-sets f1-f9 --models scpo-resnet \
 		--max-evals 30000 --out experiments/results/table2_30k.md
 	$(PY) experiments/tagfinder_table.py --seeds 2 --epochs 3 --max-evals 3000
+	$(PIP) install -q -e ".[bbob,peers]"
+	$(PY) experiments/invariance.py
+	$(PY) experiments/run_bbob.py --quiet
 	$(PY) experiments/report.py
 
 clean:

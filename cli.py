@@ -390,24 +390,47 @@ def data_info(
 
 @app.command()
 def benchmark(
-    algos: Annotated[str, typer.Option(help="Comma-separated algorithms; name:key=value adds an option")]
+    algos: Annotated[str, typer.Option(help="Comma-separated algorithms; name:key=value adds an option; "
+                                            "ng:<Name> runs a nevergrad optimizer (bbob; needs scpo[peers])")]
     = "scpo,sca,po,random",
-    problems: Annotated[str, typer.Option(help="Comma-separated problems, or all")] = "sphere,rastrigin",
-    shifted: Annotated[bool, typer.Option(help="Shift every optimum off the diagonal")] = False,
-    dim: Annotated[int, typer.Option(min=1, help="Dimension")] = 30,
-    runs: Annotated[int, typer.Option(min=1, help="Independent runs per (algorithm, problem)")] = 30,
-    evals: Annotated[int, typer.Option(min=1, help="Evaluation budget of every run")] = 30000,
+    suite: Annotated[str, typer.Option(help="classic (F1-F13) or bbob (COCO, needs scpo[bbob])")] = "classic",
+    problems: Annotated[str, typer.Option(help="classic: comma-separated problems, or all")] = "sphere,rastrigin",
+    shifted: Annotated[bool, typer.Option(help="classic: shift every optimum off the diagonal")] = False,
+    dim: Annotated[int, typer.Option(min=1, help="classic: dimension")] = 30,
+    runs: Annotated[int | None, typer.Option(min=1, help="Independent runs per cell (classic: per (algorithm, "
+                                                         "problem), default 30; bbob: per instance, default 1)")]
+    = None,
+    evals: Annotated[int, typer.Option(min=1, help="classic: evaluation budget of every run")] = 30000,
+    functions: Annotated[str, typer.Option(help="bbob: functions, lists and ranges (1-24)")] = "1-24",
+    dims: Annotated[str, typer.Option(help="bbob: dimensions out of 2,3,5,10,20,40")] = "2,3,5,10,20",
+    instances: Annotated[str, typer.Option(help="bbob: instances, lists and ranges")] = "1-15",
+    budget_multiplier: Annotated[float, typer.Option(help="bbob: budget = M x dim evaluations (M >= 1)")] = 1000,
     seed: Annotated[int, typer.Option(min=0, help="Master seed")] = 0,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
     out: Annotated[Path, typer.Option(help="Output directory (re-running resumes)")] = Path("benchmark"),
 ) -> None:
-    """Every (algorithm, problem, run) at one budget: results.csv, summary.md (Wilcoxon, Friedman), plots."""
+    """Every (algorithm, problem, run) at one budget: results.csv, summary.md (Wilcoxon, Friedman), plots;
+    --suite bbob: COCO's BBOB functions, runtimes to 51 targets, ecdf.png and aRT in summary.md."""
+    if suite == "bbob":
+        from scpo.bbob import run_bbob
+
+        try:
+            bbob = run_bbob(algos, functions=functions, dims=dims, instances=instances,
+                            budget_multiplier=budget_multiplier, runs=1 if runs is None else runs, seed=seed,
+                            out_dir=out, jobs=jobs, progress=sys.stderr.isatty())
+        except USER_ERRORS as exc:
+            fail(str(exc))
+        typer.echo(f"{bbob.ran} runs computed, {bbob.skipped} resumed; {len(bbob.rows)} rows in "
+                   f"{out / 'results.csv'}, summary in {bbob.summary}, ECDFs in {bbob.ecdf}")
+        return
+    if suite != "classic":
+        fail(f"unknown suite {suite!r}; choose from classic, bbob")
     from scpo.benchmark import run_benchmark
 
     check_outputs((out, "directory", "--out"))
     try:
-        result = run_benchmark(algos, problems, dim=dim, runs=runs, evals=evals, seed=seed, out_dir=out,
-                               shifted=shifted, jobs=jobs, progress=sys.stderr.isatty())
+        result = run_benchmark(algos, problems, dim=dim, runs=30 if runs is None else runs, evals=evals, seed=seed,
+                               out_dir=out, shifted=shifted, jobs=jobs, progress=sys.stderr.isatty())
     except USER_ERRORS as exc:
         fail(str(exc))
     typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; {len(result.rows)} rows in "

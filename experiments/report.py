@@ -44,7 +44,11 @@ COMMANDS = {
         "--feature-sets f1-f9 --models scpo-resnet --max-evals 30000 --out experiments/results/table2_30k.md",
     ],
     "tagfinder": ".venv/bin/python experiments/tagfinder_table.py --seeds 2 --epochs 3 --max-evals 3000",
+    "part1b": ".venv/bin/python experiments/run_bbob.py --quiet",
 }
+# part 1b: (ours, peer) pairs compared on BBOB, and (published, invariant) pairs
+PEER_PAIRS = [("pso", "ng:PSO"), ("cmaes", "ng:CMA"), ("de", "ng:TwoPointsDE")]
+VARIANT_PAIRS = [("scpo", "scpo[variant=invariant]"), ("sca", "sca[variant=invariant]")]
 
 
 # ----------------------------------------------------------------------------- part 1
@@ -90,6 +94,131 @@ def part1(results: Path) -> tuple[list[str], dict]:
                 + f" (p = {frp['p']:.1e}).", ""]
         facts[setting]["rank_order"] = [algos[i] for i in order]
         facts[setting]["zeros"] = {a: sum(cells[(a, p)]["median"] == 0.0 for p in problems) for a in algos}
+    return out, facts
+
+
+# ----------------------------------------------------------------------------- part 1b
+def paired(rows: Sequence[dict], a: str, b: str) -> dict:
+    """a against b on the same (function, dim, instance, run) trials: final precision (floored at 1e-8, COCO's
+    last target) compared pairwise; counts and the two-sided Wilcoxon signed-rank p (zero differences dropped)."""
+    from scipy.stats import wilcoxon
+
+    by = {(r["function"], r["dim"], r["instance"], r["run"]): r["precision"] for r in rows if r["algorithm"] == b}
+    pairs = [(max(r["precision"], 1e-8), max(by[k], 1e-8)) for r in rows if r["algorithm"] == a
+             for k in [(r["function"], r["dim"], r["instance"], r["run"])] if k in by]
+    if not pairs:
+        return {"n": 0}
+    x, y = np.log10(np.array(pairs)).T
+    better, worse = int((x < y).sum()), int((x > y).sum())
+    p = float(wilcoxon(x, y).pvalue) if better + worse > 0 else 1.0
+    return {"n": len(pairs), "better": better, "worse": worse, "ties": len(pairs) - better - worse, "p": p,
+            "median_gap": float(np.median(x - y))}
+
+
+def _paired_text(a: str, b: str, t: dict) -> str:
+    if not t["n"]:
+        return f"{a} vs {b}: no common trials"
+    verdict = ("no significant difference" if t["p"] >= 0.05 else
+               f"{a} significantly {'better' if t['better'] > t['worse'] else 'worse'}")
+    return (f"{a} vs {b}: {a} lower final precision on {t['better']} of {t['n']} trials, higher on {t['worse']}, "
+            f"tied on {t['ties']}; median log10 ratio {t['median_gap']:+.2f}; Wilcoxon signed-rank p = "
+            f"{t['p']:.2g} ({verdict} at 0.05)")
+
+
+def part1b(results: Path) -> tuple[list[str], dict]:
+    """BBOB: fraction of targets reached, ECDF area, SCPO's rank, invariant vs published, ours vs nevergrad."""
+    import json
+
+    from scpo import bbob
+
+    folder = results / "bbob"
+    path = folder / "results.csv"
+    if not path.exists():
+        return ["Not run: no experiments/results/bbob/results.csv.", ""], {}
+    rows = list(ResultsFile(path, bbob.FIELDS, bbob.parse_row, bbob.row_key).rows.values())
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    algos = list(dict.fromkeys(r["algorithm"] for r in rows))
+    dims = sorted({r["dim"] for r in rows})
+    functions = sorted({r["function"] for r in rows})
+    instances = sorted({r["instance"] for r in rows})
+    trials = {a: sum(r["algorithm"] == a for r in rows) for a in algos}
+    complete = [a for a in algos if trials[a] == max(trials.values())]
+    m = config["budget_multiplier"]
+    grid = 10.0 ** np.linspace(0, math.log10(m), 200)
+
+    def mine(a, **match):
+        return [r for r in rows if r["algorithm"] == a and all(r[k] in v for k, v in match.items())]
+
+    fraction = {a: bbob.fraction_reached(mine(a)) for a in algos}
+    area = {a: float(np.mean([bbob.ecdf_curve(mine(a, dim=[d]), grid).mean() for d in dims])) for a in algos}
+    order = sorted(algos, key=lambda a: -fraction[a])
+    cost = {a: 1e3 * sum(r["wall_time_s"] for r in mine(a)) / max(1, sum(r["nfev"] for r in mine(a))) for a in algos}
+    peers = [a for a in algos if a.startswith("ng:")]
+    cost_text = ""
+    if peers:
+        cost_text = (" (wall time per evaluation, from the rows: " + ", ".join(f"{a} {cost[a]:.2f} ms" for a in peers)
+                     + f", against {max(cost[a] for a in algos if a not in peers):.3f} ms at most for ours: "
+                     "nevergrad asks and tells one candidate at a time)")
+    total = sum(r["wall_time_s"] for r in rows)
+    out = [f"Setting: COCO's `bbob` suite through coco-experiment, functions f{functions[0]}-f{functions[-1]} "
+           f"({len(functions)}), d = {', '.join(map(str, dims))}, instances {', '.join(map(str, instances))}, one run "
+           f"per instance, budget {m:g} x d evaluations, seed {config['seed']}; the runs' wall times add up to "
+           f"{total / 60:.1f} minutes (one job, on 2 cores shared with other work). **A short setting**, shorter "
+           "than the issue's d = 5, 10, 20, 15 instances, 10^4 x d"
+           f"{cost_text}.", ""]
+    if len(complete) < len(algos):
+        out += ["**Incomplete run**: " + ", ".join(f"{a} has {trials[a]} trials" for a in algos if a not in complete)
+                + f" of {max(trials.values())}; their numbers cover only those trials.", ""]
+    out += ["Full aRT tables: [results/bbob/summary.md](results/bbob/summary.md); runtime ECDFs per dimension and "
+            "function group: [results/bbob/ecdf.png](results/bbob/ecdf.png).", "",
+            "Fraction of the 51 targets (1e2 .. 1e-8 in precision f - f_opt) reached at the end of the budget, over "
+            "all (function, instance) trials; ECDF area = the runtime ECDF averaged over log10(evaluations / d) from "
+            f"0 to {math.log10(m):.2f} (and over dimensions): higher is faster.", "",
+            "| algorithm | " + " | ".join(f"d={d}" for d in dims) + " | " + " | ".join(bbob.GROUPS)
+            + " | all | ECDF area |", "|---|" + "---:|" * (len(dims) + len(bbob.GROUPS) + 2)]
+    for a in order:
+        cells = [f"{bbob.fraction_reached(mine(a, dim=[d])):.3f}" for d in dims]
+        cells += [f"{bbob.fraction_reached(mine(a, function=list(g))):.3f}" if mine(a, function=list(g)) else "n/a"
+                  for g in bbob.GROUPS.values()]
+        out.append(f"| {a} | " + " | ".join(cells) + f" | {fraction[a]:.3f} | {area[a]:.3f} |")
+    out += ["", "Findings (computed from the table and from paired comparisons over the same trials):", ""]
+    facts = {"fraction": fraction, "area": area, "order": order}
+    if "scpo" in algos:
+        rank = order.index("scpo") + 1
+        out.append(f"- SCPO (published) ranks {rank} of {len(algos)} by targets reached ({fraction['scpo']:.3f}; best "
+                   f"{order[0]} {fraction[order[0]]:.3f}, random search {fraction.get('random', math.nan):.3f}).")
+        for group, members in bbob.GROUPS.items():
+            by_group = {a: bbob.fraction_reached(mine(a, function=list(members))) for a in algos
+                        if mine(a, function=list(members))}
+            if "scpo" in by_group:
+                ranked = sorted(by_group, key=lambda a: -by_group[a])
+                out.append(f"  - {group}: rank {ranked.index('scpo') + 1} ({by_group['scpo']:.3f}; best {ranked[0]} "
+                           f"{by_group[ranked[0]]:.3f})")
+        facts["scpo_rank"] = rank
+    for a, b in VARIANT_PAIRS:
+        if a in algos and b in algos:
+            t = paired(rows, b, a)
+            facts[b] = t
+            out.append(f"- Invariant variant: {_paired_text(b, a, t)}; targets reached {fraction[b]:.3f} vs "
+                       f"{fraction[a]:.3f}.")
+    for a, b in PEER_PAIRS:
+        if a in algos and b in algos:
+            t = paired(rows, a, b)
+            facts[(a, b)] = t
+            out.append(f"- Ours vs nevergrad: {_paired_text(a, b, t)}; targets reached {fraction[a]:.3f} vs "
+                       f"{fraction[b]:.3f}.")
+    invariance = results / "invariance.md"
+    if invariance.exists():
+        out += ["", "The translation check of `variant=invariant` on the classical sphere "
+                "(`.venv/bin/python experiments/invariance.py` -> [results/invariance.md](results/invariance.md); "
+                "shifted = optimum moved off the origin in the same box):", "",
+                *invariance.read_text(encoding="utf-8").strip().splitlines()[2:]]
+    out += ["", "Our DE is rand/1/bin; nevergrad's TwoPointsDE is a different DE (two-points crossover, its own "
+            "population and scaling), so that pair compares two DEs, not one implementation against another. "
+            "Our PSO is the inertia-weight global-best PSO (SPEC 1.4); nevergrad's PSO has its own parameters "
+            "and bound handling. Our CMA-ES and ng:CMA both drive pycma (`cma`) with their own "
+            "settings: ours starts from the best initial point, population 30, sigma0 0.3 of the range in the unit "
+            "box, with restarts; nevergrad's uses its defaults on the clipped box.", ""]
     return out, facts
 
 
@@ -273,7 +402,7 @@ def claims(facts1: dict, facts2: dict, results: Path) -> list[str]:
     return out + [""]
 
 
-def summary(facts1: dict, facts2: dict, p3: list[str]) -> list[str]:
+def summary(facts1: dict, facts2: dict, p3: list[str], facts1b: dict | None = None) -> list[str]:
     """The headline numbers, each computed from the parts below."""
     out = []
     for setting in ("unshifted", "shifted"):
@@ -284,6 +413,13 @@ def summary(facts1: dict, facts2: dict, p3: list[str]) -> list[str]:
             out.append(f"- F1-F13 {setting} ({f['runs']} runs): SCPO has Friedman rank {order.index('scpo') + 1} of "
                        f"{len(order)} (best: {order[0]}); it is significantly worse than {worse or 'no optimizer'} "
                        "of the 13 problems.")
+    if facts1b and "scpo_rank" in facts1b:
+        frac, order = facts1b["fraction"], facts1b["order"]
+        line = (f"- BBOB, short setting (part 1b): SCPO ranks {facts1b['scpo_rank']} of {len(order)} by targets "
+                f"reached ({frac['scpo']:.3f}; best {order[0]} {frac[order[0]]:.3f})")
+        if "scpo[variant=invariant]" in frac:
+            line += f"; its translation-invariant variant reaches {frac['scpo[variant=invariant]']:.3f}"
+        out.append(line + ".")
     groups = facts2.get("groups", {})
     for dataset in ("apple", "avengers"):
         key = (dataset, "excluded", 0.9)
@@ -302,6 +438,7 @@ def summary(facts1: dict, facts2: dict, p3: list[str]) -> list[str]:
 
 def render(results: Path) -> str:
     p1, facts1 = part1(results)
+    p1b, facts1b = part1b(results)
     p2, facts2 = part2(results)
     p3 = claims(facts1, facts2, results)
     now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -320,7 +457,7 @@ def render(results: Path) -> str:
         "",
         "## Summary",
         "",
-        *summary(facts1, facts2, p3),
+        *summary(facts1, facts2, p3, facts1b),
         "## 1. Optimizers on F1-F13",
         "",
         "SCA, PO, PO with the authors' party-switching bug (`po[reference_switch_bug=True]`), SCPO, PSO, DE, CMA-ES "
@@ -332,6 +469,16 @@ def render(results: Path) -> str:
         "(writes `results/functions/{unshifted,shifted}/`; resumable).",
         "",
         *p1,
+        "## 1b. Optimizers and nevergrad's peers on COCO's BBOB suite",
+        "",
+        "SCPO and SCA with their published moves and with `variant=invariant` (moves that translate with the "
+        "problem, README Fidelity), PSO, DE, CMA-ES, random search, and nevergrad's PSO, CMA and TwoPointsDE "
+        "(`ng:` entries, the `peers` extra) under the same budget and seeds. Every BBOB optimum is off the origin "
+        "(in [-4, 4]^d), so BBOB is where the origin bias of the published moves cannot help.",
+        "",
+        f"Command: `{COMMANDS['part1b']}` (writes `results/bbob/`; resumable).",
+        "",
+        *p1b,
         "## 2. The paper's Table 2 setting: hashtag recommendation",
         "",
         "The Deep ResNet trained by SCPO (3,000 evaluations; one row with 30,000: 2 seeds, collection tag "

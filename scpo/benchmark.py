@@ -180,40 +180,53 @@ def history_path(out_dir: Path, algo_slug: str, problem_label: str, run: int) ->
     return out_dir / "histories" / f"{algo_slug}__{problem_label}__{run}.json"
 
 
-class ResultsFile:
-    """``results.csv``: read back on start (a torn last line is dropped), then appended one fsynced row at a time."""
+def _parse_row(raw: dict) -> dict:
+    return {**raw, "run": int(raw["run"]), "seed": int(raw["seed"]), "nfev": int(raw["nfev"]),
+            "best_fitness": float(raw["best_fitness"]), "wall_time_s": float(raw["wall_time_s"])}
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.rows: dict[tuple[str, str, int], dict] = {}
+
+def _row_key(row: dict) -> tuple:
+    return (row["algorithm"], row["problem"], row["run"])
+
+
+class ResultsFile:
+    """``results.csv``: read back on start (a torn last line is dropped), then appended one fsynced row at a time.
+
+    ``fields``, ``parse`` (a raw CSV row to typed values) and ``key`` (a row's identity)
+    default to this benchmark's; :mod:`scpo.bbob` passes its own.
+    """
+
+    def __init__(self, path: Path, fields: Sequence[str] = FIELDS, parse: Callable[[dict], dict] = _parse_row,
+                 key: Callable[[dict], tuple] = _row_key):
+        self.path, self.fields, self.key = path, tuple(fields), key
+        self.rows: dict[tuple, dict] = {}
         if not path.exists():
-            write_if_changed(path, ",".join(FIELDS) + "\n")
+            write_if_changed(path, ",".join(self.fields) + "\n")
             return
         text = path.read_text(encoding="utf-8")
         if not text.endswith("\n"):  # killed mid-append: drop the partial row
             text = text[: text.rfind("\n") + 1]
             write_if_changed(path, text)
         reader = csv.DictReader(text.splitlines())
-        if tuple(reader.fieldnames or ()) != FIELDS:
+        if tuple(reader.fieldnames or ()) != self.fields:
             raise ValueError(f"{path} is not a results file of this benchmark (columns {reader.fieldnames})")
         for raw in reader:
-            row = {**raw, "run": int(raw["run"]), "seed": int(raw["seed"]), "nfev": int(raw["nfev"]),
-                   "best_fitness": float(raw["best_fitness"]), "wall_time_s": float(raw["wall_time_s"])}
-            self.rows[(row["algorithm"], row["problem"], row["run"])] = row
+            row = parse(raw)
+            self.rows[key(row)] = row
 
     def append(self, row: dict) -> None:
         with open(self.path, "a", encoding="utf-8", newline="") as handle:
-            csv.writer(handle, lineterminator="\n").writerow([row[k] for k in FIELDS])
+            csv.writer(handle, lineterminator="\n").writerow([row[k] for k in self.fields])
             handle.flush()
             os.fsync(handle.fileno())
-        self.rows[(row["algorithm"], row["problem"], row["run"])] = row
+        self.rows[self.key(row)] = row
 
 
-def _check_config(out_dir: Path, config: dict) -> None:
+def _check_config(out_dir: Path, config: dict, keys: Sequence[str] = CONFIG_KEYS) -> None:
     path = out_dir / "config.json"
     if path.exists():
         old = json.loads(path.read_text(encoding="utf-8"))
-        for key in CONFIG_KEYS:
+        for key in keys:
             if old.get(key) != config[key]:
                 raise ValueError(
                     f"{out_dir} holds a benchmark with {key}={old.get(key)!r}, not {config[key]!r}: "
@@ -299,14 +312,19 @@ def run_benchmark(algos, problems, dim: int, runs: int, evals: int, seed: int, o
 
 
 def _execute_all(pending: Sequence[Task], dim, evals, shifted, seed, jobs):
+    yield from run_tasks(lambda task: execute(task, dim, evals, shifted, seed), pending, jobs)
+
+
+def run_tasks(function: Callable, pending: Sequence, jobs: int):
+    """``(task, function(task))`` for every task, in joblib worker processes when ``jobs > 1`` (any order)."""
     if jobs == 1 or len(pending) <= 1:
         for task in pending:
-            yield task, execute(task, dim, evals, shifted, seed)
+            yield task, function(task)
         return
     from joblib import Parallel, delayed
 
     def run_one(task):
-        return task, execute(task, dim, evals, shifted, seed)
+        return task, function(task)
 
     parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
     yield from parallel(delayed(run_one)(task) for task in pending)

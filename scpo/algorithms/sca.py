@@ -15,10 +15,17 @@ class SCAState:
     fitness: np.ndarray  # (N,)
 
 
-def sca_move(X, destination, r1, r2, r3, r4, xp=np):
+VARIANTS = ("published", "invariant")
+
+
+def sca_move(X, destination, r1, r2, r3, r4, xp=np, invariant=False):
     """X + r1 * sin(r2) * |r3 * P - X| where r4 < 0.5, else the same with cos (Eq. 3.3).
+
+    ``invariant=True``: X + r1 * sin(r2) * |r3 (P - X)| (see :class:`SCA`).
     ``xp`` is the array module (numpy, or torch for tensors)."""
     wave = xp.where(r4 < 0.5, xp.sin(r2), xp.cos(r2))
+    if invariant:
+        return X + r1 * wave * xp.abs(r3 * (destination - X))
     return X + r1 * wave * xp.abs(r3 * destination - X)
 
 
@@ -30,15 +37,29 @@ class SCA(Algorithm):
     destination P (best so far) is updated after the whole population moved.
     ``greedy=True`` is mealpy's OriginalSCA: an agent keeps the better of old and new, and
     out-of-bound coordinates are re-drawn uniformly instead of clipped.
+
+    ``variant="invariant"`` (not the default: the published move is kept for fidelity)
+    removes the move's structural bias towards the origin. The published step is
+    ``|r3 P - X|``: the distance from X to the destination scaled about the *origin*, so
+    after translating the problem by c (X -> X + c, P -> P + c) it becomes
+    ``|r3 P - X + (r3 - 1) c|``: the step depends on where the origin is, and near the
+    destination (X ~ P) it stays ``|r3 - 1| |P|`` instead of shrinking, so the swarm only
+    settles where P ~ 0. The paper's reading of r3 is "a random weight for the destination
+    that emphasizes (r3 > 1) or de-emphasizes (r3 < 1) its effect in defining the
+    distance"; weighting the destination about the agent itself, ``X + r3 (P - X)``, gives
+    the distance ``|r3 (P - X)|`` and the move ``X + r1 sin(r2) |r3 (P - X)|``, which
+    commutes with translation (X' + c for X + c, P + c) and shrinks to 0 as X -> P.
     """
 
     name = "sca"
     initial_counts_as_iteration = True  # SCA.m: t = 2..T after the initial evaluation
 
-    def __init__(self, a: float = 2.0, greedy: bool = False):
+    def __init__(self, a: float = 2.0, greedy: bool = False, variant: str = "published"):
         if not np.isfinite(check_number("a", a)) or a <= 0:
             raise ValueError(f"a must be a positive number, got {a!r}")
-        self.a, self.greedy = float(a), check_bool("greedy", greedy)
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(map(repr, VARIANTS))}, got {variant!r}")
+        self.a, self.greedy, self.variant = float(a), check_bool("greedy", greedy), variant
 
     def init(self, X, fitness, ctx: Context) -> SCAState:
         return SCAState(X, fitness)
@@ -49,7 +70,7 @@ class SCA(Algorithm):
         r2 = 2 * np.pi * ctx.rng.random(shape)
         r3 = 2 * ctx.rng.random(shape)
         r4 = ctx.rng.random(shape)
-        moved = sca_move(state.X, ctx.best_x, r1, r2, r3, r4)
+        moved = sca_move(state.X, ctx.best_x, r1, r2, r3, r4, invariant=self.variant == "invariant")
         if not self.greedy:
             return clip(moved, ctx)
         outside = (moved < ctx.lb) | (moved > ctx.ub)

@@ -86,6 +86,9 @@ class NumbaBackend(Backend):
                             key=run_key(seed), dtype=np.dtype(self.dtype).type, native=self.draws == "native")
 
     def adapt(self, algorithm):
+        if getattr(algorithm, "variant", None) == "invariant":
+            raise ValueError(f"algorithm {algorithm.name!r} with variant='invariant' has no numba implementation; "
+                             "use backend='numpy' or 'torch'")
         return adapt_by_type(algorithm, ADAPTED, self.name)
 
     def initial_population(self, ctx: NumbaContext, shape):

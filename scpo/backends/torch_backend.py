@@ -26,7 +26,7 @@ from scpo.algorithms.base import Context
 from scpo.algorithms.po import PO, POState, campaign_move, switch_plan
 from scpo.algorithms.random_search import RandomSearch
 from scpo.algorithms.sca import SCA, SCAState, sca_move
-from scpo.algorithms.scpo_hybrid import SCPO, scpo_case1
+from scpo.algorithms.scpo_hybrid import SCPO, case1_update
 from scpo.backends import torch_problems
 from scpo.backends.reference import Backend, Evaluator, adapt_by_type
 from scpo.problem import ObjectiveError
@@ -157,7 +157,7 @@ class TorchSCA(SCA):
         r2 = ctx.random(shape).mul_(2 * np.pi)
         r3 = ctx.random(shape).mul_(2)
         r4 = ctx.random(shape)
-        moved = sca_move(state.X, ctx.best_x, r1, r2, r3, r4, xp=torch)
+        moved = sca_move(state.X, ctx.best_x, r1, r2, r3, r4, xp=torch, invariant=self.variant == "invariant")
         if not self.greedy:
             return torch.clamp(moved, ctx.lb, ctx.ub)
         outside = (moved < ctx.lb) | (moved > ctx.ub)
@@ -239,7 +239,7 @@ class TorchSCPO(_TorchPO, SCPO):
         d2 = ctx.random(shape).mul_(2 * np.pi)
         d3 = ctx.random(shape).mul_(2)
         d4 = ctx.random(shape)
-        update, safe = scpo_case1(centres, ctx.best_x, r, d1, d2, d3, d4, self.variant == "printed", xp=torch)
+        update, safe = case1_update(self.variant, centres, ctx.best_x, r, d1, d2, d3, d4, xp=torch)
         po_case1 = centres + r * (centres - X)
         return campaign_move(X, Q, centres, improved, r, torch.where(safe, update, po_case1), xp=torch)
 

@@ -1,0 +1,217 @@
+"""`scpo benchmark --suite bbob`: COCO's functions and optimum, target runtimes, ECDF, aRT, resume, peers, bad input."""
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import scpo.bbob as bbob
+from scpo.bbob import EXPONENTS, TARGET_FIELDS, TARGETS, TargetRecorder, art, parse_ints, run_bbob
+
+cocoex = pytest.importorskip("cocoex", reason="needs the bbob extra: pip install 'scpo[bbob]'")
+
+SCPO = shutil.which("scpo", path=str(Path(sys.executable).parent)) or shutil.which("scpo")
+MUST_SHOW = ["benchmark", "--suite", "bbob", "--functions", "1,8,15", "--dims", "5", "--instances", "1-2",
+             "--algos", "scpo,cmaes", "--budget-multiplier", "200", "--out", "bb"]
+
+
+def read_rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def check_row(row, budget):
+    """A row's runtimes agree with its precision: target k reached iff precision <= 10^(2 - k/5), in order."""
+    precision = float(row["precision"])
+    assert precision >= 0
+    hits = [int(row[c]) if row[c] else None for c in TARGET_FIELDS]
+    for target, hit in zip(TARGETS, hits, strict=True):
+        assert (hit is not None) == (precision <= target), (target, hit, precision)
+    reached = [h for h in hits if h is not None]
+    assert reached == sorted(reached) and all(1 <= h <= int(row["nfev"]) <= budget for h in reached)
+
+
+@pytest.fixture(scope="module")
+def must_show(tmp_path_factory):
+    assert SCPO, "the scpo console script is not installed (pip install -e .)"
+    cwd = tmp_path_factory.mktemp("bbob")
+    done = subprocess.run([SCPO, *MUST_SHOW], cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return cwd / "bb", done
+
+
+def test_must_show_writes_rows_ecdf_and_summary(must_show):
+    out, done = must_show
+    assert "12 runs computed, 0 resumed" in done.stdout
+    rows = read_rows(out / "results.csv")
+    assert len(rows) == 12
+    assert list(rows[0])[:9] == ["algorithm", "function", "dim", "instance", "run", "seed", "precision", "nfev",
+                                 "wall_time_s"]
+    assert list(rows[0])[9:] == list(TARGET_FIELDS) and len(TARGET_FIELDS) == 51
+    assert TARGET_FIELDS[0] == "evals_1e+2.0" and TARGET_FIELDS[-1] == "evals_1e-8.0"
+    assert {(r["algorithm"], r["function"], r["instance"]) for r in rows} == {
+        (a, f, i) for a in ("scpo", "cmaes") for f in ("1", "8", "15") for i in ("1", "2")}
+    for row in rows:
+        check_row(row, budget=1000)
+    # one seed per (function, dim, instance, run), shared by the algorithms
+    seeds = {(r["function"], r["instance"]): set() for r in rows}
+    for r in rows:
+        seeds[(r["function"], r["instance"])].add(r["seed"])
+    assert all(len(s) == 1 for s in seeds.values()) and len({min(s) for s in seeds.values()}) == 6
+    assert (out / "ecdf.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = (out / "summary.md").read_text()
+    for fragment in ("# BBOB summary", "## Fraction of (trial, target) pairs reached", "## aRT to precision 1e1, d = 5",
+                     "## aRT to precision 1e-8, d = 5", "| f15 |", "multimodal (f15-f19)", "| scpo |", "| cmaes |"):
+        assert fragment in summary, fragment
+
+
+def test_rerun_resumes_and_a_torn_row_is_recomputed(must_show, tmp_path):
+    out, _ = must_show
+    copy = tmp_path / "bb"
+    shutil.copytree(out, copy)
+    again = run_bbob("scpo,cmaes", "1,8,15", "5", "1-2", 200, out_dir=copy)
+    assert again.ran == 0 and again.skipped == 12
+    text = (copy / "results.csv").read_text()
+    lines = text.splitlines(keepends=True)
+    (copy / "results.csv").write_text("".join(lines[:-1]) + lines[-1][:30])  # killed mid-append
+    resumed = run_bbob("scpo,cmaes", "1,8,15", "5", "1-2", 200, out_dir=copy)
+    assert resumed.ran == 1 and resumed.skipped == 11
+    strip = [{k: v for k, v in r.items() if k != "wall_time_s"} for r in read_rows(copy / "results.csv")]
+    assert strip == [{k: v for k, v in r.items() if k != "wall_time_s"} for r in read_rows(out / "results.csv")]
+    with pytest.raises(ValueError, match="budget_multiplier"):
+        run_bbob("scpo", "1", "5", "1", 300, out_dir=copy)
+
+
+def test_optimum_is_cocos_and_functions_are_the_suites():
+    """f_opt = BareProblem.best_value(): the suite's problem counts x_opt as its final target (f_opt + 1e-8)."""
+    for f, d, i in ((1, 5, 1), (8, 10, 2), (15, 2, 3), (24, 20, 1)):
+        bare, f_opt = bbob.coco_function(f, d, i)
+        suite = cocoex.Suite("bbob", "", f"function_indices: {f} dimensions: {d} instance_indices: {i}")
+        problem = suite.get_problem_by_function_dimension_instance(f, d, i)
+        X = np.random.default_rng(f).uniform(-5, 5, (7, d))
+        assert np.array_equal(bare(X), [problem(x) for x in X])  # one vectorized call == the suite's function
+        assert not problem.final_target_hit
+        x_opt = np.asarray(bare.best_parameter())
+        assert bare(x_opt[None])[0] - f_opt == 0.0
+        problem(x_opt)
+        assert problem.final_target_hit
+
+
+def test_recorder_counts_first_hits_within_the_budget():
+    values = iter([[150.0, 50.0, 20.0], [0.05, 3.0], [1e-9, 1e-12]])
+    recorder = TargetRecorder(lambda X: np.array(next(values)), f_opt=-10.0, budget=6)
+    recorder(np.zeros((3, 2)))
+    assert recorder.best == 30.0 and recorder.nfev == 3
+    expected = np.where(TARGETS >= 60.0, 2, np.where(TARGETS >= 30.0, 3, 0))
+    assert np.array_equal(recorder.hits, expected)
+    recorder(np.zeros((2, 2)))  # precision 10.05: targets 30 > t >= 10.05 at evaluation 4
+    assert np.array_equal(recorder.hits[TARGETS < 30], np.where(TARGETS[TARGETS < 30] >= 10.05, 4, 0))
+    f = recorder(np.zeros((2, 2)))  # only the first row is within the budget
+    assert f.tolist() == [1e-9, 1e-12] and recorder.nfev == 6 and recorder.best == 1e-9 + 10.0
+    assert recorder.hits[TARGETS <= 10].max() == 0  # 10 + 1e-9 misses 1e1; the row past the budget is not counted
+
+
+def test_art_counts_unsuccessful_trials_fully():
+    rows = [{"nfev": 100, "x": 40}, {"nfev": 100, "x": ""}, {"nfev": 80, "x": 20}]
+    assert art(rows, "x") == ((40 + 100 + 20) / 2, 2)
+    assert art([{"nfev": 10, "x": ""}], "x") == (np.inf, 0)
+
+
+def test_ecdf_fraction_is_over_all_run_target_pairs():
+    row = {"dim": 2, **dict.fromkeys(TARGET_FIELDS, "")}
+    row[TARGET_FIELDS[0]], row[TARGET_FIELDS[1]] = 2, 20
+    curve = bbob.ecdf_curve([row, {**row, TARGET_FIELDS[1]: ""}], np.array([0.5, 1, 10, 1e3]))
+    assert np.allclose(curve, [0, 2 / 102, 3 / 102, 3 / 102])
+
+
+def test_parse_ints():
+    assert parse_ints("1-3,8, 5", "function", allowed=range(1, 25)) == [1, 2, 3, 5, 8]
+    assert parse_ints([10, 5], "dimension", allowed=(2, 5, 10)) == [5, 10]
+    assert EXPONENTS[25] == -3.0
+
+
+def test_nevergrad_peers_run_under_the_same_budget_and_seeds(tmp_path):
+    pytest.importorskip("nevergrad")
+    first = run_bbob("ng:PSO,ng:TwoPointsDE,sca", "1,15", "2", "1", 50, out_dir=tmp_path / "a")
+    again = run_bbob("ng:PSO,ng:TwoPointsDE", "1,15", "2", "1", 50, out_dir=tmp_path / "b")
+    assert [r["algorithm"] for r in first.rows] == ["ng:PSO"] * 2 + ["ng:TwoPointsDE"] * 2 + ["sca"] * 2
+    for row in first.rows:
+        check_row({k: str(v) for k, v in row.items()}, budget=100)
+    assert all(r["nfev"] == 100 for r in first.rows if r["algorithm"].startswith("ng:"))
+    assert len({r["seed"] for r in first.rows if r["function"] == 1}) == 1
+    keep = ("algorithm", "function", "seed", "precision", *TARGET_FIELDS)
+    assert [{k: r[k] for k in keep} for r in again.rows] == [{k: r[k] for k in keep} for r in first.rows[:4]]
+
+
+# ---------------------------------------------------------------------------- bad input: one line, exit 2
+
+
+def cli(args, cwd):
+    import cli as cli_module
+
+    result = CliRunner().invoke(cli_module.app, ["benchmark", "--suite", "bbob", "--out", str(cwd / "x"), *args])
+    return result
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--functions", "25"], "unknown function 25"),
+    (["--functions", "0-3"], "unknown function 0"),
+    (["--functions", "1,a"], "bad function 'a'"),
+    (["--dims", "7"], "unknown dimension 7"),
+    (["--instances", "5-2"], "bad instance range '5-2'"),
+    (["--instances", "0"], "unknown instance 0"),
+    (["--instances", ""], "bad instance"),
+    (["--budget-multiplier", "0.5"], "budget multiplier must be a number >= 1"),
+    (["--algos", "ng:NoSuchOptimizer"], "unknown nevergrad optimizer 'NoSuchOptimizer'"),
+    (["--algos", "nosuch"], "unknown algorithm 'nosuch'"),
+    (["--algos", "scpo", "--dims", "2", "--budget-multiplier", "10"], "below one iteration"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
+    result = cli(["--functions", "1", "--dims", "2", "--instances", "1", "--algos", "sca", *args], tmp_path)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
+    assert not (tmp_path / "x" / "results.csv").exists()
+
+
+@pytest.mark.parametrize("module, algos, message", [
+    ("cocoex", "sca", "needs coco-experiment (the cocoex module): pip install 'scpo[bbob]'"),
+    ("nevergrad", "sca,ng:PSO", "ng: algorithms need nevergrad: pip install 'scpo[peers]'"),
+])
+def test_missing_extras_are_one_line_and_exit_2(module, algos, message, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, module, None)  # import raises ImportError, as when not installed
+    result = cli(["--functions", "1", "--dims", "2", "--instances", "1", "--algos", algos], tmp_path)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+
+
+def test_unknown_suite_is_one_line_and_exit_2(tmp_path):
+    import cli as cli_module
+
+    result = CliRunner().invoke(cli_module.app, ["benchmark", "--suite", "cec", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and result.output.strip() == "error: unknown suite 'cec'; choose from classic, bbob"
+
+
+def test_report_part1b_is_computed_from_the_bbob_results(tmp_path):
+    pytest.importorskip("nevergrad")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from experiments import report
+
+    results = tmp_path / "results"
+    assert report.part1b(results)[0][0].startswith("Not run: no experiments/results/bbob/results.csv")
+    run_bbob("scpo,scpo:variant=invariant,pso,ng:PSO,random", "1,15", "2", "1-2", 40, out_dir=results / "bbob")
+    lines, facts = report.part1b(results)
+    text = "\n".join(lines)
+    assert "budget 40 x d evaluations" in text and "**A short setting**" in text
+    assert "| scpo[variant=invariant] |" in text and "ECDF area" in text
+    assert "- SCPO (published) ranks" in text
+    assert "- Invariant variant: scpo[variant=invariant] vs scpo:" in text
+    assert "- Ours vs nevergrad: pso vs ng:PSO:" in text and "ng:PSO" in text and "ms" in text
+    assert facts["scpo[variant=invariant]"]["n"] == 4 and facts[("pso", "ng:PSO")]["n"] == 4
+    assert facts["order"][0] in facts["fraction"] and "nan" not in text
