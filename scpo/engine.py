@@ -98,7 +98,7 @@ class Optimizer:
         self.impl = backends.get(backend, device, dtype)
         self.backend, self.device, self.dtype = self.impl.name, self.impl.device, self.impl.dtype
         self.algorithm, self.problem = self.impl.adapt(algorithm), problem
-        self.pop_size = self.algorithm.population_size(pop_size)
+        self.pop_size = self.algorithm.population_size(pop_size, dim=problem.dim)
         self.max_iter = self.algorithm.iterations(self.pop_size, max_iter, max_evals)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])  # reported, so reproducible

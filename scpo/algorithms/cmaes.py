@@ -62,7 +62,7 @@ class CMAES(Algorithm):
             raise ValueError(f"cma option {clash[0]!r} is set by scpo; leave it out of cma_options")
         self.sigma0, self.restarts, self.cma_options = float(sigma0), bool(restarts), extra
 
-    def population_size(self, pop_size: int | None) -> int:
+    def population_size(self, pop_size: int | None, dim: int | None = None) -> int:
         return 30 if pop_size is None else check_positive_int("pop_size", pop_size, minimum=2)
 
     def _strategy(self, u0: np.ndarray, pop_size: int, ctx: Context):

@@ -98,7 +98,7 @@ class PO(Algorithm):
         self.parties, self.lambda_max = parties, float(lambda_max)
         self.reference_switch_bug = bool(reference_switch_bug)
 
-    def population_size(self, pop_size: int | None) -> int:
+    def population_size(self, pop_size: int | None, dim: int | None = None) -> int:
         if pop_size is None:
             self.parties = self.parties or 8
             return self.parties**2
