@@ -73,6 +73,8 @@ def oracle(name: str, problem, seed: int, pop: int, generations: int) -> float:
     from evotorch import Problem
     from evotorch.algorithms import PGPE, SNES
 
+    logging.getLogger("evotorch").setLevel(logging.WARNING)
+
     torch.manual_seed(seed)
     ev_problem = Problem("min", lambda X: torch.as_tensor(tracked(X.detach().cpu().numpy())),
                          solution_length=problem.dim, initial_bounds=(problem.lb[0], problem.ub[0]),
@@ -100,9 +102,9 @@ def ours(name: str, problem, seed: int, max_evals: int) -> tuple[float, int, int
 
 
 def main() -> None:
-    logging.getLogger("evotorch").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=10, help="runs per cell for dim <= 200")
+    parser.add_argument("--seeds-large", type=int, default=5, help="runs per cell for dim > 200")
     parser.add_argument("--dims", default="100,1000")
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--problems", default=",".join(PROBLEMS))
@@ -110,7 +112,8 @@ def main() -> None:
     args = parser.parse_args()
     lines = [f"# bench_es.py  {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}  "
              f"{platform.node()} {platform.processor() or platform.machine()}, python {platform.python_version()}",
-             f"# seeds 0..{args.seeds - 1}; shifted problems (problem seed = run seed); rank-sum level {LEVEL}",
+             f"# seeds 0..{args.seeds - 1} (dim <= 200), 0..{args.seeds_large - 1} (larger); budget 20,000 evaluations "
+             f"(dim <= 200) or 60,000; shifted problems (problem seed = run seed); rank-sum level {LEVEL}",
              f"{'algorithm':10} {'problem':10} {'dim':>5} {'N':>3} {'evals':>6} {'scpo median':>12} "
              f"{'oracle median':>13} {'ratio':>8} {'p':>7}  verdict  (s ours/oracle)"]
     print("\n".join(lines), flush=True)
@@ -118,7 +121,7 @@ def main() -> None:
         for problem_name in args.problems.split(","):
             for name in args.algorithms.split(","):
                 mine, theirs, t_mine, t_theirs = [], [], 0.0, 0.0
-                for seed in range(args.seeds):
+                for seed in range(args.seeds if dim <= 200 else args.seeds_large):
                     problem = scpo.problems.get(problem_name, dim, shifted=True, seed=seed)
                     start = time.perf_counter()
                     fun, pop, max_iter = ours(name, problem, seed, budget(dim))

@@ -161,3 +161,20 @@ def test_candidates_stay_in_the_box_and_the_start_can_be_the_best_initial_point(
     assert np.array_equal(opt.state.mu, X0[np.argmin(f0)])
     X = opt.ask()
     assert X.min() >= 0.0 and X.max() <= 1.0
+
+
+@pytest.mark.parametrize("name", ES)
+def test_torch_runs_the_same_update_functions(name):
+    """Given numpy's draws, the torch backend reproduces the numpy run to rounding."""
+    torch = pytest.importorskip("torch")
+    from scpo import backends
+
+    problem = scpo.problems.get("rastrigin", 10, shifted=True, seed=0)
+    ref = scpo.minimize(problem, algorithm=name, max_iter=12, seed=3)
+    same = scpo.minimize(problem, algorithm=name, max_iter=12, seed=3, backend=backends.get("torch", draws="numpy"))
+    assert np.allclose(same.x, ref.x, rtol=0, atol=1e-9) and math.isclose(same.fun, ref.fun, rel_tol=1e-9)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    native = scpo.minimize(problem, algorithm=name, max_evals=3000, seed=3, backend="torch", device=device,
+                           dtype="float32")
+    floor = scpo.minimize(problem, algorithm="random", max_evals=3000, seed=3)
+    assert np.isfinite(native.fun) and native.fun < floor.fun

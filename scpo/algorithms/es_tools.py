@@ -89,7 +89,7 @@ def centered_ranks(fitness, xp=np):
     ascending = fitness[xp.argsort(fitness)]
     below = xp.searchsorted(ascending, fitness, side="left")
     up_to = xp.searchsorted(ascending, fitness, side="right")
-    return (below + up_to - 1) / (2.0 * (n - 1)) - 0.5
+    return (below + up_to - 1) * like(np.array(0.5 / (n - 1)), fitness, xp) - 0.5
 
 
 def adam(grad, m, v, t: int, lr: float, beta1: float, beta2: float, eps: float = 1e-8, xp=np):

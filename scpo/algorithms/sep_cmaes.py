@@ -76,7 +76,8 @@ def sep_cma_update(state: SepCMAESState, fitness, p: SepCMAParams, xp=np) -> Sep
     m = (state.m + state.sigma * D * z_w).clip(0.0, 1.0)
     p_sigma = (1 - p.c_sigma) * state.p_sigma + math.sqrt(p.c_sigma * (2 - p.c_sigma) * p.mu_eff) * z_w
     norm = xp.sqrt((p_sigma * p_sigma).sum())
-    h_sigma = 1.0 * (norm / math.sqrt(1 - (1 - p.c_sigma) ** (2 * g)) < (1.4 + 2 / (dim + 1)) * p.chi_d)
+    stalled = norm / math.sqrt(1 - (1 - p.c_sigma) ** (2 * g)) >= (1.4 + 2 / (dim + 1)) * p.chi_d
+    h_sigma = es.like(np.array(1.0), norm, xp) * ~stalled  # 0 or 1, in the state's dtype
     p_c = (1 - p.c_c) * state.p_c + h_sigma * math.sqrt(p.c_c * (2 - p.c_c) * p.mu_eff) * D * z_w
     rank_one = p_c * p_c + (1 - h_sigma) * p.c_c * (2 - p.c_c) * state.C
     rank_mu = (w * (D * z_best) ** 2).sum(0)
