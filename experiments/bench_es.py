@@ -3,7 +3,9 @@
 Oracles: evotorch's ``SNES``, ``PGPE`` (ClipUp) and, for OpenAI-ES, ``PGPE`` with a fixed
 stdev (``stdev_learning_rate=0``), Adam and centred ranks (evotorch has no class of that
 name; this is the same algorithm), and ``cma`` with ``CMA_diagonal=True`` (and
-``CMA_active=False``, as Ros & Hansen) for sep-CMA-ES. Every run starts at the box centre
+``CMA_active=False``, as Ros & Hansen) for sep-CMA-ES. From D = 300 on, ``cma`` adapts its
+step size by TPA (two-point adaptation), not by the CSA of Ros & Hansen; ``--cma-sigma csa``
+forces CSA. Every run starts at the box centre
 with the same initial step sizes and learning rates (converted from shares of the range);
 the oracles' candidates are clipped to the box before evaluation, as ours are, and the best
 fitness evaluated is reported. Both sides run ``max_evals // N - 1`` generations of N after
@@ -23,6 +25,7 @@ import datetime
 import logging
 import platform
 import time
+import warnings
 
 import numpy as np
 from scipy.stats import mannwhitneyu
@@ -52,7 +55,7 @@ class Tracked:
         return f
 
 
-def oracle(name: str, problem, seed: int, pop: int, generations: int) -> float:
+def oracle(name: str, problem, seed: int, pop: int, generations: int, cma_sigma: str = "default") -> float:
     algo = create(name)
     span = float(problem.ub[0] - problem.lb[0])
     center = (problem.lb + problem.ub) / 2
@@ -64,7 +67,8 @@ def oracle(name: str, problem, seed: int, pop: int, generations: int) -> float:
             "CMA_diagonal": True, "CMA_active": False, "popsize": pop, "seed": seed + 1, "verbose": -9,
             "tolfun": 0, "tolx": 0, "tolfunhist": 0, "tolflatfitness": 10**9, "tolstagnation": 10**9,
             "tolconditioncov": np.inf, "maxiter": np.inf, "maxfevals": np.inf,
-            "bounds": [problem.lb.tolist(), problem.ub.tolist()]})
+            "bounds": [problem.lb.tolist(), problem.ub.tolist()],
+            **({"AdaptSigma": cma.sigma_adaptation.CMAAdaptSigmaCSA} if cma_sigma == "csa" else {})})
         for _ in range(generations):
             X = es.ask()
             es.tell(X, tracked(np.asarray(X)).tolist())
@@ -108,12 +112,16 @@ def main() -> None:
     parser.add_argument("--dims", default="100,1000")
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--problems", default=",".join(PROBLEMS))
+    parser.add_argument("--cma-sigma", choices=("default", "csa"), default="default",
+                        help="cma's step-size rule: its default (TPA from D = 300 on) or CSA, as Ros & Hansen")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    warnings.filterwarnings("ignore", module="cma")  # its bound transform's chatter
     lines = [f"# bench_es.py  {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}  "
              f"{platform.node()} {platform.processor() or platform.machine()}, python {platform.python_version()}",
              f"# seeds 0..{args.seeds - 1} (dim <= 200), 0..{args.seeds_large - 1} (larger); budget 20,000 evaluations "
-             f"(dim <= 200) or 60,000; shifted problems (problem seed = run seed); rank-sum level {LEVEL}",
+             f"(dim <= 200) or 60,000; cma step-size rule: {args.cma_sigma}",
+             f"# shifted problems (problem seed = run seed); rank-sum level {LEVEL}",
              f"{'algorithm':10} {'problem':10} {'dim':>5} {'N':>3} {'evals':>6} {'scpo median':>12} "
              f"{'oracle median':>13} {'ratio':>8} {'p':>7}  verdict  (s ours/oracle)"]
     print("\n".join(lines), flush=True)
@@ -128,7 +136,7 @@ def main() -> None:
                     t_mine += time.perf_counter() - start
                     mine.append(fun)
                     start = time.perf_counter()
-                    theirs.append(oracle(name, problem, seed, pop, max_iter - 1))
+                    theirs.append(oracle(name, problem, seed, pop, max_iter - 1, args.cma_sigma))
                     t_theirs += time.perf_counter() - start
                 p = mannwhitneyu(mine, theirs, alternative="two-sided").pvalue
                 a, b = float(np.median(mine)), float(np.median(theirs))
