@@ -178,3 +178,20 @@ def test_torch_runs_the_same_update_functions(name):
                            dtype="float32")
     floor = scpo.minimize(problem, algorithm="random", max_evals=3000, seed=3)
     assert np.isfinite(native.fun) and native.fun < floor.fun
+
+
+def test_openai_es_sgd_descends_and_weight_decay_pulls_towards_the_box_centre():
+    problem = scpo.problems.get("sphere", 20, shifted=True, seed=0)
+    sgd = scpo.minimize(problem, algorithm="openai-es", optimizer="sgd", learning_rate=3e-5, sigma=0.01,
+                        max_evals=4000, seed=0)
+    floor = scpo.minimize(problem, algorithm="random", max_evals=4000, seed=0)
+    assert sgd.fun * 100 < floor.fun
+    opt = scpo.make("openai-es", [(0.0, 1.0)] * 3, seed=0, max_iter=30, pop_size=4, weight_decay=1.0,
+                    optimizer="sgd", learning_rate=0.1, momentum=0.0, init="best")
+    X = opt.ask()
+    opt.tell(-X[:, 0])  # the best initial point is the one with the largest first coordinate
+    gap = np.abs(opt.state.theta - 0.5).sum()
+    while not opt.done:
+        opt.ask()
+        opt.tell(np.zeros(4))  # flat: only the decay acts, theta -= 0.1 (theta - 1/2)
+    assert np.allclose(np.abs(opt.state.theta - 0.5).sum(), gap * 0.9**29)

@@ -17,6 +17,8 @@ Choices:
   neuroevolution is the box centre (default 0: no pull);
 - ``optimizer="adam"`` (``beta1 = 0.9, beta2 = 0.999``) or ``"sgd"`` (heavy ball:
   ``v = momentum v + g``, ``theta -= learning_rate v``);
+  SGD's step scales with the gradient, which grows like ``1 / sigma``, so it needs a far
+  smaller ``learning_rate`` than Adam (e.g. 3e-5 with ``sigma = 0.01``);
 - start: ``init="center"`` (box centre, default), ``"mean"`` or ``"best"`` of the engine's
   uniform initial population; the centre is kept in the box after each step;
 - bounds: candidates are clipped to the box; the gradient uses the drawn ``eps``;
