@@ -118,7 +118,7 @@ class Optimizer:
                  observers: list[Observer] | tuple = ()):
         self.impl = backends.get(backend, device, dtype)
         self.backend, self.device, self.dtype = self.impl.name, self.impl.device, self.impl.dtype
-        self.pop_size = algorithm.population_size(pop_size)
+        self.pop_size = algorithm.population_size(pop_size, dim=problem.dim)
         self.algorithm, self.problem = self.impl.adapt(algorithm.for_population(self.pop_size)), problem
         self.max_iter = self.algorithm.iterations(self.pop_size, max_iter, max_evals)
         if seed is None:

@@ -76,7 +76,8 @@ class Algorithm:
     # SCA's reference counts the initial evaluation as iteration 1; PO's does not.
     initial_counts_as_iteration: ClassVar[bool] = False
 
-    def population_size(self, pop_size: int | None) -> int:
+    def population_size(self, pop_size: int | None, dim: int | None = None) -> int:
+        """N for a requested ``pop_size`` (None: the default, which may depend on ``dim``)."""
         if pop_size is None:
             return 30
         return check_positive_int("pop_size", pop_size, minimum=2)

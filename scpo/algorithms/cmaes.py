@@ -65,7 +65,7 @@ class CMAES(Algorithm):
         self.sigma0, self.restarts = float(sigma0), check_bool("restarts", restarts)
         self.cma_options = extra
 
-    def population_size(self, pop_size: int | None) -> int:
+    def population_size(self, pop_size: int | None, dim: int | None = None) -> int:
         return 30 if pop_size is None else check_positive_int("pop_size", pop_size, minimum=2)
 
     def _strategy(self, u0: np.ndarray, pop_size: int, ctx: Context):

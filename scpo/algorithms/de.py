@@ -47,7 +47,7 @@ class DE(Algorithm):
             raise ValueError(f"CR must be in [0, 1], got {CR!r}")
         self.F, self.CR = float(F), float(CR)
 
-    def population_size(self, pop_size: int | None) -> int:
+    def population_size(self, pop_size: int | None, dim: int | None = None) -> int:
         return 30 if pop_size is None else check_positive_int("pop_size", pop_size, minimum=4)
 
     def init(self, X, fitness, ctx: Context) -> DEState:

@@ -109,7 +109,7 @@ class PO(Algorithm):
         self.parties, self.lambda_max = parties, float(lambda_max)
         self.reference_switch_bug = check_bool("reference_switch_bug", reference_switch_bug)
 
-    def population_size(self, pop_size: int | None) -> int:
+    def population_size(self, pop_size: int | None, dim: int | None = None) -> int:
         if pop_size is None:
             return (self.parties or 8) ** 2
         pop_size = check_positive_int("pop_size", pop_size, minimum=4)

@@ -12,7 +12,9 @@ history. One exception, by definition of the algorithm: PO/SCPO's party switchin
 sequential chain of swaps (each one changes the next least-fit member), so its index plan
 is made on the host from the N fitness values (one N-float copy down and one N-int copy
 up per iteration); the population itself never leaves the device. SCA and random search
-make no transfer inside the loop.
+make no transfer inside the loop. The evolution strategies (OpenAI-ES, SNES, PGPE,
+sep-CMA-ES) are their numpy classes with ``xp = torch`` and normal draws from the torch
+generator: the update functions are the same code.
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ import numpy as np
 import torch
 
 from scpo.algorithms.base import Context
+from scpo.algorithms.openai_es import OpenAIES
+from scpo.algorithms.pgpe import PGPE
 from scpo.algorithms.po import PO, POState, campaign_move, switch_plan
 from scpo.algorithms.random_search import RandomSearch
 from scpo.algorithms.sca import SCA, SCAState, sca_move
 from scpo.algorithms.scpo_hybrid import SCPO, case1_update
+from scpo.algorithms.sep_cmaes import SepCMAES
+from scpo.algorithms.snes import SNES
 from scpo.backends import torch_problems
 from scpo.backends.reference import Backend, Evaluator, adapt_by_type
 from scpo.problem import ObjectiveError
@@ -55,6 +61,11 @@ class TorchContext(Context):
         if self.native:
             return self.random(shape).mul_(self.ub - self.lb).add_(self.lb)
         return self.tensor(self.rng.uniform(self.lb_np, self.ub_np, shape))
+
+    def normal(self, shape) -> torch.Tensor:
+        if self.native:
+            return torch.randn(shape, generator=self.generator, dtype=self.dtype, device=self.device)
+        return self.tensor(self.rng.standard_normal(shape))
 
     def integers(self, low: int, high: int, size: int) -> torch.Tensor:
         if self.native:
@@ -249,4 +260,18 @@ class TorchRandom(RandomSearch):
         return ctx.uniform((pop_size, ctx.lb.numel()))
 
 
-ADAPTED = {SCA: TorchSCA, PO: TorchPO, SCPO: TorchSCPO, RandomSearch: TorchRandom}
+class _TorchES:
+    """The evolution strategies' own update functions with ``xp=torch``; only the draws differ."""
+
+    xp = torch
+
+    def normal(self, shape, ctx: TorchContext) -> torch.Tensor:
+        return ctx.normal(shape)
+
+
+def _torch_es(cls):
+    return type(f"Torch{cls.__name__}", (_TorchES, cls), {})
+
+
+ADAPTED = {SCA: TorchSCA, PO: TorchPO, SCPO: TorchSCPO, RandomSearch: TorchRandom,
+           **{cls: _torch_es(cls) for cls in (OpenAIES, SNES, PGPE, SepCMAES)}}

@@ -1,0 +1,109 @@
+"""What the evolution strategies share: the unit box, default sizes, fitness shaping, optimizers.
+
+The strategies search in the unit box ``u in [0, 1]^D`` with ``x = lb + u (ub - lb)``, so
+their step sizes and learning rates are shares of the range and one setting fits boxes
+whose sides differ. Every function takes the array module ``xp`` (numpy, or torch for
+tensors), so one formulation serves both backends.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from scpo.algorithms.base import Context, check_positive_int
+
+STARTS = ("center", "mean", "best")
+
+
+def default_population(dim: int, even: bool = False) -> int:
+    """``4 + floor(3 ln D)`` (Hansen's rule, also SNES's); rounded up to even for mirrored pairs."""
+    n = 4 + int(math.floor(3 * math.log(dim)))
+    return n + (n % 2) if even else n
+
+
+def population(pop_size: int | None, dim: int | None, name: str, even: bool = False) -> int:
+    if pop_size is None:
+        if dim is None:
+            raise ValueError(f"{name} needs the dimension for its default pop_size; give pop_size")
+        return default_population(dim, even)
+    pop_size = check_positive_int("pop_size", pop_size, minimum=2)
+    if even and pop_size % 2:
+        raise ValueError(f"pop_size must be even for {name} (mirrored pairs), got {pop_size}")
+    return pop_size
+
+
+def check_number(label: str, value: Any, low: float = 0.0, high: float = math.inf, low_open: bool = True) -> float:
+    """A finite float in ``(low, high]`` (or ``[low, high]``), else a one-line ValueError."""
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and (value > low if low_open else value >= low) and value <= high
+    if not ok:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{label} must be a number in {bracket}{low}, {high}], got {value!r}")
+    return float(value)
+
+
+def check_choice(label: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{label} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def like(values: np.ndarray, ref, xp=np):
+    """Constant numpy ``values`` as an array of ``ref``'s kind (dtype and device for torch)."""
+    return values if xp is np else xp.as_tensor(values, dtype=ref.dtype, device=ref.device)
+
+
+def to_unit(X, ctx: Context):
+    return (X - ctx.lb) / (ctx.ub - ctx.lb)
+
+
+def to_box(U, ctx: Context):
+    """Candidates in the problem's box: unit-box points clipped to ``[0, 1]`` and mapped."""
+    return ctx.lb + U.clip(0.0, 1.0) * (ctx.ub - ctx.lb)
+
+
+def start_point(X, fitness, ctx: Context, how: str, xp=np):
+    """The initial centre in the unit box: the box centre, or the mean or the best of the
+    engine's evaluated uniform initial population ``X``."""
+    U = to_unit(X, ctx)
+    if how == "center":
+        return xp.ones_like(U[0]) * 0.5
+    if how == "mean":
+        return U.mean(0)
+    return U[int(xp.argmin(fitness))]
+
+
+def fitness_order(fitness, xp=np):
+    """Indices best (lowest loss) first; ties keep their index order, so runs are reproducible."""
+    return xp.argsort(fitness, kind="stable") if xp is np else xp.argsort(fitness, stable=True)
+
+
+def centered_ranks(fitness, xp=np):
+    """Salimans et al.'s shaping: ranks scaled to ``[-0.5, 0.5]``, lowest loss ``-0.5``.
+    Tied values (e.g. several ``+inf``) share their average rank, so the shaped values sum
+    to zero and two failed mirrored samples push the centre nowhere."""
+    n = fitness.shape[0]
+    ascending = fitness[xp.argsort(fitness)]
+    below = xp.searchsorted(ascending, fitness, side="left")
+    up_to = xp.searchsorted(ascending, fitness, side="right")
+    return (below + up_to - 1) * like(np.array(0.5 / (n - 1)), fitness, xp) - 0.5
+
+
+def adam(grad, m, v, t: int, lr: float, beta1: float, beta2: float, eps: float = 1e-8, xp=np):
+    """Kingma & Ba's step for gradient ``grad`` at step ``t >= 1``: (step to subtract, m, v)."""
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad * grad
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    return lr * m_hat / (xp.sqrt(v_hat) + eps), m, v
+
+
+def clipup(grad, velocity, lr: float, max_speed: float, momentum: float, xp=np):
+    """ClipUp (Toklu et al. 2020): the normalised gradient feeds a heavy-ball velocity whose
+    norm is clipped to ``max_speed``; returns the velocity, which is also the step (to add)."""
+    norm = xp.sqrt((grad * grad).sum())
+    velocity = momentum * velocity + lr * grad / xp.where(norm > 0, norm, 1.0)
+    speed = xp.sqrt((velocity * velocity).sum())
+    return velocity * (max_speed / speed.clip(min=max_speed))

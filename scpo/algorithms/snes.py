@@ -1,0 +1,87 @@
+"""SNES, separable natural evolution strategies (Schaul, Glasmachers & Schmidhuber 2011).
+
+A Gaussian with centre ``mu`` and one step ``sigma_i`` per coordinate, moved along the
+natural gradient of the expected utility; O(N D) per generation, for high dimensions.
+
+Choices (the paper's defaults):
+- ``lambda = 4 + floor(3 ln D)`` samples ``z = mu + sigma s``, ``s ~ N(0, I)``;
+- utilities by rank, best first: ``u_k = max(0, ln(lambda/2 + 1) - ln k) / sum_j (...) - 1/lambda``;
+- ``mu += eta_mu sigma sum_k u_k s_k`` with ``eta_mu = 1``;
+  ``sigma *= exp(eta_sigma / 2 sum_k u_k (s_k^2 - 1))`` with ``eta_sigma = (3 + ln D) / (5 sqrt D)``;
+- search in the unit box; ``sigma0 = 0.1`` of the range in every coordinate (the paper
+  leaves it to the user; 0.3 reaches 10x less far on shifted sphere in 200-D at 20,000
+  evaluations, since in D dimensions the samples lie ``sigma sqrt(D)`` from the centre);
+- start: ``init="center"`` (default), ``"mean"`` or ``"best"`` of the initial population;
+- bounds: candidates are clipped to the box (the update uses the drawn ``s``), and so is
+  the centre after each step;
+- ties in fitness (e.g. several ``+inf``) are ranked by index: deterministic;
+- the initial uniform population counts as iteration 1: ``T = max_evals // N``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from scpo.algorithms import es_tools as es
+from scpo.algorithms.base import Algorithm, Context, register
+
+
+@dataclass
+class SNESState:
+    mu: np.ndarray  # (D,) centre, unit box
+    sigma: np.ndarray  # (D,) per-coordinate step, unit box
+    s: np.ndarray  # (N, D) the last ask's standard normal samples
+
+
+def snes_utilities(n: int) -> np.ndarray:
+    """The paper's rank utilities, best first; they sum to zero."""
+    raw = np.maximum(0.0, math.log(n / 2 + 1) - np.log(np.arange(1, n + 1)))
+    return raw / raw.sum() - 1.0 / n
+
+
+def snes_update(mu, sigma, s, fitness, eta_mu: float, eta_sigma: float, xp=np):
+    """One natural-gradient step on centre and steps from samples ``s`` and their losses."""
+    u = es.like(snes_utilities(fitness.shape[0]), s, xp)[:, None]
+    s = s[es.fitness_order(fitness, xp)]  # best first
+    grad_mu = (u * s).sum(0)
+    grad_sigma = (u * (s * s - 1)).sum(0)
+    return (mu + eta_mu * sigma * grad_mu).clip(0.0, 1.0), sigma * xp.exp(eta_sigma / 2 * grad_sigma)
+
+
+@register
+class SNES(Algorithm):
+    """Separable NES with the paper's population size, utilities and learning rates."""
+
+    name = "snes"
+    initial_counts_as_iteration = True
+    xp = np
+
+    def __init__(self, sigma0: float = 0.1, eta_mu: float = 1.0, eta_sigma: float | None = None,
+                 init: str = "center"):
+        self.sigma0 = es.check_number("sigma0", sigma0, 0.0, 1.0)
+        self.eta_mu = es.check_number("eta_mu", eta_mu, 0.0, 2.0)
+        self.eta_sigma = None if eta_sigma is None else es.check_number("eta_sigma", eta_sigma, 0.0, 2.0)
+        self.init_how = es.check_choice("init", init, es.STARTS)
+
+    def population_size(self, pop_size: int | None, dim: int | None = None) -> int:
+        return es.population(pop_size, dim, self.name)
+
+    def normal(self, shape, ctx: Context):
+        return ctx.rng.standard_normal(shape)
+
+    def init(self, X, fitness, ctx: Context) -> SNESState:
+        mu = es.start_point(X, fitness, ctx, self.init_how, self.xp)
+        return SNESState(mu, mu * 0.0 + self.sigma0, X * 0.0)
+
+    def ask(self, state: SNESState, ctx: Context):
+        state.s = self.normal(tuple(state.s.shape), ctx)
+        return es.to_box(state.mu + state.sigma * state.s, ctx)
+
+    def tell(self, state: SNESState, candidates, fitness, ctx: Context) -> tuple[SNESState, bool]:
+        dim = state.mu.shape[0]
+        eta_sigma = self.eta_sigma or (3 + math.log(dim)) / (5 * math.sqrt(dim))
+        mu, sigma = snes_update(state.mu, state.sigma, state.s, fitness, self.eta_mu, eta_sigma, self.xp)
+        return SNESState(mu, sigma, state.s), True

@@ -1,0 +1,197 @@
+"""OpenAI-ES, SNES, PGPE and sep-CMA-ES: registered, far below random search, reproducible,
+resumable, NaN-safe, and their update pieces as the papers state them.
+
+The comparison with evotorch and ``cma`` at d = 100 and 1,000 is experiments/bench_es.py
+(its output: experiments/results/bench_es.txt)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import scpo
+from scpo.algorithms import es_tools
+from scpo.algorithms.sep_cmaes import sep_cma_params
+from scpo.algorithms.snes import snes_utilities
+
+ES = ["openai-es", "snes", "pgpe", "sep-cmaes"]
+# PGPE's default ClipUp moves the centre at a constant speed: it is the ES with Adam that
+# gets close to an exact optimum (see scpo/algorithms/pgpe.py; ClipUp is checked below).
+SPHERE_OPTIONS = {"pgpe": {"optimizer": "adam"}}
+
+
+def test_all_four_are_registered():
+    assert set(ES) <= set(scpo.algorithm_names())
+
+
+@pytest.mark.parametrize("name", ES)
+def test_ends_1000x_below_random_search_on_shifted_sphere_200d(name):
+    for seed in (0, 1):
+        problem = scpo.problems.get("sphere", 200, shifted=True, seed=seed)
+        ours = scpo.minimize(problem, algorithm=name, max_evals=20000, seed=seed, **SPHERE_OPTIONS.get(name, {}))
+        floor = scpo.minimize(problem, algorithm="random", max_evals=20000, seed=seed)
+        assert ours.fun * 1000 < floor.fun, (ours.fun, floor.fun)
+        assert ours.nfev <= 20000 and ours.nfev > 20000 - ours.pop_size
+
+
+def test_pgpe_with_default_clipup_still_beats_random_search_clearly():
+    for seed in (0, 1):
+        problem = scpo.problems.get("sphere", 200, shifted=True, seed=seed)
+        ours = scpo.minimize(problem, algorithm="pgpe", max_evals=20000, seed=seed)
+        floor = scpo.minimize(problem, algorithm="random", max_evals=20000, seed=seed)
+        assert ours.fun * 5 < floor.fun
+
+
+@pytest.mark.parametrize("name", ES)
+def test_same_seed_same_result(name):
+    problem = scpo.problems.get("rastrigin", 30, shifted=True, seed=0)
+    first = scpo.minimize(problem, algorithm=name, max_evals=3000, seed=11)
+    second = scpo.minimize(problem, algorithm=name, max_evals=3000, seed=11)
+    other = scpo.minimize(problem, algorithm=name, max_evals=3000, seed=12)
+    assert first.fun == second.fun and np.array_equal(first.x, second.x)
+    assert first.history["best"] == second.history["best"]
+    assert first.fun != other.fun
+
+
+@pytest.mark.parametrize("name", ES)
+def test_resumed_run_equals_uninterrupted_run(tmp_path, name):
+    problem = scpo.problems.get("rastrigin", 12, shifted=True, seed=3)
+    settings = dict(algorithm=name, max_iter=40, seed=5, pop_size=16)
+    full = scpo.minimize(problem, **settings)
+    path = tmp_path / "run.ck"
+    stopped = scpo.minimize(problem, **settings, checkpoint=path, checkpoint_every=7, callback=lambda p: p.nit >= 24)
+    assert stopped.nit < 40 and path.exists()
+    resumed = scpo.minimize(problem, **settings, checkpoint=path, checkpoint_every=7, resume=True)
+    assert resumed.fun == full.fun and np.array_equal(resumed.x, full.x)
+    assert resumed.history["best"] == full.history["best"] and resumed.nfev == full.nfev
+
+
+@pytest.mark.parametrize("name", ES)
+def test_nan_losses_count_as_inf_and_leave_the_distribution_finite(name):
+    def nan_right_half(X):  # NaN for a third to a half of each population, at the start
+        return np.where(X[:, 0] > 0.5, np.nan, ((X - 0.2) ** 2).sum(axis=1))
+
+    opt = scpo.make(name, [(-1.0, 1.0)] * 8, seed=0, max_evals=4000)
+    while not opt.done:
+        X = opt.ask()
+        opt.tell(nan_right_half(X))
+        state = opt.state
+        for field in ("theta", "mu", "m", "sigma", "C", "p_sigma", "p_c", "v", "velocity"):
+            value = getattr(state, field, None)
+            if value is not None:
+                assert np.all(np.isfinite(value)), (field, value)
+    result = opt.result()
+    assert result.fun < 1e-2 and result.x[0] <= 0.5
+
+
+def test_a_first_step_on_all_inf_losses_leaves_the_centre_where_it_was():
+    """All-equal losses: centred ranks are all 0, so OpenAI-ES's and PGPE's centres stay put."""
+    for name in ("openai-es", "pgpe"):
+        opt = scpo.make(name, [(-1.0, 1.0)] * 5, seed=0, max_iter=5, pop_size=6)
+        opt.ask()
+        opt.tell(np.ones(6))
+        start = opt.state.theta.copy() if name == "openai-es" else opt.state.mu.copy()
+        opt.ask()
+        opt.tell(np.full(6, np.inf))
+        after = opt.state.theta if name == "openai-es" else opt.state.mu
+        assert np.array_equal(after, start)
+
+
+@pytest.mark.parametrize(("name", "dim", "expected"), [
+    ("snes", 200, 19), ("sep-cmaes", 200, 19), ("openai-es", 200, 20), ("pgpe", 200, 20),
+    ("snes", 1000, 24), ("pgpe", 1000, 24), ("sep-cmaes", 1, 4), ("openai-es", 3, 8),
+])
+def test_default_population_is_4_plus_3_ln_d_even_for_mirrored(name, dim, expected):
+    assert scpo.make(name, [(0.0, 1.0)] * dim, seed=0).pop_size == expected
+
+
+@pytest.mark.parametrize(("name", "options", "fragment"), [
+    ("openai-es", {"pop_size": 21}, "pop_size must be even for openai-es (mirrored pairs), got 21"),
+    ("pgpe", {"pop_size": 9}, "pop_size must be even for pgpe"),
+    ("sep-cmaes", {"pop_size": 3}, "pop_size must be at least 4 for sep-cmaes"),
+    ("snes", {"sigma0": 0.0}, "sigma0 must be a number in (0.0, 1.0], got 0.0"),
+    ("snes", {"sigma0": float("nan")}, "sigma0 must be"),
+    ("openai-es", {"optimizer": "rmsprop"}, "optimizer must be one of adam, sgd, got 'rmsprop'"),
+    ("pgpe", {"optimizer": "sgd"}, "optimizer must be one of clipup, adam, got 'sgd'"),
+    ("openai-es", {"learning_rate": -1}, "learning_rate must be"),
+    ("openai-es", {"beta2": 1.0}, "must be below 1"),
+    ("pgpe", {"stdev_max_change": 1.5}, "stdev_max_change must be"),
+    ("sep-cmaes", {"init": "random"}, "init must be one of center, mean, best, got 'random'"),
+    ("snes", {"eta_sigma": "big"}, "eta_sigma must be"),
+])
+def test_bad_options_are_one_line_value_errors(name, options, fragment):
+    with pytest.raises(ValueError) as info:
+        scpo.minimize(scpo.problems.get("sphere", 4), algorithm=name, max_iter=3, seed=0, **options)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_centred_ranks_span_minus_half_to_half_and_ties_share_a_rank():
+    ranks = es_tools.centered_ranks(np.array([3.0, 1.0, np.inf, 2.0, np.inf]))
+    assert np.allclose(ranks, [0.0, -0.5, 0.375, -0.25, 0.375]) and ranks.sum() == 0
+
+
+def test_snes_utilities_are_the_papers():
+    u = snes_utilities(6)
+    raw = np.maximum(0, math.log(4) - np.log([1, 2, 3, 4, 5, 6]))
+    assert np.allclose(u, raw / raw.sum() - 1 / 6) and abs(u.sum()) < 1e-15
+    assert np.all(np.diff(u) <= 0) and np.allclose(u[3:], -1 / 6)
+
+
+def test_sep_cma_learning_rate_is_raised_by_d_plus_2_over_3():
+    p = sep_cma_params(19, 200)
+    mu_eff = p.mu_eff
+    c_cov = 2 / (200 + math.sqrt(2)) ** 2 / mu_eff + (1 - 1 / mu_eff) * min(1, (2 * mu_eff - 1) / (202**2 + mu_eff))
+    assert math.isclose(p.c_cov, c_cov * 202 / 3) and math.isclose(p.weights.sum(), 1.0)
+    assert p.weights.shape == (9,) and math.isclose(p.c_c, 4 / 204)
+
+
+@pytest.mark.parametrize("name", ["openai-es", "pgpe"])
+def test_mirrored_samples_are_symmetric_about_the_centre(name):
+    opt = scpo.make(name, [(-100.0, 100.0)] * 6, seed=1, max_iter=3, pop_size=8)
+    opt.tell((opt.ask() ** 2).sum(axis=1))
+    X = opt.ask()
+    assert np.allclose(X[:4] + X[4:], 0.0, atol=1e-12)  # centre = box centre = 0, no clipping
+
+
+def test_candidates_stay_in_the_box_and_the_start_can_be_the_best_initial_point():
+    opt = scpo.make("snes", [(0.0, 1.0)] * 3, seed=2, max_iter=4, pop_size=10, sigma0=1.0, init="best")
+    X0 = opt.ask()
+    f0 = ((X0 - 0.9) ** 2).sum(axis=1)
+    opt.tell(f0)
+    assert np.array_equal(opt.state.mu, X0[np.argmin(f0)])
+    X = opt.ask()
+    assert X.min() >= 0.0 and X.max() <= 1.0
+
+
+@pytest.mark.parametrize("name", ES)
+def test_torch_runs_the_same_update_functions(name):
+    """Given numpy's draws, the torch backend reproduces the numpy run to rounding."""
+    torch = pytest.importorskip("torch")
+    from scpo import backends
+
+    problem = scpo.problems.get("rastrigin", 10, shifted=True, seed=0)
+    ref = scpo.minimize(problem, algorithm=name, max_iter=12, seed=3)
+    same = scpo.minimize(problem, algorithm=name, max_iter=12, seed=3, backend=backends.get("torch", draws="numpy"))
+    assert np.allclose(same.x, ref.x, rtol=0, atol=1e-9) and math.isclose(same.fun, ref.fun, rel_tol=1e-9)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    native = scpo.minimize(problem, algorithm=name, max_evals=3000, seed=3, backend="torch", device=device,
+                           dtype="float32")
+    floor = scpo.minimize(problem, algorithm="random", max_evals=3000, seed=3)
+    assert np.isfinite(native.fun) and native.fun < floor.fun
+
+
+def test_openai_es_sgd_descends_and_weight_decay_pulls_towards_the_box_centre():
+    problem = scpo.problems.get("sphere", 20, shifted=True, seed=0)
+    sgd = scpo.minimize(problem, algorithm="openai-es", optimizer="sgd", learning_rate=3e-5, sigma=0.01,
+                        max_evals=4000, seed=0)
+    floor = scpo.minimize(problem, algorithm="random", max_evals=4000, seed=0)
+    assert sgd.fun * 100 < floor.fun
+    opt = scpo.make("openai-es", [(0.0, 1.0)] * 3, seed=0, max_iter=30, pop_size=4, weight_decay=1.0,
+                    optimizer="sgd", learning_rate=0.1, momentum=0.0, init="best")
+    X = opt.ask()
+    opt.tell(-X[:, 0])  # the best initial point is the one with the largest first coordinate
+    gap = np.abs(opt.state.theta - 0.5).sum()
+    while not opt.done:
+        opt.ask()
+        opt.tell(np.zeros(4))  # flat: only the decay acts, theta -= 0.1 (theta - 1/2)
+    assert np.allclose(np.abs(opt.state.theta - 0.5).sum(), gap * 0.9**29)
