@@ -329,8 +329,17 @@ def benchmark(
 def train(
     source: Annotated[str, typer.Argument(help="apple | avengers | path/to/tweets.csv")] = "apple",
     model: Annotated[str, typer.Option(help="resnet (the paper's network) or a baseline name")] = "resnet",
-    optimizer: Annotated[str | None, typer.Option(help="resnet: scpo | adam | any scpo algorithm")] = None,
+    optimizer: Annotated[str | None, typer.Option(
+        help=f"resnet: adam or a population algorithm ({' | '.join(scpo.algorithm_names())})")] = None,
     evals: Annotated[int, typer.Option(min=1, help="Evaluation budget of a population optimizer")] = 30000,
+    pop: Annotated[int | None, typer.Option(min=1, help="Population size (PO/SCPO: a perfect square)")] = 64,
+    batch_size: Annotated[int | None, typer.Option(min=2, help="Fitness batch rows (default: all training rows)")]
+    = None,
+    dtype: Annotated[str, typer.Option(help="Population fitness pass: float32 | float64")] = "float32",
+    memory_budget_mb: Annotated[float, typer.Option(help="Memory the population pass may use (MB)")] = 256.0,
+    threads: Annotated[int | None, typer.Option(min=1, help="Torch threads while training (default: unchanged)")]
+    = None,
+    progress: Annotated[bool, typer.Option(help="Progress line on stderr (population optimizers)")] = True,
     top_k: Annotated[int, typer.Option(min=1, help="Number of tags kept (top-K of the training split)")] = 10,
     train_share: Annotated[float, typer.Option(help="Training share of the tagged tweets (0.6-0.9)")] = 0.8,
     exclude_collection_tag: Annotated[bool, typer.Option(help="Drop #aapl / #avengersendgame from the labels")]
@@ -349,8 +358,13 @@ def train(
     try:
         data = features.build_dataset(source, top_k=top_k, train_share=train_share, seed=seed, leakage=leakage,
                                       exclude_collection_tag=exclude_collection_tag, text_column=text_column)
+        if optimizer not in (None, "adam", *scpo.algorithm_names()):
+            names = ", ".join(scpo.algorithm_names())
+            raise ValueError(f"unknown optimizer {optimizer!r}; choose adam or one of {names}")
         recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
-                                         seed=seed)
+                                         seed=seed, pop_size=pop, batch_size=batch_size, dtype=dtype,
+                                         memory_budget_mb=memory_budget_mb, num_threads=threads,
+                                         callback=_progress_line(evals) if progress else None)
         recommender.fit(data.train_texts, data.train_tags, data.val_texts, data.val_tags)
         floor = HashtagRecommender(model="frequency", top_k_tags=top_k, seed=seed)
         floor.fit(data.train_texts, data.train_tags)
@@ -374,6 +388,27 @@ def train(
     typer.echo(f"{model}{'/' + optimizer if optimizer else ''} on {source} ({leakage}, seed {seed}): "
                f"P@1 {ours['p@1']:.3f} (frequency {base['p@1']:.3f}), micro-F1 {ours['micro_f1@top1']:.3f} "
                f"({base['micro_f1@top1']:.3f}), NDCG@3 {ours['ndcg@3']:.3f} ({base['ndcg@3']:.3f})")
+
+
+def _progress_line(total: int):
+    """MINIMAL STOPGAP, to be replaced by the engine's observer/progress system (scpo/engine.py):
+    one carriage-returned stderr line per iteration (at most 5 per second) from the trainer's callback."""
+    last = [0.0]
+
+    def callback(history) -> None:
+        now = time.perf_counter()
+        if now - last[0] < 0.2 and history.evals[-1] < total:
+            return
+        last[0] = now
+        done, elapsed = history.evals[-1], history.time[-1]
+        eta = elapsed / done * max(0, total - done) if done else float("nan")
+        val = f" val {history.val_loss[-1]:.4g}" if history.val_loss else ""
+        sys.stderr.write(f"\r{done}/{total} evals  best {history.loss[-1]:.4g}{val}  {elapsed:.0f} s  ETA {eta:.0f} s ")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return callback
 
 
 def aligned_scores(recommender, texts: list[str], tag_names: list[str]):
