@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -186,6 +187,7 @@ DEFAULT_MEMORY_BUDGET_MB = 256.0
 CACHE_BYTES = 8 << 20  # members per chunk keep the widest activation near this size (cache-resident)
 PATHS = ("auto", "fast", "vmap")
 _FALLBACK_WARNED: set[str] = set()
+_POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def resolve_dtype(dtype, default: torch.dtype) -> torch.dtype:
@@ -236,6 +238,41 @@ def members_per_chunk(program, batch: int, itemsize: int, memory_budget_mb: floa
     return max(1, min(fit, CACHE_BYTES // max(1, batch * program.max_features * itemsize)))
 
 
+def _run_chunks(program, W: torch.Tensor, x_t: torch.Tensor, yt: torch.Tensor, loss: str, ml: bool,
+                chunk: int) -> torch.Tensor:
+    """Losses of every member, chunk by chunk. With ``torch.get_num_threads() = n > 1`` on the CPU the
+    members are split in ``n`` groups run by ``n`` Python threads (torch releases the GIL), each op
+    single-threaded: on a shared machine one descheduled OpenMP thread stalls every op's barrier,
+    while independent threads keep going. ``chunk`` (the per-call member count from the budget) is
+    then divided among the threads, so the memory in flight stays within the budget."""
+
+    def run(part: torch.Tensor, size: int) -> torch.Tensor:
+        out = []
+        with torch.no_grad():
+            for piece in torch.split(part, size):
+                logits = program.logits(piece, x_t)
+                out.append(loss_per_example(logits, yt.expand_as(logits), loss, ml).mean(1))
+        return torch.cat(out)
+
+    threads = torch.get_num_threads()
+    workers = min(threads, len(W), chunk) if W.device.type == "cpu" else 1
+    if workers <= 1:
+        return run(W, chunk)
+    size = max(1, chunk // workers)
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="population-pass")
+
+    def task(part: torch.Tensor) -> torch.Tensor:
+        torch.set_num_threads(1)
+        return run(part, size)
+
+    try:
+        return torch.cat(list(pool.map(task, torch.tensor_split(W, workers))))
+    finally:
+        torch.set_num_threads(threads)
+
+
 def batched_loss(module: nn.Module, weights, x, y, loss: str = "mse", multilabel: bool | None = None,
                  chunk_size: int | None = None, dtype=None, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
                  path: str = "auto") -> torch.Tensor:
@@ -277,12 +314,7 @@ def batched_loss(module: nn.Module, weights, x, y, loss: str = "mse", multilabel
         if not isinstance(program, Exception):
             chunk = members_per_chunk(program, len(xt), xt.element_size(), memory_budget_mb, chunk_size, name)
             x_t = xt.reshape(len(xt), -1).t().contiguous()
-            out = []
-            with torch.no_grad():
-                for part in torch.split(W, chunk):
-                    logits = program.logits(part, x_t)
-                    out.append(loss_per_example(logits, yt.expand_as(logits), loss, ml).mean(1))
-            return torch.cat(out)
+            return _run_chunks(program, W, x_t, yt, loss, ml, chunk)
         if path == "fast":
             raise ValueError(f"{name} cannot take the population pass: {program}")
         if name not in _FALLBACK_WARNED:

@@ -472,3 +472,13 @@ def test_train_population_threads_dtype():
     X, Y, _ = blobs(60)
     h = train_population(small_net(), X, Y, max_evals=200, pop_size=9, seed=0, dtype="float64")
     assert h.settings["dtype"] == "float64" and h.best_loss < h.initial_loss + 1e-12
+
+
+def test_population_pass_member_threads_equal_single_thread():
+    net = DeepResNet(9, 3, width=4, depth=2, seed=0).double()
+    W, X, Y = _population_case(net, n=64, members=7)
+    single = batched_loss(net, W, X, Y)
+    with torch_threads(2):
+        threaded = batched_loss(net, W, X, Y, chunk_size=4)
+        assert torch.get_num_threads() == 2
+    np.testing.assert_allclose(threaded.numpy(), single.numpy(), rtol=1e-12)
