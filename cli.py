@@ -356,11 +356,15 @@ def train(
     from networks.recommender import HashtagRecommender
 
     try:
-        data = features.build_dataset(source, top_k=top_k, train_share=train_share, seed=seed, leakage=leakage,
-                                      exclude_collection_tag=exclude_collection_tag, text_column=text_column)
         if optimizer not in (None, "adam", *scpo.algorithm_names()):
             names = ", ".join(scpo.algorithm_names())
             raise ValueError(f"unknown optimizer {optimizer!r}; choose adam or one of {names}")
+        from networks.population import DTYPES
+
+        if dtype not in DTYPES:
+            raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        data = features.build_dataset(source, top_k=top_k, train_share=train_share, seed=seed, leakage=leakage,
+                                      exclude_collection_tag=exclude_collection_tag, text_column=text_column)
         recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
                                          seed=seed, pop_size=pop, batch_size=batch_size, dtype=dtype,
                                          memory_budget_mb=memory_budget_mb, num_threads=threads,
