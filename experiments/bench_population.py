@@ -120,7 +120,7 @@ def bench_train(rows: int, evals: int, threads: int | None) -> None:
         import json
         n_train = json.loads((Path(tmp) / "m.json").read_text())["n_train"] if done.returncode == 0 else "?"
     print(f"scpo train ({rows:,} CSV rows -> {n_train} training tweets, --top-k 20 --optimizer scpo --evals "
-          f"{evals:,}, threads {threads or torch.get_num_threads()}): exit {done.returncode}, wall {wall:.0f} s "
+          f"{evals:,}, threads {threads or 'default'}): exit {done.returncode}, wall {wall:.0f} s "
           f"(goal 280 s), peak RSS {rss:,.0f} MB (goal 1,024 MB); load average before {load[0]:.1f}, after "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print("  " + (done.stdout.strip() or done.stderr.strip()[-300:]))
