@@ -32,6 +32,7 @@ bench: $(STAMP)
 	# mealpy 3.0.3 pins numpy<=1.26, which changes our reference results: keep our numpy
 	$(PIP) install -q --no-deps mealpy==3.0.3 && $(PIP) install -q opfunu pandas
 	$(PY) experiments/bench_engine.py
+	$(PY) experiments/bench_population.py --threads 2 1 --train | tee experiments/results/bench_population.txt
 
 # Regenerates experiments/REPORT.md and its result files (hours on 2 cores with RUNS=30; resumable:
 # finished runs/rows are kept, so an interrupted `make experiments` goes on where it stopped).

@@ -12,6 +12,7 @@ import inspect
 import io
 import json
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -441,8 +442,17 @@ def benchmark(
 def train(
     source: Annotated[str, typer.Argument(help="apple | avengers | path/to/tweets.csv")] = "apple",
     model: Annotated[str, typer.Option(help="resnet (the paper's network) or a baseline name")] = "resnet",
-    optimizer: Annotated[str | None, typer.Option(help="resnet: scpo | adam | any scpo algorithm")] = None,
+    optimizer: Annotated[str | None, typer.Option(
+        help=f"resnet: adam or a population algorithm ({' | '.join(scpo.algorithm_names())})")] = None,
     evals: Annotated[int, typer.Option(min=1, help="Evaluation budget of a population optimizer")] = 30000,
+    pop: Annotated[int | None, typer.Option(min=1, help="Population size (PO/SCPO: a perfect square)")] = 64,
+    batch_size: Annotated[int | None, typer.Option(min=2, help="Fitness batch rows (default: all training rows)")]
+    = None,
+    dtype: Annotated[str, typer.Option(help="Population fitness pass: float32 | float64")] = "float32",
+    memory_budget_mb: Annotated[float, typer.Option(help="Memory the population pass may use (MB)")] = 256.0,
+    threads: Annotated[int | None, typer.Option(min=1, help="Torch threads while training (default: unchanged)")]
+    = None,
+    progress: Annotated[bool, typer.Option(help="Progress line on stderr (population optimizers)")] = True,
     top_k: Annotated[int, typer.Option(min=1, help="Number of tags kept (top-K of the training split)")] = 10,
     train_share: Annotated[float, typer.Option(help="Training share of the tagged tweets (0.6-0.9)")] = 0.8,
     val_share: Annotated[float, typer.Option(help="Validation share of the tagged tweets; the rest is the test split")]
@@ -469,6 +479,13 @@ def train(
     from networks.recommender import HashtagRecommender
 
     try:
+        if optimizer not in (None, "adam", *scpo.algorithm_names()):
+            names = ", ".join(scpo.algorithm_names())
+            raise ValueError(f"unknown optimizer {optimizer!r}; choose adam or one of {names}")
+        from networks.population import DTYPES
+
+        if dtype not in DTYPES:
+            raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         data = features.build_dataset(source, top_k=top_k, train_share=train_share, val_share=val_share, seed=seed,
                                       leakage=leakage, exclude_collection_tag=exclude_collection_tag,
                                       text_column=text_column)
@@ -477,7 +494,9 @@ def train(
                              f"{len(data.val_texts)} validation tweets with a kept tag): use a larger corpus or "
                              "lower --train-share / --val-share")
         recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
-                                         seed=seed)
+                                         seed=seed, pop_size=pop, batch_size=batch_size, dtype=dtype,
+                                         memory_budget_mb=memory_budget_mb, num_threads=threads,
+                                         callback=_progress_line(evals) if progress else None)
         recommender.fit(data.train_texts, data.train_tags, data.val_texts, data.val_tags)
         floor = HashtagRecommender(model="frequency", top_k_tags=top_k, seed=seed)
         floor.fit(data.train_texts, data.train_tags)
@@ -506,6 +525,29 @@ def train(
                f"P@1 {ours['p@1']:.3f} (frequency {base['p@1']:.3f}), micro-F1 {ours['micro_f1@top1']:.3f} "
                f"({base['micro_f1@top1']:.3f}), NDCG@3 {ours['ndcg@3']:.3f} ({base['ndcg@3']:.3f})",
                err=is_stdout(json_file))  # `--json -`: standard output holds the JSON alone
+
+
+def _progress_line(total: int):
+    """The population trainer's progress on stderr from its per-iteration callback: one rewritten line
+    on a terminal (at most 5 per second), plain lines every 2 s otherwise (CI logs)."""
+    terminal, last = sys.stderr.isatty(), [0.0]
+    interval = 0.2 if terminal else 2.0
+
+    def callback(history) -> None:
+        now = time.perf_counter()
+        done, elapsed = history.evals[-1], history.time[-1]
+        if now - last[0] < interval and done < total:
+            return
+        last[0] = now
+        eta = elapsed / done * max(0, total - done) if done else float("nan")
+        val = f" val {history.val_loss[-1]:.4g}" if history.val_loss else ""
+        line = f"{done}/{total} evals  best {history.loss[-1]:.4g}{val}  {elapsed:.0f} s  ETA {eta:.0f} s"
+        sys.stderr.write(f"\r{line} " if terminal else f"{line}\n")
+        if terminal and done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return callback
 
 
 def aligned_scores(recommender, texts: list[str], tag_names: list[str]):

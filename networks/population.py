@@ -1,8 +1,11 @@
 """A network as a flat parameter vector, and a whole population of them evaluated in one pass.
 
 The optimizer's decision vector is the concatenation of ``module.named_parameters()`` (in that
-order, each flattened row-major). :func:`batched_loss` evaluates ``P`` such vectors on one batch
-with ``torch.func.functional_call`` inside ``torch.vmap``: one call, no Python loop over members.
+order, each flattened row-major). :func:`batched_loss` evaluates ``P`` such vectors on one batch:
+a module made of DeepResNet's layers by the compiled population pass of
+:mod:`networks.population_pass` (a few batched matrix products per layer, in chunks of members
+sized to a memory budget), any other module with ``torch.func.functional_call`` inside
+``torch.vmap``. No Python loop over members on either path.
 
 **Population mode** (what :func:`batched_loss` runs in): the module is in eval mode (dropout off),
 except that every batch-norm layer normalizes with the statistics of the batch it sees, per member,
@@ -18,6 +21,9 @@ shared by every member, which is wrong in general, so it is refused with its nam
 from __future__ import annotations
 
 import contextlib
+import copy
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -29,7 +35,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from networks.resnet import probabilities
 
 __all__ = [
-    "LOSSES", "batched_loss", "calibrate_batch_norm", "flat_size", "load_flat", "loss_per_example",
+    "DEFAULT_MEMORY_BUDGET_MB", "DTYPES", "LOSSES", "batched_loss", "members_per_chunk", "population_program",
+    "resolve_dtype", "calibrate_batch_norm", "flat_size", "load_flat", "loss_per_example",
     "parameter_bounds", "population_mode", "to_flat",
 ]
 
@@ -175,22 +182,123 @@ def _data(x, y, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return xt, yt
 
 
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DEFAULT_MEMORY_BUDGET_MB = 256.0
+CACHE_BYTES = 8 << 20  # members per chunk keep the widest activation near this size (cache-resident)
+PATHS = ("auto", "fast", "vmap")
+_FALLBACK_WARNED: set[str] = set()
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def resolve_dtype(dtype, default: torch.dtype) -> torch.dtype:
+    """``None`` -> ``default``; ``"float32"``/``"float64"`` or the torch dtype; anything else refused."""
+    if dtype is None:
+        return default
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return DTYPES[dtype]
+    if dtype in DTYPES.values():
+        return dtype
+    raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+
+
+def _check_budget(memory_budget_mb) -> float:
+    if isinstance(memory_budget_mb, bool) or not isinstance(memory_budget_mb, (int, float, np.integer, np.floating)) \
+            or not memory_budget_mb > 0 or not np.isfinite(memory_budget_mb):
+        raise ValueError(f"memory_budget_mb must be a positive number, got {memory_budget_mb!r}")
+    return float(memory_budget_mb)
+
+
+def population_program(module: nn.Module, x_shape: tuple[int, ...]):
+    """The compiled population pass of ``module`` for inputs ``x_shape``, or ``None`` when the module
+    is not made of the supported layers (see :mod:`networks.population_pass`)."""
+    from networks.population_pass import Unsupported, compile_population
+
+    try:
+        return compile_population(module, tuple(x_shape))
+    except Unsupported as exc:
+        return exc
+
+
+def members_per_chunk(program, batch: int, itemsize: int, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+                      chunk_size: int | None = None, module_name: str = "the module") -> int:
+    """Members evaluated together: as many as fit ``memory_budget_mb`` (estimated by
+    ``program.bytes_per_member``), at most ``chunk_size``, and by default no more than keep the widest
+    activation near :data:`CACHE_BYTES`. A budget below one member is refused, naming what it needs."""
+    budget = _check_budget(memory_budget_mb) * 2**20
+    need = program.bytes_per_member(batch, itemsize)
+    if need > budget:
+        raise ValueError(
+            f"memory_budget_mb={memory_budget_mb:g} is too small: one member of {module_name} needs "
+            f"{need / 2**20:,.1f} MB at batch {batch:,} ({program.max_features:,} activations per example in its "
+            f"widest layer); raise memory_budget_mb or lower the batch size"
+        )
+    fit = int(budget // need)
+    if chunk_size is not None:
+        return max(1, min(fit, int(chunk_size)))
+    return max(1, min(fit, CACHE_BYTES // max(1, batch * program.max_features * itemsize)))
+
+
+def _run_chunks(program, W: torch.Tensor, x_t: torch.Tensor, yt: torch.Tensor, loss: str, ml: bool,
+                chunk: int) -> torch.Tensor:
+    """Losses of every member, chunk by chunk. With ``torch.get_num_threads() = n > 1`` on the CPU the
+    members are split in ``n`` groups run by ``n`` Python threads (torch releases the GIL), each op
+    single-threaded: on a shared machine one descheduled OpenMP thread stalls every op's barrier,
+    while independent threads keep going. ``chunk`` (the per-call member count from the budget) is
+    then divided among the threads, so the memory in flight stays within the budget."""
+
+    def run(part: torch.Tensor, size: int) -> torch.Tensor:
+        out = []
+        with torch.no_grad():
+            for piece in torch.split(part, size):
+                logits = program.logits(piece, x_t)
+                out.append(loss_per_example(logits, yt.expand_as(logits), loss, ml).mean(1))
+        return torch.cat(out)
+
+    threads = torch.get_num_threads()
+    workers = min(threads, len(W), chunk) if W.device.type == "cpu" else 1
+    if workers <= 1:
+        return run(W, chunk)
+    size = max(1, chunk // workers)
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="population-pass")
+
+    def task(part: torch.Tensor) -> torch.Tensor:
+        torch.set_num_threads(1)
+        return run(part, size)
+
+    try:
+        return torch.cat(list(pool.map(task, torch.tensor_split(W, workers))))
+    finally:
+        torch.set_num_threads(threads)
+
+
 def batched_loss(module: nn.Module, weights, x, y, loss: str = "mse", multilabel: bool | None = None,
-                 chunk_size: int | None = None) -> torch.Tensor:
+                 chunk_size: int | None = None, dtype=None, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+                 path: str = "auto") -> torch.Tensor:
     """Mean loss over the batch ``(x, y)`` of every member of a population, shape ``(P,)``.
 
-    ``weights`` is ``(P, flat_size(module))`` (numpy or torch, cast to the module's dtype and
-    device). Runs in :func:`population_mode`, so batch norm uses each member's batch statistics and
+    ``weights`` is ``(P, flat_size(module))`` (numpy or torch, cast to ``dtype`` and the module's
+    device). Population mode: batch norm uses each member's batch statistics, dropout is off, and
     the module's buffers and parameters are unchanged. ``multilabel`` defaults to the module's
-    ``multilabel`` attribute. ``chunk_size`` bounds memory by evaluating that many members per
-    vectorized call. Returns a detached tensor on the module's device.
+    ``multilabel`` attribute. ``dtype``: ``None`` (the module's), ``"float32"`` or ``"float64"``.
+
+    ``path="auto"``: a module made of the layers of :class:`networks.resnet.DeepResNet` runs the
+    compiled population pass (:mod:`networks.population_pass`), in chunks of whole members sized to
+    ``memory_budget_mb`` (so batch-norm statistics are always over the whole batch); anything else
+    runs ``torch.vmap`` over ``functional_call`` (``chunk_size`` members per call) and warns once
+    per module type. ``"fast"`` refuses a module it cannot compile; ``"vmap"`` forces the fallback.
+    ``chunk_size`` caps the members per call on both paths. Returns a detached tensor.
     """
     _check_loss(loss)
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {', '.join(PATHS)}, got {path!r}")
     params = _params(module)
     names = [n for n, _ in params]
     shapes = [p.shape for _, p in params]
     sizes = [p.numel() for _, p in params]
-    like = params[0][1]
+    dt = resolve_dtype(dtype, params[0][1].dtype)
+    like = torch.empty(0, dtype=dt, device=params[0][1].device)
     W = _as_tensor(weights, like)
     if W.dim() == 1:
         W = W.unsqueeze(0)
@@ -198,13 +306,29 @@ def batched_loss(module: nn.Module, weights, x, y, loss: str = "mse", multilabel
         raise ValueError(f"weights must have shape (P, {sum(sizes)}), got {tuple(W.shape)}")
     xt, yt = _data(x, y, like)
     ml = _multilabel(module, multilabel)
+    _check_buffers(module)
+    _check_budget(memory_budget_mb)
+    name = type(module).__name__
+    if path != "vmap":
+        program = population_program(module, tuple(xt.shape))
+        if not isinstance(program, Exception):
+            chunk = members_per_chunk(program, len(xt), xt.element_size(), memory_budget_mb, chunk_size, name)
+            x_t = xt.reshape(len(xt), -1).t().contiguous()
+            return _run_chunks(program, W, x_t, yt, loss, ml, chunk)
+        if path == "fast":
+            raise ValueError(f"{name} cannot take the population pass: {program}")
+        if name not in _FALLBACK_WARNED:
+            _FALLBACK_WARNED.add(name)
+            warnings.warn(f"batched_loss: {name} is not made of the layers the population pass compiles "
+                          f"({program}); using the slower vmap path", RuntimeWarning, stacklevel=2)
+    target = module if dt == params[0][1].dtype else copy.deepcopy(module).to(dt)
 
     def member_loss(flat: torch.Tensor) -> torch.Tensor:
         tensors = {n: t.view(s) for n, t, s in zip(names, torch.split(flat, sizes), shapes, strict=True)}
-        logits = functional_call(module, tensors, (xt,))
+        logits = functional_call(target, tensors, (xt,))
         return loss_per_example(logits, yt, loss, ml).mean()
 
-    with torch.no_grad(), population_mode(module):
+    with torch.no_grad(), population_mode(target):
         return torch.vmap(member_loss, chunk_size=chunk_size)(W)
 
 

@@ -112,6 +112,9 @@ class HashtagRecommender(BaseEstimator):
     device : torch device for the network (``"cpu"``, ``"cuda"``).
     num_threads : torch threads while training (``None``: unchanged); 1 is fastest for the small
         default network on a busy machine.
+    dtype, memory_budget_mb : the population fitness pass (``networks.population.batched_loss``):
+        ``"float32"`` or ``"float64"``, and the memory its activations may take.
+    callback : ``callback(history)`` after every population iteration (progress); True stops. Not saved.
     """
 
     def __init__(self, model: str = "resnet", optimizer: str | None = None, top_k_tags: int = 10,
@@ -121,7 +124,8 @@ class HashtagRecommender(BaseEstimator):
                  validation_fraction: float = 0.1, width: int = 8, depth: int = 2, kernel_size: int = 3,
                  hashing: bool = True, featurizer_params: dict | None = None, baseline_params: dict | None = None,
                  algorithm_options: dict | None = None, threshold: float = 0.5, seed: int = 0, device: str = "cpu",
-                 num_threads: int | None = None):
+                 num_threads: int | None = None, dtype: str = "float32", memory_budget_mb: float = 256.0,
+                 callback=None):
         self.model = model
         self.optimizer = optimizer
         self.top_k_tags = top_k_tags
@@ -148,6 +152,9 @@ class HashtagRecommender(BaseEstimator):
         self.seed = seed
         self.device = device
         self.num_threads = num_threads
+        self.dtype = dtype
+        self.memory_budget_mb = memory_budget_mb
+        self.callback = callback
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
@@ -271,6 +278,7 @@ class HashtagRecommender(BaseEstimator):
                 self.network_, X, Y, algorithm=optimizer, max_evals=self.max_evals, pop_size=self.pop_size,
                 bounds=self.bounds, batch_size=self.batch_size, resample=self.resample, loss=self.loss,
                 X_val=X_val, Y_val=Y_val, patience=self.patience, seed=self.seed, num_threads=self.num_threads,
+                dtype=self.dtype, memory_budget_mb=self.memory_budget_mb, callback=self.callback,
                 **(self.algorithm_options or {}),
             )
         self.network_.eval()
@@ -352,7 +360,7 @@ class HashtagRecommender(BaseEstimator):
         path.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {
             "format": FORMAT, "version": FORMAT_VERSION, "kind": self.model,
-            "params": {k: json_value(v, k) for k, v in self.get_params(deep=False).items()},
+            "params": {k: json_value(v, k) for k, v in self.get_params(deep=False).items() if k != "callback"},
             "classes": list(self.classes_), "n_train": int(self.n_train_),
             "history": None if self.history_ is None else json_value(self.history_.as_dict(), "history"),
         }

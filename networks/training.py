@@ -52,13 +52,17 @@ import scpo
 import scpo.observers
 from features.torchutil import torch_threads
 from networks.population import (
+    DEFAULT_MEMORY_BUDGET_MB,
     LOSSES,
     batched_loss,
     calibrate_batch_norm,
     flat_size,
     load_flat,
     loss_per_example,
+    members_per_chunk,
     parameter_bounds,
+    population_program,
+    resolve_dtype,
 )
 
 __all__ = ["RESAMPLING", "TrainHistory", "evaluate_loss", "torch_threads", "train_adam", "train_population"]
@@ -193,6 +197,7 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
                      resample: str = "fixed", loss: str = "mse", X_val=None, Y_val=None,
                      patience: int | None = None, seed: int | None = 0, chunk_size: int | None = None,
                      num_threads: int | None = None, callback: Callable[[TrainHistory], Any] | None = None,
+                     dtype: str | torch.dtype = "float32", memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
                      **options: Any) -> TrainHistory:
     """Optimize the flat weights of ``module`` with population algorithm ``algorithm``.
 
@@ -204,15 +209,29 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
     engine (PO/SCPO need a perfect square; ``None`` is the algorithm's default) with ``options``.
     ``callback(history)`` runs after every iteration; returning True stops. The best weights are
     loaded into ``module``, batch norm is calibrated on ``X_train`` and the module is left in eval
-    mode. ``num_threads``: torch threads for the run (see :func:`torch_threads`).
+    mode. ``num_threads``: torch threads for the run (see :func:`torch_threads`). ``dtype``
+    (``"float32"`` default, ``"float64"``) and ``memory_budget_mb`` are those of the fitness pass
+    (:func:`networks.population.batched_loss`); a fitness batch too large for the budget is refused
+    before training starts, naming the memory one member needs.
     """
     with torch_threads(num_threads):
         return _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, bounds, batch_size,
-                                 resample, loss, X_val, Y_val, patience, seed, chunk_size, callback, options)
+                                 resample, loss, X_val, Y_val, patience, seed, chunk_size, callback, options,
+                                 dtype, memory_budget_mb)
+
+
+def _check_fitness_memory(module: nn.Module, rows: int, n_features: int, dtype: torch.dtype,
+                          memory_budget_mb: float) -> None:
+    """Refuse up front a fitness batch of ``rows`` examples that one member cannot fit in the budget."""
+    program = population_program(module, (rows, n_features))
+    if not isinstance(program, Exception):
+        members_per_chunk(program, rows, torch.empty(0, dtype=dtype).element_size(), memory_budget_mb,
+                          module_name=type(module).__name__)
 
 
 def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, bounds, batch_size, resample,
-                      loss, X_val, Y_val, patience, seed, chunk_size, callback, options) -> TrainHistory:
+                      loss, X_val, Y_val, patience, seed, chunk_size, callback, options, dtype="float32",
+                      memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB) -> TrainHistory:
     _check_choice("resample", resample, RESAMPLING)
     _check_choice("loss", loss, LOSSES)
     if algorithm not in scpo.algorithm_names():
@@ -221,6 +240,7 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     _check_int("batch_size", batch_size, minimum=2, allow_none=True)
     _check_int("patience", patience, allow_none=True)
     _check_int("chunk_size", chunk_size, allow_none=True)
+    fitness_dtype = resolve_dtype(dtype, torch.float32)
     xt, yt = _tensors(module, X_train, Y_train, "train")
     val = _validation(module, X_val, Y_val)
     seed, engine_seed, batch_rng = _seeds(seed)
@@ -228,9 +248,11 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     n = len(xt)
     rows = n if batch_size is None else min(batch_size, n)
     multilabel = _multilabel(module)
+    _check_fitness_memory(module, rows, xt.shape[1], fitness_dtype, memory_budget_mb)
 
     def fitness_of(W, xb, yb) -> np.ndarray:
-        f = batched_loss(module, W, xb, yb, loss, multilabel, chunk_size).cpu().numpy().astype(float)
+        f = batched_loss(module, W, xb, yb, loss, multilabel, chunk_size, dtype=fitness_dtype,
+                         memory_budget_mb=memory_budget_mb).cpu().numpy().astype(float)
         return np.where(np.isfinite(f), f, np.inf)
 
     def draw_batch():
@@ -253,6 +275,7 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
         "bounds": "scaled" if isinstance(bounds, str) else [float(lb.min()), float(ub.max())],
         "batch_size": rows, "resample": resample, "loss": loss, "patience": patience, "dim": int(lb.size),
         "validation": val is not None, "options": {k: repr(v) for k, v in options.items()},
+        "dtype": str(fitness_dtype).removeprefix("torch."), "memory_budget_mb": memory_budget_mb,
     })
     selection = _Selection(history, resample, val, xt, patience, callback, batch, draw_batch, selection_losses)
     opt.run([selection])

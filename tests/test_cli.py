@@ -125,6 +125,14 @@ def test_train_reports_beside_frequency_and_recommend_uses_the_saved_model(tmp_p
         assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
+def test_train_population_options_checked_before_loading(tmp_path):
+    for args, words in ((["--optimizer", "nope"], ["unknown optimizer 'nope'", "scpo", "cmaes"]),
+                        (["--dtype", "float16"], ["--dtype must be one of float32, float64"])):
+        bad = run("train", "apple", *args, cwd=tmp_path)
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+        assert all(w in bad.stderr for w in words), bad.stderr
+
+
 def test_benchmark_command_writes_40_rows_and_resumes(tmp_path):
     args = ["benchmark", "--algos", "scpo,sca,po,random", "--problems", "sphere,rastrigin", "--dim", "10",
             "--runs", "5", "--evals", "3000", "--seed", "0", "--out", "D"]

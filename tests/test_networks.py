@@ -341,3 +341,148 @@ def test_torch_threads_restores():
     assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match="num_threads must be an integer >= 1, got 0"):
         train_adam(small_net(), *blobs(10)[:2], num_threads=0)
+
+
+# ----------------------------------------------------------------------------- compiled population pass
+
+
+def _population_case(net, n=40, members=6, seed=0):
+    rng = np.random.default_rng(seed)
+    W = rng.uniform(-1, 1, (members, flat_size(net)))
+    X = rng.normal(size=(n, net.in_features))
+    Y = (rng.random((n, net.n_classes)) < 0.4).astype(float)
+    Y[np.arange(n), rng.integers(0, net.n_classes, n)] = 1.0
+    return W, X, Y
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+@pytest.mark.parametrize("config", [
+    dict(width=4, depth=2),  # identity then projection shortcut
+    dict(channels=[3, 3, 6]),  # two identity blocks, one projection
+    dict(channels=[5, 2], kernel_size=5),
+    dict(channels=[4], kernel_size=1),
+])
+def test_population_pass_equals_vmap_and_member_loop(config, multilabel):
+    net = DeepResNet(9, 4, multilabel=multilabel, seed=1, **config).double()
+    W, X, Y = _population_case(net)
+    for loss in LOSSES:
+        fast = batched_loss(net, W, X, Y, loss=loss, path="fast")
+        slow = batched_loss(net, W, X, Y, loss=loss, path="vmap")
+        assert fast.dtype == torch.float64
+        np.testing.assert_allclose(fast.numpy(), slow.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(fast.numpy(), loop_losses(net, W, X, Y, loss, multilabel), rtol=1e-8, atol=1e-10)
+
+
+def test_population_pass_long_signal_uses_taps_and_float32():
+    from networks.population_pass import DENSE_MAX_LENGTH
+
+    net = DeepResNet(DENSE_MAX_LENGTH + 15, 3, width=3, depth=2, seed=0)  # float32 module
+    W, X, Y = _population_case(net, n=25, members=5)
+    fast = batched_loss(net, W, X, Y, path="fast")
+    assert fast.dtype == torch.float32
+    ref = loop_losses(net.double(), W, X, Y, "mse", False)
+    np.testing.assert_allclose(fast.numpy(), ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(batched_loss(net, W, X, Y, dtype="float64").numpy(), ref, rtol=1e-10)
+
+
+def test_population_pass_chunked_equals_unchunked():
+    """Chunks are of whole members: each member's batch-norm statistics stay over the full batch."""
+    net = DeepResNet(9, 3, width=4, depth=2, seed=0).double()
+    W, X, Y = _population_case(net, n=200, members=9)
+    whole = batched_loss(net, W, X, Y, chunk_size=9)
+    for chunk in (1, 2, 4):
+        np.testing.assert_allclose(batched_loss(net, W, X, Y, chunk_size=chunk).numpy(), whole.numpy(), rtol=1e-12)
+    tiny = batched_loss(net, W, X, Y, memory_budget_mb=1.5)  # budget-driven chunks (two members)
+    np.testing.assert_allclose(tiny.numpy(), whole.numpy(), rtol=1e-12)
+
+
+def test_population_pass_budget_refused_with_memory_needed():
+    from networks.population import members_per_chunk, population_program
+
+    net = DeepResNet(9, 3, width=4, depth=2, seed=0)
+    W, X, Y = _population_case(net, n=50, members=2)
+    with pytest.raises(ValueError, match=r"memory_budget_mb=1e-05 is too small: one member of DeepResNet needs"):
+        batched_loss(net, W, X, Y, memory_budget_mb=1e-5)
+    with pytest.raises(ValueError, match="memory_budget_mb must be a positive number, got 0"):
+        batched_loss(net, W, X, Y, memory_budget_mb=0)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64, got 'float16'"):
+        batched_loss(net, W, X, Y, dtype="float16")
+    # the extended feature vector (thousands of positions) on 7,000 tweets: refused, naming the memory
+    big = DeepResNet(5000, 20, seed=0)
+    program = population_program(big, (7000, 5000))
+    with pytest.raises(ValueError, match=r"needs [\d,.]+ MB at batch 7,000"):
+        members_per_chunk(program, 7000, 4, 256)
+    with pytest.raises(ValueError, match="one member of DeepResNet needs"):
+        train_population(big, np.zeros((7000, 5000), np.float32), np.eye(20, dtype=np.float32)[np.arange(7000) % 20],
+                         max_evals=10, pop_size=4)
+
+
+def test_population_pass_generic_sequential_and_fallback_warns_once():
+    import warnings
+
+    import networks.population as population
+
+    seq = nn.Sequential(nn.Conv1d(2, 3, 3, padding=1, bias=True), nn.BatchNorm1d(3), nn.ReLU(),
+                        nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(3, 4)).double()
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(20, 2, 7)), np.eye(4)[np.arange(20) % 4]
+    W = rng.uniform(-1, 1, (5, flat_size(seq)))
+    np.testing.assert_allclose(batched_loss(seq, W, X, Y, multilabel=False, path="fast").numpy(),
+                               batched_loss(seq, W, X, Y, multilabel=False, path="vmap").numpy(), rtol=1e-10)
+
+    class Tanh(nn.Module):  # not a layer the pass compiles
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(9, 3)
+
+        def forward(self, x):
+            return torch.tanh(self.lin(x))
+
+    module = Tanh()
+    Xb, Yb, _ = blobs(20)
+    Wb = rng.uniform(-1, 1, (3, flat_size(module)))
+    population._FALLBACK_WARNED.discard("Tanh")
+    with pytest.warns(RuntimeWarning, match="Tanh is not made of the layers"):
+        first = batched_loss(module, Wb, Xb, Yb, multilabel=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        second = batched_loss(module, Wb, Xb, Yb, multilabel=False)
+    assert torch.equal(first, second)
+    with pytest.raises(ValueError, match="Tanh cannot take the population pass"):
+        batched_loss(module, Wb, Xb, Yb, path="fast")
+
+
+def test_population_pass_leaves_module_alone_and_subclass_falls_back():
+    import warnings
+
+    net = DeepResNet(9, 3, width=4, depth=2, seed=0)
+    before = state(net)
+    W, X, Y = _population_case(net, members=3)
+    batched_loss(net, W, X, Y, path="fast")
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+    class Doubled(DeepResNet):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    sub = Doubled(9, 3, width=4, depth=2, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = batched_loss(sub, W, X, Y)  # exact-type match: an overridden forward is never compiled
+    np.testing.assert_allclose(got.numpy(), loop_losses(sub.double(), W, X, Y, "mse", False), rtol=1e-4)
+
+
+def test_train_population_threads_dtype():
+    X, Y, _ = blobs(60)
+    h = train_population(small_net(), X, Y, max_evals=200, pop_size=9, seed=0, dtype="float64")
+    assert h.settings["dtype"] == "float64" and h.best_loss < h.initial_loss + 1e-12
+
+
+def test_population_pass_member_threads_equal_single_thread():
+    net = DeepResNet(9, 3, width=4, depth=2, seed=0).double()
+    W, X, Y = _population_case(net, n=64, members=7)
+    single = batched_loss(net, W, X, Y)
+    with torch_threads(2):
+        threaded = batched_loss(net, W, X, Y, chunk_size=4)
+        assert torch.get_num_threads() == 2
+    np.testing.assert_allclose(threaded.numpy(), single.numpy(), rtol=1e-12)
