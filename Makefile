@@ -33,6 +33,9 @@ bench: $(STAMP)
 	$(PIP) install -q --no-deps mealpy==3.0.3 && $(PIP) install -q opfunu pandas
 	$(PY) experiments/bench_engine.py
 	$(PY) experiments/bench_population.py --threads 2 1 --train | tee experiments/results/bench_population.txt
+	# evotorch 0.6.1 is the test-only oracle of the ES family (experiments/bench_es.py)
+	$(PIP) install -q evotorch==0.6.1
+	$(PY) experiments/bench_es.py --out experiments/results/bench_es.txt
 
 # Regenerates experiments/REPORT.md and its result files (hours on 2 cores with RUNS=30; resumable:
 # finished runs/rows are kept, so an interrupted `make experiments` goes on where it stopped).
