@@ -35,6 +35,8 @@ from scpo.algorithms import create
 
 PROBLEMS = ("sphere", "rosenbrock", "rastrigin")
 ALGORITHMS = ("openai-es", "snes", "pgpe", "sep-cmaes")
+# PGPE is compared with ClipUp on both sides (evotorch's PGPE default), not with our default Adam
+COMPARED = {"pgpe": {"optimizer": "clipup"}}
 LEVEL = 0.01
 
 
@@ -56,7 +58,7 @@ class Tracked:
 
 
 def oracle(name: str, problem, seed: int, pop: int, generations: int, cma_sigma: str = "default") -> float:
-    algo = create(name)
+    algo = create(name, **COMPARED.get(name, {}))
     span = float(problem.ub[0] - problem.lb[0])
     center = (problem.lb + problem.ub) / 2
     tracked = Tracked(problem)
@@ -101,7 +103,7 @@ def oracle(name: str, problem, seed: int, pop: int, generations: int, cma_sigma:
 
 
 def ours(name: str, problem, seed: int, max_evals: int) -> tuple[float, int, int]:
-    result = scpo.minimize(problem, algorithm=name, max_evals=max_evals, seed=seed)
+    result = scpo.minimize(problem, algorithm=name, max_evals=max_evals, seed=seed, **COMPARED.get(name, {}))
     return result.fun, result.pop_size, result.max_iter
 
 

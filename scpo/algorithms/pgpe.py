@@ -10,13 +10,14 @@ Choices:
 - Sehnke's symmetric estimates, averaged over the P pairs:
   ``g_mu = 1/P sum eps (u+ - u-) / 2``,
   ``g_sigma = 1/P sum ((u+ + u-) / 2 - b) (eps^2 - sigma^2) / sigma``;
-- centre: ``optimizer="clipup"`` (default; momentum 0.9, ``max_speed`` = the initial
+- centre: ``optimizer="adam"`` (default) or ``"clipup"`` (momentum 0.9, ``max_speed`` = the initial
   radius ``||sigma0||`` / 15 and ``learning_rate = max_speed / 2``, the ClipUp paper's
-  advice) or ``"adam"`` (``learning_rate = sigma0 / 30`` by default: the same size per
+  advice); Adam's ``learning_rate = sigma0 / 30`` by default (the same size per
   coordinate); kept in the box. ClipUp moves the centre at up to ``max_speed`` whatever the
   gradient's size, which suits noisy neuroevolution but leaves the centre wandering at a
   distance proportional to ``max_speed`` from an exact optimum: on shifted sphere (D = 200,
-  20,000 evaluations) ClipUp ends about 10x below random search, Adam 1e5x;
+  20,000 evaluations) ClipUp ends about 10x below random search, Adam 1e5x, hence Adam as the
+  default (``experiments/bench_es.py`` compares ``optimizer="clipup"`` with evotorch's ClipUp PGPE);
 - stdev: ``sigma += stdev_learning_rate g_sigma`` (0.2), each coordinate's change limited
   to ``stdev_max_change = 20 %`` of its value, so sigma stays positive;
 - start: ``init="center"`` (default), ``"mean"`` or ``"best"`` of the initial population;
@@ -62,13 +63,13 @@ def pgpe_stdev(sigma, g_sigma, lr: float, max_change: float, xp=np):
 
 @register
 class PGPE(Algorithm):
-    """Symmetric PGPE with centred ranks; ClipUp (default) or Adam on the centre."""
+    """Symmetric PGPE with centred ranks; Adam (default) or ClipUp on the centre."""
 
     name = "pgpe"
     initial_counts_as_iteration = True
     xp = np
 
-    def __init__(self, sigma0: float = 0.1, optimizer: str = "clipup", learning_rate: float | None = None,
+    def __init__(self, sigma0: float = 0.1, optimizer: str = "adam", learning_rate: float | None = None,
                  max_speed: float | None = None, momentum: float = 0.9, stdev_learning_rate: float = 0.2,
                  stdev_max_change: float = 0.2, beta1: float = 0.9, beta2: float = 0.999, init: str = "center"):
         self.sigma0 = es.check_number("sigma0", sigma0, 0.0, 1.0)
