@@ -391,6 +391,7 @@ def data_info(
 
 @app.command()
 def benchmark(
+    ctx: typer.Context,
     algos: Annotated[str, typer.Option(help="Comma-separated algorithms; name:key=value adds an option; "
                                             "ng:<Name> runs a nevergrad optimizer (bbob; needs scpo[peers])")]
     = "scpo,sca,po,random",
@@ -412,9 +413,17 @@ def benchmark(
 ) -> None:
     """Every (algorithm, problem, run) at one budget: results.csv, summary.md (Wilcoxon, Friedman), plots;
     --suite bbob: COCO's BBOB functions, runtimes to 51 targets, ecdf.png and aRT in summary.md."""
+    given = {name for name in ctx.params if str(ctx.get_parameter_source(name)).endswith("COMMANDLINE")}
+    other = {"bbob": ("problems", "shifted", "dim", "evals"),
+             "classic": ("functions", "dims", "instances", "budget_multiplier")}.get(suite, ())
+    misplaced = [name for name in other if name in given]
+    if misplaced:
+        flag = "--" + misplaced[0].replace("_", "-")
+        fail(f"{flag} does not apply to --suite {suite}; see `scpo benchmark --help` for that suite's options")
     if suite == "bbob":
         from scpo.bbob import run_bbob
 
+        check_outputs((out, "directory", "--out"))
         try:
             bbob = run_bbob(algos, functions=functions, dims=dims, instances=instances,
                             budget_multiplier=budget_multiplier, runs=1 if runs is None else runs, seed=seed,

@@ -215,3 +215,19 @@ def test_report_part1b_is_computed_from_the_bbob_results(tmp_path):
     assert "- Ours vs nevergrad: pso vs ng:PSO:" in text and "ng:PSO" in text and "ms" in text
     assert facts["scpo[variant=invariant]"]["n"] == 4 and facts[("pso", "ng:PSO")]["n"] == 4
     assert facts["order"][0] in facts["fraction"] and "nan" not in text
+
+
+@pytest.mark.parametrize("suite, flag, value", [
+    ("bbob", "--problems", "sphere"), ("bbob", "--shifted", None), ("bbob", "--dim", "10"), ("bbob", "--evals", "100"),
+    ("classic", "--functions", "1"), ("classic", "--dims", "5"), ("classic", "--instances", "1"),
+    ("classic", "--budget-multiplier", "10"),
+])
+def test_an_option_of_the_other_suite_is_refused_not_ignored(suite, flag, value, tmp_path):
+    import cli as cli_module
+
+    args = ["benchmark", "--suite", suite, "--out", str(tmp_path / "x"), flag, *([value] if value else [])]
+    result = CliRunner().invoke(cli_module.app, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (f"error: {flag} does not apply to --suite {suite}; "
+                                     "see `scpo benchmark --help` for that suite's options")
+    assert not (tmp_path / "x").exists()
