@@ -544,11 +544,11 @@ def train(
         except OSError as exc:
             fail(str(exc))
     if report["message"] == "interrupted":
-        unit, done = ("epoch", len(history.loss)) if adam else ("evaluation", history.evals[-1] if history.evals else 0)
+        at = f"epoch {len(history.loss)}/{epochs}" if adam else \
+            f"iteration {len(history.loss)}/{history.settings['max_iter']} ({history.settings['nfev']} evaluations)"
         where = ", ".join(str(p) for p in (out, json_file, checkpoint) if p is not None and not is_stdout(p))
-        typer.echo(f"interrupted after {done} {unit}s{f' of {epochs}' if adam else f' of {evals}'}: best weights "
-                   f"so far (selection loss {history.best_loss:.4g}) evaluated"
-                   f"{f', written to {where}' if where else ''}", err=True)
+        typer.echo(f"interrupted at {at}: the best weights so far (selection loss {history.best_loss:.4g}) "
+                   f"evaluated{f', written to {where}' if where else ''}", err=True)
         raise typer.Exit(130)
     ours, base = report["model"], report["frequency"]
     typer.echo(f"{model}{'/' + optimizer if optimizer else ''} on {source} ({leakage}, seed {seed}): "

@@ -408,7 +408,7 @@ class _Selection(scpo.observers.Observer):
             opt.request_stop("early stopping: no better selection loss")
         elif self.callback is not None and self.callback(history):
             opt.request_stop("stopped by callback")
-        elif self.resample == "per-iteration":
+        if self.resample == "per-iteration":  # after a stop too: a resumed run continues with the next batch
             self.batch[:] = self.draw_batch()  # both evaluations of a PO iteration see the same batch
 
 
