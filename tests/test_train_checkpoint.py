@@ -188,3 +188,20 @@ def test_ctrl_c_stops_train_cleanly_after_plain_progress_lines(tmp_path, corpus,
     assert last.startswith("interrupted at ") and "m.json" in last and "Traceback" not in err, err
     assert (tmp_path / "m" / "weights.safetensors").exists() and (tmp_path / "ck").exists()
     assert not [p for p in tmp_path.rglob(".*")]  # no temporary files left
+
+
+def test_a_second_ctrl_c_exits_train_at_once_without_half_written_files(tmp_path, corpus):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    args = [*SMALL, "--optimizer", "scpo", "--evals", "10000000", "--out", "m", "--json", "m.json",
+            "--checkpoint", "ck", "--checkpoint-every", "1"]
+    victim = subprocess.Popen([SCPO, "train", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env)
+    assert "evals  best" in victim.stderr.readline()
+    victim.send_signal(signal.SIGINT)
+    time.sleep(0.01)
+    victim.send_signal(signal.SIGINT)
+    victim.communicate(timeout=60)
+    assert victim.returncode == 130
+    assert not [p for p in tmp_path.rglob(".*")]  # no temporary files left
+    if (tmp_path / "m.json").exists():
+        assert json.loads((tmp_path / "m.json").read_text())["message"] == "interrupted"
