@@ -508,18 +508,30 @@ def train(
                              "lower --train-share / --val-share")
         adam = model == "resnet" and optimizer == "adam"
         budget = _progress_line(epochs, "epochs") if adam else _progress_line(evals)
+        announced = []
+
+        def announce(history) -> None:  # "resumed from" once, as soon as training continues
+            if not announced and history.settings.get("resumed_at"):
+                unit = "epoch" if adam else "iteration"
+                total = epochs if adam else history.settings["max_iter"]
+                typer.echo(f"resumed from {checkpoint} at {unit} {history.settings['resumed_at']}/{total}", err=True)
+            announced.append(True)
+
+        def on_progress(history) -> None:
+            announce(history)
+            if progress:
+                budget(history)
+
         recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
                                          epochs=epochs, seed=seed, pop_size=pop, batch_size=batch_size, dtype=dtype,
                                          memory_budget_mb=memory_budget_mb, num_threads=threads,
-                                         callback=budget if progress and model == "resnet" else None,
+                                         callback=on_progress if model == "resnet" else None,
                                          checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
                                          stop_on_sigint=model == "resnet")
         recommender.fit(data.train_texts, data.train_tags, data.val_texts, data.val_tags)
         history = getattr(recommender, "history_", None)
-        if history is not None and history.settings.get("resumed_at"):
-            unit = "epoch" if adam else "iteration"
-            total = epochs if adam else history.settings["max_iter"]
-            typer.echo(f"resumed from {checkpoint} at {unit} {history.settings['resumed_at']}/{total}", err=True)
+        if history is not None:
+            announce(history)  # a resumed run with nothing left to train
         floor = HashtagRecommender(model="frequency", top_k_tags=top_k, seed=seed)
         floor.fit(data.train_texts, data.train_tags)
     except USER_ERRORS as exc:
