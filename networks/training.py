@@ -552,6 +552,8 @@ def _load_adam(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     from safetensors.torch import load as st_load
 
     raw = path.read_bytes()
+    if raw[:2] == b"PK":  # an .npz: the engine's checkpoint
+        raise ValueError(f"{path} is a population run's checkpoint, not an Adam training checkpoint")
     try:
         tensors = st_load(raw)
         header_len = int.from_bytes(raw[:8], "little")
