@@ -454,6 +454,7 @@ def train(
     optimizer: Annotated[str | None, typer.Option(
         help=f"resnet: adam or a population algorithm ({' | '.join(scpo.algorithm_names())})")] = None,
     evals: Annotated[int, typer.Option(min=1, help="Evaluation budget of a population optimizer")] = 30000,
+    epochs: Annotated[int, typer.Option(min=1, help="Epoch budget of Adam")] = 200,
     pop: Annotated[int | None, typer.Option(min=1, help="Population size (PO/SCPO: a perfect square)")] = 64,
     batch_size: Annotated[int | None, typer.Option(min=2, help="Fitness batch rows (default: all training rows)")]
     = None,
@@ -461,7 +462,7 @@ def train(
     memory_budget_mb: Annotated[float, typer.Option(help="Memory the population pass may use (MB)")] = 256.0,
     threads: Annotated[int | None, typer.Option(min=1, help="Torch threads while training (default: unchanged)")]
     = None,
-    progress: Annotated[bool, typer.Option(help="Progress line on stderr (population optimizers)")] = True,
+    progress: Annotated[bool, typer.Option(help="Progress on stderr (iterations or epochs of the budget)")] = True,
     top_k: Annotated[int, typer.Option(min=1, help="Number of tags kept (top-K of the training split)")] = 10,
     train_share: Annotated[float, typer.Option(help="Training share of the tagged tweets (0.6-0.9)")] = 0.8,
     val_share: Annotated[float, typer.Option(help="Validation share of the tagged tweets; the rest is the test split")]
@@ -475,14 +476,26 @@ def train(
     = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="Write the test metrics here (- : stdout)")]
     = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="Save the training state here (atomic; resnet)")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(
+        min=1, help="Iterations (population) or epochs (Adam) between checkpoints (default: adaptive; Adam: 1)")]
+    = None,
+    resume: Annotated[bool, typer.Option(help="Continue from --checkpoint if it exists")] = False,
 ) -> None:
-    """Train a hashtag recommender on a seeded split and report test metrics beside the frequency floor."""
+    """Train a hashtag recommender on a seeded split and report test metrics beside the frequency floor.
+
+    Ctrl-C stops training cleanly: the best weights so far are evaluated (and saved with --out), the
+    metrics say "message": "interrupted", exit status 130; a second Ctrl-C exits at once."""
     if model != "resnet" and optimizer is not None:
         fail(f"--optimizer applies to --model resnet only; baseline {model!r} trains its own way: drop --optimizer")
     if not 0 < train_share < 1 or not 0 <= val_share < 1 or train_share + val_share >= 1:
         fail(f"--train-share {train_share} and --val-share {val_share} must be shares in (0, 1) and [0, 1) that "
              "leave a test split (sum below 1); lower one of them")
-    check_outputs((out, "directory", "--out"), (json_file, "file", "--json"))
+    if resume and checkpoint is None:
+        fail("--resume needs --checkpoint PATH")
+    if checkpoint is not None and model != "resnet":
+        fail(f"--checkpoint applies to --model resnet only; baseline {model!r} trains its own way")
+    check_outputs((out, "directory", "--out"), (json_file, "file", "--json"), (checkpoint, "file", "--checkpoint"))
     import features  # after the checks: loading the text pipeline takes seconds
     from networks import metrics
     from networks.recommender import HashtagRecommender
@@ -502,18 +515,40 @@ def train(
             raise ValueError(f"{source} gives an empty test split ({len(data.train_texts)} training, "
                              f"{len(data.val_texts)} validation tweets with a kept tag): use a larger corpus or "
                              "lower --train-share / --val-share")
+        adam = model == "resnet" and optimizer == "adam"
+        budget = _progress_line(epochs, "epochs") if adam else _progress_line(evals)
+        announced = []
+
+        def announce(history) -> None:  # "resumed from" once, as soon as training continues
+            if not announced and history.settings.get("resumed_at"):
+                unit = "epoch" if adam else "iteration"
+                total = epochs if adam else history.settings["max_iter"]
+                typer.echo(f"resumed from {checkpoint} at {unit} {history.settings['resumed_at']}/{total}", err=True)
+            announced.append(True)
+
+        def on_progress(history) -> None:
+            announce(history)
+            if progress:
+                budget(history)
+
         recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
-                                         seed=seed, pop_size=pop, batch_size=batch_size, dtype=dtype,
+                                         epochs=epochs, seed=seed, pop_size=pop, batch_size=batch_size, dtype=dtype,
                                          memory_budget_mb=memory_budget_mb, num_threads=threads,
-                                         callback=_progress_line(evals) if progress else None)
+                                         callback=on_progress if model == "resnet" else None,
+                                         checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+                                         stop_on_sigint=model == "resnet")
         recommender.fit(data.train_texts, data.train_tags, data.val_texts, data.val_tags)
+        history = getattr(recommender, "history_", None)
+        if history is not None:
+            announce(history)  # a resumed run with nothing left to train
         floor = HashtagRecommender(model="frequency", top_k_tags=top_k, seed=seed)
         floor.fit(data.train_texts, data.train_tags)
     except USER_ERRORS as exc:
         fail(str(exc))
     report = {"source": source, "model": model, "optimizer": optimizer, "seed": seed, "leakage": leakage,
               "train_share": train_share, "val_share": val_share, "n_train": len(data.train_texts),
-              "n_val": len(data.val_texts), "n_test": len(data.test_texts)}
+              "n_val": len(data.val_texts), "n_test": len(data.test_texts),
+              "message": _train_message(history)}
     for label, fitted in (("model", recommender), ("frequency", floor)):
         scores = aligned_scores(fitted, data.test_texts, data.tag_names)
         found = {**metrics.classification_metrics(data.Y_test, scores),
@@ -529,6 +564,13 @@ def train(
             emit_json(json_file, report)
         except OSError as exc:
             fail(str(exc))
+    if report["message"] == "interrupted":
+        at = f"epoch {len(history.loss)}/{epochs}" if adam else \
+            f"iteration {len(history.loss)}/{history.settings['max_iter']} ({history.settings['nfev']} evaluations)"
+        where = ", ".join(str(p) for p in (out, json_file, checkpoint) if p is not None and not is_stdout(p))
+        typer.echo(f"interrupted at {at}: the best weights so far (selection loss {history.best_loss:.4g}) "
+                   f"evaluated{f', written to {where}' if where else ''}", err=True)
+        raise typer.Exit(130)
     ours, base = report["model"], report["frequency"]
     typer.echo(f"{model}{'/' + optimizer if optimizer else ''} on {source} ({leakage}, seed {seed}): "
                f"P@1 {ours['p@1']:.3f} (frequency {base['p@1']:.3f}), micro-F1 {ours['micro_f1@top1']:.3f} "
@@ -536,21 +578,32 @@ def train(
                err=is_stdout(json_file))  # `--json -`: standard output holds the JSON alone
 
 
-def _progress_line(total: int):
-    """The population trainer's progress on stderr from its per-iteration callback: one rewritten line
-    on a terminal (at most 5 per second), plain lines every 2 s otherwise (CI logs)."""
-    terminal, last = sys.stderr.isatty(), [0.0]
+def _train_message(history) -> str:
+    """How training ended, for the metrics JSON."""
+    if history is None:
+        return "trained"
+    if history.interrupted:
+        return "interrupted"
+    return "early stopping" if history.stopped_early else "budget spent"
+
+
+def _progress_line(total: int, unit: str = "evals"):
+    """A trainer's progress on stderr from its per-iteration (per-epoch for ``unit="epochs"``)
+    callback: one rewritten line on a terminal (at most 5 per second), plain lines every 2 s
+    otherwise (CI logs), and always the first."""
+    terminal, last = sys.stderr.isatty(), [-1e9]
     interval = 0.2 if terminal else 2.0
 
     def callback(history) -> None:
         now = time.perf_counter()
-        done, elapsed = history.evals[-1], history.time[-1]
+        done = len(history.loss) if unit == "epochs" else history.evals[-1]
+        elapsed = history.time[-1]
         if now - last[0] < interval and done < total:
             return
         last[0] = now
         eta = elapsed / done * max(0, total - done) if done else float("nan")
         val = f" val {history.val_loss[-1]:.4g}" if history.val_loss else ""
-        line = f"{done}/{total} evals  best {history.loss[-1]:.4g}{val}  {elapsed:.0f} s  ETA {eta:.0f} s"
+        line = f"{done}/{total} {unit}  best {history.loss[-1]:.4g}{val}  {elapsed:.0f} s  ETA {eta:.0f} s"
         sys.stderr.write(f"\r{line} " if terminal else f"{line}\n")
         if terminal and done >= total:
             sys.stderr.write("\n")

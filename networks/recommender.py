@@ -45,6 +45,7 @@ __all__ = ["HashtagRecommender"]
 FORMAT = "scpo.HashtagRecommender"
 FORMAT_VERSION = 2
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
+RUN_ONLY = ("callback", "checkpoint", "checkpoint_every", "resume", "stop_on_sigint")  # not saved with the model
 
 
 def _normalize_tags(tags, n: int, name: str = "tags") -> list[list[str]]:
@@ -114,7 +115,13 @@ class HashtagRecommender(BaseEstimator):
         default network on a busy machine.
     dtype, memory_budget_mb : the population fitness pass (``networks.population.batched_loss``):
         ``"float32"`` or ``"float64"``, and the memory its activations may take.
-    callback : ``callback(history)`` after every population iteration (progress); True stops. Not saved.
+    callback : ``callback(history)`` after every population iteration or Adam epoch (progress); True
+        stops. Not saved.
+    checkpoint, checkpoint_every, resume : training checkpoints (a path; iterations or epochs between
+        saves, ``None``: adaptive for population runs, every epoch for Adam; continue from the path if
+        it exists), see ``networks.training``. Not saved.
+    stop_on_sigint : Ctrl-C ends training cleanly, the best weights so far kept
+        (``history_.interrupted``); a second Ctrl-C exits at once. Not saved.
     """
 
     def __init__(self, model: str = "resnet", optimizer: str | None = None, top_k_tags: int = 10,
@@ -125,7 +132,8 @@ class HashtagRecommender(BaseEstimator):
                  hashing: bool = True, featurizer_params: dict | None = None, baseline_params: dict | None = None,
                  algorithm_options: dict | None = None, threshold: float = 0.5, seed: int = 0, device: str = "cpu",
                  num_threads: int | None = None, dtype: str = "float32", memory_budget_mb: float = 256.0,
-                 callback=None):
+                 callback=None, checkpoint=None, checkpoint_every: int | None = None, resume: bool = False,
+                 stop_on_sigint: bool = False):
         self.model = model
         self.optimizer = optimizer
         self.top_k_tags = top_k_tags
@@ -155,6 +163,10 @@ class HashtagRecommender(BaseEstimator):
         self.dtype = dtype
         self.memory_budget_mb = memory_budget_mb
         self.callback = callback
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
+        self.stop_on_sigint = stop_on_sigint
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
@@ -166,6 +178,8 @@ class HashtagRecommender(BaseEstimator):
             allowed = ["adam", *scpo.algorithm_names()]
             if self.optimizer is not None and self.optimizer not in allowed:
                 raise ValueError(f"optimizer must be one of {', '.join(allowed)}, got {self.optimizer!r}")
+        elif self.checkpoint is not None:
+            raise ValueError(f"model={self.model!r} is a baseline: training checkpoints are for model='resnet'")
         elif self.optimizer not in (None, "adam"):
             raise ValueError(
                 f"model={self.model!r} is a baseline trained its own way; use optimizer=None, got {self.optimizer!r}"
@@ -267,18 +281,20 @@ class HashtagRecommender(BaseEstimator):
         self.network_ = DeepResNet(X.shape[1], len(self.classes_), width=self.width, depth=self.depth,
                                    kernel_size=self.kernel_size, multilabel=self.multilabel, seed=self.seed).to(device)
         optimizer = self.optimizer or "scpo"
+        run = {"checkpoint": self.checkpoint, "checkpoint_every": self.checkpoint_every, "resume": self.resume,
+               "stop_on_sigint": self.stop_on_sigint, "callback": self.callback}
         if optimizer == "adam":
             self.history_ = train_adam(
                 self.network_, X, Y, epochs=self.epochs, lr=self.lr, batch_size=self.adam_batch_size,
                 X_val=X_val, Y_val=Y_val, patience=20 if self.patience is None else self.patience,
-                seed=self.seed, loss=self.loss, num_threads=self.num_threads,
+                seed=self.seed, loss=self.loss, num_threads=self.num_threads, **run,
             )
         else:
             self.history_ = train_population(
                 self.network_, X, Y, algorithm=optimizer, max_evals=self.max_evals, pop_size=self.pop_size,
                 bounds=self.bounds, batch_size=self.batch_size, resample=self.resample, loss=self.loss,
                 X_val=X_val, Y_val=Y_val, patience=self.patience, seed=self.seed, num_threads=self.num_threads,
-                dtype=self.dtype, memory_budget_mb=self.memory_budget_mb, callback=self.callback,
+                dtype=self.dtype, memory_budget_mb=self.memory_budget_mb, **run,
                 **(self.algorithm_options or {}),
             )
         self.network_.eval()
@@ -360,7 +376,7 @@ class HashtagRecommender(BaseEstimator):
         path.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {
             "format": FORMAT, "version": FORMAT_VERSION, "kind": self.model,
-            "params": {k: json_value(v, k) for k, v in self.get_params(deep=False).items() if k != "callback"},
+            "params": {k: json_value(v, k) for k, v in self.get_params(deep=False).items() if k not in RUN_ONLY},
             "classes": list(self.classes_), "n_train": int(self.n_train_),
             "history": None if self.history_ is None else json_value(self.history_.as_dict(), "history"),
         }

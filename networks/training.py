@@ -38,10 +38,15 @@ The module's initial weights are the caller's (``DeepResNet(..., seed=...)``).
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,7 +55,7 @@ from torch import nn
 
 import scpo
 import scpo.observers
-from features.torchutil import torch_threads
+from features.torchutil import load_state, torch_threads
 from networks.population import (
     DEFAULT_MEMORY_BUDGET_MB,
     LOSSES,
@@ -82,6 +87,7 @@ class TrainHistory:
     forwarded (selection evaluations included), a cost both kinds share. ``time``: seconds since the
     start. ``initial_loss``: population, the best fitness of the initial population; Adam, the
     training loss of the initial weights. ``best_loss``: the selection loss of the weights returned.
+    ``interrupted``: Ctrl-C stopped the run (``stop_on_sigint``); the weights are the best so far.
     """
 
     method: str
@@ -95,6 +101,7 @@ class TrainHistory:
     best_loss: float = math.nan
     best_iteration: int = -1
     stopped_early: bool = False
+    interrupted: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -198,7 +205,8 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
                      patience: int | None = None, seed: int | None = 0, chunk_size: int | None = None,
                      num_threads: int | None = None, callback: Callable[[TrainHistory], Any] | None = None,
                      dtype: str | torch.dtype = "float32", memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
-                     **options: Any) -> TrainHistory:
+                     checkpoint: str | Path | None = None, checkpoint_every: int | None = None,
+                     resume: bool = False, stop_on_sigint: bool = False, **options: Any) -> TrainHistory:
     """Optimize the flat weights of ``module`` with population algorithm ``algorithm``.
 
     Fitness of a member = ``loss`` of the network with those weights on the fitness batch
@@ -213,11 +221,20 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
     (``"float32"`` default, ``"float64"``) and ``memory_budget_mb`` are those of the fitness pass
     (:func:`networks.population.batched_loss`); a fitness batch too large for the budget is refused
     before training starts, naming the memory one member needs.
+
+    ``checkpoint``: save the run there (the engine's :class:`scpo.observers.Checkpointer`, every
+    ``checkpoint_every`` iterations, ``None``: adaptive; always at the end), with this trainer's
+    own state in the same file (best weights and selection loss, patience counter, examples,
+    the minibatch generator, the history); ``resume``: continue from it if it exists, so that a
+    killed run ends exactly as an uninterrupted one. A checkpoint of other data or settings is
+    refused with a ValueError naming the difference. ``stop_on_sigint``: Ctrl-C ends the run
+    after the current evaluation (``history.interrupted``), the best weights so far kept; a
+    second Ctrl-C exits at once (:class:`scpo.observers.StopOnSigint`).
     """
     with torch_threads(num_threads):
         return _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, bounds, batch_size,
                                  resample, loss, X_val, Y_val, patience, seed, chunk_size, callback, options,
-                                 dtype, memory_budget_mb)
+                                 dtype, memory_budget_mb, checkpoint, checkpoint_every, resume, stop_on_sigint)
 
 
 def _check_fitness_memory(module: nn.Module, rows: int, n_features: int, dtype: torch.dtype,
@@ -231,7 +248,8 @@ def _check_fitness_memory(module: nn.Module, rows: int, n_features: int, dtype: 
 
 def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, bounds, batch_size, resample,
                       loss, X_val, Y_val, patience, seed, chunk_size, callback, options, dtype="float32",
-                      memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB) -> TrainHistory:
+                      memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB, checkpoint=None, checkpoint_every=None,
+                      resume=False, stop_on_sigint=False) -> TrainHistory:
     _check_choice("resample", resample, RESAMPLING)
     _check_choice("loss", loss, LOSSES)
     if algorithm not in scpo.algorithm_names():
@@ -240,6 +258,7 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     _check_int("batch_size", batch_size, minimum=2, allow_none=True)
     _check_int("patience", patience, allow_none=True)
     _check_int("chunk_size", chunk_size, allow_none=True)
+    _check_checkpoint(checkpoint, checkpoint_every, resume)
     fitness_dtype = resolve_dtype(dtype, torch.float32)
     xt, yt = _tensors(module, X_train, Y_train, "train")
     val = _validation(module, X_val, Y_val)
@@ -255,11 +274,15 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
                          memory_budget_mb=memory_budget_mb).cpu().numpy().astype(float)
         return np.where(np.isfinite(f), f, np.inf)
 
-    def draw_batch():
+    def draw_batch(idx=None):
+        """A fresh fitness batch (or the rows ``idx`` of a resumed one); its rows are kept for checkpoints."""
         if rows == n:
             return xt, yt
-        idx = torch.as_tensor(np.sort(batch_rng.choice(n, rows, replace=False)), device=xt.device)
-        return xt[idx], yt[idx]
+        if idx is None:
+            idx = np.sort(batch_rng.choice(n, rows, replace=False))
+        draw_batch.rows = np.asarray(idx, dtype=np.int64)
+        at = torch.as_tensor(draw_batch.rows, device=xt.device)
+        return xt[at], yt[at]
 
     def selection_losses(candidates: list[np.ndarray]) -> list[float]:
         if val is not None:
@@ -278,7 +301,15 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
         "dtype": str(fitness_dtype).removeprefix("torch."), "memory_budget_mb": memory_budget_mb,
     })
     selection = _Selection(history, resample, val, xt, patience, callback, batch, draw_batch, selection_losses)
-    opt.run([selection])
+    observers: list = [selection]
+    if checkpoint is not None:
+        fingerprint = _fingerprint(history, xt, yt, val)
+        observers.append(_population_checkpoints(opt, selection, batch_rng, fingerprint, checkpoint,
+                                                 checkpoint_every, resume))
+    if stop_on_sigint:
+        observers.append(scpo.observers.StopOnSigint())
+    result = opt.run(observers)
+    history.interrupted = result.message == scpo.observers.INTERRUPTED
     best_w, best_sel = selection.best_w, selection.best_sel
     if best_w is None:  # stopped before a completed iteration could be judged
         best_w = opt.best_x
@@ -307,7 +338,32 @@ class _Selection(scpo.observers.Observer):
         self.start = time.perf_counter()
 
     def on_start(self, opt) -> None:
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() - (self.history.time[-1] if self.history.time else 0.0)
+
+    STATE = ("samples", "best_sel", "best_iter", "since", "seen_best", "it_best_f")
+    LISTS = ("loss", "val_loss", "evals", "samples", "time")
+
+    def state(self, batch_rng) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """What a checkpoint keeps of this observer: arrays and a JSON-able dict."""
+        arrays = {name: value for name, value in (("best_w", self.best_w), ("it_best_x", self.it_best_x),
+                                                   ("batch_rows", getattr(self.draw_batch, "rows", None)))
+                  if value is not None}
+        h = self.history
+        meta = {name: getattr(self, name) for name in self.STATE}
+        meta["history"] = {name: list(getattr(h, name)) for name in self.LISTS}
+        meta.update(initial_loss=h.initial_loss, stopped_early=h.stopped_early, batch_rng=batch_rng.bit_generator.state)
+        return arrays, meta
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any], batch_rng) -> None:
+        for name in self.STATE:
+            setattr(self, name, meta[name])
+        self.best_w, self.it_best_x = arrays.get("best_w"), arrays.get("it_best_x")
+        for name in self.LISTS:
+            setattr(self.history, name, list(meta["history"][name]))
+        self.history.initial_loss, self.history.stopped_early = meta["initial_loss"], meta["stopped_early"]
+        batch_rng.bit_generator.state = meta["batch_rng"]
+        if "batch_rows" in arrays:
+            self.batch[:] = self.draw_batch(arrays["batch_rows"])
 
     def on_evaluation(self, opt, candidates, fitness) -> None:
         self.samples += len(candidates) * len(self.batch[0])
@@ -352,8 +408,60 @@ class _Selection(scpo.observers.Observer):
             opt.request_stop("early stopping: no better selection loss")
         elif self.callback is not None and self.callback(history):
             opt.request_stop("stopped by callback")
-        elif self.resample == "per-iteration":
+        if self.resample == "per-iteration":  # after a stop too: a resumed run continues with the next batch
             self.batch[:] = self.draw_batch()  # both evaluations of a PO iteration see the same batch
+
+
+def _check_checkpoint(checkpoint, checkpoint_every, resume) -> None:
+    _check_int("checkpoint_every", checkpoint_every, allow_none=True)
+    if resume and checkpoint is None:
+        raise ValueError("resume needs a checkpoint path (--resume needs --checkpoint PATH)")
+
+
+def _fingerprint(history: TrainHistory, xt, yt, val) -> dict[str, Any]:
+    """What must match for a training checkpoint to be resumed: the data (a digest of X and Y,
+    validation included), the method, the seed and the settings."""
+    digest = hashlib.sha256()
+    for tensor in (xt, yt, *(val or ())):
+        array = np.ascontiguousarray(tensor.detach().cpu().numpy())
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return json.loads(json.dumps({"data": digest.hexdigest(), "method": history.method, "seed": history.seed,
+                                  **history.settings}))
+
+
+def _check_fingerprint(path, saved: dict[str, Any] | None, expected: dict[str, Any]) -> None:
+    if saved is None:
+        raise ValueError(f"{path} is not a training checkpoint (no trainer state): resume it with `scpo optimize`")
+    for key in sorted(set(saved) | set(expected)):
+        if saved.get(key) != expected.get(key):
+            what = "the data differ (X/Y digest)" if key == "data" else \
+                f"{key}={saved.get(key)!r} there, {expected.get(key)!r} here"
+            raise ValueError(f"{path} belongs to another training run: {what}")
+
+
+def _population_checkpoints(opt, selection: _Selection, batch_rng, fingerprint, path, every, resume):
+    """The engine's checkpointer, saving the selection observer's state in the same file; on
+    ``resume``, first restore both from ``path`` if it exists."""
+    from scpo.checkpoint import load_checkpoint, read_extra
+
+    if opt.backend == "torch":
+        raise ValueError("checkpoints need the engine's numpy or numba backend")
+
+    def extra():
+        arrays, meta = selection.state(batch_rng)
+        return arrays, {"trainer": fingerprint, **meta}
+
+    checkpointer = scpo.observers.Checkpointer(path, every, extra=extra)
+    if resume and checkpointer.path.exists():
+        arrays, meta = read_extra(checkpointer.path)
+        _check_fingerprint(checkpointer.path, None if meta is None else meta.get("trainer"), fingerprint)
+        checkpointer.history_rows = load_checkpoint(opt, checkpointer.path)
+        selection.restore(arrays, meta, batch_rng)
+        selection.history.settings["resumed_at"] = int(opt.nit)
+        if selection.history.stopped_early:
+            opt.request_stop("early stopping: no better selection loss")
+    return checkpointer
 
 
 # --------------------------------------------------------------------------- Adam
@@ -372,26 +480,99 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
 def train_adam(module: nn.Module, X_train, Y_train, epochs: int = 200, lr: float = 1e-2, batch_size: int = 64,
                X_val=None, Y_val=None, patience: int | None = 20, seed: int | None = 0, loss: str = "mse",
                weight_decay: float = 0.0, num_threads: int | None = None,
-               callback: Callable[[TrainHistory], Any] | None = None) -> TrainHistory:
+               callback: Callable[[TrainHistory], Any] | None = None, checkpoint: str | Path | None = None,
+               checkpoint_every: int | None = None, resume: bool = False,
+               stop_on_sigint: bool = False) -> TrainHistory:
     """Train ``module`` with ``torch.optim.Adam`` on shuffled minibatches (train-mode batch norm).
 
     After each epoch the selection loss is computed as :func:`evaluate_loss` does (batch norm
     calibrated on the training set, eval mode) on the validation set, or on the training set when
     there is none; the weights with the lowest one are restored at the end, and ``patience`` epochs
     without improvement stop training. Shuffling uses a ``torch.Generator`` seeded from ``seed``.
-    ``num_threads``: torch threads for the run (see :func:`torch_threads`).
+    ``num_threads``: torch threads for the run (see :func:`torch_threads`). ``callback(history)``
+    runs after every epoch; True stops.
+
+    ``checkpoint``: after every ``checkpoint_every`` epochs (``None``: every epoch) and at the end,
+    save the module, Adam's state, the shuffling generator, the best state and the history there
+    (safetensors with a JSON header, written atomically; nothing is unpickled on loading);
+    ``resume``: continue from it if it exists, to the same weights as an uninterrupted run. A
+    checkpoint of other data or settings is refused with a ValueError naming the difference.
+    ``stop_on_sigint``: Ctrl-C ends training after the current step (``history.interrupted``; the
+    best weights of the completed epochs are kept, the last checkpoint stands); a second Ctrl-C
+    exits at once (status 130).
     """
     with torch_threads(num_threads):
         return _train_adam(module, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, patience, seed, loss,
-                           weight_decay, callback)
+                           weight_decay, callback, checkpoint, checkpoint_every, resume, stop_on_sigint)
+
+
+class _SigintFlag:
+    """Adam's Ctrl-C: the first sets ``requested`` (checked after every step), the second exits
+    with status 130 at once, as :class:`scpo.observers.StopOnSigint` does for population runs."""
+
+    def __init__(self, active: bool):
+        self.active, self.requested, self.previous = active, False, None
+
+    def __enter__(self):
+        if self.active and threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise SystemExit(130)
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+
+ADAM_FORMAT = "scpo-adam-checkpoint/1"
+
+
+def _save_adam(path: Path, module, optimizer, best_state, generator, meta: dict[str, Any]) -> None:
+    from safetensors.torch import save as st_save
+
+    from scpo.io import atomic_write
+
+    tensors = {f"module.{k}": v for k, v in module.state_dict().items()}
+    tensors.update({f"best.{k}": v for k, v in best_state.items()})
+    for index, state in optimizer.state_dict()["state"].items():
+        tensors.update({f"adam.{index}.{k}": v for k, v in state.items()})
+    tensors["generator"] = generator.get_state()
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+    data = st_save(tensors, metadata={"meta": json.dumps({"format": ADAM_FORMAT, **meta})})
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def _load_adam(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load as st_load
+
+    raw = path.read_bytes()
+    if raw[:2] == b"PK":  # an .npz: the engine's checkpoint
+        raise ValueError(f"{path} is a population run's checkpoint, not an Adam training checkpoint")
+    try:
+        tensors = st_load(raw)
+        header_len = int.from_bytes(raw[:8], "little")
+        meta = json.loads(json.loads(raw[8:8 + header_len])["__metadata__"]["meta"])
+    except (SafetensorError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable Adam training checkpoint (corrupted or truncated: {exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != ADAM_FORMAT:
+        raise ValueError(f"{path} is not an Adam training checkpoint ({ADAM_FORMAT})")
+    return tensors, meta
 
 
 def _train_adam(module, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, patience, seed, loss,
-                weight_decay, callback) -> TrainHistory:
+                weight_decay, callback, checkpoint=None, checkpoint_every=None, resume=False,
+                stop_on_sigint=False) -> TrainHistory:
     _check_int("epochs", epochs)
     _check_int("batch_size", batch_size, minimum=2)
     _check_int("patience", patience, allow_none=True)
     _check_choice("loss", loss, LOSSES)
+    _check_checkpoint(checkpoint, checkpoint_every, resume)
     if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
@@ -407,40 +588,89 @@ def _train_adam(module, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, 
         "weight_decay": weight_decay, "validation": val is not None, "dim": flat_size(module),
     })
     start = time.perf_counter()
-    history.initial_loss = evaluate_loss(module, xt, yt, X_calibrate=xt, loss=loss)
-    best_state = copy.deepcopy(module.state_dict())
-    best_sel, best_epoch, since, steps, samples = math.inf, -1, 0, 0, 0
     optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
-    for epoch in range(1, epochs + 1):
-        module.train()
-        total = 0.0
-        for idx in _batches(len(xt), batch_size, generator):
-            idx = idx.to(xt.device)
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss = loss_per_example(module(xt[idx]), yt[idx], loss, multilabel).mean()
-            batch_loss.backward()
-            optimizer.step()
-            total += float(batch_loss.detach()) * len(idx)
-            steps += 1
-        samples += len(xt)
-        sel = evaluate_loss(module, sel_x, sel_y, X_calibrate=xt, loss=loss)
-        samples += len(xt) + len(sel_x)
-        if sel < best_sel:
-            best_sel, best_epoch, since = sel, epoch, 0
-            best_state = copy.deepcopy(module.state_dict())
-        else:
-            since += 1
-        history.loss.append(total / len(xt))
-        if val is not None:
-            history.val_loss.append(best_sel)
-        history.evals.append(steps)
-        history.samples.append(samples)
-        history.time.append(time.perf_counter() - start)
-        if patience is not None and since >= patience:
-            history.stopped_early = True
-            break
-        if callback is not None and callback(history):
-            break
+    path = None if checkpoint is None else Path(checkpoint)
+    fingerprint = None if path is None else _fingerprint(history, xt, yt, val)
+    every = 1 if checkpoint_every is None else checkpoint_every
+    done_epochs = 0
+    if path is not None and resume and path.exists():
+        tensors, meta = _load_adam(path)
+        _check_fingerprint(path, meta.get("trainer"), fingerprint)
+        load_state(module, {k[len("module."):]: v.numpy() for k, v in tensors.items() if k.startswith("module.")},
+                   str(path))
+        best_state = {k[len("best."):]: v.to(xt.device) for k, v in tensors.items() if k.startswith("best.")}
+        adam_state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("adam."):
+                _, index, name = key.split(".", 2)
+                adam_state.setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict({"state": adam_state, "param_groups": optimizer.state_dict()["param_groups"]})
+        generator.set_state(tensors["generator"])
+        best_sel, best_epoch, since, steps, samples = (meta[k] for k in ("best_sel", "best_epoch", "since", "steps",
+                                                                         "samples"))
+        done_epochs = meta["epoch"]
+        for name in _Selection.LISTS:
+            setattr(history, name, list(meta["history"][name]))
+        history.initial_loss, history.stopped_early = meta["initial_loss"], meta["stopped_early"]
+        history.settings["resumed_at"] = done_epochs
+        start -= history.time[-1] if history.time else 0.0
+    else:
+        history.initial_loss = evaluate_loss(module, xt, yt, X_calibrate=xt, loss=loss)
+        best_state = copy.deepcopy(module.state_dict())
+        best_sel, best_epoch, since, steps, samples = math.inf, -1, 0, 0, 0
+
+    def save(epoch: int) -> None:
+        meta = {"trainer": fingerprint, "epoch": epoch, "best_sel": best_sel, "best_epoch": best_epoch,
+                "since": since, "steps": steps, "samples": samples, "initial_loss": history.initial_loss,
+                "stopped_early": history.stopped_early,
+                "history": {name: list(getattr(history, name)) for name in _Selection.LISTS}}
+        _save_adam(path, module, optimizer, best_state, generator, meta)
+
+    epoch, saved_epoch = done_epochs, done_epochs
+    with _SigintFlag(stop_on_sigint) as sigint:
+        while epoch < epochs and not history.stopped_early:
+            module.train()
+            total = 0.0
+            for idx in _batches(len(xt), batch_size, generator):
+                idx = idx.to(xt.device)
+                optimizer.zero_grad(set_to_none=True)
+                batch_loss = loss_per_example(module(xt[idx]), yt[idx], loss, multilabel).mean()
+                batch_loss.backward()
+                optimizer.step()
+                total += float(batch_loss.detach()) * len(idx)
+                steps += 1
+                if sigint.requested:
+                    break
+            if sigint.requested:  # a partial epoch is not judged; the last checkpoint stands
+                history.interrupted = True
+                break
+            epoch += 1
+            samples += len(xt)
+            sel = evaluate_loss(module, sel_x, sel_y, X_calibrate=xt, loss=loss)
+            samples += len(xt) + len(sel_x)
+            if sel < best_sel:
+                best_sel, best_epoch, since = sel, epoch, 0
+                best_state = copy.deepcopy(module.state_dict())
+            else:
+                since += 1
+            history.loss.append(total / len(xt))
+            if val is not None:
+                history.val_loss.append(best_sel)
+            history.evals.append(steps)
+            history.samples.append(samples)
+            history.time.append(time.perf_counter() - start)
+            stop = False
+            if patience is not None and since >= patience:
+                history.stopped_early = stop = True
+            elif callback is not None and callback(history):
+                stop = True
+            if path is not None and (stop or epoch == epochs or epoch % every == 0):
+                save(epoch)
+                saved_epoch = epoch
+            if stop:
+                break
+        if path is not None and saved_epoch != epoch and not history.interrupted:
+            save(epoch)
     module.load_state_dict(best_state)
     calibrate_batch_norm(module, xt)
     history.best_loss, history.best_iteration = best_sel, best_epoch

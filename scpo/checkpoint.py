@@ -10,6 +10,10 @@ fixed-size binary row per iteration (best, nfev, seconds: three float64), only a
 O(history). Rows past the count in ``meta`` (a kill between the two writes) are cut on
 resume. Loaded with ``allow_pickle=False``: a checkpoint can carry data, never code.
 
+``extra`` (an observer's own state, e.g. a network trainer's: arrays and a JSON-able dict)
+is stored in the same ``.npz`` under ``extra.<name>`` and ``meta["extra"]``, so it is saved
+at exactly the same moments as the run it belongs to; :func:`read_extra` reads it back.
+
 A checkpoint belongs to one run: algorithm and options, the problem's fingerprint (name,
 dim, bounds, shift and rotation seeds), population, iterations, seed, backend, dtype and
 draws must all match, or loading is refused with a ``ValueError`` naming the field.
@@ -38,13 +42,18 @@ def history_path(path: str | Path) -> Path:
     return path.with_name(path.name + ".history")
 
 
-def save_checkpoint(optimizer, path: str | Path, history_rows: int | None = None) -> int:
+def save_checkpoint(optimizer, path: str | Path, history_rows: int | None = None,
+                    extra: tuple[dict[str, Any], dict[str, Any]] | None = None) -> int:
     """Write the optimizer's full state to ``path`` atomically; returns the history rows now saved.
 
     ``history_rows``: rows the sidecar already holds for this run (appends the rest);
-    ``None`` rewrites the sidecar whole.
+    ``None`` rewrites the sidecar whole. ``extra``: ``(arrays, meta)`` of an observer, saved
+    in the same file (see :func:`read_extra`).
     """
     arrays, meta = state_dict(optimizer)
+    if extra is not None:
+        extra_arrays, meta["extra"] = extra
+        arrays.update({f"extra.{k}": np.asarray(v) for k, v in extra_arrays.items()})
     rows = len(optimizer.history)
     _write_history(optimizer.history, history_path(path), history_rows)
     meta["history_rows"] = rows
@@ -76,11 +85,7 @@ def _write_history(history, path: Path, saved: int | None) -> None:
         os.fsync(handle.fileno())
 
 
-def load_checkpoint(optimizer, path: str | Path) -> int:
-    """Restore ``optimizer`` (built with the same settings) from ``path``; clear errors otherwise.
-
-    Returns the number of history rows restored (the sidecar is cut to them)."""
-    path = Path(path)
+def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if path.exists() and not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not an scpo checkpoint (not an .npz archive)")
     try:
@@ -94,6 +99,22 @@ def load_checkpoint(optimizer, path: str | Path) -> int:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ValueError(f"{path} is not an scpo checkpoint of this version (format {found!r}, expected {FORMAT!r})")
+    return arrays, meta
+
+
+def read_extra(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
+    """The ``extra`` arrays and meta saved with the checkpoint at ``path`` (``({}, None)`` if none)."""
+    arrays, meta = _read(Path(path))
+    return {k[len("extra."):]: v for k, v in arrays.items() if k.startswith("extra.")}, meta.get("extra")
+
+
+def load_checkpoint(optimizer, path: str | Path) -> int:
+    """Restore ``optimizer`` (built with the same settings) from ``path``; clear errors otherwise.
+
+    Returns the number of history rows restored (the sidecar is cut to them)."""
+    path = Path(path)
+    arrays, meta = _read(path)
+    arrays = {k: v for k, v in arrays.items() if not k.startswith("extra.")}
     history = _read_history(history_path(path), int(meta["history_rows"]))
     load_state_dict(optimizer, arrays, meta, source=str(path))
     optimizer.history.best = history["best"].tolist()

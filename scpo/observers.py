@@ -97,15 +97,17 @@ class Checkpointer(Observer):
     run by its own clock, and under 10 % of the wall time measured with fsync on a loaded
     machine (``experiments/results/bench_checkpoint.txt``).
     Always at the end of ``run()``, a stop requested by an observer included. A save costs O(state): the history
-    sidecar only grows by the rows added since the previous save.
+    sidecar only grows by the rows added since the previous save. ``extra()``, if given, returns
+    ``(arrays, meta)`` saved in the same file (an observer's own state; attach this checkpointer
+    after that observer so its ``on_iteration`` has run).
     """
 
     RATIO = 39.0
 
-    def __init__(self, path: str | Path, every: int | None = None):
+    def __init__(self, path: str | Path, every: int | None = None, extra: Callable[[], tuple] | None = None):
         if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
             raise ValueError(f"checkpoint_every must be a positive integer or None (adaptive), got {every!r}")
-        self.path, self.every = Path(path), every
+        self.path, self.every, self.extra = Path(path), every, extra
         self.history_rows: int | None = None  # rows known to be in the sidecar; None: rewrite it
         self.last_end = time.perf_counter()
         self.last_cost = 0.0
@@ -131,7 +133,8 @@ class Checkpointer(Observer):
         from scpo.checkpoint import save_checkpoint
 
         start = time.perf_counter()
-        self.history_rows = save_checkpoint(optimizer, self.path, self.history_rows)
+        extra = None if self.extra is None else self.extra()
+        self.history_rows = save_checkpoint(optimizer, self.path, self.history_rows, extra)
         self.last_end = time.perf_counter()
         self.last_cost = self.last_end - start
         self.saves += 1
