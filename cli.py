@@ -410,6 +410,7 @@ def benchmark(
     seed: Annotated[int, typer.Option(min=0, help="Master seed")] = 0,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
     out: Annotated[Path, typer.Option(help="Output directory (re-running resumes)")] = Path("benchmark"),
+    quiet: Annotated[bool, typer.Option(help="No progress on stderr")] = False,
 ) -> None:
     """Every (algorithm, problem, run) at one budget: results.csv, summary.md (Wilcoxon, Friedman), plots;
     --suite bbob: COCO's BBOB functions, runtimes to 51 targets, ecdf.png and aRT in summary.md."""
@@ -427,7 +428,9 @@ def benchmark(
         try:
             bbob = run_bbob(algos, functions=functions, dims=dims, instances=instances,
                             budget_multiplier=budget_multiplier, runs=1 if runs is None else runs, seed=seed,
-                            out_dir=out, jobs=jobs, progress=sys.stderr.isatty())
+                            out_dir=out, jobs=jobs, progress=_bench_progress(quiet))
+        except KeyboardInterrupt:
+            _benchmark_interrupted(out)
         except USER_ERRORS as exc:
             fail(str(exc))
         typer.echo(f"{bbob.ran} runs computed, {bbob.skipped} resumed; {len(bbob.rows)} rows in "
@@ -440,11 +443,26 @@ def benchmark(
     check_outputs((out, "directory", "--out"))
     try:
         result = run_benchmark(algos, problems, dim=dim, runs=30 if runs is None else runs, evals=evals, seed=seed,
-                               out_dir=out, shifted=shifted, jobs=jobs, progress=sys.stderr.isatty())
+                               out_dir=out, shifted=shifted, jobs=jobs, progress=_bench_progress(quiet))
+    except KeyboardInterrupt:
+        _benchmark_interrupted(out)
     except USER_ERRORS as exc:
         fail(str(exc))
     typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; {len(result.rows)} rows in "
                f"{out / 'results.csv'}, summary in {result.summary}")
+
+
+def _bench_progress(quiet: bool) -> bool | str:
+    """A rich bar on a terminal, plain lines otherwise (CI logs), nothing with --quiet."""
+    return False if quiet else (True if sys.stderr.isatty() else "plain")
+
+
+def _benchmark_interrupted(out: Path) -> None:
+    """Ctrl-C: every finished run is already a complete row of results.csv (appended and fsynced one
+    at a time); the run in progress is dropped and recomputed by the same command."""
+    typer.echo(f"interrupted: finished runs kept in {out / 'results.csv'}; run the same command again to resume",
+               err=True)
+    raise typer.Exit(130)
 
 
 @app.command()

@@ -283,7 +283,8 @@ class BBOBResult:
 
 
 def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budget_multiplier: float = 1000,
-             runs: int = 1, seed: int = 0, out_dir="bbob", jobs: int = 1, progress: bool | None = None) -> BBOBResult:
+             runs: int = 1, seed: int = 0, out_dir="bbob", jobs: int = 1,
+             progress: bool | str | None = None) -> BBOBResult:
     """Every (algorithm, function, dim, instance, run) with ``budget_multiplier x dim`` evaluations, resumable."""
     from scpo.algorithms.base import check_positive_int
 

@@ -247,14 +247,14 @@ class BenchmarkResult:
 
 
 def run_benchmark(algos, problems, dim: int, runs: int, evals: int, seed: int, out_dir, shifted: bool = False,
-                  jobs: int = 1, progress: bool | None = None,
+                  jobs: int = 1, progress: bool | str | None = None,
                   options: Mapping[str, Mapping] | None = None) -> BenchmarkResult:
     """Run every (algorithm, problem, run) with ``evals`` evaluations, resuming finished runs from ``out_dir``.
 
     ``algos``: names or ``"name:key=value"`` entries (list or comma-separated string);
     ``problems``: names, ``f1``..``f13`` or ``"all"``; ``options``: extra options per
     algorithm name or label (``pop_size`` included); ``jobs > 1`` runs in joblib worker
-    processes; ``progress=True`` shows a rich progress bar.
+    processes; ``progress=True`` shows a rich progress bar, ``"plain"`` plain lines.
     """
     dim = check_positive_int("dim", dim)
     runs = check_positive_int("runs", runs)
@@ -331,13 +331,18 @@ def run_tasks(function: Callable, pending: Sequence, jobs: int):
 
 
 class _progress_bar:  # noqa: N801  (used as a context manager)
-    """A rich bar over all runs (finished ones counted as done); a no-op when ``enabled`` is falsy."""
+    """Progress over all runs (finished ones counted as done) on stderr: a rich bar for
+    ``enabled=True``, a plain line every 10 s (and at the end) for ``"plain"`` (CI logs), nothing
+    when falsy."""
 
-    def __init__(self, enabled: bool | None, total: int, completed: int):
-        self.enabled, self.total, self.completed = bool(enabled), total, completed
+    def __init__(self, enabled: bool | str | None, total: int, completed: int):
+        self.mode = "plain" if enabled == "plain" else bool(enabled)
+        self.total, self.completed = total, completed
 
     def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
+        if self.mode == "plain":
+            return self._plain()
+        if not self.mode:
             return lambda: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
@@ -347,8 +352,26 @@ class _progress_bar:  # noqa: N801  (used as a context manager)
         task = self.bar.add_task("benchmark runs", total=self.total, completed=self.completed)
         return lambda: self.bar.advance(task)
 
+    def _plain(self) -> Callable[[], None]:
+        import sys
+        import time
+
+        start, last, done, first = time.perf_counter(), [0.0], [self.completed], self.completed
+
+        def advance() -> None:
+            done[0] += 1
+            now = time.perf_counter()
+            if now - last[0] < 10 and done[0] < self.total:
+                return
+            last[0], elapsed = now, now - start
+            eta = elapsed / (done[0] - first) * (self.total - done[0])
+            print(f"benchmark runs {done[0]}/{self.total}  {elapsed:.0f} s  ETA {eta:.0f} s", file=sys.stderr,
+                  flush=True)
+
+        return advance
+
     def __exit__(self, *exc) -> None:
-        if self.enabled:
+        if self.mode is True:
             self.bar.stop()
 
 

@@ -353,3 +353,25 @@ def test_baselines_are_saved_by_train_and_used_by_recommend_model(model, tmp_pat
     (tmp_path / "m" / "config.json").write_text(json.dumps(edited))
     bad = run("recommend", "--model", "m", "hi", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "checksum" in bad.stderr
+
+
+def test_benchmark_prints_plain_progress_and_ctrl_c_keeps_finished_rows(tmp_path):
+    import signal
+    import time
+
+    args = [SCPO, "benchmark", "--algos", "sca", "--problems", "sphere", "--runs", "500", "--evals", "30000",
+            "--out", "D"]
+    victim = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    first = victim.stderr.readline()  # stderr is a pipe, not a terminal: plain lines, the first at the first run
+    assert first.startswith("benchmark runs 1/500") and "ETA" in first, first
+    while time.time() < deadline and len((tmp_path / "D" / "results.csv").read_text().splitlines()) < 3:
+        time.sleep(0.1)
+    victim.send_signal(signal.SIGINT)
+    _, err = victim.communicate(timeout=60)
+    assert victim.returncode == 130, err
+    assert err.strip().splitlines()[-1] == ("interrupted: finished runs kept in D/results.csv; "
+                                            "run the same command again to resume")
+    lines = (tmp_path / "D" / "results.csv").read_text().splitlines()
+    assert len(lines) >= 3 and all(len(line.split(",")) == len(lines[0].split(",")) for line in lines)
+    assert "Traceback" not in err
