@@ -41,9 +41,12 @@ from networks.resnet import DeepResNet, ResidualBlock
 __all__ = ["DENSE_MAX_LENGTH", "PopulationProgram", "Unsupported", "compile_population", "network_flops"]
 
 DENSE_MAX_LENGTH = 16  # convolutions over at most this many positions use the dense banded matrix
-TAP_MAX_BATCH = 64  # ... except, at batches up to this, those reading at least TAP_MIN_CHANNELS channels:
-TAP_MIN_CHANNELS = 16  # there k products of K = c_in beat the band (measured on 2 cores: 16->16 channels,
-# 9 positions, batch 32: 0.36 ms per-tap vs 0.54 ms banded for 32 members; 8 input channels: banded wins)
+# ... except where k products of K = c_in (one per kernel tap, on shifted views) beat the band's one
+# product that does L/k times the work: cost rule measured on this Xeon (9 positions, k = 3, ~8 MB
+# chunks), banded/per-tap time 16->16 channels 2.5 at batch 32, 1.2 at 2,048; 8->8: 1.5 at 32, 0.66 at 2,048
+TAP_MIN_CHANNELS = 16  # a layer reading at least this many channels runs per tap at every batch,
+TAP_MAX_BATCH = 96  # and one reading at least TAP_SMALL_CHANNELS up to this batch
+TAP_SMALL_CHANNELS = 4  # (below: the stem's 1 channel, K = 1 products, stays banded)
 LIVE_ACTIVATIONS = 5  # activations of the widest layer alive at once in a residual block (x, two
 # branch outputs, the shortcut, a padded copy); the per-member memory estimate counts this many
 
@@ -216,8 +219,11 @@ class _Builder:
         elif length <= DENSE_MAX_LENGTH:
             self.weight_elems += c_out * l_out * c_in * length
             dense = _dense_conv(wid, bid, c_in, c_out, k, pad, length, l_out)
+            tap = _tap_conv(wid, bid, c_in, c_out, k, pad, length, l_out)
             if c_in >= TAP_MIN_CHANNELS:
-                ops.append(_by_batch(_tap_conv(wid, bid, c_in, c_out, k, pad, length, l_out), dense))
+                ops.append(tap)
+            elif c_in >= TAP_SMALL_CHANNELS:
+                ops.append(_by_batch(tap, dense))
             else:
                 ops.append(dense)
         else:
@@ -367,14 +373,15 @@ def _by_batch(small: Op, large: Op) -> Op:
 def _tap_conv(wid: int, bid: int | None, c_in: int, c_out: int, k: int, pad: int, length: int, l_out: int) -> Op:
     def conv(state: _State, params: Params) -> _State:
         p = params["_p"]
-        w = params[wid]
+        w = params[wid].permute(0, 3, 1, 2).contiguous()  # (p, k, c_out, c_in): each tap's kernel contiguous
+        # (a strided kernel sends bmm down a slow per-member path)
         if state.shared:
             x = state.h.view(c_in, length, -1)
             x = F.pad(x, (0, 0, pad, pad)) if pad else x
             b = x.shape[-1]
             h = None
             for t in range(k):
-                wt = w[..., t].reshape(p * c_out, c_in)
+                wt = w[:, t].reshape(p * c_out, c_in)
                 xt = x[:, t:t + l_out].reshape(c_in, l_out * b)
                 h = torch.mm(wt, xt) if h is None else h.addmm_(wt, xt)
             h = h.view(p, c_out * l_out, b)
@@ -384,7 +391,7 @@ def _tap_conv(wid: int, bid: int | None, c_in: int, c_out: int, k: int, pad: int
             b = x.shape[-1]
             h = None
             for t in range(k):
-                wt = w[..., t]
+                wt = w[:, t]
                 xt = x[:, :, t:t + l_out].reshape(p, c_in, l_out * b)
                 h = torch.bmm(wt, xt) if h is None else h.baddbmm_(wt, xt)
             h = h.view(p, c_out * l_out, b)

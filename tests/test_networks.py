@@ -489,12 +489,14 @@ def test_population_pass_member_threads_equal_single_thread():
 
 
 def test_population_pass_small_batch_taps_and_banded_agree_with_vmap():
-    """Layers reading >= TAP_MIN_CHANNELS channels run per-tap products at batches up to
-    TAP_MAX_BATCH and the banded matrix above; 1x1 shortcuts are one product; both equal vmap."""
+    """Layers reading >= TAP_MIN_CHANNELS channels run per-tap products, those reading
+    >= TAP_SMALL_CHANNELS only at batches up to TAP_MAX_BATCH (banded above), the 1-channel stem
+    banded, 1x1 shortcuts as one product: every mix equals vmap."""
     from networks import population_pass as pp
 
-    net = DeepResNet(9, 5, channels=[pp.TAP_MIN_CHANNELS, pp.TAP_MIN_CHANNELS, 2 * pp.TAP_MIN_CHANNELS],
+    net = DeepResNet(9, 5, channels=[2 * pp.TAP_SMALL_CHANNELS, pp.TAP_MIN_CHANNELS, 2 * pp.TAP_MIN_CHANNELS],
                      seed=3).double()
+    assert 2 * pp.TAP_SMALL_CHANNELS < pp.TAP_MIN_CHANNELS
     for n in (pp.TAP_MAX_BATCH // 2, pp.TAP_MAX_BATCH + 9):
         W, X, Y = _population_case(net, n=n, members=5, seed=n)
         for chunk in (None, 2):
