@@ -32,6 +32,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from features.torchutil import torch_threads
 from networks.resnet import probabilities
 
 __all__ = [
@@ -185,6 +186,10 @@ def _data(x, y, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEFAULT_MEMORY_BUDGET_MB = 256.0
 CACHE_BYTES = 8 << 20  # members per chunk keep the widest activation near this size (cache-resident)
+SPLIT_MIN_BATCH = 128  # below this batch the ops are too short for one Python thread per core: the
+# threads queue on the GIL between ops (P = 64, batch 32, 2 cores: 5.7 ms split in two threads,
+# 4.5 ms in one), so the chunks run in the calling thread on one torch thread (torch's own threads
+# were faster on a quiet box, 2.7 ms, but 50 ms when the other core was busy: a barrier per op)
 PATHS = ("auto", "fast", "vmap")
 _FALLBACK_WARNED: set[str] = set()
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -243,8 +248,10 @@ def _run_chunks(program, W: torch.Tensor, x_t: torch.Tensor, yt: torch.Tensor, l
     """Losses of every member, chunk by chunk. With ``torch.get_num_threads() = n > 1`` on the CPU the
     members are split in ``n`` groups run by ``n`` Python threads (torch releases the GIL), each op
     single-threaded: on a shared machine one descheduled OpenMP thread stalls every op's barrier,
-    while independent threads keep going. ``chunk`` (the per-call member count from the budget) is
-    then divided among the threads, so the memory in flight stays within the budget."""
+    while independent threads keep going. Below :data:`SPLIT_MIN_BATCH` examples the ops are too
+    short for that (the threads wait on the GIL) and the chunks run here on one thread. ``chunk``
+    (the per-call member count from the budget) is divided among the threads, so the memory in
+    flight stays within the budget."""
 
     def run(part: torch.Tensor, size: int) -> torch.Tensor:
         out = []
@@ -255,7 +262,11 @@ def _run_chunks(program, W: torch.Tensor, x_t: torch.Tensor, yt: torch.Tensor, l
         return torch.cat(out)
 
     threads = torch.get_num_threads()
-    workers = min(threads, len(W), chunk) if W.device.type == "cpu" else 1
+    cpu = W.device.type == "cpu"
+    workers = min(threads, len(W), chunk) if cpu else 1
+    if cpu and threads > 1 and x_t.shape[-1] < SPLIT_MIN_BATCH:
+        with torch_threads(1):  # short ops: no OpenMP barrier per op either (a loaded box stalls it)
+            return run(W, chunk)
     if workers <= 1:
         return run(W, chunk)
     size = max(1, chunk // workers)

@@ -520,3 +520,19 @@ def test_population_pass_shortcut_batch_norm_without_branch_batch_norm():
     W, X, Y = _population_case(net, n=30, members=4)
     np.testing.assert_allclose(batched_loss(net, W, X, Y, path="fast").numpy(),
                                batched_loss(net, W, X, Y, path="vmap").numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_population_pass_thread_split_by_batch_matches_one_thread():
+    """Below SPLIT_MIN_BATCH the chunks run on one thread, above in one Python thread per torch
+    thread: same losses either way, and torch's thread count is restored."""
+    import networks.population as population
+
+    net = DeepResNet(9, 3, width=4, depth=2, seed=0).double()
+    for n in (population.SPLIT_MIN_BATCH // 4, population.SPLIT_MIN_BATCH + 3):
+        W, X, Y = _population_case(net, n=n, members=6, seed=n)
+        with torch_threads(1):
+            one = batched_loss(net, W, X, Y, chunk_size=2)
+        with torch_threads(2):
+            two = batched_loss(net, W, X, Y, chunk_size=2)
+            assert torch.get_num_threads() == 2
+        np.testing.assert_allclose(two.numpy(), one.numpy(), rtol=1e-12)
