@@ -536,3 +536,15 @@ def test_population_pass_thread_split_by_batch_matches_one_thread():
             two = batched_loss(net, W, X, Y, chunk_size=2)
             assert torch.get_num_threads() == 2
         np.testing.assert_allclose(two.numpy(), one.numpy(), rtol=1e-12)
+
+
+def test_population_pass_taps_wider_than_same_padding():
+    """Per-tap products when no tap covers every output position (padding > kernel // 2)."""
+    seq = nn.Sequential(nn.Conv1d(16, 3, 3, padding=2, bias=True), nn.BatchNorm1d(3), nn.ReLU(),
+                        nn.Conv1d(3, 2, 5, padding=1, bias=False), nn.AdaptiveAvgPool1d(1), nn.Flatten(),
+                        nn.Linear(2, 4)).double()
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(20, 16, 6)), np.eye(4)[np.arange(20) % 4]
+    W = rng.uniform(-1, 1, (5, flat_size(seq)))
+    np.testing.assert_allclose(batched_loss(seq, W, X, Y, multilabel=False, path="fast").numpy(),
+                               batched_loss(seq, W, X, Y, multilabel=False, path="vmap").numpy(), rtol=1e-10)
