@@ -441,6 +441,10 @@ class PopulationProgram:
 
     def logits(self, weights: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
         """Logits ``(p, B, outputs)`` of ``p`` members (rows of ``weights``) on ``x_t`` ``(features, B)``."""
+        return self.logits_t(weights, x_t).transpose(1, 2)
+
+    def logits_t(self, weights: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
+        """Logits ``(p, outputs, B)``, contiguous (the pass's own layout)."""
         p = weights.shape[0]
         params: Params = {"_p": p}  # type: ignore[dict-item]
         for pid, offset, n, shape in self._layout:
@@ -448,7 +452,7 @@ class PopulationProgram:
         c, length = self.input_shape
         state = _State(x_t, c, length, True, False)
         state = _member(_run(self.ops, state, params), p)  # _member settles a pending affine
-        return state.h.transpose(1, 2)
+        return state.h
 
 
 def compile_population(module: nn.Module, x_shape: tuple[int, ...]) -> PopulationProgram:
