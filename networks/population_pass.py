@@ -10,16 +10,18 @@ Layout: an activation of a chunk of ``p`` members is one contiguous tensor ``(p,
 members, then features (channel-major, position-minor, so ``Flatten`` is free), then examples
 last. Hence every layer is one batched product with the members as batch dimension:
 
-* ``Conv1d`` over a short signal (``L <= DENSE_MAX_LENGTH``) is a dense banded (Toeplitz) matrix
-  ``(C_out*L_out, C_in*L)`` per member, gathered from the kernel in one indexing op, applied by one
-  ``bmm`` of good GEMM shape; it multiplies the zeros of the band too (``L/k`` times the network's
-  own FLOPs), which for 9 positions is still far faster than small-``K`` products. A longer signal
-  (the extended feature vector) uses one ``baddbmm`` per kernel tap on strided views of the
-  zero-padded input (no im2col copy).
+* ``Conv1d`` over a short signal (``L <= DENSE_MAX_LENGTH``) reading few channels is a dense banded
+  (Toeplitz) matrix ``(C_out*L_out, C_in*L)`` per member, applied by one ``bmm`` of good GEMM shape;
+  the matrix lives in a zero buffer kept per thread, and a call writes only its ``k`` diagonals.
+  It multiplies the zeros of the band too (``L/k`` times the network's own FLOPs), which pays where
+  ``K = C_in`` is small. Otherwise (by the cost rule of ``TAP_*``, and for any longer signal) it is
+  one product per kernel tap on views of the input, each adding into the output positions it
+  reaches (no im2col copy; only a shared input is padded). A 1x1 convolution is one product.
 * ``Linear`` is one ``baddbmm``; a layer reading the shared input is one ``mm`` over all members.
 * ``BatchNorm1d`` in population mode normalizes each member's channel over all its examples and
   positions: the rows of the ``(p*C, L*B)`` view, with sum and norm reductions (torch's Welford
-  batch-norm kernel is several times slower here) and two in-place passes.
+  batch-norm kernel is several times slower here); its scale and shift are left pending and applied
+  in place by the next op, or fused by a residual block with the shortcut's and the sum and ReLU.
 
 Memory: the program runs on chunks of whole members (:meth:`PopulationProgram.bytes_per_member`),
 so batch-norm statistics are always those of the member's whole batch: chunking is over members
