@@ -187,7 +187,9 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEFAULT_MEMORY_BUDGET_MB = 256.0
 CACHE_BYTES = 16 << 20  # members per chunk keep the widest activation near this size (measured, P = 64
 # on 2 cores, per-call time against this: 8 MB 107 ms, 16 MB 87 ms, 32 MB 83 ms, 64 MB 100 ms at batch
-# 2,048; 13 ms at 16 MB vs 15-16 ms either side at batch 256: fewer, larger ops until L3 spills)
+# 2,048; 13 ms at 16 MB vs 15-16 ms either side at batch 256: fewer, larger ops until L3 spills),
+LARGE_MEMBER_BYTES = 4 << 20  # but half of it where one member's widest activation exceeds this (an L2):
+# scpo train at batch 6,869 ran 171 s / 586 MB peak RSS with 1-member chunks vs 199 s / 919 MB with 3
 SPLIT_MIN_BATCH = 128  # below this batch the ops are too short for one Python thread per core: the
 # threads queue on the GIL between ops (P = 64, batch 32, 2 cores: 5.7 ms split in two threads,
 # 4.5 ms in one), so the chunks run in the calling thread on one torch thread (torch's own threads
@@ -242,7 +244,8 @@ def members_per_chunk(program, batch: int, itemsize: int, memory_budget_mb: floa
     fit = int(budget // need)
     if chunk_size is not None:
         return max(1, min(fit, int(chunk_size)))
-    return max(1, min(fit, CACHE_BYTES // max(1, batch * program.max_features * itemsize)))
+    widest = max(1, batch * program.max_features * itemsize)
+    return max(1, min(fit, (CACHE_BYTES if widest <= LARGE_MEMBER_BYTES else CACHE_BYTES // 2) // widest))
 
 
 def _target_t(yt: torch.Tensor, loss: str, multilabel: bool) -> torch.Tensor:
