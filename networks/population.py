@@ -32,6 +32,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from features.torchutil import torch_threads
 from networks.resnet import probabilities
 
 __all__ = [
@@ -184,7 +185,15 @@ def _data(x, y, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEFAULT_MEMORY_BUDGET_MB = 256.0
-CACHE_BYTES = 8 << 20  # members per chunk keep the widest activation near this size (cache-resident)
+CACHE_BYTES = 16 << 20  # members per chunk keep the widest activation near this size (measured, P = 64
+# on 2 cores, per-call time against this: 8 MB 107 ms, 16 MB 87 ms, 32 MB 83 ms, 64 MB 100 ms at batch
+# 2,048; 13 ms at 16 MB vs 15-16 ms either side at batch 256: fewer, larger ops until L3 spills),
+LARGE_MEMBER_BYTES = 4 << 20  # but half of it where one member's widest activation exceeds this (an L2):
+# scpo train at batch 6,869 ran 171 s / 586 MB peak RSS with 1-member chunks vs 199 s / 919 MB with 3
+SPLIT_MIN_BATCH = 128  # below this batch the ops are too short for one Python thread per core: the
+# threads queue on the GIL between ops (P = 64, batch 32, 2 cores: 5.7 ms split in two threads,
+# 4.5 ms in one), so the chunks run in the calling thread on one torch thread (torch's own threads
+# were faster on a quiet box, 2.7 ms, but 50 ms when the other core was busy: a barrier per op)
 PATHS = ("auto", "fast", "vmap")
 _FALLBACK_WARNED: set[str] = set()
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -235,7 +244,27 @@ def members_per_chunk(program, batch: int, itemsize: int, memory_budget_mb: floa
     fit = int(budget // need)
     if chunk_size is not None:
         return max(1, min(fit, int(chunk_size)))
-    return max(1, min(fit, CACHE_BYTES // max(1, batch * program.max_features * itemsize)))
+    widest = max(1, batch * program.max_features * itemsize)
+    return max(1, min(fit, (CACHE_BYTES if widest <= LARGE_MEMBER_BYTES else CACHE_BYTES // 2) // widest))
+
+
+def _target_t(yt: torch.Tensor, loss: str, multilabel: bool) -> torch.Tensor:
+    """The target as :func:`loss_per_example` reads it, classes first: ``(n_classes, B)``."""
+    if loss != "bce" and not multilabel:  # the softmax link wants a target summing to 1
+        yt = yt / yt.sum(-1, keepdim=True).clamp_min(1.0)
+    return yt.t().contiguous()
+
+
+def _loss_t(logits_t: torch.Tensor, y_t: torch.Tensor, loss: str, multilabel: bool) -> torch.Tensor:
+    """:func:`loss_per_example` of logits ``(p, n_classes, B)`` against :func:`_target_t`'s target,
+    ``(p, B)``: the reductions over classes run along dimension 1 of the contiguous layout (a softmax
+    over the strided last dimension of the transposed view is 3x slower)."""
+    if loss == "bce" or (loss == "ce" and multilabel):
+        return F.binary_cross_entropy_with_logits(logits_t, y_t.expand_as(logits_t), reduction="none").mean(1)
+    if loss == "ce":
+        return -(torch.log_softmax(logits_t, dim=1).mul_(y_t)).sum(1)
+    probs = torch.sigmoid(logits_t) if multilabel else torch.softmax(logits_t, dim=1)
+    return probs.sub_(y_t).square_().sum(1)
 
 
 def _run_chunks(program, W: torch.Tensor, x_t: torch.Tensor, yt: torch.Tensor, loss: str, ml: bool,
@@ -243,19 +272,26 @@ def _run_chunks(program, W: torch.Tensor, x_t: torch.Tensor, yt: torch.Tensor, l
     """Losses of every member, chunk by chunk. With ``torch.get_num_threads() = n > 1`` on the CPU the
     members are split in ``n`` groups run by ``n`` Python threads (torch releases the GIL), each op
     single-threaded: on a shared machine one descheduled OpenMP thread stalls every op's barrier,
-    while independent threads keep going. ``chunk`` (the per-call member count from the budget) is
-    then divided among the threads, so the memory in flight stays within the budget."""
+    while independent threads keep going. Below :data:`SPLIT_MIN_BATCH` examples the ops are too
+    short for that (the threads wait on the GIL) and the chunks run here on one thread. ``chunk``
+    (the per-call member count from the budget) is divided among the threads, so the memory in
+    flight stays within the budget."""
+
+    y_t = _target_t(yt, loss, ml)
 
     def run(part: torch.Tensor, size: int) -> torch.Tensor:
         out = []
         with torch.no_grad():
             for piece in torch.split(part, size):
-                logits = program.logits(piece, x_t)
-                out.append(loss_per_example(logits, yt.expand_as(logits), loss, ml).mean(1))
+                out.append(_loss_t(program.logits_t(piece, x_t), y_t, loss, ml).mean(1))
         return torch.cat(out)
 
     threads = torch.get_num_threads()
-    workers = min(threads, len(W), chunk) if W.device.type == "cpu" else 1
+    cpu = W.device.type == "cpu"
+    workers = min(threads, len(W), chunk) if cpu else 1
+    if cpu and threads > 1 and x_t.shape[-1] < SPLIT_MIN_BATCH:
+        with torch_threads(1):  # short ops: no OpenMP barrier per op either (a loaded box stalls it)
+            return run(W, chunk)
     if workers <= 1:
         return run(W, chunk)
     size = max(1, chunk // workers)

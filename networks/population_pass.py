@@ -10,16 +10,18 @@ Layout: an activation of a chunk of ``p`` members is one contiguous tensor ``(p,
 members, then features (channel-major, position-minor, so ``Flatten`` is free), then examples
 last. Hence every layer is one batched product with the members as batch dimension:
 
-* ``Conv1d`` over a short signal (``L <= DENSE_MAX_LENGTH``) is a dense banded (Toeplitz) matrix
-  ``(C_out*L_out, C_in*L)`` per member, gathered from the kernel in one indexing op, applied by one
-  ``bmm`` of good GEMM shape; it multiplies the zeros of the band too (``L/k`` times the network's
-  own FLOPs), which for 9 positions is still far faster than small-``K`` products. A longer signal
-  (the extended feature vector) uses one ``baddbmm`` per kernel tap on strided views of the
-  zero-padded input (no im2col copy).
+* ``Conv1d`` over a short signal (``L <= DENSE_MAX_LENGTH``) reading few channels is a dense banded
+  (Toeplitz) matrix ``(C_out*L_out, C_in*L)`` per member, applied by one ``bmm`` of good GEMM shape;
+  the matrix lives in a zero buffer kept per thread, and a call writes only its ``k`` diagonals.
+  It multiplies the zeros of the band too (``L/k`` times the network's own FLOPs), which pays where
+  ``K = C_in`` is small. Otherwise (by the cost rule of ``TAP_*``, and for any longer signal) it is
+  one product per kernel tap on views of the input, each adding into the output positions it
+  reaches (no im2col copy; only a shared input is padded). A 1x1 convolution is one product.
 * ``Linear`` is one ``baddbmm``; a layer reading the shared input is one ``mm`` over all members.
 * ``BatchNorm1d`` in population mode normalizes each member's channel over all its examples and
   positions: the rows of the ``(p*C, L*B)`` view, with sum and norm reductions (torch's Welford
-  batch-norm kernel is several times slower here) and two in-place passes.
+  batch-norm kernel is several times slower here); its scale and shift are left pending and applied
+  in place by the next op, or fused by a residual block with the shortcut's and the sum and ReLU.
 
 Memory: the program runs on chunks of whole members (:meth:`PopulationProgram.bytes_per_member`),
 so batch-norm statistics are always those of the member's whole batch: chunking is over members
@@ -28,6 +30,7 @@ only, never over examples.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,8 +43,17 @@ from networks.resnet import DeepResNet, ResidualBlock
 __all__ = ["DENSE_MAX_LENGTH", "PopulationProgram", "Unsupported", "compile_population", "network_flops"]
 
 DENSE_MAX_LENGTH = 16  # convolutions over at most this many positions use the dense banded matrix
+# ... except where k products of K = c_in (one per kernel tap, on shifted views) beat the band's one
+# product that does L/k times the work: cost rule measured on this Xeon (9 positions, k = 3, ~8 MB
+# chunks), banded/per-tap time 16->16 channels 2.5 at batch 32, 1.2 at 2,048; 8->8: 1.5 at 32, 0.66 at 2,048
+TAP_MIN_CHANNELS = 16  # a layer reading at least this many channels runs per tap at every batch,
+TAP_MAX_BATCH = 96  # and one reading at least TAP_SMALL_CHANNELS up to this batch
+TAP_SMALL_CHANNELS = 4  # (below: the stem's 1 channel, K = 1 products, stays banded)
 LIVE_ACTIVATIONS = 5  # activations of the widest layer alive at once in a residual block (x, two
 # branch outputs, the shortcut, a padded copy); the per-member memory estimate counts this many
+
+
+_BANDS = threading.local()  # per thread: (device, dtype, geometry) -> zero buffer of banded matrices
 
 
 class Unsupported(Exception):
@@ -57,6 +69,8 @@ class _State:
     length: int | None  # None: flat features (after Flatten / pooling), read by Linear
     shared: bool
     owned: bool  # may be modified in place
+    affine: tuple[torch.Tensor, torch.Tensor] | None = None  # batch norm's (scale, shift), (p*C, 1) each,
+    # not yet applied: the value is h * scale + shift per member channel (see _settle)
 
     @property
     def features(self) -> int:
@@ -67,7 +81,19 @@ Params = dict[int, torch.Tensor]  # id(parameter) -> (p, *shape) view of the chu
 Op = Callable[[_State, Params], _State]
 
 
+def _settle(state: _State) -> _State:
+    """Apply a pending batch-norm affine in place: ``mul_`` then ``add_`` (two passes over a chunk
+    in cache, each vectorized; ``addcmul`` with two broadcast operands is 3x slower on the CPU)."""
+    if state.affine is None:
+        return state
+    scale, shift = state.affine
+    z = state.h.view(scale.shape[0], -1)
+    z.mul_(scale).add_(shift)
+    return _State(state.h, state.channels, state.length, state.shared, state.owned)
+
+
 def _member(state: _State, p: int) -> _State:
+    state = _settle(state)
     if not state.shared:
         return state
     h = state.h.unsqueeze(0).expand(p, *state.h.shape).contiguous()
@@ -149,12 +175,29 @@ class _Builder:
             raise Unsupported(f"ResidualBlock branch gives {out} but the shortcut {s_out}")
 
         def block(state: _State, params: Params) -> _State:
+            p = params["_p"]
             x = _State(state.h, state.channels, state.length, state.shared, False)  # read twice
-            y = _member(_run(branch, x, params), params["_p"])
+            y = _run(branch, x, params)  # ends in batch norm: its affine still pending
             s = _run(short, x, params)  # may still be shared (identity of the input): broadcasts
-            h = y.h if y.owned else y.h.clone()
-            return _State(h.add_(s.h).relu_(), y.channels, y.length, False, True)
+            if y.affine is None:
+                s = _settle(s)
+                y = _member(y, p)
+                h = y.h if y.owned else y.h.clone()
+                hv = h.view(p, y.channels, -1)
+            else:  # relu(h*scale + (shift [+ shift_s]) [+ h_s*scale_s | + x]): one pass per op
+                h = y.h
+                scale, shift = y.affine
+                if s.affine is not None:
+                    shift = shift + s.affine[1]
+                hv = h.view(p, y.channels, -1)
+                hv.mul_(scale.view(p, -1, 1)).add_(shift.view(p, -1, 1))
+            if s.affine is not None:
+                hv.add_(s.h.view(p, s.channels, -1).mul_(s.affine[0].view(p, -1, 1)))  # s.h is BN's own
+            else:
+                hv.add_(s.h.view(*s.h.shape[:-2], s.channels, -1))
+            return _State(h.relu_(), y.channels, y.length, False, True)
 
+        block.takes_affine = True  # type: ignore[attr-defined]
         ops.append(block)
         return out
 
@@ -174,10 +217,18 @@ class _Builder:
         self.macs += c_out * c_in * k * l_out
         self._see(c_out, l_out)
         self._see(c_in, length + 2 * pad)
-        if length <= DENSE_MAX_LENGTH:
-            index = _toeplitz_index(c_in, c_out, k, pad, length, l_out)
-            self.weight_elems += index.numel()
-            ops.append(_dense_conv(wid, bid, index, c_out, l_out))
+        if k == 1 and pad == 0:
+            ops.append(_pointwise_conv(wid, bid, c_in, c_out, length))
+        elif length <= DENSE_MAX_LENGTH:
+            self.weight_elems += c_out * l_out * c_in * length
+            dense = _dense_conv(wid, bid, c_in, c_out, k, pad, length, l_out)
+            tap = _tap_conv(wid, bid, c_in, c_out, k, pad, length, l_out)
+            if c_in >= TAP_MIN_CHANNELS:
+                ops.append(tap)
+            elif c_in >= TAP_SMALL_CHANNELS:
+                ops.append(_by_batch(tap, dense))
+            else:
+                ops.append(dense)
         else:
             ops.append(_tap_conv(wid, bid, c_in, c_out, k, pad, length, l_out))
         return c_out, l_out
@@ -207,8 +258,7 @@ class _Builder:
             shift = -mean * scale
             if bid is not None:
                 shift.add_(params[bid].reshape(-1, 1))
-            z.mul_(scale).add_(shift)
-            return _State(h, state.channels, state.length, False, True)
+            return _State(h, state.channels, state.length, False, True, (scale, shift))
 
         ops.append(batch_norm)
         return shape
@@ -239,7 +289,12 @@ class _Builder:
 
 
 def _run(ops: list[Op], state: _State, params: Params) -> _State:
+    """Run ``ops``; a pending batch-norm affine is applied before an op that does not take it (a
+    residual block takes its branch's and shortcut's, fusing them with the sum and ReLU), and the
+    last op's may be left pending for the caller."""
     for op in ops:
+        if state.affine is not None and not getattr(op, "takes_affine", False):
+            state = _settle(state)
         state = op(state, params)
     return state
 
@@ -259,34 +314,32 @@ def _flatten(state: _State, params: Params) -> _State:
     return _State(state.h, state.features, None, state.shared, state.owned)
 
 
-def _toeplitz_index(c_in: int, c_out: int, k: int, pad: int, length: int, l_out: int) -> torch.Tensor:
-    """Index into the kernel ``(c_out, c_in, k+1)`` (slot ``k`` holds 0) for every entry of the
-    dense ``(c_out*l_out, c_in*length)`` matrix of the convolution."""
-    lo = torch.arange(l_out).view(l_out, 1)
-    li = torch.arange(length).view(1, length)
-    tap = li - lo + pad
-    tap = torch.where((tap >= 0) & (tap < k), tap, torch.full_like(tap, k))  # (l_out, length)
-    co = torch.arange(c_out).view(c_out, 1, 1, 1)
-    ci = torch.arange(c_in).view(1, 1, c_in, 1)
-    index = co * (c_in * (k + 1)) + ci * (k + 1) + tap.view(1, l_out, 1, length)
-    return index.reshape(-1)
-
-
-def _dense_conv(wid: int, bid: int | None, index: torch.Tensor, c_out: int, l_out: int) -> Op:
-    cache: dict[torch.device, torch.Tensor] = {}
+def _dense_conv(wid: int, bid: int | None, c_in: int, c_out: int, k: int, pad: int, length: int,
+                l_out: int) -> Op:
+    """The banded matrix of each member is written into a zero buffer kept per thread (shared by the
+    layers of one geometry, which run one after another): its zeros never change, so a call writes
+    only the ``k`` diagonals of the band, one strided copy per tap (``k * c_out * c_in * l_out``
+    entries a member, not the whole matrix)."""
+    geometry = (c_out, l_out, c_in, length, k, pad)
+    taps = [(t, t - pad) for t in range(k) if -l_out < t - pad < length]
 
     def conv(state: _State, params: Params) -> _State:
         p = params["_p"]
         w = params[wid]  # (p, c_out, c_in, k)
-        wz = F.pad(w, (0, 1)).reshape(p, -1)
-        idx = cache.get(w.device)
-        if idx is None:
-            idx = cache[w.device] = index.to(w.device)
-        t = wz.index_select(1, idx).view(p, c_out * l_out, -1)
+        buffers = _BANDS.__dict__.setdefault("buffers", {})
+        key = (w.device, w.dtype, geometry)
+        buf = buffers.get(key)
+        if buf is None or buf.shape[0] < p:
+            buf = buffers[key] = w.new_zeros(p, c_out, l_out, c_in, length)
+        t_ = buf[:p]
+        for t, offset in taps:
+            d = torch.diagonal(t_, offset=offset, dim1=2, dim2=4)  # (p, c_out, c_in, n)
+            d.copy_(w[..., t].unsqueeze(-1).expand_as(d))
+        t_ = t_.view(p, c_out * l_out, c_in * length)
         if state.shared:
-            h = torch.mm(t.view(p * c_out * l_out, -1), state.h).view(p, c_out * l_out, -1)
+            h = torch.mm(t_.view(p * c_out * l_out, -1), state.h).view(p, c_out * l_out, -1)
         else:
-            h = torch.bmm(t, state.h)
+            h = torch.bmm(t_, state.h)
         if bid is not None:
             h.view(p, c_out, -1).add_(params[bid].unsqueeze(-1))
         return _State(h, c_out, l_out, False, True)
@@ -294,29 +347,64 @@ def _dense_conv(wid: int, bid: int | None, index: torch.Tensor, c_out: int, l_ou
     return conv
 
 
-def _tap_conv(wid: int, bid: int | None, c_in: int, c_out: int, k: int, pad: int, length: int, l_out: int) -> Op:
+def _pointwise_conv(wid: int, bid: int | None, c_in: int, c_out: int, length: int) -> Op:
+    """A 1x1 convolution: one product of the ``(c_out, c_in)`` kernel with the ``(c_in, L*B)`` view."""
+
     def conv(state: _State, params: Params) -> _State:
         p = params["_p"]
-        w = params[wid]
+        w = params[wid].view(p, c_out, c_in)
+        if state.shared:
+            h = torch.mm(w.reshape(p * c_out, c_in), state.h.view(c_in, -1)).view(p, c_out * length, -1)
+        else:
+            h = torch.bmm(w, state.h.view(p, c_in, -1)).view(p, c_out * length, -1)
+        if bid is not None:
+            h.view(p, c_out, -1).add_(params[bid].unsqueeze(-1))
+        return _State(h, c_out, length, False, True)
+
+    return conv
+
+
+def _by_batch(small: Op, large: Op) -> Op:
+    """``small`` at batches up to :data:`TAP_MAX_BATCH`, else ``large``."""
+
+    def conv(state: _State, params: Params) -> _State:
+        return (small if state.h.shape[-1] <= TAP_MAX_BATCH else large)(state, params)
+
+    return conv
+
+
+def _tap_conv(wid: int, bid: int | None, c_in: int, c_out: int, k: int, pad: int, length: int, l_out: int) -> Op:
+    spans = [(t, max(0, pad - t), min(l_out, length + pad - t)) for t in range(k)]  # output positions per tap
+    spans = [(t, lo0, lo1) for t, lo0, lo1 in spans if lo1 > lo0]
+
+    def conv(state: _State, params: Params) -> _State:
+        p = params["_p"]
+        w = params[wid].permute(0, 3, 1, 2).contiguous()  # (p, k, c_out, c_in): each tap's kernel contiguous
+        # (a strided kernel sends bmm down a slow per-member path)
         if state.shared:
             x = state.h.view(c_in, length, -1)
             x = F.pad(x, (0, 0, pad, pad)) if pad else x
             b = x.shape[-1]
             h = None
             for t in range(k):
-                wt = w[..., t].reshape(p * c_out, c_in)
+                wt = w[:, t].reshape(p * c_out, c_in)
                 xt = x[:, t:t + l_out].reshape(c_in, l_out * b)
                 h = torch.mm(wt, xt) if h is None else h.addmm_(wt, xt)
             h = h.view(p, c_out * l_out, b)
-        else:
+        else:  # no padded copy: tap t adds into the output positions whose input lo + t - pad exists
             x = state.h.view(p, c_in, length, -1)
-            x = F.pad(x, (0, 0, pad, pad)) if pad else x
             b = x.shape[-1]
-            h = None
-            for t in range(k):
-                wt = w[..., t]
-                xt = x[:, :, t:t + l_out].reshape(p, c_in, l_out * b)
-                h = torch.bmm(wt, xt) if h is None else h.baddbmm_(wt, xt)
+            full = [t for t, lo0, lo1 in spans if lo0 == 0 and lo1 == l_out]
+            if full:
+                h = torch.bmm(w[:, full[0]], x[:, :, full[0] - pad:full[0] - pad + l_out].reshape(p, c_in, -1))
+            else:
+                h = x.new_zeros(p, c_out, l_out * b)
+            hv = h.view(p, c_out, l_out, b)
+            for t, lo0, lo1 in spans:
+                if full and t == full[0]:
+                    continue
+                xt = x[:, :, lo0 + t - pad:lo1 + t - pad].view(p, c_in, -1)  # (positions, examples) merge
+                hv[:, :, lo0:lo1].view(p, c_out, -1).baddbmm_(w[:, t], xt)
             h = h.view(p, c_out * l_out, b)
         if bid is not None:
             h.view(p, c_out, -1).add_(params[bid].unsqueeze(-1))
@@ -355,14 +443,18 @@ class PopulationProgram:
 
     def logits(self, weights: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
         """Logits ``(p, B, outputs)`` of ``p`` members (rows of ``weights``) on ``x_t`` ``(features, B)``."""
+        return self.logits_t(weights, x_t).transpose(1, 2)
+
+    def logits_t(self, weights: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
+        """Logits ``(p, outputs, B)``, contiguous (the pass's own layout)."""
         p = weights.shape[0]
         params: Params = {"_p": p}  # type: ignore[dict-item]
         for pid, offset, n, shape in self._layout:
             params[pid] = weights[:, offset:offset + n].reshape(p, *shape)
         c, length = self.input_shape
         state = _State(x_t, c, length, True, False)
-        state = _member(_run(self.ops, state, params), p)
-        return state.h.transpose(1, 2)
+        state = _member(_run(self.ops, state, params), p)  # _member settles a pending affine
+        return state.h
 
 
 def compile_population(module: nn.Module, x_shape: tuple[int, ...]) -> PopulationProgram:

@@ -486,3 +486,65 @@ def test_population_pass_member_threads_equal_single_thread():
         threaded = batched_loss(net, W, X, Y, chunk_size=4)
         assert torch.get_num_threads() == 2
     np.testing.assert_allclose(threaded.numpy(), single.numpy(), rtol=1e-12)
+
+
+def test_population_pass_small_batch_taps_and_banded_agree_with_vmap():
+    """Layers reading >= TAP_MIN_CHANNELS channels run per-tap products, those reading
+    >= TAP_SMALL_CHANNELS only at batches up to TAP_MAX_BATCH (banded above), the 1-channel stem
+    banded, 1x1 shortcuts as one product: every mix equals vmap."""
+    from networks import population_pass as pp
+
+    net = DeepResNet(9, 5, channels=[2 * pp.TAP_SMALL_CHANNELS, pp.TAP_MIN_CHANNELS, 2 * pp.TAP_MIN_CHANNELS],
+                     seed=3).double()
+    assert 2 * pp.TAP_SMALL_CHANNELS < pp.TAP_MIN_CHANNELS
+    for n in (pp.TAP_MAX_BATCH // 2, pp.TAP_MAX_BATCH + 9):
+        W, X, Y = _population_case(net, n=n, members=5, seed=n)
+        for chunk in (None, 2):
+            fast = batched_loss(net, W, X, Y, path="fast", chunk_size=chunk)
+            slow = batched_loss(net, W, X, Y, path="vmap")
+            np.testing.assert_allclose(fast.numpy(), slow.numpy(), rtol=1e-10, atol=1e-12)
+        f32 = batched_loss(net.float(), W, X, Y, path="fast")
+        np.testing.assert_allclose(f32.numpy(), slow.numpy(), rtol=1e-4, atol=1e-5)
+        net.double()
+    # the per-thread banded buffers are reused across calls and sizes: repeated calls agree exactly
+    W, X, Y = _population_case(net, n=100, members=7)
+    first = batched_loss(net, W, X, Y, path="fast")
+    batched_loss(net, W[:3], X, Y, path="fast")
+    assert torch.equal(batched_loss(net, W, X, Y, path="fast"), first)
+
+
+def test_population_pass_shortcut_batch_norm_without_branch_batch_norm():
+    """A residual branch not ending in batch norm still gets the shortcut's batch-norm shift."""
+    net = DeepResNet(9, 3, width=4, depth=2, seed=0).double()
+    net.blocks[1].bn2 = nn.Identity()
+    W, X, Y = _population_case(net, n=30, members=4)
+    np.testing.assert_allclose(batched_loss(net, W, X, Y, path="fast").numpy(),
+                               batched_loss(net, W, X, Y, path="vmap").numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_population_pass_thread_split_by_batch_matches_one_thread():
+    """Below SPLIT_MIN_BATCH the chunks run on one thread, above in one Python thread per torch
+    thread: same losses either way, and torch's thread count is restored."""
+    import networks.population as population
+
+    net = DeepResNet(9, 3, width=4, depth=2, seed=0).double()
+    for n in (population.SPLIT_MIN_BATCH // 4, population.SPLIT_MIN_BATCH + 3):
+        W, X, Y = _population_case(net, n=n, members=6, seed=n)
+        with torch_threads(1):
+            one = batched_loss(net, W, X, Y, chunk_size=2)
+        with torch_threads(2):
+            two = batched_loss(net, W, X, Y, chunk_size=2)
+            assert torch.get_num_threads() == 2
+        np.testing.assert_allclose(two.numpy(), one.numpy(), rtol=1e-12)
+
+
+def test_population_pass_taps_wider_than_same_padding():
+    """Per-tap products when no tap covers every output position (padding > kernel // 2)."""
+    seq = nn.Sequential(nn.Conv1d(16, 3, 3, padding=2, bias=True), nn.BatchNorm1d(3), nn.ReLU(),
+                        nn.Conv1d(3, 2, 5, padding=1, bias=False), nn.AdaptiveAvgPool1d(1), nn.Flatten(),
+                        nn.Linear(2, 4)).double()
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(20, 16, 6)), np.eye(4)[np.arange(20) % 4]
+    W = rng.uniform(-1, 1, (5, flat_size(seq)))
+    np.testing.assert_allclose(batched_loss(seq, W, X, Y, multilabel=False, path="fast").numpy(),
+                               batched_loss(seq, W, X, Y, multilabel=False, path="vmap").numpy(), rtol=1e-10)
