@@ -421,35 +421,29 @@ def benchmark(
     if misplaced:
         flag = "--" + misplaced[0].replace("_", "-")
         fail(f"{flag} does not apply to --suite {suite}; see `scpo benchmark --help` for that suite's options")
-    if suite == "bbob":
-        from scpo.bbob import run_bbob
-
-        check_outputs((out, "directory", "--out"))
-        try:
-            bbob = run_bbob(algos, functions=functions, dims=dims, instances=instances,
-                            budget_multiplier=budget_multiplier, runs=1 if runs is None else runs, seed=seed,
-                            out_dir=out, jobs=jobs, progress=_bench_progress(quiet))
-        except KeyboardInterrupt:
-            _benchmark_interrupted(out)
-        except USER_ERRORS as exc:
-            fail(str(exc))
-        typer.echo(f"{bbob.ran} runs computed, {bbob.skipped} resumed; {len(bbob.rows)} rows in "
-                   f"{out / 'results.csv'}, summary in {bbob.summary}, ECDFs in {bbob.ecdf}")
-        return
-    if suite != "classic":
+    if suite not in ("classic", "bbob"):
         fail(f"unknown suite {suite!r}; choose from classic, bbob")
-    from scpo.benchmark import run_benchmark
-
     check_outputs((out, "directory", "--out"))
     try:
-        result = run_benchmark(algos, problems, dim=dim, runs=30 if runs is None else runs, evals=evals, seed=seed,
-                               out_dir=out, shifted=shifted, jobs=jobs, progress=_bench_progress(quiet))
+        if suite == "bbob":
+            from scpo.bbob import run_bbob
+
+            result = run_bbob(algos, functions=functions, dims=dims, instances=instances,
+                              budget_multiplier=budget_multiplier, runs=1 if runs is None else runs, seed=seed,
+                              out_dir=out, jobs=jobs, progress=_bench_progress(quiet))
+        else:
+            from scpo.benchmark import run_benchmark
+
+            result = run_benchmark(algos, problems, dim=dim, runs=30 if runs is None else runs, evals=evals,
+                                   seed=seed, out_dir=out, shifted=shifted, jobs=jobs,
+                                   progress=_bench_progress(quiet))
     except KeyboardInterrupt:
         _benchmark_interrupted(out)
     except USER_ERRORS as exc:
         fail(str(exc))
+    ecdf = f", ECDFs in {result.ecdf}" if suite == "bbob" else ""
     typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; {len(result.rows)} rows in "
-               f"{out / 'results.csv'}, summary in {result.summary}")
+               f"{out / 'results.csv'}, summary in {result.summary}{ecdf}")
 
 
 def _bench_progress(quiet: bool) -> bool | str:

@@ -17,7 +17,8 @@ import scpo
 SCPO = shutil.which("scpo", path=str(Path(sys.executable).parent)) or shutil.which("scpo")
 
 
-@pytest.mark.parametrize("algorithm", ["sca", "po", "scpo", "random", "pso", "de"])
+@pytest.mark.parametrize("algorithm", ["sca", "po", "scpo", "random", "pso", "de", "openai-es", "snes", "pgpe",
+                                       "sep-cmaes"])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, algorithm):
     assert algorithm in scpo.algorithm_names()
     problem = scpo.problems.get("rastrigin", 12, shifted=True, seed=3)

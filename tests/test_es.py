@@ -51,19 +51,6 @@ def test_same_seed_same_result(name):
 
 
 @pytest.mark.parametrize("name", ES)
-def test_resumed_run_equals_uninterrupted_run(tmp_path, name):
-    problem = scpo.problems.get("rastrigin", 12, shifted=True, seed=3)
-    settings = dict(algorithm=name, max_iter=40, seed=5, pop_size=16)
-    full = scpo.minimize(problem, **settings)
-    path = tmp_path / "run.ck"
-    stopped = scpo.minimize(problem, **settings, checkpoint=path, checkpoint_every=7, callback=lambda p: p.nit >= 24)
-    assert stopped.nit < 40 and path.exists()
-    resumed = scpo.minimize(problem, **settings, checkpoint=path, checkpoint_every=7, resume=True)
-    assert resumed.fun == full.fun and np.array_equal(resumed.x, full.x)
-    assert resumed.history["best"] == full.history["best"] and resumed.nfev == full.nfev
-
-
-@pytest.mark.parametrize("name", ES)
 def test_nan_losses_count_as_inf_and_leave_the_distribution_finite(name):
     def nan_right_half(X):  # NaN for a third to a half of each population, at the start
         return np.where(X[:, 0] > 0.5, np.nan, ((X - 0.2) ** 2).sum(axis=1))
