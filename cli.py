@@ -234,6 +234,9 @@ def optimize(
     backend: Annotated[str, typer.Option(help="numpy | numba | torch")] = "numpy",
     device: Annotated[str | None, typer.Option(help="torch device: cpu | cuda")] = None,
     dtype: Annotated[str | None, typer.Option(help="float64 | float32 (torch backend)")] = None,
+    step: Annotated[str, typer.Option(
+        help="torch backend, how a generation is computed: auto (fused numba kernels on the cpu, tensor operations "
+             "on cuda) | fused | eager | compiled (torch.compile)")] = "auto",
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Algorithm option key=value")] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<time>-<problem>-<algo>)")] = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="Also write the summary JSON here")] = None,
@@ -272,8 +275,12 @@ def optimize(
                    if v is not None}
         target = build_problem(problem, dim, bounds, shifted, seed, "auto" if vectorized is None else vectorized,
                                **hostile)
+        if step != "auto":  # a Backend instance carries the step; make() takes it as the backend
+            backend_kwargs = {"backend": scpo.backends.get(backend, device or "cpu", dtype or "float64", step=step)}
+        else:
+            backend_kwargs["backend"] = backend
         optimizer = scpo.make(target, algo, seed=seed, pop_size=pop, max_iter=iters, max_evals=evals,
-                              backend=backend, **backend_kwargs, **options)
+                              **backend_kwargs, **options)
         if resume and checkpoint is None:
             raise ValueError("--resume needs --checkpoint PATH")
         if checkpoint is not None and optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume):
@@ -288,6 +295,7 @@ def optimize(
         "algorithm": algo, "problem": target.name, "dim": target.dim, "seed": seed,
         "best_fitness": result.fun, "best_x": result.x, "nfev": result.nfev, "nit": result.nit,
         "wall_time_s": result.wall_time_s, "options": options, "backend": backend,
+        "step": getattr(optimizer.impl, "step", None),
         "pop_size": result.pop_size, "f_opt": target.f_opt, "nonfinite": result.nonfinite,
         "errors": result.errors, "executor": target.executor, "worker_restarts": result.worker_restarts,
         "message": result.message, "success": result.success, "evaluator": result.evaluator,

@@ -56,36 +56,39 @@ def member_loop(net, W, x, y) -> torch.Tensor:
     return torch.stack(out)
 
 
-def best_of(fns: dict, repeats: int) -> dict[str, float]:
+def best_of(fns: dict, repeats: int, sync=lambda: None) -> dict[str, float]:
     times = {k: [] for k in fns}
     for _ in range(repeats):
         for k, f in fns.items():
             t = time.perf_counter()
             f()
+            sync()
             times[k].append(time.perf_counter() - t)
     return {k: min(v) for k, v in times.items()}
 
 
-def bench_pass(pop: int, batches: list[int], repeats: int) -> None:
-    net = DeepResNet(9, 20, seed=0)  # default width 8, depth 2: channels 8, 16
+def bench_pass(pop: int, batches: list[int], repeats: int, device: str = "cpu") -> None:
+    """The table for one device (cuda: every timing ends with a synchronize)."""
+    net = DeepResNet(9, 20, seed=0).to(device)  # default width 8, depth 2: channels 8, 16
     flops = network_flops(net, (2, 9))
     rng = np.random.default_rng(0)
-    W = torch.as_tensor(rng.uniform(-0.5, 0.5, (pop, flat_size(net))), dtype=torch.float32)
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    W = torch.as_tensor(rng.uniform(-0.5, 0.5, (pop, flat_size(net))), dtype=torch.float32, device=device)
+    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     print(f"DeepResNet(9 features, 20 tags, channels {list(net.channels)}), {flat_size(net)} weights, "
-          f"{flops:,} FLOPs per example-forward (2 * conv/linear MACs), P = {pop}, float32")
+          f"{flops:,} FLOPs per example-forward (2 * conv/linear MACs), P = {pop}, float32, device {device}")
     print(f"{'batch':>6} {'pass ms':>9} {'vmap ms':>9} {'loop ms':>9} {'pass/vmap':>10} {'pass/loop':>10} "
           f"{'pass GFLOP/s':>13} {'GEMM GFLOP/s':>13} {'share':>7} {'ex-fwd/s':>10}")
     for batch in batches:
-        x = torch.as_tensor(rng.normal(size=(batch, 9)), dtype=torch.float32)
-        y = torch.eye(20)[torch.as_tensor(rng.integers(0, 20, batch))]
+        x = torch.as_tensor(rng.normal(size=(batch, 9)), dtype=torch.float32, device=device)
+        y = torch.eye(20, device=device)[torch.as_tensor(rng.integers(0, 20, batch), device=device)]
         fast = batched_loss(net, W, x, y)
         ref = batched_loss(net, W, x, y, path="vmap")
         assert torch.allclose(fast, ref, rtol=1e-3, atol=1e-4), float((fast - ref).abs().max())
         t = best_of({"pass": lambda x=x, y=y: batched_loss(net, W, x, y),
                      "vmap": lambda x=x, y=y: batched_loss(net, W, x, y, path="vmap"),
                      "loop": lambda x=x, y=y: member_loop(net, W, x, y),
-                     "gemm": lambda: torch.mm(a, b)}, repeats)
+                     "gemm": lambda: torch.mm(a, b)}, repeats, sync)
         gemm = 2 * 2048**3 / t["gemm"] / 1e9
         rate = flops * pop * batch / t["pass"] / 1e9
         print(f"{batch:>6} {t['pass'] * 1e3:>9.2f} {t['vmap'] * 1e3:>9.2f} {t['loop'] * 1e3:>9.2f} "
@@ -103,12 +106,13 @@ def build_csv(path: Path, rows: int) -> None:
             writer.writerow([f"{texts[i % len(texts)]} row{i}"])
 
 
-def bench_train(rows: int, evals: int, threads: int | None) -> None:
+def bench_train(rows: int, evals: int, threads: int | None, extra: tuple[str, ...] = ()) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "tweets.csv"
         build_csv(path, rows)
         cmd = [sys.executable, "-m", "cli", "train", str(path), "--text-column", "text", "--top-k", "20",
-               "--optimizer", "scpo", "--evals", str(evals), "--no-progress", "--json", str(Path(tmp) / "m.json")]
+               "--optimizer", "scpo", "--evals", str(evals), "--no-progress", "--json", str(Path(tmp) / "m.json"),
+               *extra]
         if threads is not None:
             cmd += ["--threads", str(threads)]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -120,7 +124,8 @@ def bench_train(rows: int, evals: int, threads: int | None) -> None:
         import json
         n_train = json.loads((Path(tmp) / "m.json").read_text())["n_train"] if done.returncode == 0 else "?"
     print(f"scpo train ({rows:,} CSV rows -> {n_train} training tweets, --top-k 20 --optimizer scpo --evals "
-          f"{evals:,}, threads {threads or 'default'}): exit {done.returncode}, wall {wall:.0f} s "
+          f"{evals:,}{' ' + ' '.join(extra) if extra else ''}, threads {threads or 'default'}): "
+          f"exit {done.returncode}, wall {wall:.0f} s "
           f"(goal 280 s), peak RSS {rss:,.0f} MB (goal 1,024 MB); load average before {load[0]:.1f}, after "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print("  " + (done.stdout.strip() or done.stderr.strip()[-300:]))

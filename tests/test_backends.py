@@ -341,3 +341,170 @@ def test_cuda_sca_loop_makes_no_host_device_transfers():
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert np.isfinite(optimizer.result().fun)
+
+
+# ---- the torch backend's steps (issue #15) --------------------------------------------------------
+
+def test_torch_step_settings_are_validated():
+    for kwargs, message in [(dict(step="fast"), "unknown step 'fast'"),
+                            (dict(step="fused", draws="numpy"), "step='fused' runs numba kernels on the cpu")]:
+        with pytest.raises(ValueError, match=message):
+            backends.get("torch", **kwargs)
+    with pytest.raises(ValueError, match="step 'eager' needs backend='torch'"):
+        backends.get("numba", step="eager")
+    assert backends.get("torch").step == "fused"  # cpu, native draws
+    assert backends.get("torch", draws="numpy").step == "eager"
+
+
+@pytest.mark.parametrize("algorithm, options", CASES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_torch_fused_step_is_the_numba_run(algorithm, options, dtype):
+    """On the cpu the torch backend runs the numba kernels on views of its tensors: for a seed, the
+    numba backend's positions to rounding (the objectives are different code, float32 sums may round
+    apart and flip a comparison, so float32 is checked on the first iterations)."""
+    problem = problems.get("rastrigin", 12, shifted=True, seed=3)
+    settings = dict(algorithm=algorithm, pop_size=16, max_iter=4 if dtype == "float32" else 20, seed=5,
+                    dtype=dtype, **options)
+    fused = scpo.minimize(problem, backend="torch", **settings)
+    native = scpo.minimize(problem, backend="numba", **settings)
+    assert fused.x.dtype == np.dtype(dtype) and fused.nfev == native.nfev
+    np.testing.assert_allclose(fused.x, native.x, rtol=0, atol=1e-12 if dtype == "float64" else 1e-5)
+    np.testing.assert_allclose(fused.fun, native.fun, rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+def test_torch_fused_step_allocates_no_population_sized_arrays():
+    """The fused step writes into pooled buffers (as numba does): after warm-up an iteration creates no
+    new (N, D) storage; the candidates handed out are views of the same few buffers."""
+    problem = scpo.Problem(lambda X: (X * X).sum(1), -1.0, 1.0, dim=50)
+    optimizer = scpo.make(problem, "scpo", pop_size=64, max_iter=30, seed=0, backend="torch")
+    seen = set()
+    for iteration in range(20):
+        for _ in range(1 if optimizer.state is None else 2):
+            X = optimizer.ask(copy=False)
+            if X.shape[0] == 64 and iteration >= 3:
+                seen.add(X.data_ptr())
+            optimizer.tell((X * X).sum(1))
+    assert len(seen) <= 3, len(seen)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_device_switch_plan_is_the_reference(seed):
+    """The tensor entry point of party switching (host plan on the cpu) gives the reference's sequential
+    swaps, ties (first largest) and +inf fitness included, with and without the authors' bug."""
+    from scpo.backends.torch_backend import switch_plan_device
+
+    rng = np.random.default_rng(seed)
+    for n in (2, 3, 5, 8):
+        fitness = rng.integers(0, 4, n * n).astype(float)
+        fitness[rng.random(n * n) < 0.1] = np.inf
+        moving, offsets = rng.random(n * n) < rng.random(), rng.integers(1, n, n * n)
+        for bug in (False, True):
+            expected = switch_plan(fitness, n, moving, offsets, bug)
+            got = switch_plan_device(torch.tensor(fitness), n, torch.tensor(moving), torch.tensor(offsets), bug)
+            assert np.array_equal(as_numpy(got[0]), expected[0]) and np.array_equal(as_numpy(got[1]), expected[1])
+
+
+def test_triton_switch_kernel_in_the_interpreter_is_the_reference():
+    """The cuda kernel of party switching, run by triton's interpreter on the cpu (where triton is
+    installed; torch's cuda builds ship it, the cpu build does not)."""
+    pytest.importorskip("triton")
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np, torch\n"
+        "from scpo.backends import triton_switch\n"
+        "from scpo.algorithms.po import switch_plan\n"
+        "rng = np.random.default_rng(1)\n"
+        "for trial in range(12):\n"
+        "    n = int(rng.integers(2, 7)); f = rng.integers(0, 4, n * n).astype(float)\n"
+        "    f[rng.random(n * n) < 0.1] = np.inf\n"
+        "    moving, offsets, bug = rng.random(n * n) < 0.6, rng.integers(1, n, n * n), bool(trial % 2)\n"
+        "    s, d = triton_switch.switch_plan(torch.tensor(f), n, torch.tensor(moving), torch.tensor(offsets), bug)\n"
+        "    es, ed = switch_plan(f, n, moving, offsets, bug)\n"
+        "    assert (s.numpy() == es).all() and (d.numpy() == ed).all(), trial\n"
+        "print('same')\n")
+    import os
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TRITON_INTERPRET": "1"})
+    assert done.returncode == 0 and "same" in done.stdout, done.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["sca", "po", "scpo"])
+def test_torch_eager_step_on_its_own_draws_agrees_with_numpy(algorithm):
+    """The eager step (cuda's, and the cpu's with step='eager'): torch.Generator draws, device-side
+    switching draws; final fitness distributed as the reference's."""
+    problem = problems.get("rastrigin", 10, shifted=True, seed=7)
+    settings = dict(algorithm=algorithm, pop_size=16, max_iter=25)
+    eager = backends.get("torch", step="eager")
+    ours = [scpo.minimize(problem, **settings, seed=s, backend=eager).fun for s in range(20)]
+    reference = [scpo.minimize(problem, **settings, seed=s).fun for s in range(20)]
+    assert mannwhitneyu(reference, ours).pvalue > 0.01, (reference, ours)
+
+
+@pytest.mark.slow
+def test_torch_compiled_step_is_the_eager_step():
+    """step='compiled' puts the eager step's arithmetic through torch.compile: the same draws give the
+    same run (the graph is compiled once; d1 changing every iteration is a tensor, not a recompile)."""
+    problem = problems.get("rastrigin", 6, shifted=True, seed=7)
+    settings = dict(algorithm="scpo", pop_size=9, max_iter=6, seed=2)
+    eager = scpo.minimize(problem, **settings, backend=backends.get("torch", step="eager"))
+    compiled = scpo.minimize(problem, **settings, backend=backends.get("torch", step="compiled"))
+    np.testing.assert_allclose(compiled.x, eager.x, rtol=1e-12, atol=1e-12)
+
+
+# ---- cuda (skipped without a GPU) ------------------------------------------------------------------
+
+@cuda
+def test_fused_step_is_refused_on_cuda():
+    with pytest.raises(ValueError, match="step='fused' runs numba kernels on the cpu"):
+        backends.get("torch", device="cuda", step="fused")
+    assert backends.get("torch", device="cuda").step == "eager"
+
+
+@cuda
+@pytest.mark.parametrize("algorithm, options", CASES)
+def test_cuda_on_numpy_draws_matches_numpy(algorithm, options):
+    """draws='numpy' on the gpu: the reference's random numbers, the reference's run (float64, to 1e-9)."""
+    problem = problems.get("rastrigin", 8, shifted=True, seed=1)
+    settings = dict(algorithm=algorithm, pop_size=16, max_iter=8, seed=4, **options)
+    gpu = scpo.minimize(problem, **settings, backend=backends.get("torch", device="cuda", draws="numpy"))
+    ref = scpo.minimize(problem, **settings)
+    np.testing.assert_allclose(gpu.x, ref.x, rtol=0, atol=1e-9)
+
+
+@cuda
+@pytest.mark.parametrize("algorithm", ["sca", "po", "scpo", "random"])
+@pytest.mark.parametrize("step", ["eager", "compiled"])
+def test_cuda_loop_makes_no_host_device_transfers(algorithm, step):
+    """No synchronising call inside an iteration, party switching (the triton kernel) included."""
+    problem = problems.get("rastrigin", 64, seed=0)
+    backend = backends.get("torch", device="cuda", dtype="float32", step=step)
+    optimizer = scpo.make(problem, algorithm, seed=0, pop_size=64, max_iter=8, backend=backend)
+    evaluate = optimizer.evaluator()
+    for _ in range(3):  # initial population, one iteration: compile and warm up
+        optimizer.tell(evaluate(optimizer.ask(copy=False)))
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        while not optimizer.done:
+            optimizer.tell(evaluate(optimizer.ask(copy=False)))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert np.isfinite(optimizer.result().fun)
+
+
+@cuda
+@pytest.mark.parametrize("seed", range(3))
+def test_cuda_triton_switch_plan_is_the_reference(seed):
+    from scpo.backends.torch_backend import switch_plan_device
+
+    rng = np.random.default_rng(seed)
+    for n in (2, 5, 8, 32):
+        fitness = rng.integers(0, 6, n * n).astype(np.float32)
+        moving, offsets = rng.random(n * n) < 0.7, rng.integers(1, n, n * n)
+        for bug in (False, True):
+            got = switch_plan_device(torch.tensor(fitness, device="cuda"), n, torch.tensor(moving, device="cuda"),
+                                     torch.tensor(offsets, device="cuda"), bug)
+            expected = switch_plan(fitness, n, moving, offsets, bug)
+            assert got[0].is_cuda and np.array_equal(as_numpy(got[0]), expected[0])
+            assert np.array_equal(as_numpy(got[1]), expected[1])

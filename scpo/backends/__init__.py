@@ -36,12 +36,15 @@ __all__ = ["BACKENDS", "DTYPES", "Backend", "get"]
 
 
 def get(backend: str | Backend = "numpy", device: str = "cpu", dtype: str = "float64",
-        draws: str = "native") -> Backend:
+        draws: str = "native", step: str = "auto") -> Backend:
     """The backend ``backend`` on ``device`` computing in ``dtype``.
 
     ``draws="numpy"`` makes numba and torch take every random number from the run's numpy
     Generator in the reference's order (slow; for equivalence checks): with the same seed
-    they then reproduce the numpy backend to rounding.
+    they then reproduce the numpy backend to rounding. ``step`` (torch only): how a
+    generation is computed, ``"auto"`` (fused numba kernels on the cpu with native draws,
+    tensor operations otherwise), ``"fused"``, ``"eager"`` or ``"compiled"`` (``torch.compile``);
+    see :mod:`scpo.backends.torch_backend`.
     """
     if isinstance(backend, Backend):
         return backend
@@ -51,6 +54,8 @@ def get(backend: str | Backend = "numpy", device: str = "cpu", dtype: str = "flo
     device = device_name(device)
     if draws not in DRAWS:
         raise ValueError(f"unknown draws {draws!r}; choose from {', '.join(DRAWS)}")
+    if backend != "torch" and step != "auto":
+        raise ValueError(f"step {step!r} needs backend='torch'; backend {backend!r} has one implementation")
     if backend != "torch" and device != "cpu":
         raise ValueError(f"device {device!r} needs backend='torch'; backend {backend!r} runs on the cpu")
     if backend == "numpy":
@@ -63,7 +68,7 @@ def get(backend: str | Backend = "numpy", device: str = "cpu", dtype: str = "flo
         return NumbaBackend(device, dtype, draws)
     from scpo.backends.torch_backend import TorchBackend
 
-    return TorchBackend(device, dtype, draws)
+    return TorchBackend(device, dtype, draws, step)
 
 
 def dtype_name(dtype) -> str:

@@ -1,25 +1,36 @@
-"""The torch backend: the reference equations as tensor operations, on cpu or cuda, float64 or float32.
+"""The torch backend: the reference equations on tensors, on cpu or cuda, float64 or float32.
 
-``sca_move``, ``campaign_move`` and ``scpo_case1`` are the numpy reference's own functions
-called with ``xp=torch``; the classes below only re-route the draws and the index
-bookkeeping through torch. PO's campaign runs on the population viewed as
-(parties, constituencies, D), so leaders and winners broadcast instead of being copied
-to (N, D).
+How a generation of SCA, PO and SCPO is computed (``step``, :data:`STEPS`):
 
-Everything stays on ``device``: draws (a seeded ``torch.Generator``), the objective
-(F1-F13 as torch functions, or the user's torch function), the best so far and the
-history. One exception, by definition of the algorithm: PO/SCPO's party switching is a
-sequential chain of swaps (each one changes the next least-fit member), so its index plan
-is made on the host from the N fitness values (one N-float copy down and one N-int copy
-up per iteration); the population itself never leaves the device. SCA and random search
-make no transfer inside the loop. The evolution strategies (OpenAI-ES, SNES, PGPE,
-sep-CMA-ES) are their numpy classes with ``xp = torch`` and normal draws from the torch
-generator: the update functions are the same code.
+- ``"fused"`` (the default on the cpu with native draws): the numba backend's fused kernels
+  (:mod:`scpo.backends.numba_kernels`) run on zero-copy numpy views of the tensors: both
+  campaign stages, party switching and clipping in one pass over the population, random
+  numbers drawn inside the loop from the counter-based generator keyed by the run's seed.
+  Eager tensor code cannot come close on a cpu: each of the ~50 whole-population operations of
+  a campaign is a pass over memory plus an allocation (measured: 400-1,000x a copy of the
+  population), while the fused pass is a few times one copy. The tensors the user gets are
+  still torch tensors; with a given seed the run is the numba backend's run.
+- ``"eager"`` (the default on cuda): ``sca_move``, ``campaign_move`` and ``scpo_case1``, the
+  numpy reference's own functions called with ``xp=torch``; draws from a seeded
+  ``torch.Generator`` on the device. PO's campaign runs on the population viewed as (parties,
+  constituencies, D), so leaders and winners broadcast instead of being copied to (N, D).
+- ``"compiled"``: the eager step's arithmetic (draws given) through ``torch.compile``.
+
+Everything stays on ``device``: draws, the objective (F1-F13 as torch functions, or the user's
+torch function), the best so far and the history. PO/SCPO's party switching is a sequential
+chain of swaps (each one changes the next least-fit member): on cuda with triton (which ships
+with torch's cuda builds) it is one single-program triton kernel over the N fitness values
+(:func:`switch_plan_device`), so no value goes to the host inside an iteration; without triton
+the index plan is made on the host (one N-float copy down per iteration). ``draws="numpy"``
+takes every random number from the run's numpy Generator in the reference's order (eager
+step): the run then matches the numpy backend to rounding. The evolution strategies
+(OpenAI-ES, SNES, PGPE, sep-CMA-ES) are their numpy classes with ``xp = torch`` and normal
+draws from the torch generator: the update functions are the same code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -27,16 +38,19 @@ import torch
 from scpo.algorithms.base import Context
 from scpo.algorithms.openai_es import OpenAIES
 from scpo.algorithms.pgpe import PGPE
-from scpo.algorithms.po import PO, POState, campaign_move, switch_plan
+from scpo.algorithms.po import PO, POState, campaign_move
 from scpo.algorithms.random_search import RandomSearch
 from scpo.algorithms.sca import SCA, SCAState, sca_move
 from scpo.algorithms.scpo_hybrid import SCPO, case1_update
 from scpo.algorithms.sep_cmaes import SepCMAES
 from scpo.algorithms.snes import SNES
 from scpo.backends import torch_problems
+from scpo.backends.numba_backend import NumbaBackend, NumbaContext, NumbaRandom, NumbaSCA, _Campaign, run_key
 from scpo.backends.reference import Backend, Evaluator, adapt_by_type
 from scpo.problem import ObjectiveError
 from scpo.problems import Benchmark
+
+STEPS = ("auto", "fused", "eager", "compiled")
 
 
 @dataclass
@@ -45,8 +59,22 @@ class TorchContext(Context):
     device: torch.device | None = None
     dtype: torch.dtype = torch.float64
     native: bool = True
-    lb_np: np.ndarray | None = None  # the bounds as numpy, for draws="numpy"
+    lb_np: np.ndarray | None = None  # the bounds as numpy, for draws="numpy" and the fused kernels
     ub_np: np.ndarray | None = None
+    step: str = "eager"  # "fused", "eager" or "compiled" (resolved from the backend's ``step``)
+    key: int = 0  # the fused kernels' counter-generator key
+    pool: list = field(default_factory=list)  # spare (N, D) buffers of the fused step, shared by all contexts
+
+    def scalar(self, value: float):
+        """``value`` as the step takes it: a float (eager), a 0-d tensor (compiled: a changing float would
+        recompile the graph every iteration; ``torch.full`` fills on the device, no host copy)."""
+        return torch.full((), value, dtype=self.dtype, device=self.device) if self.step == "compiled" else value
+
+    def numba(self) -> NumbaContext:
+        """This context as the numba kernels read it: numpy views of the tensors, no copy."""
+        best = None if self.best_x is None else self.best_x.numpy()
+        return NumbaContext(self.rng, self.lb_np, self.ub_np, self.max_iter, self.t, best, key=self.key,
+                            dtype=np.dtype(str(self.dtype).removeprefix("torch.")).type, pool=self.pool)
 
     def tensor(self, array) -> torch.Tensor:
         return torch.as_tensor(array, dtype=self.dtype, device=self.device)
@@ -76,11 +104,22 @@ class TorchContext(Context):
 class TorchBackend(Backend):
     name = "torch"
 
-    def __init__(self, device: str = "cpu", dtype: str = "float64", draws: str = "native"):
+    def __init__(self, device: str = "cpu", dtype: str = "float64", draws: str = "native", step: str = "auto"):
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} is not available: torch.cuda.is_available() is False")
+        if step not in STEPS:
+            raise ValueError(f"unknown step {step!r}; choose from {', '.join(STEPS)}")
+        if step == "fused" and (device != "cpu" or draws != "native"):
+            raise ValueError(f"step='fused' runs numba kernels on the cpu with native draws, not on device "
+                             f"{device!r} with draws {draws!r}: use step='eager' or 'compiled'")
         super().__init__(device, dtype, draws)
+        if step == "auto":
+            step = "fused" if device == "cpu" and draws == "native" else "eager"
+        self.step = step
         self.torch_device, self.torch_dtype = torch.device(device), getattr(torch, dtype)
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]}, step={self.step!r})"
 
     def context(self, seed, problem, max_iter) -> TorchContext:
         generator = torch.Generator(device=self.torch_device)
@@ -89,13 +128,15 @@ class TorchBackend(Backend):
         return TorchContext(
             np.random.default_rng(seed), as_tensor(problem.lb), as_tensor(problem.ub), max_iter,
             best_f=as_tensor(np.inf), generator=generator, device=self.torch_device, dtype=self.torch_dtype,
-            native=self.draws == "native", lb_np=problem.lb, ub_np=problem.ub,
+            native=self.draws == "native", lb_np=problem.lb, ub_np=problem.ub, step=self.step, key=run_key(seed),
         )
 
     def adapt(self, algorithm):
         return adapt_by_type(algorithm, ADAPTED, self.name)
 
     def initial_population(self, ctx: TorchContext, shape):
+        if ctx.step == "fused":  # the numba backend's draws: the same run as backend="numba" for a seed
+            return torch.from_numpy(NumbaBackend.initial_population(self, ctx.numba(), shape))
         return ctx.uniform(shape)
 
     def copy(self, X):
@@ -161,20 +202,42 @@ class TorchBackend(Backend):
         return list(values)
 
 
+def as_numpy(state):
+    """The state with every tensor field as a numpy view of the same memory (cpu; no copy)."""
+    return replace(state, **{f.name: getattr(state, f.name).numpy() for f in fields(state)
+                             if torch.is_tensor(getattr(state, f.name))})
+
+
+def as_tensors(state):
+    """The state with every numpy field as a tensor on the same memory (no copy)."""
+    return replace(state, **{f.name: torch.from_numpy(getattr(state, f.name)) for f in fields(state)
+                             if isinstance(getattr(state, f.name), np.ndarray)})
+
+
+def _fused(algorithm, ctx: TorchContext) -> bool:
+    """Whether this step runs the numba kernels (which have no ``variant="invariant"``)."""
+    return ctx.step == "fused" and getattr(algorithm, "variant", None) != "invariant"
+
+
 class TorchSCA(SCA):
     def ask(self, state: SCAState, ctx: TorchContext) -> torch.Tensor:
+        if _fused(self, ctx):
+            return torch.from_numpy(NumbaSCA.ask(self, as_numpy(state), ctx.numba()))
         shape = tuple(state.X.shape)
         r1 = self.a - ctx.t * self.a / ctx.max_iter
         r2 = ctx.random(shape).mul_(2 * np.pi)
         r3 = ctx.random(shape).mul_(2)
         r4 = ctx.random(shape)
-        moved = sca_move(state.X, ctx.best_x, r1, r2, r3, r4, xp=torch, invariant=self.variant == "invariant")
+        moved = _stage(ctx)(_sca_step)(state.X, ctx.best_x, ctx.scalar(r1), r2, r3, r4, self.variant == "invariant")
         if not self.greedy:
             return torch.clamp(moved, ctx.lb, ctx.ub)
         outside = (moved < ctx.lb) | (moved > ctx.ub)
         return torch.where(outside, ctx.uniform(shape), moved)
 
     def tell(self, state: SCAState, candidates, fitness, ctx: TorchContext):
+        if _fused(self, ctx):
+            state, done = NumbaSCA.tell(self, as_numpy(state), candidates.numpy(), fitness.numpy(), ctx.numba())
+            return as_tensors(state), done
         if not self.greedy:
             return SCAState(candidates, fitness), True
         better = fitness < state.fitness
@@ -198,6 +261,8 @@ class _TorchPO:
         return replace(state, leader_pos=state.X[leader_idx], winner_idx=winner_idx)
 
     def _campaign(self, state: POState, ctx: TorchContext) -> torch.Tensor:
+        if _fused(self, ctx):
+            return torch.from_numpy(_Campaign._campaign(self, as_numpy(state), ctx.numba()))
         n, (N, D) = self.parties, state.X.shape
         improved = (state.fitness_last >= state.fitness).reshape(n, n, 1)
         winners = state.X[state.winner_idx]  # copied before the first stage moves them
@@ -206,19 +271,21 @@ class _TorchPO:
             X = self.campaign_stage(X, Q, centres, improved, ctx)
         X = X.reshape(N, D)
         psr = (1 - (ctx.t - 1) / ctx.max_iter) * self.lambda_max  # the reference's 0-based t
-        moving = ctx.rng.random(N) < psr
-        offsets = ctx.rng.integers(1, n, size=N)
-        if not moving.any():
-            return torch.clamp(X, ctx.lb, ctx.ub)
-        source, diagonal = switch_plan(state.fitness.cpu().numpy(), n, moving, offsets, self.reference_switch_bug)
-        source_t = torch.as_tensor(source, device=X.device)
-        moved = X[source_t]
-        if diagonal.any():
-            rows = torch.as_tensor(np.flatnonzero(diagonal), device=X.device)
-            moved[rows] = X[source_t[rows], :1]
+        if ctx.native:  # drawn on the device: nothing crosses to the host
+            moving = ctx.random((N,)) < psr
+            offsets = ctx.integers(1, n, N)
+        else:
+            moving = ctx.rng.random(N) < psr
+            offsets = ctx.rng.integers(1, n, size=N)
+        source, diagonal = switch_plan_device(state.fitness, n, moving, offsets, self.reference_switch_bug)
+        moved = X.index_select(0, source)
+        if self.reference_switch_bug:  # a diagonal row is the source's first coordinate everywhere
+            moved = torch.where(diagonal[:, None], moved[:, :1], moved)
         return torch.clamp(moved, ctx.lb, ctx.ub)
 
     def _parliament(self, state: POState, ctx: TorchContext) -> torch.Tensor:
+        if _fused(self, ctx):
+            return torch.from_numpy(_Campaign._parliament(self, as_numpy(state), ctx.numba()))
         n = self.parties
         winners = state.X[state.winner_idx]
         other = (torch.arange(n, device=winners.device) + ctx.integers(1, n, n)) % n
@@ -228,6 +295,8 @@ class _TorchPO:
 
     def tell(self, state: POState, candidates, fitness, ctx: TorchContext):
         if state.phase == "campaign":
+            if _fused(self, ctx) and state.X_last is not state.X:
+                ctx.numba().release(state.X_last.numpy())  # the fused step writes its next campaign there
             return super().tell(state, candidates, fitness, ctx)
         w = state.winner_idx  # in place: these tensors are the state's own
         current = state.fitness[w]
@@ -239,7 +308,21 @@ class _TorchPO:
 
 class TorchPO(_TorchPO, PO):
     def campaign_stage(self, X, Q, centres, improved, ctx: TorchContext):
-        return campaign_move(X, Q, centres, improved, ctx.random(tuple(X.shape)), xp=torch)
+        return _stage(ctx)(_po_stage)(X, Q, centres, improved, ctx.random(tuple(X.shape)))
+
+
+def _sca_step(X, best, r1, r2, r3, r4, invariant: bool):
+    return sca_move(X, best, r1, r2, r3, r4, xp=torch, invariant=invariant)
+
+
+def _po_stage(X, Q, centres, improved, r):
+    return campaign_move(X, Q, centres, improved, r, xp=torch)
+
+
+def _scpo_stage(variant, X, Q, centres, improved, best, r, d1, d2, d3, d4):
+    update, safe = case1_update(variant, centres, best, r, d1, d2, d3, d4, xp=torch)
+    po_case1 = centres + r * (centres - X)
+    return campaign_move(X, Q, centres, improved, r, torch.where(safe, update, po_case1), xp=torch)
 
 
 class TorchSCPO(_TorchPO, SCPO):
@@ -250,14 +333,66 @@ class TorchSCPO(_TorchPO, SCPO):
         d2 = ctx.random(shape).mul_(2 * np.pi)
         d3 = ctx.random(shape).mul_(2)
         d4 = ctx.random(shape)
-        update, safe = case1_update(self.variant, centres, ctx.best_x, r, d1, d2, d3, d4, xp=torch)
-        po_case1 = centres + r * (centres - X)
-        return campaign_move(X, Q, centres, improved, r, torch.where(safe, update, po_case1), xp=torch)
+        return _stage(ctx)(_scpo_stage)(self.variant, X, Q, centres, improved, ctx.best_x, r, ctx.scalar(d1), d2, d3,
+                                        d4)
+
+
+def _stage(ctx: TorchContext):
+    """``function`` itself (eager), or compiled by ``torch.compile`` once per function (step="compiled")."""
+    if ctx.step != "compiled":
+        return lambda function: function
+    return _compiled
+
+
+_COMPILED: dict = {}
+
+
+def _compiled(function):
+    if function not in _COMPILED:
+        _COMPILED[function] = torch.compile(function, dynamic=False)
+    return _COMPILED[function]
+
+
+# ---- party switching on the device -----------------------------------------------------------
+
+def switch_plan_device(fitness: torch.Tensor, n: int, moving: torch.Tensor, offsets: torch.Tensor,
+                       reference_bug: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`scpo.algorithms.po.switch_plan` (the reference's sequential swaps) for tensors.
+
+    On cuda with triton: one single-program kernel walks the N agents in order, the party's
+    fitness in registers, so no value leaves the device. Elsewhere: the compiled host plan
+    (a cpu tensor needs no copy; a cuda one costs one N-float copy down per iteration).
+    """
+    if fitness.is_cuda and _triton_switch() is not None:
+        return _triton_switch()(fitness, n, moving, offsets, reference_bug)
+    from scpo.backends import numba_kernels as K
+
+    host = lambda t: t.cpu().numpy() if torch.is_tensor(t) else np.asarray(t)  # noqa: E731
+    source, diagonal = K.switch_plan(host(fitness), n, host(moving), host(offsets), reference_bug)
+    return torch.as_tensor(source, device=fitness.device), torch.as_tensor(diagonal, device=fitness.device)
+
+
+def _triton_switch():
+    """The triton switch plan, or None where triton is missing (cpu-only torch builds)."""
+    if "triton" not in _COMPILED:
+        try:
+            from scpo.backends import triton_switch
+            _COMPILED["triton"] = triton_switch.switch_plan
+        except ImportError:
+            _COMPILED["triton"] = None
+    return _COMPILED["triton"]
 
 
 class TorchRandom(RandomSearch):
     def ask(self, pop_size: int, ctx: TorchContext) -> torch.Tensor:
+        if _fused(self, ctx):
+            return torch.from_numpy(NumbaRandom.ask(self, pop_size, ctx.numba()))
         return ctx.uniform((pop_size, ctx.lb.numel()))
+
+    def tell(self, pop_size: int, candidates, fitness, ctx: TorchContext):
+        if _fused(self, ctx):
+            ctx.numba().release(candidates.numpy())
+        return pop_size, True
 
 
 class _TorchES:
