@@ -482,6 +482,8 @@ def train(
     memory_budget_mb: Annotated[float, typer.Option(help="Memory the population pass may use (MB)")] = 256.0,
     threads: Annotated[int | None, typer.Option(min=1, help="Torch threads while training (default: unchanged)")]
     = None,
+    device: Annotated[str, typer.Option(help="torch device of the network and its fitness pass: cpu | cuda | cuda:N")]
+    = "cpu",
     progress: Annotated[bool, typer.Option(help="Progress on stderr (iterations or epochs of the budget)")] = True,
     top_k: Annotated[int, typer.Option(min=1, help="Number of tags kept (top-K of the training split)")] = 10,
     train_share: Annotated[float, typer.Option(help="Training share of the tagged tweets (0.6-0.9)")] = 0.8,
@@ -524,6 +526,9 @@ def train(
         if optimizer not in (None, "adam", *scpo.algorithm_names()):
             names = ", ".join(scpo.algorithm_names())
             raise ValueError(f"unknown optimizer {optimizer!r}; choose adam or one of {names}")
+        device = scpo.backends.device_name(device)
+        if device.startswith("cuda") and not _cuda_available():
+            raise ValueError(f"--device {device}: no CUDA device here (torch.cuda.is_available() is False)")
         from networks.population import DTYPES
 
         if dtype not in DTYPES:
@@ -553,6 +558,7 @@ def train(
 
         recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
                                          epochs=epochs, seed=seed, pop_size=pop, batch_size=batch_size, dtype=dtype,
+                                         device=device,
                                          memory_budget_mb=memory_budget_mb, num_threads=threads,
                                          callback=on_progress if model == "resnet" else None,
                                          checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
@@ -565,7 +571,8 @@ def train(
         floor.fit(data.train_texts, data.train_tags)
     except USER_ERRORS as exc:
         fail(str(exc))
-    report = {"source": source, "model": model, "optimizer": optimizer, "seed": seed, "leakage": leakage,
+    report = {"source": source, "model": model, "optimizer": optimizer, "seed": seed, "device": device,
+              "leakage": leakage,
               "train_share": train_share, "val_share": val_share, "n_train": len(data.train_texts),
               "n_val": len(data.val_texts), "n_test": len(data.test_texts),
               "message": _train_message(history)}
@@ -596,6 +603,12 @@ def train(
                f"P@1 {ours['p@1']:.3f} (frequency {base['p@1']:.3f}), micro-F1 {ours['micro_f1@top1']:.3f} "
                f"({base['micro_f1@top1']:.3f}), NDCG@3 {ours['ndcg@3']:.3f} ({base['ndcg@3']:.3f})",
                err=is_stdout(json_file))  # `--json -`: standard output holds the JSON alone
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _train_message(history) -> str:
