@@ -32,6 +32,9 @@ bench: $(STAMP)
 	# mealpy 3.0.3 pins numpy<=1.26, which changes our reference results: keep our numpy
 	$(PIP) install -q --no-deps mealpy==3.0.3 && $(PIP) install -q opfunu pandas
 	$(PY) experiments/bench_engine.py
+	# the torch backend against a copy_ of the population (issue #15's cpu goal); on a GPU machine run
+	# `python experiments/bench_gpu.py` (all three sections, device cuda) and commit its output
+	$(PY) experiments/bench_gpu.py --device cpu --compiled --no-train
 	$(PY) experiments/bench_population.py --threads 2 1 --train | tee experiments/results/bench_population.txt
 	# evotorch 0.6.1 is the test-only oracle of the ES family (experiments/bench_es.py)
 	$(PIP) install -q evotorch==0.6.1
