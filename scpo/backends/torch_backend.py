@@ -298,6 +298,9 @@ class _TorchPO:
             if _fused(self, ctx) and state.X_last is not state.X:
                 ctx.numba().release(state.X_last.numpy())  # the fused step writes its next campaign there
             return super().tell(state, candidates, fitness, ctx)
+        if _fused(self, ctx):  # numpy's in-place writes on the same memory: fewer small-op dispatches
+            _Campaign.tell(self, as_numpy(state), candidates.numpy(), fitness.numpy(), ctx.numba())
+            return replace(state, phase="campaign"), True
         w = state.winner_idx  # in place: these tensors are the state's own
         current = state.fitness[w]
         better = fitness < current
