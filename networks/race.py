@@ -32,7 +32,6 @@ import inspect
 import io
 import json
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,9 +152,6 @@ def parse_optimizer(entry: str, n_weights: int | None = None) -> OptimizerSpec:
             raise ValueError(f"option {key!r} of {entry!r} needs population members to refine; {name} samples a "
                              "search distribution instead (use scpo, po, sca, pso, de or random)")
         if key in TRAINER_OPTIONS:
-            reason = _unsupported(key)
-            if reason:
-                raise ValueError(f"option {key!r} of {entry!r}: {reason}")
             options[key] = convert(key, raw, TRAINER_OPTIONS[key], name)
         elif key in {s.name for s in option_specs(name)}:
             options[key] = parse_option(name, key, raw)
@@ -169,6 +165,10 @@ def parse_optimizer(entry: str, n_weights: int | None = None) -> OptimizerSpec:
             raise ValueError(f"option {key}={options[key]!r} of {entry!r} must be an integer >= 1")
     if "subspace" in options and n_weights is not None and options["subspace"] > n_weights:
         raise ValueError(f"subspace={options['subspace']} in {entry!r} exceeds the network's {n_weights} weights")
+    for key in options:  # last, so that a bad value is named first even where the option is missing
+        reason = _unsupported(key) if key in TRAINER_OPTIONS else None
+        if reason:
+            raise ValueError(f"option {key!r} of {entry!r}: {reason}")
     return OptimizerSpec(name, options)
 
 
@@ -354,8 +354,14 @@ def run_race(source: str, optimizers: str | Sequence[str], seeds: int = 5, evals
     if not 0 < train_share < 1 or not 0 < val_share < 1 or train_share + val_share >= 1:
         raise ValueError(f"train_share {train_share} and val_share {val_share} must be in (0, 1) and leave a test "
                          "split (validation curves need val_share > 0)")
+    from features.data import resolve_source
+    from features.text import LEAKAGE_MODES
+
+    if leakage not in LEAKAGE_MODES:
+        raise ValueError(f"leakage must be one of {', '.join(LEAKAGE_MODES)}, got {leakage!r}")
     n_weights = network_size(N_FEATURES, top_k)
     specs = parse_optimizers(optimizers, n_weights)
+    resolve_source(source)  # a missing corpus fails here, before any folder is written
     max_iter = {s.label: None if s.name == ADAM else _max_iter(s, n_weights, evals, pop) for s in specs}
     out_dir = Path(out_dir)
     config = {"source": str(source), "evals": evals, "epochs": epochs, "pop": pop, "top_k": top_k,
@@ -498,14 +504,14 @@ def _band(runs: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ..
         return None
     grid = np.unique(np.concatenate([x for x, _ in runs]))
     stacked = np.stack([_step_interp(grid, x, y) for x, y in runs])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before a run's first point
-        return (grid, *np.nanpercentile(stacked, [25, 50, 75], axis=0))
+    every = ~np.isnan(stacked).any(axis=0)  # from where every seed has a point: a median over all of them
+    return (grid[every], *np.percentile(stacked[:, every], [25, 50, 75], axis=0))
 
 
 def plot_curves(curves: Mapping[str, Sequence[dict]], rows: Sequence[dict], out: Path, title: str) -> Path:
     """curves.png: validation loss and Hit@5 (rows) against wall time and examples forwarded (columns),
-    median line and inter-quartile band over seeds per optimizer, the frequency ranking as a line."""
+    median line and inter-quartile band over seeds per optimizer (drawn from where every seed has a
+    point, so a late first point of one seed cannot make the median jump), the frequency ranking as a line."""
     import matplotlib
 
     matplotlib.use("Agg")
