@@ -4,7 +4,7 @@ Every optimizer trains the same DeepResNet on the same seeded splits (collection
 10 tags), population optimizers with one budget of fitness evaluations, Adam with an epoch cap;
 validation loss and Hit@5 are monitored against wall time and examples forwarded.
 
-    .venv/bin/python experiments/race.py [--datasets apple,avengers] [--seeds 5] [--evals 5000]
+    .venv/bin/python experiments/race.py [--datasets apple,avengers] [--seeds 5] [--evals 10000]
         [--epochs 200] [--optimizers ...] [--out experiments/results/race] [--quiet]
 
 Writes `<out>/<dataset>/` (results.csv, curves.png, summary.md, curves/, config.json) and
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--datasets", default="apple,avengers")
     parser.add_argument("--optimizers", default=OPTIMIZERS)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--evals", type=int, default=5000, help="fitness evaluations per population run")
+    parser.add_argument("--evals", type=int, default=10000, help="fitness evaluations per population run")
     parser.add_argument("--epochs", type=int, default=200, help="Adam's epoch cap (patience 20)")
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)

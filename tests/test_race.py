@@ -188,3 +188,25 @@ def test_ctrl_c_exits_130_and_keeps_finished_rows(tmp_path):
     assert victim.returncode == 130, err
     assert "finished runs kept" in err
     assert [r["optimizer"] for r in _rows(results)] == ["frequency", "adam"]
+
+
+def test_report_part4_computes_its_findings_from_the_race_files(tmp_path):
+    require_apple()
+    from networks.race import run_race
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from experiments import report
+
+    folder = tmp_path / "results" / "race" / "apple"
+    result = run_race("apple", "adam,random,scpo", seeds=1, evals=100, epochs=2, top_k=3, out_dir=folder,
+                      progress=False)
+    (folder / "not_run.json").write_text('{"scpo:refine=adam": "unexpected keyword"}')
+    text = report.render(tmp_path / "results")
+    part = text[text.index("## 4. The open race against Adam"):]
+    adam = float(np.median([r["hit@5"] for r in result.rows if r["optimizer"] == "adam"]))
+    assert f"Adam's median test Hit@5 is {adam:.3f}" in part
+    assert "Fewer seeds than the issue's 5: 1" in part
+    assert "**Not run:** `scpo:refine=adam`" in part
+    assert "SCPO ranks" in part and "Against random search" in part
+    assert "### avengers: not run" in part
+    assert "Race against Adam, apple (1 seeds)" in text
