@@ -8,9 +8,10 @@ validation loss and Hit@5 are monitored against wall time and examples forwarded
         [--epochs 200] [--optimizers ...] [--out experiments/results/race] [--quiet]
 
 Writes `<out>/<dataset>/` (results.csv, curves.png, summary.md, curves/, config.json) and
-`<out>/<dataset>/not_run.json`: the entries this code base cannot run yet (options such as
-`refine` or `subspace` that `train_population` does not take: "unexpected keyword"), which the report
-lists as not run. Re-running the same command resumes (finished rows are kept).
+`<out>/<dataset>/not_run.json`: the entries this code base cannot run (options such as `refine` or
+`subspace` that `train_population` does not take, "unexpected keyword", or a refine the trainer
+refuses for that algorithm, "refine needs ..."), which the report lists as not run, with the reason.
+Re-running the same command resumes (finished rows are kept).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def runnable(optimizers: str, top_k: int) -> tuple[list[str], dict[str, str]]:
         try:
             run.append(parse_optimizer(entry, n_weights).label)
         except ValueError as exc:
-            if "unexpected keyword" not in str(exc):
+            if "unexpected keyword" not in str(exc) and "refine needs" not in str(exc):
                 raise
             skipped[entry] = str(exc)
     return run, skipped

@@ -400,10 +400,9 @@ def race_findings(dataset: str, race: dict) -> tuple[list[str], dict]:
                      f"the median validation loss by {diff:+.4f}.")
         out += [text, ""]
     if race["not_run"]:
-        out += ["**Not run:** " + ", ".join(f"`{e}`" for e in race["not_run"]) + " (this code base's "
-                "`train_population` has no such option yet: \"unexpected keyword\"). \"Refine with no population\" is "
-                "not expressible as a `train_population` setting (population moves cannot be switched off); its "
-                "limit case, gradient steps alone, is the Adam row.", ""]
+        out += ["**Not run:** " + "; ".join(f"`{e}` ({why})" for e, why in race["not_run"].items()) + ". "
+                "\"Refine with no population\" is not expressible as a `train_population` setting (population "
+                "moves cannot be switched off); its limit case, gradient steps alone, is the Adam row.", ""]
     if race["partial"]:
         out += ["Incomplete (left out of the table, fewer seeds than the others): "
                 + ", ".join(f"`{a}`" for a in race["partial"]) + ".", ""]

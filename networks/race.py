@@ -22,7 +22,8 @@ curves can be drawn against wall time and against examples forwarded, the cost b
 
 Optimizer entries: ``adam``, any ``scpo.algorithm_names()`` entry, or a variant
 ``name:key=value,key=value`` whose options go to ``train_population`` (``refine``, ``refine_steps``,
-``refine_members``, ``subspace``, ``pop_size``, ``batch_size``, ``resample``) or to the algorithm
+``refine_members``, ``refine_lr``, ``refine_batch_size``, ``subspace``, ``subspace_seed``, ``pop_size``,
+``batch_size``, ``resample``) or to the algorithm
 (its constructor options); Adam takes ``lr``, ``batch_size`` and ``weight_decay``.
 """
 
@@ -54,9 +55,10 @@ __all__ = ["FIELDS", "OptimizerSpec", "RaceResult", "parse_optimizers", "run_rac
 ADAM, FREQUENCY = "adam", "frequency"
 # They sample a search distribution instead of keeping members: nothing for a refine step to refine.
 DISTRIBUTION_ALGORITHMS = ("cmaes", "sep-cmaes", "openai-es", "snes", "pgpe")
-REFINE_OPTIONS = ("refine", "refine_steps", "refine_members")
-TRAINER_OPTIONS: dict[str, Any] = {"refine": str, "refine_steps": int, "refine_members": int, "subspace": int,
-                                   "pop_size": int, "batch_size": int, "resample": str}
+REFINE_OPTIONS = ("refine", "refine_steps", "refine_members", "refine_lr", "refine_batch_size")
+TRAINER_OPTIONS: dict[str, Any] = {"refine": str, "refine_steps": int, "refine_members": int, "refine_lr": float,
+                                   "refine_batch_size": int, "subspace": int, "subspace_seed": int, "pop_size": int,
+                                   "batch_size": int, "resample": str}
 ADAM_OPTIONS: dict[str, Any] = {"lr": float, "batch_size": int, "weight_decay": float}
 ADAM_PATIENCE = 20
 METRICS = ("hit@1", "hit@5", "ndcg@5", "micro_f1", "macro_f1")
@@ -123,6 +125,23 @@ def _unsupported(key: str) -> str | None:
     return f"train_population() got an unexpected keyword {key!r} (this version has no such option)"
 
 
+def _not_refinable(name: str) -> str | None:
+    """Why ``name`` cannot be refined: ``networks.memetic.check_refinable`` decides where it exists (the
+    trainer that refines), else the distribution algorithms are refused (they keep no members)."""
+    try:
+        from networks.memetic import check_refinable
+    except ImportError:
+        if name in DISTRIBUTION_ALGORITHMS:
+            return (f"refine needs an algorithm with a population of members; {name} samples a search "
+                    "distribution instead (use scpo, po, sca, pso, de or random)")
+        return None
+    try:
+        check_refinable(name)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def parse_optimizer(entry: str, n_weights: int | None = None) -> OptimizerSpec:
     """One entry, strictly: unknown optimizer, unknown or mistyped option, a refine option on Adam or on a
     distribution algorithm, ``subspace`` above ``n_weights`` -> a one-line ValueError naming it."""
@@ -148,9 +167,10 @@ def parse_optimizer(entry: str, n_weights: int | None = None) -> OptimizerSpec:
                 raise ValueError(f"unknown option {key!r} of adam in {entry!r}; adam takes {', '.join(ADAM_OPTIONS)}")
             options[key] = convert(key, raw, ADAM_OPTIONS[key], ADAM)
             continue
-        if key in REFINE_OPTIONS and name in DISTRIBUTION_ALGORITHMS:
-            raise ValueError(f"option {key!r} of {entry!r} needs population members to refine; {name} samples a "
-                             "search distribution instead (use scpo, po, sca, pso, de or random)")
+        if key in REFINE_OPTIONS:
+            reason = _not_refinable(name)
+            if reason:
+                raise ValueError(f"option {key!r} of {entry!r}: {reason}")
         if key in TRAINER_OPTIONS:
             options[key] = convert(key, raw, TRAINER_OPTIONS[key], name)
         elif key in {s.name for s in option_specs(name)}:
@@ -160,7 +180,7 @@ def parse_optimizer(entry: str, n_weights: int | None = None) -> OptimizerSpec:
             raise ValueError(f"unknown option {key!r} of {name} in {entry!r}; choose from {', '.join(known)}")
     if "refine" in options and options["refine"] != "adam":
         raise ValueError(f"refine={options['refine']!r} in {entry!r}: the only refine method is adam")
-    for key in ("refine_steps", "refine_members", "subspace", "pop_size", "batch_size"):
+    for key in ("refine_steps", "refine_members", "refine_batch_size", "subspace", "pop_size", "batch_size"):
         if key in options and (not isinstance(options[key], int) or options[key] < 1):
             raise ValueError(f"option {key}={options[key]!r} of {entry!r} must be an integer >= 1")
     if "subspace" in options and n_weights is not None and options["subspace"] > n_weights:
@@ -291,7 +311,7 @@ def train_run(spec: OptimizerSpec, split: Split, evals: int, epochs: int, pop: i
                                    max_evals=evals, monitor_every=max(1, (max_iter or 1) // monitor_points),
                                    **options, **data)
         evals_used = int(history.settings["nfev"])
-        grad_steps = int(sum(getattr(history, "grad_steps", None) or [0]))
+        grad_steps = int((getattr(history, "grad_steps", None) or [0])[-1])  # cumulative, like evals
     wall = float(history.settings["wall_time_s"])
     samples = int(history.samples[-1]) if history.samples else 0
     probs_val = _probabilities(network, split.X["val"])
