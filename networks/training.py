@@ -170,10 +170,19 @@ class _MonitorHook:
         self.monitor, self.every = monitor, int(every)
         self.module: nn.Module | None = None
         self.xt: torch.Tensor | None = None
+        self.to_weights: Callable[[np.ndarray], Any] | None = None
 
-    def bind(self, module: nn.Module, xt: torch.Tensor) -> _MonitorHook:
-        self.module, self.xt = module, xt
+    def bind(self, module: nn.Module, xt: torch.Tensor,
+             to_weights: Callable[[np.ndarray], Any] | None = None) -> _MonitorHook:
+        """The module to copy, its training rows (batch-norm calibration), and how an optimizer's
+        vector becomes flat weights (a subspace search keeps coordinates, not weights)."""
+        self.module, self.xt, self.to_weights = module, xt, to_weights
         return self
+
+    def flat(self, history: TrainHistory, vector) -> float:
+        """Monitor the weights given by an optimizer's ``vector``; the seconds it took."""
+        to_weights = self.to_weights or (lambda w: w)
+        return self(history, lambda model: load_flat(model, to_weights(vector)))
 
     def __call__(self, history: TrainHistory, load: Callable[[nn.Module], Any]) -> float:
         if self.monitor is None or len(history.loss) % self.every:
@@ -303,6 +312,7 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     val = _validation(module, X_val, Y_val)
     seed, engine_seed, batch_rng = _seeds(seed)
     lb, ub = _resolve_bounds(module, bounds)
+    weights_of = None  # the optimizer's vector is the flat weights (a subspace search maps it: see the monitor)
     n = len(xt)
     rows = n if batch_size is None else min(batch_size, n)
     multilabel = _multilabel(module)
@@ -340,7 +350,7 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
         "dtype": str(fitness_dtype).removeprefix("torch."), "memory_budget_mb": memory_budget_mb,
     })
     selection = _Selection(history, resample, val, xt, patience, callback, batch, draw_batch, selection_losses)
-    selection.monitor = hook.bind(module, xt) if hook is not None and hook.monitor is not None else None
+    selection.monitor = hook.bind(module, xt, weights_of) if hook is not None and hook.monitor is not None else None
     observers: list = [selection]
     if checkpoint is not None:
         fingerprint = _fingerprint(history, xt, yt, val)
@@ -446,8 +456,7 @@ class _Selection(scpo.observers.Observer):
         history.time.append(time.perf_counter() - self.start)
         self.it_best_f, self.it_best_x = math.inf, None
         if self.monitor is not None:  # the monitor's time is moved out of the training clock
-            self.start += self.monitor(history, lambda m: load_flat(m, opt.best_x if self.best_w is None
-                                                                     else self.best_w))
+            self.start += self.monitor.flat(history, opt.best_x if self.best_w is None else self.best_w)
         if self.patience is not None and self.since >= self.patience:
             history.stopped_early = True
             opt.request_stop("early stopping: no better selection loss")
