@@ -71,9 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = args.out / dataset
         out.mkdir(parents=True, exist_ok=True)
         write_if_changed(out / "not_run.json", json.dumps(skipped, indent=2) + "\n")
-        result = run_race(dataset, run, seeds=args.seeds, evals=args.evals, out_dir=out, epochs=args.epochs,
-                          top_k=args.top_k, exclude_collection_tag=True,
-                          progress=False if args.quiet else "plain")
+        try:
+            result = run_race(dataset, run, seeds=args.seeds, evals=args.evals, out_dir=out, epochs=args.epochs,
+                              top_k=args.top_k, exclude_collection_tag=True,
+                              progress=False if args.quiet else "plain")
+        except (ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(f"{dataset}: {result.ran} runs computed, {result.skipped} resumed -> {result.summary}")
     return 0
 
