@@ -304,6 +304,11 @@ def _median(rows: Sequence[dict], label: str, key: str) -> float:
     return float(np.median(values)) if values else math.nan
 
 
+def _floor_f1(rows: Sequence[dict], row: dict) -> float:
+    """The frequency ranking's micro F1 on the split of ``row``."""
+    return next(r["micro_f1"] for r in rows if r["optimizer"] == "frequency" and r["seed"] == row["seed"])
+
+
 def race_findings(dataset: str, race: dict) -> tuple[list[str], dict]:
     """The table and one paragraph per finding, every number computed from the rows."""
     from networks.race import ADAM, FREQUENCY, statistics
@@ -363,11 +368,14 @@ def race_findings(dataset: str, race: dict) -> tuple[list[str], dict]:
         ranked = sorted(population, key=lambda a: med[a]["val_loss"])
         position = ranked.index("scpo") + 1
         facts["scpo_rank"] = (position, len(ranked))
+        best_other = ranked[0] if ranked[0] != "scpo" else (ranked[1] if len(ranked) > 1 else None)
+        versus = "" if best_other is None else (
+            f"; {'next' if ranked[0] == 'scpo' else 'best'}: {best_other} {med[best_other]['val_loss']:.4f}")
         line = (f"**SCPO among the population optimizers.** By median validation loss (the quantity every run "
                 f"minimizes when it keeps weights) SCPO ranks {position} of {len(ranked)} "
-                f"({med['scpo']['val_loss']:.4f}; "
-                f"best {ranked[0]} {med[ranked[0]]['val_loss']:.4f}); its median test Hit@5 is "
-                f"{med['scpo']['hit@5']:.3f}.")
+                f"({med['scpo']['val_loss']:.4f}{versus}); its median test Hit@5 is {med['scpo']['hit@5']:.3f}, "
+                f"rank {sorted(population, key=lambda a: -med[a]['hit@5']).index('scpo') + 1} of {len(population)} "
+                "by that measure.")
         if "random" in labels:
             p_val, a_val = rank_sum([r["val_loss"] for r in rows if r["optimizer"] == "scpo"],
                                     [r["val_loss"] for r in rows if r["optimizer"] == "random"])
@@ -383,12 +391,17 @@ def race_findings(dataset: str, race: dict) -> tuple[list[str], dict]:
                  for a in labels if a != FREQUENCY}
         above = [a for a, g in gains.items() if g > 0]
         facts["above_floor"] = above
+        pop_rows = [r for r in rows if r["optimizer"] in population]
+        same = sum(1 for r in pop_rows if r["hit@1"] == floor[r["seed"]] and r["micro_f1"] == _floor_f1(rows, r))
         out.append(f"**Against the frequency ranking.** Ranking the training tags by frequency scores a median test "
                    f"Hit@1 of {med[FREQUENCY]['hit@1']:.3f} and Hit@5 of {med[FREQUENCY]['hit@5']:.3f}. "
                    + (f"Optimizers whose median paired Hit@1 gain over it is positive: "
                       f"{', '.join(f'{a} ({gains[a]:+.3f})' for a in above)}." if above else
                       "No optimizer, Adam included, has a positive median Hit@1 gain over it: on these splits "
-                      "the trained network adds nothing measurable at Hit@1 to the tag frequencies."))
+                      "the trained network adds nothing measurable at Hit@1 to the tag frequencies.")
+                   + (f" In {same} of {len(pop_rows)} population runs the test Hit@1 and micro F1 equal the "
+                      "frequency ranking's exactly, as they would if the kept network put the most frequent tag "
+                      "first on every test tweet." if pop_rows else ""))
         out.append("")
     refine = [a for a in labels if "refine=" in a or "subspace=" in a]
     if refine:
@@ -400,7 +413,8 @@ def race_findings(dataset: str, race: dict) -> tuple[list[str], dict]:
                      f"the median validation loss by {diff:+.4f}.")
         out += [text, ""]
     if race["not_run"]:
-        out += ["**Not run:** " + "; ".join(f"`{e}` ({why})" for e, why in race["not_run"].items()) + ". "
+        out += ["**Not run:** " + "; ".join(f"`{e}` ({why.split(': ', 1)[-1]})" for e, why in race["not_run"].items())
+                + ". "
                 "\"Refine with no population\" is not expressible as a `train_population` setting (population "
                 "moves cannot be switched off); its limit case, gradient steps alone, is the Adam row.", ""]
     if race["partial"]:
