@@ -342,7 +342,10 @@ def race_findings(dataset: str, race: dict) -> tuple[list[str], dict]:
         better = [a for a in population if stats[a].get("outcome") == "higher"]
         worse = [a for a in population if stats[a].get("outcome") == "lower"]
         ahead = [a for a in population if med[a]["hit@5"] > adam["hit@5"]]
-        facts.update(best=best, better=better, worse=worse, adam_hit5=adam["hit@5"], best_hit5=med[best]["hit@5"])
+        lowest = min(population, key=lambda a: med[a]["val_loss"])
+        facts.update(best=best, better=better, worse=worse, adam_hit5=adam["hit@5"], best_hit5=med[best]["hit@5"],
+                     adam_val=adam["val_loss"], lowest=lowest, lowest_val=med[lowest]["val_loss"],
+                     testable=floor_p < 0.05)
         verdict = (f"{', '.join(better)} significantly beat Adam" if better else
                    "no population optimizer is significantly better than Adam")
         out.append(f"**Against Adam.** Adam's median test Hit@5 is {adam['hit@5']:.3f} (Hit@1 {adam['hit@1']:.3f}, "
@@ -710,9 +713,12 @@ def race_summary(facts4: dict) -> list[str]:
         if "best" not in f:
             continue
         verdict = (f"{', '.join(f['better'])} significantly better than Adam" if f["better"] else
-                   "no population optimizer significantly better than Adam")
-        line = (f"- Race against Adam, {dataset} ({f['seeds']} seeds): Adam median test Hit@5 {f['adam_hit5']:.3f}, "
-                f"best population optimizer {f['best']} {f['best_hit5']:.3f}; {verdict}")
+                   "no population optimizer significantly better than Adam"
+                   + ("" if f["testable"] else f" ({f['seeds']} seeds cannot reach p < 0.05 after Holm)"))
+        line = (f"- Race against Adam, {dataset} ({f['seeds']} seeds): Adam median test Hit@5 {f['adam_hit5']:.3f} and "
+                f"validation loss {f['adam_val']:.3f}; best population optimizer by Hit@5 {f['best']} "
+                f"{f['best_hit5']:.3f}, lowest population validation loss {f['lowest']} {f['lowest_val']:.3f}; "
+                f"{verdict}")
         if "scpo_rank" in f:
             line += f"; SCPO ranks {f['scpo_rank'][0]} of {f['scpo_rank'][1]} population optimizers by validation loss"
         out.append(line + ".")
