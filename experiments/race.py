@@ -24,8 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from networks.race import N_FEATURES, network_size, parse_optimizer, run_race  # noqa: E402
-from networks.race import _entries as entries  # noqa: E402
+from networks.race import N_FEATURES, network_size, parse_optimizer, run_race, split_entries  # noqa: E402
 from scpo.io import write_if_changed  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -40,7 +39,7 @@ def runnable(optimizers: str, top_k: int) -> tuple[list[str], dict[str, str]]:
     """The entries that run here, and the ones skipped with the reason (an option this version lacks)."""
     n_weights = network_size(N_FEATURES, top_k)
     run, skipped = [], {}
-    for entry in entries(optimizers):
+    for entry in split_entries(optimizers):
         try:
             run.append(parse_optimizer(entry, n_weights).label)
         except ValueError as exc:

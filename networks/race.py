@@ -98,7 +98,7 @@ class OptimizerSpec:
         return {k: v for k, v in self.options.items() if k not in TRAINER_OPTIONS}
 
 
-def _entries(text: str | Sequence[str]) -> list[str]:
+def split_entries(text: str | Sequence[str]) -> list[str]:
     """Comma-separated entries, where a ``key=value`` piece without a name continues the entry before it:
     ``adam,scpo:refine=adam,refine_steps=5`` -> ``["adam", "scpo:refine=adam,refine_steps=5"]``."""
     pieces = [p.strip() for p in (text.split(",") if isinstance(text, str) else text)]
@@ -194,7 +194,7 @@ def parse_optimizer(entry: str, n_weights: int | None = None) -> OptimizerSpec:
 
 def parse_optimizers(text: str | Sequence[str], n_weights: int | None = None) -> list[OptimizerSpec]:
     """Every entry of ``--optimizers`` (see :func:`parse_optimizer`); a label listed twice is refused."""
-    specs = [parse_optimizer(entry, n_weights) for entry in _entries(text)]
+    specs = [parse_optimizer(entry, n_weights) for entry in split_entries(text)]
     labels = [s.label for s in specs]
     twice = next((label for label in labels if labels.count(label) > 1), None)
     if twice:
