@@ -56,6 +56,7 @@ experiments: $(STAMP)
 	$(PIP) install -q -e ".[bbob,peers]"
 	$(PY) experiments/invariance.py
 	$(PY) experiments/run_bbob.py --quiet
+	$(PY) experiments/race.py --datasets apple,avengers --seeds 5 --evals 10000 --quiet
 	$(PY) experiments/report.py
 
 clean:

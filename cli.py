@@ -658,6 +658,49 @@ def aligned_scores(recommender, texts: list[str], tag_names: list[str]):
     return aligned
 
 
+@app.command("train-benchmark")
+def train_benchmark(
+    source: Annotated[str, typer.Argument(help="apple | avengers | path/to/tweets.csv")],
+    optimizers: Annotated[str, typer.Option(
+        help="Comma-separated: adam, any population algorithm, or name:key=value,... (train_population options "
+             "such as refine=adam, subspace=200, pop_size; or the algorithm's own; adam: lr, batch_size)")]
+    = "adam,scpo,snes",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..N-1 (split, featurizer, initial weights, optimizer)")]
+    = 5,
+    evals: Annotated[int, typer.Option(min=1, help="Fitness evaluations of every population optimizer")] = 2000,
+    epochs: Annotated[int, typer.Option(min=1, help="Adam's cap in epochs (early stopping: patience 20)")] = 200,
+    pop: Annotated[int | None, typer.Option(min=1, help="Population size (PO/SCPO: a perfect square)")] = 64,
+    top_k: Annotated[int, typer.Option(min=1, help="Number of tags kept (top-K of the training split)")] = 10,
+    train_share: Annotated[float, typer.Option(help="Training share of the tagged tweets")] = 0.8,
+    val_share: Annotated[float, typer.Option(help="Validation share (curves and weight selection; > 0)")] = 0.1,
+    exclude_collection_tag: Annotated[bool, typer.Option(help="Drop #aapl / #avengersendgame from the labels")]
+    = False,
+    leakage: Annotated[str, typer.Option(help="strict | tagfinder (labels leak into the text)")] = "strict",
+    text_column: Annotated[str | None, typer.Option(help="Text column of a user CSV")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="Torch threads per run")] = 1,
+    out: Annotated[Path, typer.Option(help="Output directory (re-running resumes)")] = Path("train-benchmark"),
+    quiet: Annotated[bool, typer.Option(help="No progress on stderr")] = False,
+) -> None:
+    """Race population optimizers against Adam on the same splits and budget: results.csv, curves.png
+    (validation loss and Hit@5 against wall time and examples forwarded), summary.md (rank-sum tests vs Adam).
+
+    Re-running the same command skips finished (optimizer, seed) rows; Ctrl-C keeps them (exit 130)."""
+    check_outputs((out, "directory", "--out"))
+    try:
+        from networks.race import run_race
+
+        result = run_race(source, optimizers, seeds=seeds, evals=evals, out_dir=out, epochs=epochs, pop=pop,
+                          top_k=top_k, train_share=train_share, val_share=val_share,
+                          exclude_collection_tag=exclude_collection_tag, text_column=text_column, leakage=leakage,
+                          threads=threads, progress=_bench_progress(quiet))
+    except KeyboardInterrupt:
+        _benchmark_interrupted(out)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; {len(result.rows)} rows in "
+               f"{out / 'results.csv'}, summary in {result.summary}, curves in {result.plot}")
+
+
 @app.command()
 def recommend(
     texts: Annotated[list[str], typer.Argument(help="Tweets to tag; without --model the first is the model directory",

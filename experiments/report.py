@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import json
 import math
 import os
 import platform
@@ -45,6 +46,7 @@ COMMANDS = {
     ],
     "tagfinder": ".venv/bin/python experiments/tagfinder_table.py --seeds 2 --epochs 3 --max-evals 3000",
     "part1b": ".venv/bin/python experiments/run_bbob.py --quiet",
+    "part4": ".venv/bin/python experiments/race.py --datasets {datasets} --seeds {seeds} --evals {evals} --quiet",
 }
 # part 1b: (ours, peer) pairs compared on BBOB, and (published, invariant) pairs
 PEER_PAIRS = [("pso", "ng:PSO"), ("cmaes", "ng:CMA"), ("de", "ng:TwoPointsDE")]
@@ -273,6 +275,173 @@ def part2(results: Path) -> tuple[list[str], dict]:
     return out, {"groups": groups, "big": big}
 
 
+# ----------------------------------------------------------------------------- part 4
+RACE_DATASETS = ("apple", "avengers")
+
+
+def load_race(folder: Path) -> dict | None:
+    """One dataset's race: config, complete rows (optimizers with every seed) and the entries not run."""
+    from networks.race import FIELDS as RACE_FIELDS
+    from networks.race import _parse_row, _row_key
+
+    if not (folder / "results.csv").exists() or not (folder / "config.json").exists():
+        return None
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    rows = list(ResultsFile(folder / "results.csv", RACE_FIELDS, _parse_row, _row_key).rows.values())
+    seeds = sorted({r["seed"] for r in rows if r["optimizer"] == "frequency"})
+    labels = list(dict.fromkeys(r["optimizer"] for r in rows))
+    complete = [a for a in labels if {r["seed"] for r in rows if r["optimizer"] == a} >= set(seeds)]
+    partial = [a for a in labels if a not in complete]
+    rows = [r for r in rows if r["optimizer"] in complete and r["seed"] in seeds]
+    not_run_path = folder / "not_run.json"
+    not_run = json.loads(not_run_path.read_text(encoding="utf-8")) if not_run_path.exists() else {}
+    return {"config": config, "rows": rows, "labels": complete, "partial": partial, "seeds": seeds,
+            "not_run": not_run}
+
+
+def _median(rows: Sequence[dict], label: str, key: str) -> float:
+    values = [r[key] for r in rows if r["optimizer"] == label]
+    return float(np.median(values)) if values else math.nan
+
+
+def _floor_f1(rows: Sequence[dict], row: dict) -> float:
+    """The frequency ranking's micro F1 on the split of ``row``."""
+    return next(r["micro_f1"] for r in rows if r["optimizer"] == "frequency" and r["seed"] == row["seed"])
+
+
+def race_findings(dataset: str, race: dict) -> tuple[list[str], dict]:
+    """The table and one paragraph per finding, every number computed from the rows."""
+    from networks.race import ADAM, FREQUENCY, statistics
+    from scpo.benchmark import rank_sum, smallest_p
+
+    rows, labels, seeds = race["rows"], race["labels"], race["seeds"]
+    population = [a for a in labels if a not in (ADAM, FREQUENCY)]
+    stats = statistics(rows, labels, "hit@5")
+    med = {a: {k: _median(rows, a, k) for k in ("hit@1", "hit@5", "ndcg@5", "micro_f1", "macro_f1", "wall_s",
+                                                  "examples_forwarded", "val_loss")} for a in labels}
+    out = ["| optimizer | Hit@1 | Hit@5 | NDCG@5 | micro F1 | macro F1 | val loss | wall s | examples | "
+           "p vs Adam, Hit@5 (Holm) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for a in labels:
+        m, s = med[a], stats[a]
+        test = f"{s['p_holm']:.3g} ({s['outcome']})" if "p_holm" in s else ("reference" if a == ADAM else "floor")
+        out.append(f"| {a} | {m['hit@1']:.3f} | {m['hit@5']:.3f} | {m['ndcg@5']:.3f} | {m['micro_f1']:.3f} | "
+                   f"{m['macro_f1']:.3f} | {m['val_loss']:.4f} | {m['wall_s']:.1f} | {m['examples_forwarded']:.3g} | "
+                   f"{test} |")
+    out += ["", f"Medians over {len(seeds)} seeds; full statistics (IQRs, A effect sizes): "
+            f"[summary.md](results/race/{dataset}/summary.md); curves: "
+            f"[curves.png](results/race/{dataset}/curves.png).", ""]
+    facts: dict = {"seeds": len(seeds), "population": population}
+    n_tests = len(population)
+    floor_p = smallest_p(len(seeds), n_tests) if n_tests else 1.0
+    if floor_p >= 0.05 and n_tests:
+        out += [f"With {len(seeds)} seeds and {n_tests} comparisons the smallest attainable Holm-adjusted p is "
+                f"{floor_p:.3f}: no test below can reach significance at 0.05, so the findings are descriptive.", ""]
+    if ADAM in labels and population:
+        adam = med[ADAM]
+        best = max(population, key=lambda a: (med[a]["hit@5"], -med[a]["val_loss"]))
+        better = [a for a in population if stats[a].get("outcome") == "higher"]
+        worse = [a for a in population if stats[a].get("outcome") == "lower"]
+        ahead = [a for a in population if med[a]["hit@5"] > adam["hit@5"]]
+        lowest = min(population, key=lambda a: med[a]["val_loss"])
+        facts.update(best=best, better=better, worse=worse, adam_hit5=adam["hit@5"], best_hit5=med[best]["hit@5"],
+                     adam_val=adam["val_loss"], lowest=lowest, lowest_val=med[lowest]["val_loss"],
+                     testable=floor_p < 0.05)
+        verdict = (f"{', '.join(better)} significantly beat Adam" if better else
+                   "no population optimizer is significantly better than Adam")
+        out.append(f"**Against Adam.** Adam's median test Hit@5 is {adam['hit@5']:.3f} (Hit@1 {adam['hit@1']:.3f}, "
+                   f"validation loss {adam['val_loss']:.4f}). The best population optimizer by median Hit@5 is "
+                   f"{best} with {med[best]['hit@5']:.3f} (Hit@1 {med[best]['hit@1']:.3f}, validation loss "
+                   f"{med[best]['val_loss']:.4f}); {len(ahead)} of {len(population)} population optimizers have a "
+                   f"higher median Hit@5 than Adam. Rank-sum tests (Holm): {verdict}"
+                   + (f"; significantly worse: {', '.join(worse)}" if worse else "") + ".")
+        out.append("")
+        ratios = {a: med[a]["examples_forwarded"] / adam["examples_forwarded"] for a in population
+                  if adam["examples_forwarded"] > 0}
+        times = {a: med[a]["wall_s"] / adam["wall_s"] for a in population if adam["wall_s"] > 0}
+        if ratios:
+            lo, hi = min(ratios, key=ratios.get), max(ratios, key=ratios.get)
+            facts["examples_ratio"] = (ratios[lo], ratios[hi])
+            out.append(f"**Cost.** Adam (at most {race['config']['epochs']} epochs, early stopping) forwarded a "
+                       f"median {adam['examples_forwarded']:.3g} examples in {adam['wall_s']:.1f} s; the population "
+                       f"optimizers ({race['config']['evals']} evaluations) forwarded {ratios[lo]:.0f}x ({lo}) to "
+                       f"{ratios[hi]:.0f}x ({hi}) as many, in {min(times.values()):.1f}x to "
+                       f"{max(times.values()):.1f}x its wall time (monitoring excluded).")
+            out.append("")
+    if "scpo" in labels and population:
+        ranked = sorted(population, key=lambda a: med[a]["val_loss"])
+        position = ranked.index("scpo") + 1
+        facts["scpo_rank"] = (position, len(ranked))
+        best_other = ranked[0] if ranked[0] != "scpo" else (ranked[1] if len(ranked) > 1 else None)
+        versus = "" if best_other is None else (
+            f"; {'next' if ranked[0] == 'scpo' else 'best'}: {best_other} {med[best_other]['val_loss']:.4f}")
+        line = (f"**SCPO among the population optimizers.** By median validation loss (the quantity every run "
+                f"minimizes when it keeps weights) SCPO ranks {position} of {len(ranked)} "
+                f"({med['scpo']['val_loss']:.4f}{versus}); its median test Hit@5 is {med['scpo']['hit@5']:.3f}, "
+                f"rank {sorted(population, key=lambda a: -med[a]['hit@5']).index('scpo') + 1} of {len(population)} "
+                "by that measure.")
+        if "random" in labels:
+            p_val, a_val = rank_sum([r["val_loss"] for r in rows if r["optimizer"] == "scpo"],
+                                    [r["val_loss"] for r in rows if r["optimizer"] == "random"])
+            word = "lower" if med["scpo"]["val_loss"] < med["random"]["val_loss"] else "not lower"
+            line += (f" Against random search (the floor every optimizer must beat), SCPO's validation loss is "
+                     f"{word} ({med['scpo']['val_loss']:.4f} vs {med['random']['val_loss']:.4f}, rank-sum p = "
+                     f"{p_val:.3g}, unadjusted).")
+            facts["scpo_vs_random"] = (med["scpo"]["val_loss"], med["random"]["val_loss"], p_val)
+        out += [line, ""]
+    if FREQUENCY in labels:
+        floor = {r["seed"]: r["hit@1"] for r in rows if r["optimizer"] == FREQUENCY}
+        gains = {a: float(np.median([r["hit@1"] - floor[r["seed"]] for r in rows if r["optimizer"] == a]))
+                 for a in labels if a != FREQUENCY}
+        above = [a for a, g in gains.items() if g > 0]
+        facts["above_floor"] = above
+        pop_rows = [r for r in rows if r["optimizer"] in population]
+        same = sum(1 for r in pop_rows if r["hit@1"] == floor[r["seed"]] and r["micro_f1"] == _floor_f1(rows, r))
+        out.append(f"**Against the frequency ranking.** Ranking the training tags by frequency scores a median test "
+                   f"Hit@1 of {med[FREQUENCY]['hit@1']:.3f} and Hit@5 of {med[FREQUENCY]['hit@5']:.3f}. "
+                   + (f"Optimizers whose median paired Hit@1 gain over it is positive: "
+                      f"{', '.join(f'{a} ({gains[a]:+.3f})' for a in above)}." if above else
+                      "No optimizer, Adam included, has a positive median Hit@1 gain over it: on these splits "
+                      "the trained network adds nothing measurable at Hit@1 to the tag frequencies.")
+                   + (f" In {same} of {len(pop_rows)} population runs the test Hit@1 and micro F1 equal the "
+                      "frequency ranking's exactly, as they would if the kept network put the most frequent tag "
+                      "first on every test tweet." if pop_rows else ""))
+        out.append("")
+    refine = [a for a in labels if "refine=" in a or "subspace=" in a]
+    if refine:
+        parts = [f"{a}: Hit@5 {med[a]['hit@5']:.3f}, validation loss {med[a]['val_loss']:.4f}" for a in refine]
+        text = "**Refine and subspace variants.** " + "; ".join(parts) + "."
+        if "scpo:refine=adam" in labels and "random:refine=adam" in labels:
+            diff = med["scpo:refine=adam"]["val_loss"] - med["random:refine=adam"]["val_loss"]
+            text += (f" Ablation: with the same refine schedule, SCPO's moves instead of random-search moves change "
+                     f"the median validation loss by {diff:+.4f}.")
+        out += [text, ""]
+    if race["not_run"]:
+        out += ["**Not run:** " + "; ".join(f"`{e}` ({why.split(': ', 1)[-1]})" for e, why in race["not_run"].items())
+                + ". "
+                "\"Refine with no population\" is not expressible as a `train_population` setting (population "
+                "moves cannot be switched off); its limit case, gradient steps alone, is the Adam row.", ""]
+    if race["partial"]:
+        out += ["Incomplete (left out of the table, fewer seeds than the others): "
+                + ", ".join(f"`{a}`" for a in race["partial"]) + ".", ""]
+    return out, facts
+
+
+def part4(results: Path) -> tuple[list[str], dict]:
+    out, facts = [], {}
+    for dataset in RACE_DATASETS:
+        race = load_race(results / "race" / dataset)
+        if race is None:
+            out += [f"### {dataset}: not run (no results/race/{dataset}/results.csv)", ""]
+            continue
+        c = race["config"]
+        out += [f"### {dataset} ({len(race['seeds'])} seeds, {c['evals']} evaluations, Adam <= {c['epochs']} epochs, "
+                f"top {c['top_k']} tags, collection tag {'excluded' if c['exclude_collection_tag'] else 'kept'})", ""]
+        lines, facts[dataset] = race_findings(dataset, race)
+        facts[dataset]["config"] = c
+        out += lines
+    return out, facts
+
+
 # ----------------------------------------------------------------------------- part 3
 def verdict_against(measured: float, spread: float, claimed: float) -> str:
     """`reproduced` when the claim lies within 2 std (at least 0.02) of our mean, else `not reproduced`."""
@@ -441,6 +610,7 @@ def render(results: Path) -> str:
     p1b, facts1b = part1b(results)
     p2, facts2 = part2(results)
     p3 = claims(facts1, facts2, results)
+    p4, facts4 = part4(results)
     now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     run_note = ""
     if facts1:
@@ -457,7 +627,9 @@ def render(results: Path) -> str:
         "",
         "## Summary",
         "",
-        *summary(facts1, facts2, p3, facts1b),
+        *summary(facts1, facts2, p3, facts1b)[:-1],
+        *race_summary(facts4),
+        "",
         "## 1. Optimizers on F1-F13",
         "",
         "SCA, PO, PO with the authors' party-switching bug (`po[reference_switch_bug=True]`), SCPO, PSO, DE, CMA-ES "
@@ -507,8 +679,50 @@ def render(results: Path) -> str:
         f"Table 5 (`{COMMANDS['tagfinder']}` -> [results/tagfinder_table.md](results/tagfinder_table.md)).",
         "",
         *p3,
+        "## 4. The open race against Adam",
+        "",
+        "`scpo train-benchmark` (networks/race.py): on each seeded split (80/10/10 %; tags and collection-tag "
+        "setting in each heading) the featurizer is fitted once and every optimizer trains the same DeepResNet "
+        "from the same initial weights, population optimizers with one budget of fitness evaluations "
+        "(population 64), Adam with an epoch cap and patience 20; every run keeps the weights with the lowest "
+        "validation loss. Rank-sum tests of test Hit@5 against Adam, Holm-corrected over the population "
+        "optimizers. "
+        + race_setting(facts4),
+        "",
+        *p4,
     ]
     return "\n".join(lines)
+
+
+def race_setting(facts4: dict) -> str:
+    """The command that wrote part 4's files, with the setting actually run."""
+    if not facts4:
+        return f"Command: `{COMMANDS['part4'].format(datasets='apple,avengers', seeds=5, evals=10000)}`."
+    configs = {d: f["config"] for d, f in facts4.items()}
+    seeds = max(f["seeds"] for f in facts4.values())
+    evals = next(iter(configs.values()))["evals"]
+    note = "" if seeds >= 5 else f" **Fewer seeds than the issue's 5: {seeds}.**"
+    return (f"Command: `{COMMANDS['part4'].format(datasets=','.join(configs), seeds=seeds, evals=evals)}` "
+            f"(writes `results/race/<dataset>/`; resumable).{note}")
+
+
+def race_summary(facts4: dict) -> list[str]:
+    """One headline line per raced dataset."""
+    out = []
+    for dataset, f in facts4.items():
+        if "best" not in f:
+            continue
+        verdict = (f"{', '.join(f['better'])} significantly better than Adam" if f["better"] else
+                   "no population optimizer significantly better than Adam"
+                   + ("" if f["testable"] else f" ({f['seeds']} seeds cannot reach p < 0.05 after Holm)"))
+        line = (f"- Race against Adam, {dataset} ({f['seeds']} seeds): Adam median test Hit@5 {f['adam_hit5']:.3f} and "
+                f"validation loss {f['adam_val']:.3f}; best population optimizer by Hit@5 {f['best']} "
+                f"{f['best_hit5']:.3f}, lowest population validation loss {f['lowest']} {f['lowest_val']:.3f}; "
+                f"{verdict}")
+        if "scpo_rank" in f:
+            line += f"; SCPO ranks {f['scpo_rank'][0]} of {f['scpo_rank'][1]} population optimizers by validation loss"
+        out.append(line + ".")
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

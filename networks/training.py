@@ -154,6 +154,47 @@ def _multilabel(module: nn.Module) -> bool:
     return bool(getattr(module, "multilabel", False))
 
 
+Monitor = Callable[[nn.Module, TrainHistory], Any]
+
+
+class _MonitorHook:
+    """Runs a training monitor every ``every`` iterations (epochs) on a copy of the module holding
+    the kept weights (batch norm calibrated on the training rows, eval mode) and returns the
+    seconds it took, which the trainers then leave out of ``history.time``: curves against wall
+    time must show training cost, not measuring cost."""
+
+    def __init__(self, monitor: Monitor | None, every: int):
+        _check_int("monitor_every", every)
+        if monitor is not None and not callable(monitor):
+            raise ValueError(f"monitor must be callable(model, history) or None, got {monitor!r}")
+        self.monitor, self.every = monitor, int(every)
+        self.module: nn.Module | None = None
+        self.xt: torch.Tensor | None = None
+        self.to_weights: Callable[[np.ndarray], Any] | None = None
+
+    def bind(self, module: nn.Module, xt: torch.Tensor,
+             to_weights: Callable[[np.ndarray], Any] | None = None) -> _MonitorHook:
+        """The module to copy, its training rows (batch-norm calibration), and how an optimizer's
+        vector becomes flat weights (a subspace search keeps coordinates, not weights)."""
+        self.module, self.xt, self.to_weights = module, xt, to_weights
+        return self
+
+    def flat(self, history: TrainHistory, vector) -> float:
+        """Monitor the weights given by an optimizer's ``vector``; the seconds it took."""
+        to_weights = self.to_weights or (lambda w: w)
+        return self(history, lambda model: load_flat(model, to_weights(vector)))
+
+    def __call__(self, history: TrainHistory, load: Callable[[nn.Module], Any]) -> float:
+        if self.monitor is None or len(history.loss) % self.every:
+            return 0.0
+        start = time.perf_counter()
+        model = copy.deepcopy(self.module)
+        load(model)
+        calibrate_batch_norm(model, self.xt)
+        self.monitor(model, history)
+        return time.perf_counter() - start
+
+
 def evaluate_loss(module: nn.Module, X, Y, X_calibrate=None, loss: str = "mse", chunk_size: int = 4096) -> float:
     """Mean loss of ``module`` on ``(X, Y)`` in eval mode, after calibrating batch norm on
     ``X_calibrate`` if given (the way both trainers judge validation data). Leaves eval mode on."""
@@ -206,7 +247,8 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
                      num_threads: int | None = None, callback: Callable[[TrainHistory], Any] | None = None,
                      dtype: str | torch.dtype = "float32", memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
                      checkpoint: str | Path | None = None, checkpoint_every: int | None = None,
-                     resume: bool = False, stop_on_sigint: bool = False, **options: Any) -> TrainHistory:
+                     resume: bool = False, stop_on_sigint: bool = False, monitor: Monitor | None = None,
+                     monitor_every: int = 1, **options: Any) -> TrainHistory:
     """Optimize the flat weights of ``module`` with population algorithm ``algorithm``.
 
     Fitness of a member = ``loss`` of the network with those weights on the fitness batch
@@ -230,11 +272,17 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
     refused with a ValueError naming the difference. ``stop_on_sigint``: Ctrl-C ends the run
     after the current evaluation (``history.interrupted``), the best weights so far kept; a
     second Ctrl-C exits at once (:class:`scpo.observers.StopOnSigint`).
+
+    ``monitor(model, history)``: every ``monitor_every`` iterations, called with a copy of the
+    module holding the weights kept so far (batch norm calibrated, eval mode), e.g. to measure
+    validation metrics for learning curves; its time is left out of ``history.time``.
     """
+    hook = _MonitorHook(monitor, monitor_every)
     with torch_threads(num_threads):
         return _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, bounds, batch_size,
                                  resample, loss, X_val, Y_val, patience, seed, chunk_size, callback, options,
-                                 dtype, memory_budget_mb, checkpoint, checkpoint_every, resume, stop_on_sigint)
+                                 dtype, memory_budget_mb, checkpoint, checkpoint_every, resume, stop_on_sigint,
+                                 hook)
 
 
 def _check_fitness_memory(module: nn.Module, rows: int, n_features: int, dtype: torch.dtype,
@@ -249,7 +297,7 @@ def _check_fitness_memory(module: nn.Module, rows: int, n_features: int, dtype: 
 def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, bounds, batch_size, resample,
                       loss, X_val, Y_val, patience, seed, chunk_size, callback, options, dtype="float32",
                       memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB, checkpoint=None, checkpoint_every=None,
-                      resume=False, stop_on_sigint=False) -> TrainHistory:
+                      resume=False, stop_on_sigint=False, hook: _MonitorHook | None = None) -> TrainHistory:
     _check_choice("resample", resample, RESAMPLING)
     _check_choice("loss", loss, LOSSES)
     if algorithm not in scpo.algorithm_names():
@@ -264,6 +312,7 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     val = _validation(module, X_val, Y_val)
     seed, engine_seed, batch_rng = _seeds(seed)
     lb, ub = _resolve_bounds(module, bounds)
+    weights_of = None  # the optimizer's vector is the flat weights (a subspace search maps it: see the monitor)
     n = len(xt)
     rows = n if batch_size is None else min(batch_size, n)
     multilabel = _multilabel(module)
@@ -301,6 +350,7 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
         "dtype": str(fitness_dtype).removeprefix("torch."), "memory_budget_mb": memory_budget_mb,
     })
     selection = _Selection(history, resample, val, xt, patience, callback, batch, draw_batch, selection_losses)
+    selection.monitor = hook.bind(module, xt, weights_of) if hook is not None and hook.monitor is not None else None
     observers: list = [selection]
     if checkpoint is not None:
         fingerprint = _fingerprint(history, xt, yt, val)
@@ -325,6 +375,8 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
 class _Selection(scpo.observers.Observer):
     """The population trainer's observer: counts examples, keeps the weights to return (best
     selection loss), redraws the fitness batch per iteration, stops early after ``patience``."""
+
+    monitor: _MonitorHook | None = None  # set by the trainer when a monitor is given
 
     def __init__(self, history: TrainHistory, resample, val, xt, patience, callback, batch: list, draw_batch,
                  selection_losses):
@@ -403,6 +455,8 @@ class _Selection(scpo.observers.Observer):
         history.samples.append(int(self.samples))
         history.time.append(time.perf_counter() - self.start)
         self.it_best_f, self.it_best_x = math.inf, None
+        if self.monitor is not None:  # the monitor's time is moved out of the training clock
+            self.start += self.monitor.flat(history, opt.best_x if self.best_w is None else self.best_w)
         if self.patience is not None and self.since >= self.patience:
             history.stopped_early = True
             opt.request_stop("early stopping: no better selection loss")
@@ -482,7 +536,7 @@ def train_adam(module: nn.Module, X_train, Y_train, epochs: int = 200, lr: float
                weight_decay: float = 0.0, num_threads: int | None = None,
                callback: Callable[[TrainHistory], Any] | None = None, checkpoint: str | Path | None = None,
                checkpoint_every: int | None = None, resume: bool = False,
-               stop_on_sigint: bool = False) -> TrainHistory:
+               stop_on_sigint: bool = False, monitor: Monitor | None = None, monitor_every: int = 1) -> TrainHistory:
     """Train ``module`` with ``torch.optim.Adam`` on shuffled minibatches (train-mode batch norm).
 
     After each epoch the selection loss is computed as :func:`evaluate_loss` does (batch norm
@@ -500,10 +554,14 @@ def train_adam(module: nn.Module, X_train, Y_train, epochs: int = 200, lr: float
     ``stop_on_sigint``: Ctrl-C ends training after the current step (``history.interrupted``; the
     best weights of the completed epochs are kept, the last checkpoint stands); a second Ctrl-C
     exits at once (status 130).
+
+    ``monitor(model, history)``: every ``monitor_every`` epochs, as in :func:`train_population`
+    (the best weights so far, in a calibrated copy; its time left out of ``history.time``).
     """
+    hook = _MonitorHook(monitor, monitor_every)
     with torch_threads(num_threads):
         return _train_adam(module, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, patience, seed, loss,
-                           weight_decay, callback, checkpoint, checkpoint_every, resume, stop_on_sigint)
+                           weight_decay, callback, checkpoint, checkpoint_every, resume, stop_on_sigint, hook)
 
 
 class _SigintFlag:
@@ -567,7 +625,7 @@ def _load_adam(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
 def _train_adam(module, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, patience, seed, loss,
                 weight_decay, callback, checkpoint=None, checkpoint_every=None, resume=False,
-                stop_on_sigint=False) -> TrainHistory:
+                stop_on_sigint=False, hook: _MonitorHook | None = None) -> TrainHistory:
     _check_int("epochs", epochs)
     _check_int("batch_size", batch_size, minimum=2)
     _check_int("patience", patience, allow_none=True)
@@ -659,6 +717,8 @@ def _train_adam(module, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, 
             history.evals.append(steps)
             history.samples.append(samples)
             history.time.append(time.perf_counter() - start)
+            if hook is not None and hook.monitor is not None:  # the monitor's time leaves the clock
+                start += hook.bind(module, xt)(history, lambda m, kept=best_state: m.load_state_dict(kept))
             stop = False
             if patience is not None and since >= patience:
                 history.stopped_early = stop = True
