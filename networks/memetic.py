@@ -162,12 +162,14 @@ class AdamRefiner(scpo.observers.Observer):
     ``fitness_of(Z, x, y)`` is the trainer's fitness (numpy rows in, numpy losses out) and ``batch``
     its current fitness batch (a list the trainer updates in place); ``selection`` is the trainer's
     selection observer, told about the refined members (examples, iteration best) and credited with
-    the gradient steps. ``rng`` draws the refinement minibatches (checkpointed through :meth:`state`).
+    the gradient steps (``None``: the refiner counts them itself, ``grad_steps``). ``rng`` draws the
+    refinement minibatches (checkpointed through :meth:`state`). ``last`` holds the latest
+    refinement: member indices, refined vectors, their fitness, and which were written back.
     """
 
     def __init__(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str, multilabel: bool,
                  steps: int, members: int, lr: float, batch_size: int, rng: np.random.Generator,
-                 lb: np.ndarray, ub: np.ndarray, fitness_of, batch: list, selection,
+                 lb: np.ndarray, ub: np.ndarray, fitness_of, batch: list, selection=None,
                  to_weights: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.module, self.x, self.y, self.loss, self.multilabel = module, x, y, loss, multilabel
         self.steps, self.members, self.lr, self.batch_size, self.rng = steps, members, lr, batch_size, rng
@@ -177,6 +179,8 @@ class AdamRefiner(scpo.observers.Observer):
         self.lb_np, self.ub_np = np.asarray(lb, dtype=float), np.asarray(ub, dtype=float)
         self.fitness_of, self.batch, self.selection, self.to_weights = fitness_of, batch, selection, to_weights
         self.accepted = 0  # refined members written back (their refined fitness was better)
+        self.grad_steps = 0
+        self.last: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def on_iteration(self, opt) -> None:
         if opt.run_state.stop_message is not None:
@@ -190,17 +194,20 @@ class AdamRefiner(scpo.observers.Observer):
                        self.batch_size, self.rng, self.lb, self.ub, self.to_weights)
         Z = np.clip(Z.cpu().numpy().astype(float), self.lb_np, self.ub_np)
         f = self.fitness_of(Z, *self.batch)
-        self.selection.grad_steps += m * self.steps
-        self.selection.samples += m * self.steps * min(self.batch_size, len(self.x))
-        self.selection.on_evaluation(opt, Z, f)  # the refined fitness evaluations: examples, iteration best
+        self.grad_steps += m * self.steps
+        if self.selection is not None:
+            self.selection.grad_steps += m * self.steps
+            self.selection.samples += m * self.steps * min(self.batch_size, len(self.x))
+            self.selection.on_evaluation(opt, Z, f)  # the refined fitness evaluations: examples, iteration best
         better = f < fitness[idx]
         self.accepted += int(better.sum())
+        self.last = (idx, Z, f, better)
         opt.replace_members(idx[better], Z[better], f[better], evaluations=m)
 
     def state(self) -> dict[str, Any]:
         """JSON-able state for a checkpoint: the minibatch generator and the acceptance count."""
-        return {"rng": self.rng.bit_generator.state, "accepted": self.accepted}
+        return {"rng": self.rng.bit_generator.state, "accepted": self.accepted, "grad_steps": self.grad_steps}
 
     def restore(self, meta: dict[str, Any]) -> None:
         self.rng.bit_generator.state = meta["rng"]
-        self.accepted = int(meta["accepted"])
+        self.accepted, self.grad_steps = int(meta["accepted"]), int(meta["grad_steps"])
