@@ -131,11 +131,15 @@ def adam_steps(module: nn.Module, Z: torch.Tensor, x: torch.Tensor, y: torch.Ten
     for every member: common random numbers); the loss of a member is the mean ``loss`` of the
     network with weights ``to_weights(z)`` (identity when ``None``) in population mode. Adam is
     elementwise, so one Adam over the stacked rows with the summed loss is each member's own Adam.
+    Adam is written out (``torch.optim.Adam``'s defaults: betas 0.9, 0.999, eps 1e-8, bias
+    correction): constructing a ``torch.optim`` optimizer imports ``torch._dynamo`` (seconds), once
+    per process, which would dominate a short memetic run.
     """
     params = list(module.named_parameters())
     names, shapes, sizes = [n for n, _ in params], [p.shape for _, p in params], [p.numel() for _, p in params]
     Z = Z.detach().clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([Z], lr=lr)
+    m1, m2 = torch.zeros_like(Z), torch.zeros_like(Z)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
     n = len(x)
     rows = min(batch_size, n)
 
@@ -146,12 +150,14 @@ def adam_steps(module: nn.Module, Z: torch.Tensor, x: torch.Tensor, y: torch.Ten
 
     batched = torch.vmap(member_loss, in_dims=(0, None, None))
     with population_mode(module):
-        for _ in range(steps):
+        for step in range(1, steps + 1):
             at = torch.as_tensor(np.sort(rng.choice(n, rows, replace=False)), device=x.device)
-            optimizer.zero_grad(set_to_none=True)
-            batched(Z, x[at], y[at]).sum().backward()
-            optimizer.step()
+            (grad,) = torch.autograd.grad(batched(Z, x[at], y[at]).sum(), Z)
             with torch.no_grad():
+                m1.mul_(beta1).add_(grad, alpha=1 - beta1)
+                m2.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                denominator = (m2 / (1 - beta2**step)).sqrt_().add_(eps)
+                Z.addcdiv_(m1, denominator, value=-lr / (1 - beta1**step))
                 Z.copy_(torch.minimum(torch.maximum(Z, lb), ub))
     return Z.detach()
 

@@ -156,3 +156,25 @@ def test_recommender_refuses_refine_with_adam():
 
     with pytest.raises(ValueError, match="adam"):
         HashtagRecommender(optimizer="adam", refine="adam").fit(["a #x", "b #y", "c #x"])
+
+
+def test_refinement_steps_are_torch_adams_steps_per_member():
+    from networks.memetic import adam_steps
+    from networks.population import load_flat, loss_per_example, population_mode
+
+    X, Y = toy(50)
+    x, y = torch.as_tensor(X), torch.as_tensor(Y, dtype=torch.float32)
+    nets = [small_net(0), small_net(1)]
+    Z = torch.stack([torch.as_tensor(to_flat(n), dtype=torch.float32) for n in nets])
+    bound = torch.full((Z.shape[1],), 10.0)
+    refined = adam_steps(nets[0], Z, x, y, "mse", False, 4, 1e-2, 50, np.random.default_rng(0), -bound, bound)
+    for net, row in zip(nets, refined, strict=True):  # all 50 rows every step: plain full-batch Adam
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+        with population_mode(net):
+            for _ in range(4):
+                optimizer.zero_grad()
+                loss_per_example(net(x), y, "mse", False).mean().backward()
+                optimizer.step()
+        np.testing.assert_allclose(row.numpy(), to_flat(net), atol=1e-5)
+    assert not torch.equal(refined[0], refined[1])
+    load_flat(nets[0], refined[0])  # in the bounds, finite
