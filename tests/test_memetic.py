@@ -178,3 +178,25 @@ def test_refinement_steps_are_torch_adams_steps_per_member():
         np.testing.assert_allclose(row.numpy(), to_flat(net), atol=1e-5)
     assert not torch.equal(refined[0], refined[1])
     load_flat(nets[0], refined[0])  # in the bounds, finite
+
+
+def test_memetic_subspace_run_stopped_and_resumed_equals_the_uninterrupted_run(tmp_path):
+    X, Y = toy(100)
+    settings = dict(max_evals=300, pop_size=16, batch_size=40, resample="per-iteration", X_val=X[80:], Y_val=Y[80:],
+                    seed=3, refine="adam", refine_steps=2, refine_members=2, subspace=12, num_threads=1)
+    full_net = small_net()
+    full = train_population(full_net, X[:80], Y[:80], **settings)
+    ck = tmp_path / "ck"
+    stopped = train_population(small_net(), X[:80], Y[:80], **settings, checkpoint=ck, checkpoint_every=1,
+                               callback=lambda h: len(h.loss) >= 5)
+    assert len(stopped.loss) == 5
+    resumed_net = small_net()
+    resumed = train_population(resumed_net, X[:80], Y[:80], **settings, checkpoint=ck, checkpoint_every=1,
+                               resume=True)
+    assert resumed.settings["resumed_at"] == 5
+    np.testing.assert_array_equal(to_flat(resumed_net), to_flat(full_net))
+    for key in ("loss", "val_loss", "evals", "grad_steps", "samples"):
+        assert getattr(resumed, key) == getattr(full, key), key
+    assert resumed.settings["refine_accepted"] == full.settings["refine_accepted"]
+    with pytest.raises(ValueError, match="subspace_seed"):
+        train_population(small_net(), X[:80], Y[:80], **{**settings, "subspace_seed": 1}, checkpoint=ck, resume=True)
