@@ -300,6 +300,8 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     if refine is not None:
         _check_choice("refine", refine, REFINERS)
         check_refinable(algorithm)
+        if options.get("backend") == "torch":
+            raise ValueError("refine needs the engine's numpy or numba backend (replace_members), got backend='torch'")
         _check_int("refine_steps", refine_steps)
         _check_int("refine_members", refine_members)
         _check_int("refine_batch_size", refine_batch_size, minimum=2)

@@ -132,6 +132,7 @@ def test_train_population_in_a_subspace_returns_w0_plus_a_z():
     ({"subspace": 0}, ["subspace", "0"]),
     ({"subspace": 10_000}, ["10000", "weights"]),
     ({"subspace": 3, "bounds": "scaled"}, ["scaled", "z"]),
+    ({"refine": "adam", "backend": "torch"}, ["backend='torch'"]),
 ])
 def test_bad_refine_and_subspace_arguments_are_refused(kwargs, words):
     X, Y = toy(20)
