@@ -19,7 +19,10 @@ Two additions to :func:`networks.training.train_population`, kept here so the tr
   gradient reaches ``z`` through ``W = W0 + A z`` (autograd gives ``A^T grad_W``).
 
 Refinement runs in population mode (:func:`networks.population.population_mode`): batch norm
-normalizes with each member's minibatch statistics, as the fitness does.
+normalizes with each member's minibatch statistics, as the fitness does. The members refined are
+the best by the fitness the algorithm's state holds; with ``resample="per-iteration"`` a member
+the iteration did not re-evaluate (a DE target that survived) carries a fitness from an older
+batch, so its write-back test compares losses on different batches.
 """
 
 from __future__ import annotations

@@ -430,7 +430,7 @@ class _Selection(scpo.observers.Observer):
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any], batch_rng) -> None:
         for name in self.STATE:
-            setattr(self, name, meta.get(name, 0))  # grad_steps: absent from older checkpoints
+            setattr(self, name, meta.get(name, 0) if name == "grad_steps" else meta[name])  # absent from older ones
         self.best_w, self.it_best_x = arrays.get("best_w"), arrays.get("it_best_x")
         for name in self.LISTS:
             setattr(self.history, name, list(meta["history"].get(name, [])))
