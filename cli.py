@@ -467,6 +467,9 @@ def _benchmark_interrupted(out: Path) -> None:
     raise typer.Exit(130)
 
 
+TRAIN_LOSS = "mse"  # `scpo train`'s loss for population optimizers (README, Fidelity: measured choice)
+
+
 @app.command()
 def train(
     source: Annotated[str, typer.Argument(help="apple | avengers | path/to/tweets.csv")] = "apple",
@@ -478,6 +481,23 @@ def train(
     pop: Annotated[int | None, typer.Option(min=1, help="Population size (PO/SCPO: a perfect square)")] = 64,
     batch_size: Annotated[int | None, typer.Option(min=2, help="Fitness batch rows (default: all training rows)")]
     = None,
+    loss: Annotated[str | None, typer.Option(
+        help=f"mse (the paper's fitness) | ce | bce (default: {TRAIN_LOSS} for population optimizers, mse for Adam)")]
+    = None,
+    resample: Annotated[str, typer.Option(help="Population fitness batch: fixed | per-iteration (a new minibatch "
+                                               "each iteration; with --batch-size)")] = "fixed",
+    bounds: Annotated[str, typer.Option(help="Population search box: B for [-B, B] per weight (z with --subspace) "
+                                             "or 'scaled' (per layer, He-uniform)")] = "1",
+    refine: Annotated[str | None, typer.Option(
+        help="Memetic training: after every iteration the best members take Adam steps (written back): adam")]
+    = None,
+    refine_steps: Annotated[int, typer.Option(min=1, help="--refine: Adam steps per refinement")] = 10,
+    refine_members: Annotated[int, typer.Option(min=1, help="--refine: best members refined per iteration")] = 4,
+    refine_lr: Annotated[float, typer.Option(help="--refine: Adam's learning rate")] = 1e-2,
+    refine_batch_size: Annotated[int, typer.Option(min=2, help="--refine: minibatch rows per step")] = 64,
+    subspace: Annotated[int | None, typer.Option(
+        min=1, help="Search z in R^K with W = W0 + A z (A seeded Gaussian; W0 the initial weights)")] = None,
+    subspace_seed: Annotated[int, typer.Option(min=0, help="--subspace: seed of the projection A")] = 0,
     dtype: Annotated[str, typer.Option(help="Population fitness pass: float32 | float64")] = "float32",
     memory_budget_mb: Annotated[float, typer.Option(help="Memory the population pass may use (MB)")] = 256.0,
     threads: Annotated[int | None, typer.Option(min=1, help="Torch threads while training (default: unchanged)")]
@@ -517,6 +537,31 @@ def train(
         fail("--resume needs --checkpoint PATH")
     if checkpoint is not None and model != "resnet":
         fail(f"--checkpoint applies to --model resnet only; baseline {model!r} trains its own way")
+    population = model == "resnet" and optimizer != "adam"
+    if refine is not None or subspace is not None:
+        flag = "--refine" if refine is not None else "--subspace"
+        if not population:
+            what = f"--model {model}" if model != "resnet" else "--optimizer adam"
+            fail(f"{flag} needs a population optimizer of --model resnet, got {what}")
+    if refine is not None:
+        from networks.memetic import REFINERS, check_refinable
+
+        if refine not in REFINERS:
+            fail(f"--refine must be one of {', '.join(REFINERS)}, got {refine!r}")
+        try:
+            check_refinable(optimizer or "scpo")
+        except ValueError as exc:
+            fail(f"--refine: {exc}")
+    if loss is not None and loss not in ("mse", "ce", "bce"):
+        fail(f"--loss must be one of mse, ce, bce, got {loss!r}")
+    if resample not in ("fixed", "per-iteration"):
+        fail(f"--resample must be fixed or per-iteration, got {resample!r}")
+    try:
+        box = bounds if bounds == "scaled" else (-float(bounds), float(bounds))
+    except ValueError:
+        box = None
+    if box is None or (box != "scaled" and not 0 < box[1] < float("inf")):
+        fail(f"--bounds must be a positive number B (the box [-B, B]) or 'scaled', got {bounds!r}")
     check_outputs((out, "directory", "--out"), (json_file, "file", "--json"), (checkpoint, "file", "--checkpoint"))
     import features  # after the checks: loading the text pipeline takes seconds
     from networks import metrics
@@ -556,7 +601,12 @@ def train(
             if progress:
                 budget(history)
 
+        population_params = {"resample": resample, "bounds": box, "refine": refine, "refine_steps": refine_steps,
+                             "refine_members": refine_members, "refine_lr": refine_lr,
+                             "refine_batch_size": refine_batch_size, "subspace": subspace,
+                             "subspace_seed": subspace_seed} if population else {}
         recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
+                                         loss=loss or (TRAIN_LOSS if population else "mse"), **population_params,
                                          epochs=epochs, seed=seed, pop_size=pop, batch_size=batch_size, dtype=dtype,
                                          device=device,
                                          memory_budget_mb=memory_budget_mb, num_threads=threads,
@@ -576,6 +626,12 @@ def train(
               "train_share": train_share, "val_share": val_share, "n_train": len(data.train_texts),
               "n_val": len(data.val_texts), "n_test": len(data.test_texts),
               "message": _train_message(history)}
+    if history is not None:  # the training cost, for comparing optimizers (wall time, evaluations, steps)
+        report["training"] = {"wall_time_s": history.settings.get("wall_time_s"),
+                              "evals": history.evals[-1] if history.evals else 0,
+                              "grad_steps": history.grad_steps[-1] if history.grad_steps else 0,
+                              "samples": history.samples[-1] if history.samples else 0,
+                              "settings": history.settings}
     for label, fitted in (("model", recommender), ("frequency", floor)):
         scores = aligned_scores(fitted, data.test_texts, data.tag_names)
         found = {**metrics.classification_metrics(data.Y_test, scores),

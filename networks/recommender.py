@@ -98,6 +98,11 @@ class HashtagRecommender(BaseEstimator):
     loss : ``"mse"`` (the paper's fitness), ``"ce"`` or ``"bce"`` (see ``networks.population``).
     max_evals, pop_size, bounds, batch_size, resample, algorithm_options : population training
         (``networks.training.train_population``).
+    refine, refine_steps, refine_members, refine_lr, refine_batch_size : memetic population training
+        (``refine="adam"``: the best members take Adam steps after every iteration, written back;
+        ``networks.memetic``); needs a population algorithm (sca, po, scpo, pso, de).
+    subspace, subspace_seed : search ``z`` in ``R^k`` with ``W = W0 + A z`` (``networks.memetic.Subspace``;
+        ``bounds`` are then those of ``z``).
     epochs, lr, adam_batch_size : Adam training (``networks.training.train_adam``).
     patience : early-stopping patience in iterations (population) or epochs (Adam); ``None``: Adam
         uses 20, population runs use the whole budget (the weights kept are still the best on the
@@ -133,7 +138,9 @@ class HashtagRecommender(BaseEstimator):
                  algorithm_options: dict | None = None, threshold: float = 0.5, seed: int = 0, device: str = "cpu",
                  num_threads: int | None = None, dtype: str = "float32", memory_budget_mb: float = 256.0,
                  callback=None, checkpoint=None, checkpoint_every: int | None = None, resume: bool = False,
-                 stop_on_sigint: bool = False):
+                 stop_on_sigint: bool = False, refine: str | None = None, refine_steps: int = 10,
+                 refine_members: int = 4, refine_lr: float = 1e-2, refine_batch_size: int = 64,
+                 subspace: int | None = None, subspace_seed: int = 0):
         self.model = model
         self.optimizer = optimizer
         self.top_k_tags = top_k_tags
@@ -167,6 +174,13 @@ class HashtagRecommender(BaseEstimator):
         self.checkpoint_every = checkpoint_every
         self.resume = resume
         self.stop_on_sigint = stop_on_sigint
+        self.refine = refine
+        self.refine_steps = refine_steps
+        self.refine_members = refine_members
+        self.refine_lr = refine_lr
+        self.refine_batch_size = refine_batch_size
+        self.subspace = subspace
+        self.subspace_seed = subspace_seed
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
@@ -187,6 +201,17 @@ class HashtagRecommender(BaseEstimator):
         if isinstance(self.top_k_tags, bool) or not isinstance(self.top_k_tags, (int, np.integer)) \
                 or self.top_k_tags < 1:
             raise ValueError(f"top_k_tags must be an integer >= 1, got {self.top_k_tags!r}")
+        if self.refine is not None:
+            from networks.memetic import REFINERS, check_refinable
+
+            if self.refine not in REFINERS:
+                raise ValueError(f"refine must be one of {', '.join(REFINERS)} or None, got {self.refine!r}")
+            if self.model != "resnet":
+                raise ValueError(f"refine applies to model='resnet' only, got model={self.model!r}")
+            check_refinable(self.optimizer or "scpo")
+        if self.subspace is not None and (self.model != "resnet" or self.optimizer == "adam"):
+            raise ValueError(f"subspace applies to a population optimizer of model='resnet', "
+                             f"got model={self.model!r}, optimizer={self.optimizer!r}")
         if self.resample not in RESAMPLING:
             raise ValueError(f"resample must be one of {', '.join(RESAMPLING)}, got {self.resample!r}")
         if not (isinstance(self.validation_fraction, (int, float)) and 0 <= self.validation_fraction < 1):
@@ -294,8 +319,10 @@ class HashtagRecommender(BaseEstimator):
                 self.network_, X, Y, algorithm=optimizer, max_evals=self.max_evals, pop_size=self.pop_size,
                 bounds=self.bounds, batch_size=self.batch_size, resample=self.resample, loss=self.loss,
                 X_val=X_val, Y_val=Y_val, patience=self.patience, seed=self.seed, num_threads=self.num_threads,
-                dtype=self.dtype, memory_budget_mb=self.memory_budget_mb, **run,
-                **(self.algorithm_options or {}),
+                dtype=self.dtype, memory_budget_mb=self.memory_budget_mb, refine=self.refine,
+                refine_steps=self.refine_steps, refine_members=self.refine_members, refine_lr=self.refine_lr,
+                refine_batch_size=self.refine_batch_size, subspace=self.subspace, subspace_seed=self.subspace_seed,
+                **run, **(self.algorithm_options or {}),
             )
         self.network_.eval()
 

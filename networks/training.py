@@ -56,6 +56,7 @@ from torch import nn
 import scpo
 import scpo.observers
 from features.torchutil import load_state, torch_threads
+from networks.memetic import REFINERS, AdamRefiner, Subspace, check_refinable
 from networks.population import (
     DEFAULT_MEMORY_BUDGET_MB,
     LOSSES,
@@ -68,6 +69,7 @@ from networks.population import (
     parameter_bounds,
     population_program,
     resolve_dtype,
+    to_flat,
 )
 
 __all__ = ["RESAMPLING", "TrainHistory", "evaluate_loss", "torch_threads", "train_adam", "train_population"]
@@ -83,9 +85,11 @@ class TrainHistory:
     iteration: that iteration's best on its minibatch); Adam, the mean minibatch loss of the epoch.
     ``val_loss``: the selection loss (validation if given) of the weights kept so far; empty when
     there is none besides ``loss``. ``evals``: cumulative network evaluations on a batch (population:
-    fitness evaluations, like ``nfev``; Adam: gradient steps). ``samples``: cumulative examples
-    forwarded (selection evaluations included), a cost both kinds share. ``time``: seconds since the
-    start. ``initial_loss``: population, the best fitness of the initial population; Adam, the
+    fitness evaluations, like ``nfev``, refinement evaluations included; Adam: gradient steps).
+    ``grad_steps``: cumulative gradient steps (population: one per refined member and step of a
+    memetic run, else 0; Adam: its steps). ``samples``: cumulative examples forwarded (selection
+    evaluations and refinement minibatches included), a cost both kinds share. ``time``: seconds
+    since the start. ``initial_loss``: population, the best fitness of the initial population; Adam, the
     training loss of the initial weights. ``best_loss``: the selection loss of the weights returned.
     ``interrupted``: Ctrl-C stopped the run (``stop_on_sigint``); the weights are the best so far.
     """
@@ -95,6 +99,7 @@ class TrainHistory:
     loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     evals: list[int] = field(default_factory=list)
+    grad_steps: list[int] = field(default_factory=list)
     samples: list[int] = field(default_factory=list)
     time: list[float] = field(default_factory=list)
     initial_loss: float = math.nan
@@ -227,14 +232,32 @@ def _resolve_bounds(module: nn.Module, bounds) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_to(lb, (d,)).copy(), np.broadcast_to(ub, (d,)).copy()
 
 
-def _seeds(seed) -> tuple[int, int, np.random.Generator]:
-    """The run's seed (drawn and reported when None), the optimizer's seed, the minibatch generator."""
+def _subspace_bounds(space: Subspace, bounds) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of ``z``: scalars or ``k`` entries (per-weight bounds do not carry over to ``z``)."""
+    if isinstance(bounds, str):
+        raise ValueError(f"bounds={bounds!r} are per weight; with subspace={space.k} give (low, high) for z")
+    try:
+        lo, hi = bounds
+        lb, ub = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be (low, high) for z with subspace={space.k}, got {bounds!r}") from None
+    for name, arr in (("low", lb), ("high", ub)):
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.size != space.k):
+            raise ValueError(f"bounds {name} must be a scalar or have {space.k} entries (subspace), "
+                             f"got shape {arr.shape}")
+    return np.broadcast_to(lb, (space.k,)).copy(), np.broadcast_to(ub, (space.k,)).copy()
+
+
+def _seeds(seed) -> tuple[int, int, np.random.Generator, np.random.Generator]:
+    """The run's seed (drawn and reported when None), the optimizer's seed, the minibatch generator
+    and the refinement's minibatch generator (a third child: the first two are unchanged by it)."""
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-    engine_ss, batch_ss = np.random.SeedSequence(int(seed)).spawn(2)
-    return int(seed), int(engine_ss.generate_state(1)[0]), np.random.default_rng(batch_ss)
+    engine_ss, batch_ss, refine_ss = np.random.SeedSequence(int(seed)).spawn(3)
+    return int(seed), int(engine_ss.generate_state(1)[0]), np.random.default_rng(batch_ss), \
+        np.random.default_rng(refine_ss)
 
 
 # --------------------------------------------------------------------------- population training
@@ -247,8 +270,10 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
                      num_threads: int | None = None, callback: Callable[[TrainHistory], Any] | None = None,
                      dtype: str | torch.dtype = "float32", memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
                      checkpoint: str | Path | None = None, checkpoint_every: int | None = None,
-                     resume: bool = False, stop_on_sigint: bool = False, monitor: Monitor | None = None,
-                     monitor_every: int = 1, **options: Any) -> TrainHistory:
+                     resume: bool = False, stop_on_sigint: bool = False, refine: str | None = None,
+                     refine_steps: int = 10, refine_members: int = 4, refine_lr: float = 1e-2,
+                     refine_batch_size: int = 64, subspace: int | None = None, subspace_seed: int = 0,
+                     monitor: Monitor | None = None, monitor_every: int = 1, **options: Any) -> TrainHistory:
     """Optimize the flat weights of ``module`` with population algorithm ``algorithm``.
 
     Fitness of a member = ``loss`` of the network with those weights on the fitness batch
@@ -273,6 +298,20 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
     after the current evaluation (``history.interrupted``), the best weights so far kept; a
     second Ctrl-C exits at once (:class:`scpo.observers.StopOnSigint`).
 
+    ``refine="adam"`` makes the run memetic (:class:`networks.memetic.AdamRefiner`): after every
+    iteration the ``refine_members`` best members take ``refine_steps`` fresh-Adam steps (rate
+    ``refine_lr``) on seeded minibatches of ``refine_batch_size`` training rows, are clipped to the
+    bounds, re-evaluated on the fitness batch, and written back where that fitness improved
+    (Lamarckian). Those evaluations count in ``nfev``/``history.evals`` (on top of ``max_evals``,
+    which sets the iterations), the steps in ``history.grad_steps`` and the examples in
+    ``history.samples``. Needs an algorithm with members (sca, po, scpo, pso, de).
+
+    ``subspace=k`` searches ``z`` in ``R^k`` with ``W = W0 + A z`` (:class:`networks.memetic.Subspace`:
+    ``W0`` the module's weights at the call, ``A`` Gaussian with entries ``N(0, 1/k)`` from
+    ``subspace_seed``); ``bounds`` are then those of ``z``, scalars or ``k`` entries (``(-1, 1)``:
+    each weight moves from ``W0`` by about 0.58 standard deviations of offset). Refinement works
+    inside the subspace (the gradient of ``z`` is ``A^T grad_W``).
+
     ``monitor(model, history)``: every ``monitor_every`` iterations, called with a copy of the
     module holding the weights kept so far (batch norm calibrated, eval mode), e.g. to measure
     validation metrics for learning curves; its time is left out of ``history.time``.
@@ -282,7 +321,8 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
         return _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, bounds, batch_size,
                                  resample, loss, X_val, Y_val, patience, seed, chunk_size, callback, options,
                                  dtype, memory_budget_mb, checkpoint, checkpoint_every, resume, stop_on_sigint,
-                                 hook)
+                                 refine, refine_steps, refine_members, refine_lr, refine_batch_size, subspace,
+                                 subspace_seed, hook)
 
 
 def _check_fitness_memory(module: nn.Module, rows: int, n_features: int, dtype: torch.dtype,
@@ -297,11 +337,25 @@ def _check_fitness_memory(module: nn.Module, rows: int, n_features: int, dtype: 
 def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, bounds, batch_size, resample,
                       loss, X_val, Y_val, patience, seed, chunk_size, callback, options, dtype="float32",
                       memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB, checkpoint=None, checkpoint_every=None,
-                      resume=False, stop_on_sigint=False, hook: _MonitorHook | None = None) -> TrainHistory:
+                      resume=False, stop_on_sigint=False, refine=None, refine_steps=10, refine_members=4,
+                      refine_lr=1e-2, refine_batch_size=64, subspace=None, subspace_seed=0,
+                      hook: _MonitorHook | None = None) -> TrainHistory:
     _check_choice("resample", resample, RESAMPLING)
     _check_choice("loss", loss, LOSSES)
     if algorithm not in scpo.algorithm_names():
         raise ValueError(f"unknown algorithm {algorithm!r}; choose from {', '.join(scpo.algorithm_names())}")
+    if refine is not None:
+        _check_choice("refine", refine, REFINERS)
+        check_refinable(algorithm)
+        if options.get("backend") == "torch":
+            raise ValueError("refine needs the engine's numpy or numba backend (replace_members), got backend='torch'")
+        _check_int("refine_steps", refine_steps)
+        _check_int("refine_members", refine_members)
+        _check_int("refine_batch_size", refine_batch_size, minimum=2)
+        if not (isinstance(refine_lr, (int, float)) and refine_lr > 0 and math.isfinite(refine_lr)):
+            raise ValueError(f"refine_lr must be a positive number, got {refine_lr!r}")
+    _check_int("subspace", subspace, allow_none=True)
+    _check_int("subspace_seed", subspace_seed, minimum=0)
     _check_int("max_evals", max_evals)
     _check_int("batch_size", batch_size, minimum=2, allow_none=True)
     _check_int("patience", patience, allow_none=True)
@@ -310,15 +364,18 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     fitness_dtype = resolve_dtype(dtype, torch.float32)
     xt, yt = _tensors(module, X_train, Y_train, "train")
     val = _validation(module, X_val, Y_val)
-    seed, engine_seed, batch_rng = _seeds(seed)
-    lb, ub = _resolve_bounds(module, bounds)
-    weights_of = None  # the optimizer's vector is the flat weights (a subspace search maps it: see the monitor)
+    seed, engine_seed, batch_rng, refine_rng = _seeds(seed)
+    space = None if subspace is None else Subspace(to_flat(module), subspace, subspace_seed)
+    lb, ub = _resolve_bounds(module, bounds) if space is None else _subspace_bounds(space, bounds)
+    weights_of = (lambda w: w) if space is None else space.weights  # optimizer's vector -> flat weights
     n = len(xt)
     rows = n if batch_size is None else min(batch_size, n)
     multilabel = _multilabel(module)
     _check_fitness_memory(module, rows, xt.shape[1], fitness_dtype, memory_budget_mb)
 
     def fitness_of(W, xb, yb) -> np.ndarray:
+        if space is not None:
+            W = space.torch_weights(torch.as_tensor(np.asarray(W), dtype=fitness_dtype, device=xb.device))
         f = batched_loss(module, W, xb, yb, loss, multilabel, chunk_size, dtype=fitness_dtype,
                          memory_budget_mb=memory_budget_mb).cpu().numpy().astype(float)
         return np.where(np.isfinite(f), f, np.inf)
@@ -335,7 +392,8 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
 
     def selection_losses(candidates: list[np.ndarray]) -> list[float]:
         if val is not None:
-            return [evaluate_loss(load_flat(module, w), *val, X_calibrate=xt, loss=loss) for w in candidates]
+            return [evaluate_loss(load_flat(module, weights_of(w)), *val, X_calibrate=xt, loss=loss)
+                    for w in candidates]
         return fitness_of(np.stack(candidates), xt, yt).tolist()  # per-iteration resampling, no validation
 
     batch = list(draw_batch())  # the fitness batch; the selection observer redraws it per iteration
@@ -349,13 +407,24 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
         "validation": val is not None, "options": {k: repr(v) for k, v in options.items()},
         "dtype": str(fitness_dtype).removeprefix("torch."), "memory_budget_mb": memory_budget_mb,
     })
+    if refine is not None:  # recorded only when used: checkpoints of plain runs keep their fingerprint
+        history.settings.update(refine=refine, refine_steps=refine_steps, refine_members=refine_members,
+                                refine_lr=refine_lr, refine_batch_size=refine_batch_size, refine_adam="fresh")
+    if space is not None:
+        history.settings.update(subspace=space.k, subspace_seed=space.seed, weights=space.dim)
     selection = _Selection(history, resample, val, xt, patience, callback, batch, draw_batch, selection_losses)
     selection.monitor = hook.bind(module, xt, weights_of) if hook is not None and hook.monitor is not None else None
     observers: list = [selection]
+    refiner = None
+    if refine is not None:  # before the selection observer: it refines on the batch the iteration used
+        refiner = AdamRefiner(module, xt, yt, loss, multilabel, refine_steps, refine_members, refine_lr,
+                              refine_batch_size, refine_rng, lb, ub, fitness_of, batch, selection,
+                              None if space is None else space.torch_weights)
+        observers.insert(0, refiner)
     if checkpoint is not None:
         fingerprint = _fingerprint(history, xt, yt, val)
         observers.append(_population_checkpoints(opt, selection, batch_rng, fingerprint, checkpoint,
-                                                 checkpoint_every, resume))
+                                                 checkpoint_every, resume, refiner))
     if stop_on_sigint:
         observers.append(scpo.observers.StopOnSigint())
     result = opt.run(observers)
@@ -364,10 +433,12 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     if best_w is None:  # stopped before a completed iteration could be judged
         best_w = opt.best_x
         best_sel = float(opt.best_fitness)
-    load_flat(module, best_w)
+    load_flat(module, weights_of(best_w))
     calibrate_batch_norm(module, xt)
     history.best_loss, history.best_iteration = best_sel, selection.best_iter
     history.settings["nfev"] = int(opt.nfev)
+    if refiner is not None:
+        history.settings["refine_accepted"] = refiner.accepted
     history.settings["wall_time_s"] = time.perf_counter() - selection.start
     return history
 
@@ -384,6 +455,7 @@ class _Selection(scpo.observers.Observer):
         self.patience, self.callback, self.batch = patience, callback, batch
         self.draw_batch, self.selection_losses = draw_batch, selection_losses
         self.samples = 0
+        self.grad_steps = 0  # credited by a memetic refiner
         self.best_w, self.best_sel, self.best_iter, self.since = None, math.inf, -1, 0
         self.seen_best = math.inf  # the optimizer's record fitness when last judged
         self.it_best_f, self.it_best_x = math.inf, None
@@ -392,8 +464,8 @@ class _Selection(scpo.observers.Observer):
     def on_start(self, opt) -> None:
         self.start = time.perf_counter() - (self.history.time[-1] if self.history.time else 0.0)
 
-    STATE = ("samples", "best_sel", "best_iter", "since", "seen_best", "it_best_f")
-    LISTS = ("loss", "val_loss", "evals", "samples", "time")
+    STATE = ("samples", "grad_steps", "best_sel", "best_iter", "since", "seen_best", "it_best_f")
+    LISTS = ("loss", "val_loss", "evals", "grad_steps", "samples", "time")
 
     def state(self, batch_rng) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """What a checkpoint keeps of this observer: arrays and a JSON-able dict."""
@@ -408,10 +480,10 @@ class _Selection(scpo.observers.Observer):
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any], batch_rng) -> None:
         for name in self.STATE:
-            setattr(self, name, meta[name])
+            setattr(self, name, meta.get(name, 0) if name == "grad_steps" else meta[name])  # absent from older ones
         self.best_w, self.it_best_x = arrays.get("best_w"), arrays.get("it_best_x")
         for name in self.LISTS:
-            setattr(self.history, name, list(meta["history"][name]))
+            setattr(self.history, name, list(meta["history"].get(name, [])))
         self.history.initial_loss, self.history.stopped_early = meta["initial_loss"], meta["stopped_early"]
         batch_rng.bit_generator.state = meta["batch_rng"]
         if "batch_rows" in arrays:
@@ -452,6 +524,7 @@ class _Selection(scpo.observers.Observer):
         if val is not None or self.resample != "fixed":
             history.val_loss.append(self.best_sel)
         history.evals.append(int(opt.nfev))
+        history.grad_steps.append(int(self.grad_steps))
         history.samples.append(int(self.samples))
         history.time.append(time.perf_counter() - self.start)
         self.it_best_f, self.it_best_x = math.inf, None
@@ -494,9 +567,10 @@ def _check_fingerprint(path, saved: dict[str, Any] | None, expected: dict[str, A
             raise ValueError(f"{path} belongs to another training run: {what}")
 
 
-def _population_checkpoints(opt, selection: _Selection, batch_rng, fingerprint, path, every, resume):
-    """The engine's checkpointer, saving the selection observer's state in the same file; on
-    ``resume``, first restore both from ``path`` if it exists."""
+def _population_checkpoints(opt, selection: _Selection, batch_rng, fingerprint, path, every, resume,
+                            refiner: AdamRefiner | None = None):
+    """The engine's checkpointer, saving the selection observer's (and a refiner's) state in the
+    same file; on ``resume``, first restore them from ``path`` if it exists."""
     from scpo.checkpoint import load_checkpoint, read_extra
 
     if opt.backend == "torch":
@@ -504,6 +578,8 @@ def _population_checkpoints(opt, selection: _Selection, batch_rng, fingerprint, 
 
     def extra():
         arrays, meta = selection.state(batch_rng)
+        if refiner is not None:
+            meta["refiner"] = refiner.state()
         return arrays, {"trainer": fingerprint, **meta}
 
     checkpointer = scpo.observers.Checkpointer(path, every, extra=extra)
@@ -512,6 +588,8 @@ def _population_checkpoints(opt, selection: _Selection, batch_rng, fingerprint, 
         _check_fingerprint(checkpointer.path, None if meta is None else meta.get("trainer"), fingerprint)
         checkpointer.history_rows = load_checkpoint(opt, checkpointer.path)
         selection.restore(arrays, meta, batch_rng)
+        if refiner is not None:
+            refiner.restore(meta["refiner"])
         selection.history.settings["resumed_at"] = int(opt.nit)
         if selection.history.stopped_early:
             opt.request_stop("early stopping: no better selection loss")
@@ -637,7 +715,7 @@ def _train_adam(module, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, 
         raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
     xt, yt = _tensors(module, X_train, Y_train, "train")
     val = _validation(module, X_val, Y_val)
-    seed, _, _ = _seeds(seed)
+    seed, _, _, _ = _seeds(seed)
     generator = torch.Generator().manual_seed(seed)
     multilabel = _multilabel(module)
     sel_x, sel_y = val if val is not None else (xt, yt)
@@ -668,7 +746,7 @@ def _train_adam(module, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, 
                                                                          "samples"))
         done_epochs = meta["epoch"]
         for name in _Selection.LISTS:
-            setattr(history, name, list(meta["history"][name]))
+            setattr(history, name, list(meta["history"].get(name, [])))
         history.initial_loss, history.stopped_early = meta["initial_loss"], meta["stopped_early"]
         history.settings["resumed_at"] = done_epochs
         start -= history.time[-1] if history.time else 0.0
@@ -715,6 +793,7 @@ def _train_adam(module, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, 
             if val is not None:
                 history.val_loss.append(best_sel)
             history.evals.append(steps)
+            history.grad_steps.append(steps)
             history.samples.append(samples)
             history.time.append(time.perf_counter() - start)
             if hook is not None and hook.monitor is not None:  # the monitor's time leaves the clock

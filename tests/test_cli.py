@@ -375,3 +375,35 @@ def test_benchmark_prints_plain_progress_and_ctrl_c_keeps_finished_rows(tmp_path
     lines = (tmp_path / "D" / "results.csv").read_text().splitlines()
     assert len(lines) >= 3 and all(len(line.split(",")) == len(lines[0].split(",")) for line in lines)
     assert "Traceback" not in err
+
+
+def test_train_refine_subspace_loss_errors_exit_2(tmp_path):
+    for args, words in ((["--optimizer", "adam", "--refine", "adam"], ["--refine", "--optimizer adam"]),
+                        (["--model", "tfidf-lr", "--subspace", "4"], ["--subspace", "--model tfidf-lr"]),
+                        (["--optimizer", "cmaes", "--refine", "adam"], ["--refine", "'cmaes'"]),
+                        (["--optimizer", "random", "--refine", "adam"], ["'random'"]),
+                        (["--refine", "sgd"], ["--refine must be one of adam", "'sgd'"]),
+                        (["--loss", "hinge"], ["--loss", "'hinge'"]),
+                        (["--resample", "never"], ["--resample", "'never'"]),
+                        (["--bounds", "-2"], ["--bounds", "'-2'"])):
+        one_line_error(invoke("train", "apple", *args, cwd=tmp_path), *words)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_memetic_and_subspace_run_and_report_their_cost(tmp_path):
+    words = ["battery", "screen", "camera", "price", "store", "update", "music", "watch"]
+    rows = [f'"{words[i % 8]} {words[(i * 3) % 8]} news day {i} #{"abc"[i % 3]}"' for i in range(90)]
+    (tmp_path / "t.csv").write_text("text\n" + "\n".join(rows) + "\n")
+    done = invoke("train", "t.csv", "--optimizer", "scpo", "--pop", "9", "--evals", "60", "--refine", "adam",
+                  "--refine-steps", "2", "--refine-members", "2", "--subspace", "20", "--loss", "ce", "--no-progress",
+                  "--threads", "1", "--json", "m.json", "--out", "m", cwd=tmp_path)
+    assert done.exit_code == 0, done.output
+    report = json.loads((tmp_path / "m.json").read_text())
+    settings = report["training"]["settings"]
+    assert report["training"]["grad_steps"] == 2 * 2 * settings["max_iter"] > 0
+    assert settings["loss"] == "ce" and settings["subspace"] == 20 and settings["refine_members"] == 2
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())["params"]
+    assert saved["refine"] == "adam" and saved["subspace"] == 20 and saved["loss"] == "ce"
+    too_big = invoke("train", "t.csv", "--optimizer", "scpo", "--subspace", "100000", "--evals", "10", "--pop", "4",
+                     "--no-progress", cwd=tmp_path)
+    one_line_error(too_big, "subspace=100000", "weights")

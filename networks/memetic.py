@@ -1,0 +1,222 @@
+"""Memetic (Lamarckian) refinement and random-subspace search for population training.
+
+Two additions to :func:`networks.training.train_population`, kept here so the trainer stays a loop:
+
+* :class:`Subspace`: the optimizer searches ``z`` in ``R^k`` and the network gets
+  ``W = W0 + A z``, ``W0`` the module's initial flat weights and ``A (D, k)`` a fixed Gaussian
+  projection with entries ``N(0, 1/k)``, regenerated from its seed (checkpoints and saved
+  settings store the seed, never the matrix). With ``z`` uniform in ``[-b, b]^k`` each weight moves
+  from ``W0`` by a zero-mean offset of standard deviation ``b / sqrt(3)`` whatever ``k`` is, so the
+  bounds of ``z`` read as a per-weight step size (default ``b = 1``: offsets of about 0.58, the
+  scale of the He-initialized convolution weights). ``W`` itself is not clipped.
+* :class:`AdamRefiner`: an observer that, after each engine iteration, gives the best
+  ``members`` of the population ``steps`` Adam steps on seeded minibatches (all members on the
+  same minibatch), evaluates the refined members on the current fitness batch, and writes back
+  (``Optimizer.replace_members``) those that got better. Adam starts fresh at every refinement
+  (no moments are kept between iterations: a slot's occupant moves between refinements, so its
+  old moments would belong to another point). All members take their steps together: one
+  ``torch.vmap`` over ``functional_call`` per step, no loop over members. Inside a subspace the
+  gradient reaches ``z`` through ``W = W0 + A z`` (autograd gives ``A^T grad_W``).
+
+Refinement runs in population mode (:func:`networks.population.population_mode`): batch norm
+normalizes with each member's minibatch statistics, as the fitness does. The members refined are
+the best by the fitness the algorithm's state holds; with ``resample="per-iteration"`` a member
+the iteration did not re-evaluate (a DE target that survived) carries a fitness from an older
+batch, so its write-back test compares losses on different batches.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+import scpo.observers
+from networks.population import loss_per_example, population_mode
+
+__all__ = ["REFINERS", "AdamRefiner", "Subspace", "check_refinable", "population_members", "subspace_projection"]
+
+REFINERS = ("adam",)
+# Algorithms whose state is a population that Optimizer.replace_members can write into. Random
+# search keeps no population; CMA-ES and the evolution strategies keep a distribution, not members.
+NO_POPULATION = ("random",)
+
+
+def check_refinable(algorithm: str) -> None:
+    """Refuse, with one line naming it, an algorithm that keeps no members to refine."""
+    from scpo.algorithms import create
+    from scpo.algorithms.base import Algorithm
+
+    if algorithm == "adam":
+        raise ValueError("refine needs a population optimizer; optimizer 'adam' is already gradient training")
+    try:
+        impl = create(algorithm)
+    except (KeyError, ValueError):
+        raise ValueError(f"refine: unknown algorithm {algorithm!r}") from None
+    if algorithm in NO_POPULATION or type(impl).replace_members is Algorithm.replace_members:
+        raise ValueError(f"refine needs an algorithm with a population of members (sca, po, scpo, pso, de); "
+                         f"{algorithm!r} has none to replace")
+
+
+def population_members(state: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The members and their fitness in an algorithm's state (PSO: the personal bests)."""
+    if hasattr(state, "fitness") and hasattr(state, "X"):
+        return np.asarray(state.X), np.asarray(state.fitness)
+    if hasattr(state, "P_fitness"):
+        return np.asarray(state.P), np.asarray(state.P_fitness)
+    raise ValueError(f"refine: the algorithm state {type(state).__name__} holds no population members")
+
+
+# --------------------------------------------------------------------------- subspace
+
+
+def subspace_projection(dim: int, k: int, seed: int) -> np.ndarray:
+    """The fixed projection ``A (dim, k)``: entries ``N(0, 1/k)`` from ``numpy.random.default_rng(seed)``."""
+    for name, value in (("dim", dim), ("k", k), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "seed" else 1):
+            raise ValueError(f"subspace_projection: {name} must be an integer >= {0 if name == 'seed' else 1}, "
+                             f"got {value!r}")
+    return np.random.default_rng(int(seed)).standard_normal((int(dim), int(k))) / math.sqrt(k)
+
+
+class Subspace:
+    """``W = W0 + A z``: the map from the optimizer's ``z (k,)`` to a network's flat weights ``(D,)``.
+
+    ``w0`` is the module's initial flat vector (``networks.population.to_flat``); ``A`` comes
+    from :func:`subspace_projection` with ``seed``. :meth:`weights` maps numpy rows (float64),
+    :meth:`torch_weights` tensors (for the fitness pass and gradients).
+    """
+
+    def __init__(self, w0, k: int, seed: int = 0):
+        w0 = np.asarray(w0, dtype=float).reshape(-1)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"subspace must be an integer >= 1, got {k!r}")
+        if k > w0.size:
+            raise ValueError(f"subspace={k} exceeds the {w0.size} weights of the network; choose k <= {w0.size}")
+        self.w0, self.k, self.seed = w0, int(k), int(seed)
+        self.A = subspace_projection(w0.size, self.k, self.seed)
+        self._torch: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @property
+    def dim(self) -> int:
+        """D, the network's weight count."""
+        return self.w0.size
+
+    def weights(self, Z) -> np.ndarray:
+        """``W0 + A z`` for ``z (k,)`` or rows ``Z (P, k)`` (float64)."""
+        Z = np.asarray(Z, dtype=float)
+        return self.w0 + Z @ self.A.T
+
+    def torch_weights(self, Z: torch.Tensor) -> torch.Tensor:
+        """``W0 + A z`` on tensors (any leading shape), in ``Z``'s dtype and device; differentiable."""
+        key = (Z.dtype, Z.device)
+        if key not in self._torch:
+            self._torch[key] = (torch.as_tensor(self.w0, dtype=Z.dtype, device=Z.device),
+                                torch.as_tensor(self.A, dtype=Z.dtype, device=Z.device))
+        w0, A = self._torch[key]
+        return w0 + Z @ A.T
+
+
+# --------------------------------------------------------------------------- refinement
+
+
+def adam_steps(module: nn.Module, Z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: str, multilabel: bool,
+               steps: int, lr: float, batch_size: int, rng: np.random.Generator, lb: torch.Tensor, ub: torch.Tensor,
+               to_weights: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """``steps`` fresh-Adam steps for every row of ``Z (m, d)`` at once, projected onto ``[lb, ub]``.
+
+    Each step draws ``batch_size`` rows of ``(x, y)`` without replacement from ``rng`` (the same rows
+    for every member: common random numbers); the loss of a member is the mean ``loss`` of the
+    network with weights ``to_weights(z)`` (identity when ``None``) in population mode. Adam is
+    elementwise, so one Adam over the stacked rows with the summed loss is each member's own Adam.
+    Adam is written out (``torch.optim.Adam``'s defaults: betas 0.9, 0.999, eps 1e-8, bias
+    correction): constructing a ``torch.optim`` optimizer imports ``torch._dynamo`` (seconds), once
+    per process, which would dominate a short memetic run.
+    """
+    params = list(module.named_parameters())
+    names, shapes, sizes = [n for n, _ in params], [p.shape for _, p in params], [p.numel() for _, p in params]
+    Z = Z.detach().clone().requires_grad_(True)
+    m1, m2 = torch.zeros_like(Z), torch.zeros_like(Z)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    n = len(x)
+    rows = min(batch_size, n)
+
+    def member_loss(z: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        flat = z if to_weights is None else to_weights(z)
+        tensors = {k: t.view(s) for k, t, s in zip(names, torch.split(flat, sizes), shapes, strict=True)}
+        return loss_per_example(functional_call(module, tensors, (xb,)), yb, loss, multilabel).mean()
+
+    batched = torch.vmap(member_loss, in_dims=(0, None, None))
+    with population_mode(module):
+        for step in range(1, steps + 1):
+            at = torch.as_tensor(np.sort(rng.choice(n, rows, replace=False)), device=x.device)
+            (grad,) = torch.autograd.grad(batched(Z, x[at], y[at]).sum(), Z)
+            with torch.no_grad():
+                m1.mul_(beta1).add_(grad, alpha=1 - beta1)
+                m2.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                denominator = (m2 / (1 - beta2**step)).sqrt_().add_(eps)
+                Z.addcdiv_(m1, denominator, value=-lr / (1 - beta1**step))
+                Z.copy_(torch.minimum(torch.maximum(Z, lb), ub))
+    return Z.detach()
+
+
+class AdamRefiner(scpo.observers.Observer):
+    """Lamarckian refinement after every iteration (see the module docstring).
+
+    ``fitness_of(Z, x, y)`` is the trainer's fitness (numpy rows in, numpy losses out) and ``batch``
+    its current fitness batch (a list the trainer updates in place); ``selection`` is the trainer's
+    selection observer, told about the refined members (examples, iteration best) and credited with
+    the gradient steps (``None``: the refiner counts them itself, ``grad_steps``). ``rng`` draws the
+    refinement minibatches (checkpointed through :meth:`state`). ``last`` holds the latest
+    refinement: member indices, refined vectors, their fitness, and which were written back.
+    """
+
+    def __init__(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str, multilabel: bool,
+                 steps: int, members: int, lr: float, batch_size: int, rng: np.random.Generator,
+                 lb: np.ndarray, ub: np.ndarray, fitness_of, batch: list, selection=None,
+                 to_weights: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        self.module, self.x, self.y, self.loss, self.multilabel = module, x, y, loss, multilabel
+        self.steps, self.members, self.lr, self.batch_size, self.rng = steps, members, lr, batch_size, rng
+        like = next(iter(module.parameters()))
+        self.lb = torch.as_tensor(lb, dtype=like.dtype, device=like.device)
+        self.ub = torch.as_tensor(ub, dtype=like.dtype, device=like.device)
+        self.lb_np, self.ub_np = np.asarray(lb, dtype=float), np.asarray(ub, dtype=float)
+        self.fitness_of, self.batch, self.selection, self.to_weights = fitness_of, batch, selection, to_weights
+        self.accepted = 0  # refined members written back (their refined fitness was better)
+        self.grad_steps = 0
+        self.last: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def on_iteration(self, opt) -> None:
+        if opt.run_state.stop_message is not None:
+            return
+        X, fitness = population_members(opt.state)
+        m = min(self.members, len(X))
+        idx = np.argsort(fitness, kind="stable")[:m]
+        like = next(iter(self.module.parameters()))
+        Z0 = torch.as_tensor(X[idx], dtype=like.dtype, device=like.device)
+        Z = adam_steps(self.module, Z0, self.x, self.y, self.loss, self.multilabel, self.steps, self.lr,
+                       self.batch_size, self.rng, self.lb, self.ub, self.to_weights)
+        Z = np.clip(Z.cpu().numpy().astype(float), self.lb_np, self.ub_np)
+        f = self.fitness_of(Z, *self.batch)
+        self.grad_steps += m * self.steps
+        if self.selection is not None:
+            self.selection.grad_steps += m * self.steps
+            self.selection.samples += m * self.steps * min(self.batch_size, len(self.x))
+            self.selection.on_evaluation(opt, Z, f)  # the refined fitness evaluations: examples, iteration best
+        better = f < fitness[idx]
+        self.accepted += int(better.sum())
+        self.last = (idx, Z, f, better)
+        opt.replace_members(idx[better], Z[better], f[better], evaluations=m)
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able state for a checkpoint: the minibatch generator and the acceptance count."""
+        return {"rng": self.rng.bit_generator.state, "accepted": self.accepted, "grad_steps": self.grad_steps}
+
+    def restore(self, meta: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = meta["rng"]
+        self.accepted, self.grad_steps = int(meta["accepted"]), int(meta["grad_steps"])

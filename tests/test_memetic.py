@@ -1,0 +1,203 @@
+"""Memetic (Lamarckian Adam) refinement and random-subspace search of population training."""
+
+import numpy as np
+import pytest
+import torch
+
+import scpo
+from networks import DeepResNet
+from networks.memetic import AdamRefiner, Subspace, check_refinable, population_members, subspace_projection
+from networks.population import batched_loss, flat_size, to_flat
+from networks.training import train_population
+
+
+def toy(n: int = 160, seed: int = 0):
+    """Four classes decided by the signs of two of six features: learnable, not trivially."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 6)).astype(np.float32)
+    labels = (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] > 0)
+    return X, np.eye(4)[labels]
+
+
+def small_net(seed: int = 0) -> DeepResNet:
+    return DeepResNet(6, 4, width=4, depth=1, seed=seed)
+
+
+def test_refiner_writes_back_refined_members_with_their_own_loss():
+    torch.set_num_threads(1)
+    module = small_net()
+    X, Y = toy()
+    x, y = torch.as_tensor(X), torch.as_tensor(Y, dtype=torch.float32)
+    dim = flat_size(module)
+    lb, ub = np.full(dim, -1.0), np.full(dim, 1.0)
+
+    def fitness_of(W, xb, yb):
+        return batched_loss(module, W, xb, yb, "mse").numpy().astype(float)
+
+    problem = scpo.Problem(lambda W: fitness_of(W, x, y), lb, ub, vectorized=True)
+    opt = scpo.make(problem, "scpo", seed=0, pop_size=16, max_iter=6)
+    refiner = AdamRefiner(module, x, y, "mse", False, steps=5, members=3, lr=1e-2, batch_size=32,
+                          rng=np.random.default_rng(1), lb=lb, ub=ub, fitness_of=fitness_of, batch=[x, y])
+
+    class Before(scpo.observers.Observer):
+        def on_iteration(self, opt):
+            self.best = float(population_members(opt.state)[1].min())
+
+    class Check(scpo.observers.Observer):
+        """After the refiner: written-back members sit at the refined vectors with the refined fitness."""
+
+        def __init__(self):
+            self.bests, self.checked, self.records = [], 0, []
+
+        def on_iteration(self, opt):
+            members, fitness = population_members(opt.state)
+            idx, Z, f, better = refiner.last
+            np.testing.assert_array_equal(members[idx[better]], Z[better])
+            np.testing.assert_array_equal(fitness[idx[better]], f[better])
+            np.testing.assert_allclose(fitness, fitness_of(members, x, y), rtol=1e-6)  # fitness = loss of weights
+            self.checked += int(better.sum())
+            assert fitness.min() <= before.best  # refinement never worsens the population's best
+            self.records.append(float(opt.best_fitness))
+
+    before, check = Before(), Check()
+    result = opt.run([before, refiner, check])
+    assert check.checked == refiner.accepted > 0
+    assert all(b <= a for a, b in zip(check.records, check.records[1:], strict=False))
+    assert refiner.grad_steps == 6 * 3 * 5
+    assert result.nfev == 16 + 6 * (16 + 4) + 6 * 3  # initial, PO iterations (N + parties), refinements
+
+
+def test_train_population_counts_refinement_cost_and_records_settings():
+    X, Y = toy()
+    plain = train_population(small_net(), X, Y, max_evals=200, pop_size=16, seed=0, num_threads=1)
+    refined = train_population(small_net(), X, Y, max_evals=200, pop_size=16, seed=0, num_threads=1,
+                               refine="adam", refine_steps=3, refine_members=2, refine_batch_size=40)
+    iterations = len(refined.loss)
+    assert refined.grad_steps == [2 * 3 * (i + 1) for i in range(iterations)]
+    assert plain.grad_steps == [0] * len(plain.loss)
+    assert refined.evals[-1] == refined.settings["nfev"] == plain.evals[-1] + 2 * iterations
+    assert refined.samples[-1] - plain.samples[-1] >= iterations * 2 * (3 * 40 + len(X))
+    assert {"refine": "adam", "refine_steps": 3, "refine_members": 2, "refine_batch_size": 40}.items() \
+        <= refined.settings.items()
+    assert "refine" not in plain.settings
+    assert all(b <= a for a, b in zip(refined.loss, refined.loss[1:], strict=False))
+
+
+def test_refine_lowers_the_final_training_loss_across_seeds():
+    X, Y = toy(200)
+    plain, memetic = [], []
+    for seed in range(3):
+        common = {"max_evals": 400, "pop_size": 16, "seed": seed, "num_threads": 1}
+        plain.append(train_population(small_net(seed), X, Y, **common).best_loss)
+        memetic.append(train_population(small_net(seed), X, Y, refine="adam", refine_steps=5, **common).best_loss)
+    assert all(m < p for m, p in zip(memetic, plain, strict=True)), (memetic, plain)
+    assert np.mean(memetic) < 0.8 * np.mean(plain)
+
+
+def test_subspace_maps_z_to_weights_and_is_reproducible():
+    w0 = np.arange(50, dtype=float) / 10
+    space = Subspace(w0, 7, seed=3)
+    A = subspace_projection(50, 7, 3)
+    np.testing.assert_array_equal(space.A, A)
+    np.testing.assert_array_equal(A, Subspace(w0, 7, seed=3).A)
+    assert not np.allclose(A, subspace_projection(50, 7, 4))
+    z = np.linspace(-1, 1, 7)
+    np.testing.assert_allclose(space.weights(z), w0 + A @ z)
+    np.testing.assert_allclose(space.weights(np.stack([z, -z])), np.stack([w0 + A @ z, w0 - A @ z]))
+    np.testing.assert_allclose(space.torch_weights(torch.as_tensor(z)).numpy(), w0 + A @ z)
+    big = subspace_projection(2000, 400, 0)
+    assert abs(big.var() * 400 - 1) < 0.02  # entries N(0, 1/k): unit-variance offsets per unit z
+
+
+def test_train_population_in_a_subspace_returns_w0_plus_a_z():
+    X, Y = toy()
+    module = small_net()
+    w0 = to_flat(module)
+    history = train_population(module, X, Y, max_evals=200, pop_size=16, seed=0, num_threads=1, subspace=5,
+                               subspace_seed=2, bounds=(-0.5, 0.5), refine="adam", refine_steps=2)
+    A = subspace_projection(w0.size, 5, 2)
+    z, *_ = np.linalg.lstsq(A, to_flat(module) - w0, rcond=None)
+    np.testing.assert_allclose(w0 + A @ z, to_flat(module), atol=1e-5)
+    assert np.all(np.abs(z) <= 0.5 + 1e-5)
+    assert history.settings["subspace"] == 5 and history.settings["subspace_seed"] == 2
+    assert history.settings["dim"] == 5 and history.settings["weights"] == w0.size
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"refine": "adam", "algorithm": "cmaes"}, ["'cmaes'"]),
+    ({"refine": "adam", "algorithm": "snes"}, ["'snes'"]),
+    ({"refine": "adam", "algorithm": "random"}, ["'random'"]),
+    ({"refine": "sgd"}, ["refine", "'sgd'"]),
+    ({"refine": "adam", "refine_steps": 0}, ["refine_steps", "0"]),
+    ({"subspace": 0}, ["subspace", "0"]),
+    ({"subspace": 10_000}, ["10000", "weights"]),
+    ({"subspace": 3, "bounds": "scaled"}, ["scaled", "z"]),
+    ({"refine": "adam", "backend": "torch"}, ["backend='torch'"]),
+])
+def test_bad_refine_and_subspace_arguments_are_refused(kwargs, words):
+    X, Y = toy(20)
+    module = small_net()
+    if kwargs.get("subspace") == 10_000:
+        words = [*words, str(flat_size(module))]
+    with pytest.raises(ValueError) as info:
+        train_population(module, X, Y, max_evals=50, pop_size=4, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message and all(w in message for w in words), message
+
+
+def test_check_refinable_names_the_optimizer():
+    with pytest.raises(ValueError, match="'adam'"):
+        check_refinable("adam")
+    for name in ("sca", "po", "scpo", "pso", "de"):
+        check_refinable(name)
+
+
+def test_recommender_refuses_refine_with_adam():
+    from networks.recommender import HashtagRecommender
+
+    with pytest.raises(ValueError, match="adam"):
+        HashtagRecommender(optimizer="adam", refine="adam").fit(["a #x", "b #y", "c #x"])
+
+
+def test_refinement_steps_are_torch_adams_steps_per_member():
+    from networks.memetic import adam_steps
+    from networks.population import load_flat, loss_per_example, population_mode
+
+    X, Y = toy(50)
+    x, y = torch.as_tensor(X), torch.as_tensor(Y, dtype=torch.float32)
+    nets = [small_net(0), small_net(1)]
+    Z = torch.stack([torch.as_tensor(to_flat(n), dtype=torch.float32) for n in nets])
+    bound = torch.full((Z.shape[1],), 10.0)
+    refined = adam_steps(nets[0], Z, x, y, "mse", False, 4, 1e-2, 50, np.random.default_rng(0), -bound, bound)
+    for net, row in zip(nets, refined, strict=True):  # all 50 rows every step: plain full-batch Adam
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+        with population_mode(net):
+            for _ in range(4):
+                optimizer.zero_grad()
+                loss_per_example(net(x), y, "mse", False).mean().backward()
+                optimizer.step()
+        np.testing.assert_allclose(row.numpy(), to_flat(net), atol=1e-5)
+    assert not torch.equal(refined[0], refined[1])
+    load_flat(nets[0], refined[0])  # in the bounds, finite
+
+
+def test_memetic_subspace_run_stopped_and_resumed_equals_the_uninterrupted_run(tmp_path):
+    X, Y = toy(100)
+    settings = dict(max_evals=300, pop_size=16, batch_size=40, resample="per-iteration", X_val=X[80:], Y_val=Y[80:],
+                    seed=3, refine="adam", refine_steps=2, refine_members=2, subspace=12, num_threads=1)
+    full_net = small_net()
+    full = train_population(full_net, X[:80], Y[:80], **settings)
+    ck = tmp_path / "ck"
+    stopped = train_population(small_net(), X[:80], Y[:80], **settings, checkpoint=ck, checkpoint_every=1,
+                               callback=lambda h: len(h.loss) >= 5)
+    assert len(stopped.loss) == 5
+    resumed_net = small_net()
+    resumed = train_population(resumed_net, X[:80], Y[:80], **settings, checkpoint=ck, checkpoint_every=1,
+                               resume=True)
+    assert resumed.settings["resumed_at"] == 5
+    np.testing.assert_array_equal(to_flat(resumed_net), to_flat(full_net))
+    for key in ("loss", "val_loss", "evals", "grad_steps", "samples"):
+        assert getattr(resumed, key) == getattr(full, key), key
+    assert resumed.settings["refine_accepted"] == full.settings["refine_accepted"]
+    with pytest.raises(ValueError, match="subspace_seed"):
+        train_population(small_net(), X[:80], Y[:80], **{**settings, "subspace_seed": 1}, checkpoint=ck, resume=True)
