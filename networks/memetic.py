@@ -42,9 +42,10 @@ from networks.population import loss_per_example, population_mode
 __all__ = ["REFINERS", "AdamRefiner", "Subspace", "check_refinable", "population_members", "subspace_projection"]
 
 REFINERS = ("adam",)
-# Algorithms whose state is a population that Optimizer.replace_members can write into. Random
-# search keeps no population; CMA-ES and the evolution strategies keep a distribution, not members.
-NO_POPULATION = ("random",)
+# Refinable: algorithms that take replaced members (Optimizer.replace_members). CMA-ES and the evolution
+# strategies keep a distribution, not members. Random search keeps no population either, but takes
+# refined points (its best so far): its refined members are the best of each fresh random population,
+# the ablation of the memetic schedule without the population's own moves.
 
 
 def check_refinable(algorithm: str) -> None:
@@ -58,13 +59,17 @@ def check_refinable(algorithm: str) -> None:
         impl = create(algorithm)
     except (KeyError, ValueError):
         raise ValueError(f"refine: unknown algorithm {algorithm!r}") from None
-    if algorithm in NO_POPULATION or type(impl).replace_members is Algorithm.replace_members:
-        raise ValueError(f"refine needs an algorithm with a population of members (sca, po, scpo, pso, de); "
+    if type(impl).replace_members is Algorithm.replace_members:
+        raise ValueError(f"refine needs an algorithm with a population of members (sca, po, scpo, pso, de, "
+                         f"random); "
                          f"{algorithm!r} has none to replace")
 
 
-def population_members(state: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The members and their fitness in an algorithm's state (PSO: the personal bests)."""
+def population_members(state: Any, evaluated=None) -> tuple[np.ndarray, np.ndarray]:
+    """The members and their fitness in an algorithm's state (PSO: the personal bests); for random
+    search, whose state is only its population size, the last ``evaluated`` (candidates, fitness)."""
+    if isinstance(state, int | np.integer) and evaluated is not None:
+        return np.asarray(evaluated[0]), np.asarray(evaluated[1])
     if hasattr(state, "fitness") and hasattr(state, "X"):
         return np.asarray(state.X), np.asarray(state.fitness)
     if hasattr(state, "P_fitness"):
@@ -191,10 +196,13 @@ class AdamRefiner(scpo.observers.Observer):
         self.grad_steps = 0
         self.last: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
+    def on_evaluation(self, opt, candidates, fitness) -> None:
+        self.evaluated = (candidates, fitness)  # random search's members: its latest population
+
     def on_iteration(self, opt) -> None:
         if opt.run_state.stop_message is not None:
             return
-        X, fitness = population_members(opt.state)
+        X, fitness = population_members(opt.state, getattr(self, "evaluated", None))
         m = min(self.members, len(X))
         idx = np.argsort(fitness, kind="stable")[:m]
         like = next(iter(self.module.parameters()))

@@ -381,7 +381,7 @@ def test_train_refine_subspace_loss_errors_exit_2(tmp_path):
     for args, words in ((["--optimizer", "adam", "--refine", "adam"], ["--refine", "--optimizer adam"]),
                         (["--model", "tfidf-lr", "--subspace", "4"], ["--subspace", "--model tfidf-lr"]),
                         (["--optimizer", "cmaes", "--refine", "adam"], ["--refine", "'cmaes'"]),
-                        (["--optimizer", "random", "--refine", "adam"], ["'random'"]),
+                        (["--optimizer", "openai-es", "--refine", "adam"], ["'openai-es'"]),
                         (["--refine", "sgd"], ["--refine must be one of adam", "'sgd'"]),
                         (["--loss", "hinge"], ["--loss", "'hinge'"]),
                         (["--resample", "never"], ["--resample", "'never'"]),
