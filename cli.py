@@ -612,7 +612,7 @@ def train(
               "n_val": len(data.val_texts), "n_test": len(data.test_texts),
               "message": _train_message(history)}
     if history is not None:  # the training cost, for comparing optimizers (wall time, evaluations, steps)
-        report["training"] = {"wall_time_s": history.settings.get("wall_time_s"),
+        report["training"] = {"wall_time_s": history.settings.get("wall_time_s"), "selection_loss": history.best_loss,
                               "evals": history.evals[-1] if history.evals else 0,
                               "grad_steps": history.grad_steps[-1] if history.grad_steps else 0,
                               "samples": history.samples[-1] if history.samples else 0,
