@@ -612,7 +612,8 @@ def train(
                               "evals": history.evals[-1] if history.evals else 0,
                               "grad_steps": history.grad_steps[-1] if history.grad_steps else 0,
                               "samples": history.samples[-1] if history.samples else 0,
-                              "settings": history.settings}
+                              "settings": {k: v for k, v in history.settings.items()
+                                           if k not in ("wall_time_s", "resumed_at")}}
     for label, fitted in (("model", recommender), ("frequency", floor)):
         scores = aligned_scores(fitted, data.test_texts, data.tag_names)
         found = {**metrics.classification_metrics(data.Y_test, scores),
