@@ -467,9 +467,6 @@ def _benchmark_interrupted(out: Path) -> None:
     raise typer.Exit(130)
 
 
-TRAIN_LOSS = "mse"  # `scpo train`'s loss for population optimizers (README, Fidelity: measured choice)
-
-
 @app.command()
 def train(
     source: Annotated[str, typer.Argument(help="apple | avengers | path/to/tweets.csv")] = "apple",
@@ -481,9 +478,8 @@ def train(
     pop: Annotated[int | None, typer.Option(min=1, help="Population size (PO/SCPO: a perfect square)")] = 64,
     batch_size: Annotated[int | None, typer.Option(min=2, help="Fitness batch rows (default: all training rows)")]
     = None,
-    loss: Annotated[str | None, typer.Option(
-        help=f"mse (the paper's fitness) | ce | bce (default: {TRAIN_LOSS} for population optimizers, mse for Adam)")]
-    = None,
+    loss: Annotated[str, typer.Option(
+        help="mse (the paper's fitness; README Fidelity has the measured choice) | ce | bce")] = "mse",
     resample: Annotated[str, typer.Option(help="Population fitness batch: fixed | per-iteration (a new minibatch "
                                                "each iteration; with --batch-size)")] = "fixed",
     bounds: Annotated[str, typer.Option(help="Population search box: B for [-B, B] per weight (z with --subspace) "
@@ -552,7 +548,7 @@ def train(
             check_refinable(optimizer or "scpo")
         except ValueError as exc:
             fail(f"--refine: {exc}")
-    if loss is not None and loss not in ("mse", "ce", "bce"):
+    if loss not in ("mse", "ce", "bce"):
         fail(f"--loss must be one of mse, ce, bce, got {loss!r}")
     if resample not in ("fixed", "per-iteration"):
         fail(f"--resample must be fixed or per-iteration, got {resample!r}")
@@ -606,7 +602,7 @@ def train(
                              "refine_batch_size": refine_batch_size, "subspace": subspace,
                              "subspace_seed": subspace_seed} if population else {}
         recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
-                                         loss=loss or (TRAIN_LOSS if population else "mse"), **population_params,
+                                         loss=loss, **population_params,
                                          epochs=epochs, seed=seed, pop_size=pop, batch_size=batch_size, dtype=dtype,
                                          device=device,
                                          memory_budget_mb=memory_budget_mb, num_threads=threads,
@@ -627,11 +623,12 @@ def train(
               "n_val": len(data.val_texts), "n_test": len(data.test_texts),
               "message": _train_message(history)}
     if history is not None:  # the training cost, for comparing optimizers (wall time, evaluations, steps)
-        report["training"] = {"wall_time_s": history.settings.get("wall_time_s"),
+        report["training"] = {"wall_time_s": history.settings.get("wall_time_s"), "selection_loss": history.best_loss,
                               "evals": history.evals[-1] if history.evals else 0,
                               "grad_steps": history.grad_steps[-1] if history.grad_steps else 0,
                               "samples": history.samples[-1] if history.samples else 0,
-                              "settings": history.settings}
+                              "settings": {k: v for k, v in history.settings.items()
+                                           if k not in ("wall_time_s", "resumed_at")}}
     for label, fitted in (("model", recommender), ("frequency", floor)):
         scores = aligned_scores(fitted, data.test_texts, data.tag_names)
         found = {**metrics.classification_metrics(data.Y_test, scores),

@@ -36,11 +36,15 @@ COMMON = ["train", "apple", "--exclude-collection-tag", "--threads", "1", "--no-
 # Hit@5): README, Fidelity, "Population training of the ResNet".
 REFINE = ["--optimizer", "scpo", "--refine", "adam", "--pop", "16", "--evals", "400", "--refine-members", "1",
           "--refine-steps", "15"]
+# A heavier memetic setting (the first anchors run's): 2 members x 10 steps, 600 evaluations. Shown, not judged.
+REFINE_2X10 = ["--optimizer", "scpo", "--refine", "adam", "--pop", "16", "--evals", "600", "--refine-members", "2",
+               "--refine-steps", "10"]
 RUNS = {
     "frequency": ["--model", "frequency"],
     "adam": ["--optimizer", "adam"],
     "scpo": ["--optimizer", "scpo"],
     "scpo --refine adam": REFINE,
+    "refine 2x10, 600 ev": REFINE_2X10,
 }
 
 
@@ -61,6 +65,7 @@ def run_one(args: list[str], seed: int) -> dict:
     training = report.get("training") or {}
     return {"hit@5": report["model"]["hit@5"], "frequency_hit@5": report["frequency"]["hit@5"], "wall": wall,
             "train_s": training.get("wall_time_s") or 0.0, "evals": training.get("evals", 0),
+            "val_loss": training.get("selection_loss"),
             "grad_steps": training.get("grad_steps", 0), "n_test": report["n_test"]}
 
 
@@ -73,13 +78,15 @@ def table(results: dict[str, list[dict]], seeds: list[int]) -> list[str]:
     adam_wall = mean(r["wall"] for r in results["adam"])
     adam_train = mean(r["train_s"] for r in results["adam"])
     lines = [f"{'model':<20} {'Hit@5':>7} {'per seed':<24} {'wall s':>7} {'x Adam':>7} {'train s':>8} "
-             f"{'x Adam':>7} {'evals':>7} {'grad steps':>10}"]
+             f"{'x Adam':>7} {'evals':>7} {'grad steps':>10} {'val MSE':>8}"]
     for name, rows in results.items():
         wall, train = mean(r["wall"] for r in rows), mean(r["train_s"] for r in rows)
         lines.append(f"{name:<20} {mean(r['hit@5'] for r in rows):>7.4f} "
                      f"{' '.join(format(r['hit@5'], '.3f') for r in rows):<24} {wall:>7.1f} {wall / adam_wall:>7.2f} "
                      f"{train:>8.1f} {(train / adam_train if adam_train else 0):>7.2f} "
-                     f"{mean(r['evals'] for r in rows):>7.0f} {mean(r['grad_steps'] for r in rows):>10.0f}")
+                     f"{mean(r['evals'] for r in rows):>7.0f} {mean(r['grad_steps'] for r in rows):>10.0f} "
+                     + (f"{mean(r['val_loss'] for r in rows):>8.4f}" if rows[0]["val_loss"] is not None
+                        else f"{'-':>8}"))
     hit = {name: mean(r["hit@5"] for r in rows) for name, rows in results.items()}
     walls = {name: mean(r["wall"] for r in rows) for name, rows in results.items()}
     trains = {name: mean(r["train_s"] for r in rows) for name, rows in results.items()}
@@ -97,6 +104,7 @@ def table(results: dict[str, list[dict]], seeds: list[int]) -> list[str]:
     lines.append("")
     lines += [f"{'HOLDS' if ok else 'FAILS'}  {what}: {detail}" for what, ok, detail in checks]
     n_test = sorted({r["n_test"] for rows in results.values() for r in rows})
+    lines.append("val MSE: the validation loss of the weights kept (the selection criterion), mean over seeds")
     lines.append(f"test tweets per seed: {n_test} (one tweet = {1 / min(n_test):.3f} Hit@5); seeds {seeds}")
     return lines
 
@@ -118,7 +126,7 @@ def main() -> None:
               f"# date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
               f"# machine: {uname}; nproc {os.cpu_count()} (shared with other jobs: wall times are indicative)",
               f"# command: python experiments/anchors_train.py --seeds {args.seeds}",
-              f"# scpo train {' '.join(COMMON)} --seed S + per model: "
+              f"# scpo {' '.join(COMMON)} --seed S + per model: "
               + "; ".join(f"{k}: {' '.join(v)}" for k, v in RUNS.items()), ""]
     text = "\n".join(header + table(results, seeds)) + "\n"
     print(text)
