@@ -5,7 +5,7 @@ are taken in this process, interleaved (pass, vmap, loop, torch.mm, repeat), bes
 the figures to read are the ratios. ``--train`` also runs ``scpo train`` end to end (SCPO, 30,000
 evaluations, top-20 tags) on a ~7k-training-tweet CSV built in a temporary directory by replicating
 the Avengers corpus with a row-number token appended (so de-duplication keeps every row), and
-reports its wall time and peak resident memory (``resource.getrusage`` of the child).
+reports its wall time and peak resident memory (``os.wait4``: that child alone).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import copy
 import csv
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -118,9 +117,15 @@ def bench_train(rows: int, evals: int, threads: int | None, extra: tuple[str, ..
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         load = os.getloadavg()
         start = time.perf_counter()
-        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - start
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        with open(Path(tmp) / "stdout", "w+") as out, open(Path(tmp) / "stderr", "w+") as err:
+            child = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)
+            _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, not every child's so far
+            child.returncode = os.waitstatus_to_exitcode(status)
+            wall = time.perf_counter() - start
+            out.seek(0)
+            err.seek(0)
+            done = subprocess.CompletedProcess(cmd, child.returncode, out.read(), err.read())
+        rss = usage.ru_maxrss / 1024
         import json
         n_train = json.loads((Path(tmp) / "m.json").read_text())["n_train"] if done.returncode == 0 else "?"
     print(f"scpo train ({rows:,} CSV rows -> {n_train} training tweets, --top-k 20 --optimizer scpo --evals "
