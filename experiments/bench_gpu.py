@@ -156,6 +156,10 @@ def main() -> None:
             return buffer.write(text)
 
     started = time.perf_counter()
+    train_report = io.StringIO()
+    if not args.no_train:  # first: before this process starts compile workers or thread pools of its own
+        with redirect_stdout(train_report):
+            bench_train(9300, 30000, None, ("--device", device))
     with redirect_stdout(Tee()):
         print(f"# bench_gpu {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, device {device}: {device_name(device)}")
         print(f"# host: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, torch threads "
@@ -166,8 +170,8 @@ def main() -> None:
             print("\n## 2. Population forward pass against the device's GEMM rate")
             bench_pass(64, [256, 2048, 16384] if device != "cpu" else [256, 2048], 5, device)
         if not args.no_train:
-            print("\n## 3. scpo train, SCPO, 30,000 evaluations")
-            bench_train(9300, 30000, None, ("--device", device))
+            print("\n## 3. scpo train, SCPO, 30,000 evaluations (run first, in a child process)")
+            print(train_report.getvalue(), end="")
         print(f"\n# {time.perf_counter() - started:.0f} s in all")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
