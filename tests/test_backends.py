@@ -328,21 +328,6 @@ def test_cuda_runs_and_matches_cpu_statistics(algorithm):
     assert 0.5 < np.median(finals) / np.median(cpu) < 2.0, (cpu, finals)
 
 
-@cuda
-def test_cuda_sca_loop_makes_no_host_device_transfers():
-    problem = problems.get("rastrigin", 64, seed=0)
-    optimizer = scpo.make("sca", problem, seed=0, pop_size=32, max_iter=10, backend="torch", device="cuda")
-    evaluate = optimizer.evaluator()
-    optimizer.tell(evaluate(optimizer.ask(copy=False)))
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        while not optimizer.done:
-            optimizer.tell(evaluate(optimizer.ask(copy=False)))
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    assert np.isfinite(optimizer.result().fun)
-
-
 # ---- the torch backend's steps (issue #15) --------------------------------------------------------
 
 def test_torch_step_settings_are_validated():
