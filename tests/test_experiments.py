@@ -2,7 +2,6 @@
 
 import csv
 import math
-import os
 import re
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features import build_dataset, default_data_home
+from features import build_dataset
 from scpo.benchmark import run_benchmark
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -20,15 +19,7 @@ from experiments import report, table2  # noqa: E402
 VERDICTS = {"reproduced", "not reproduced", "not comparable"}
 
 
-def require_apple() -> None:
-    if not (default_data_home() / "apple_twitter_sentiment.csv").is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the Apple corpus is missing from {default_data_home()}")
-        pytest.skip("no Apple corpus")
-
-
-def test_validation_part_is_carved_from_the_training_split_only():
-    require_apple()
+def test_validation_part_is_carved_from_the_training_split_only(apple_corpus):
     dataset = build_dataset("apple", train_share=0.9, val_share=0.0, seed=3)
     carved = table2.with_validation(dataset, seed=3)
     assert set(carved.train_texts).isdisjoint(carved.val_texts)
@@ -40,8 +31,7 @@ def test_validation_part_is_carved_from_the_training_split_only():
     np.testing.assert_array_equal(carved.Y_val, dataset.Y_train[rows])
 
 
-def test_table2_writes_rows_resumes_and_sets_the_paper_beside(tmp_path, capsys):
-    require_apple()
+def test_table2_writes_rows_resumes_and_sets_the_paper_beside(apple_corpus, tmp_path, capsys):
     out = tmp_path / "t2.md"
     argv = ["--datasets", "apple", "--shares", "0.8,0.9", "--seeds", "1", "--max-evals", "128",
             "--feature-sets", "f1-f6", "--models", "scpo-resnet,frequency", "--query-tag", "excluded",

@@ -1,7 +1,6 @@
 """`scpo train-benchmark` (networks/race.py) and the training monitor hook it relies on."""
 
 import csv
-import os
 import shutil
 import signal
 import subprocess
@@ -13,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from features import default_data_home
 from networks.race import OptimizerSpec, parse_optimizers
 from networks.resnet import DeepResNet
 from networks.training import train_adam, train_population
@@ -24,13 +22,6 @@ SCPO = shutil.which("scpo", path=str(Path(sys.executable).parent)) or shutil.whi
 def run(*args, cwd, timeout=120):
     assert SCPO, "the scpo console script is not installed (pip install -e .)"
     return subprocess.run([SCPO, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
-def require_apple() -> None:
-    if not (default_data_home() / "apple_twitter_sentiment.csv").is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the Apple corpus is missing from {default_data_home()}")
-        pytest.skip("no Apple corpus")
 
 
 # ---------------------------------------------------------------------------- optimizer entries
@@ -124,8 +115,7 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def test_train_benchmark_writes_three_files_resumes_and_refuses_other_settings(tmp_path):
-    require_apple()
+def test_train_benchmark_writes_three_files_resumes_and_refuses_other_settings(apple_corpus, tmp_path):
     args = ["train-benchmark", "apple", "--optimizers", "adam,scpo,snes", "--seeds", "2", "--evals", "500",
             "--epochs", "3", "--top-k", "3", "--out", "tb", "--quiet"]
     done = run(*args, cwd=tmp_path)
@@ -174,8 +164,7 @@ def test_bad_optimizers_exit_2_with_one_line_before_any_work(tmp_path, optimizer
     assert not (tmp_path / "tb").exists()
 
 
-def test_ctrl_c_exits_130_and_keeps_finished_rows(tmp_path):
-    require_apple()
+def test_ctrl_c_exits_130_and_keeps_finished_rows(apple_corpus, tmp_path):
     args = [SCPO, "train-benchmark", "apple", "--optimizers", "adam,scpo", "--seeds", "1", "--evals", "100000",
             "--top-k", "3", "--out", "tb", "--quiet"]
     victim = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -190,8 +179,7 @@ def test_ctrl_c_exits_130_and_keeps_finished_rows(tmp_path):
     assert [r["optimizer"] for r in _rows(results)] == ["frequency", "adam"]
 
 
-def test_report_part4_computes_its_findings_from_the_race_files(tmp_path):
-    require_apple()
+def test_report_part4_computes_its_findings_from_the_race_files(apple_corpus, tmp_path):
     from networks.race import run_race
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -3,12 +3,7 @@
 import csv
 import importlib.util
 import math
-import os
 from pathlib import Path
-
-import pytest
-
-from features import default_data_home
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "tagfinder_table.py"
 
@@ -20,11 +15,7 @@ def load_script():
     return module
 
 
-def test_one_seed_frequency_and_tfidf_on_apple(tmp_path):
-    if not (default_data_home() / "apple_twitter_sentiment.csv").is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the Apple corpus is missing from {default_data_home()}")
-        pytest.skip("no Apple corpus")
+def test_one_seed_frequency_and_tfidf_on_apple(tmp_path, apple_corpus):
     table = load_script()
     out = tmp_path / "table.md"
     result = table.main(["--datasets", "apple", "--leakage", "strict,tagfinder", "--models",
