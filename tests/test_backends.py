@@ -187,6 +187,16 @@ def test_float32_kernels_compute_in_float32_to_the_float64_kernels(kernel):
     assert (single != double.astype(np.float32)).mean() > 0.01  # float32 arithmetic, not float64 rounded
 
 
+def test_sin_polynomials_are_libm_to_their_precision():
+    """wave's sin on [0, pi/2]: degree 15 within 5e-16 of libm in float64, degree 9 within float32 rounding."""
+    evaluate = numba.njit(lambda xs: [K.sin_quarter(x) for x in xs])
+    angles = np.linspace(0, np.pi / 2, 20001)
+    assert np.abs(np.array(evaluate(angles)) - np.sin(angles)).max() < 5e-16
+    single = angles.astype(np.float32)
+    error = np.abs(np.array(evaluate(single), dtype=np.float64) - np.sin(single.astype(np.float64)))
+    assert error.max() < 2e-7 and error.max() > 1e-9  # float32 arithmetic: rounding-limited, not degree-limited
+
+
 def test_compiled_switch_plan_is_the_reference():
     rng = np.random.default_rng(4)
     for bug in (False, True):
