@@ -477,6 +477,57 @@ def test_torch_compiled_step_is_the_eager_step():
     np.testing.assert_allclose(compiled.x, eager.x, rtol=1e-12, atol=1e-12)
 
 
+TORCH_LOOP_ALGORITHMS = ["sca", "po", "scpo", "random", "openai-es", "snes", "pgpe", "sep-cmaes"]
+TENSOR_READS = ("item", "tolist", "numpy", "cpu", "nonzero", "__bool__", "__float__", "__int__", "__index__")
+
+
+@pytest.mark.parametrize("algorithm", TORCH_LOOP_ALGORITHMS)
+def test_torch_eager_loop_moves_no_values_between_host_and_tensors(algorithm, monkeypatch):
+    """The cpu stand-in for the cuda no-sync test: inside an iteration of the eager step no tensor
+    value is read on the host (item, bool, float, numpy, ...) and no tensor is built from host
+    values (torch.as_tensor / tensor / from_numpy of an array or number); on cuda each would be a
+    synchronisation. Party switching is exempt here: on the cpu it is the compiled host plan by
+    design, on cuda the triton kernel (checked by the cuda tests)."""
+    import scpo.backends.torch_backend as torch_backend
+
+    armed = [False]
+
+    def refuse(name, original):
+        def guarded(*args, **kwargs):
+            if armed[0] and (name not in ("as_tensor", "tensor", "from_numpy") or not torch.is_tensor(args[0])):
+                raise AssertionError(f"host transfer inside an iteration: {name}")
+            return original(*args, **kwargs)
+        return guarded
+
+    for name in TENSOR_READS:
+        monkeypatch.setattr(torch.Tensor, name, refuse(name, getattr(torch.Tensor, name)))
+    for name in ("as_tensor", "tensor", "from_numpy"):
+        monkeypatch.setattr(torch, name, refuse(name, getattr(torch, name)))
+    host_plan = torch_backend.switch_plan_device
+
+    def exempt_plan(*args, **kwargs):
+        armed[0] = False
+        try:
+            return host_plan(*args, **kwargs)
+        finally:
+            armed[0] = True
+
+    monkeypatch.setattr(torch_backend, "switch_plan_device", exempt_plan)
+    problem = problems.get("rastrigin", 24, seed=0)
+    backend = backends.get("torch", dtype="float32", step="eager")
+    optimizer = scpo.make(problem, algorithm, seed=0, pop_size=16, max_iter=6, backend=backend)
+    evaluate = optimizer.evaluator()
+    for _ in range(3):  # the initial population and the first iteration may set things up
+        optimizer.tell(evaluate(optimizer.ask(copy=False)))
+    armed[0] = True
+    try:
+        while not optimizer.done:
+            optimizer.tell(evaluate(optimizer.ask(copy=False)))
+    finally:
+        armed[0] = False
+    assert np.isfinite(optimizer.result().fun)
+
+
 # ---- cuda (skipped without a GPU) ------------------------------------------------------------------
 
 @cuda
@@ -498,7 +549,7 @@ def test_cuda_on_numpy_draws_matches_numpy(algorithm, options):
 
 
 @cuda
-@pytest.mark.parametrize("algorithm", ["sca", "po", "scpo", "random"])
+@pytest.mark.parametrize("algorithm", TORCH_LOOP_ALGORITHMS)
 @pytest.mark.parametrize("step", ["eager", "compiled"])
 def test_cuda_loop_makes_no_host_device_transfers(algorithm, step):
     """No synchronising call inside an iteration, party switching (the triton kernel) included."""

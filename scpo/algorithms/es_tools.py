@@ -51,9 +51,24 @@ def check_choice(label: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
+_DEVICE_CONSTANTS: dict[tuple, Any] = {}  # small constants (weights, scales) already on a device
+
+
 def like(values: np.ndarray, ref, xp=np):
-    """Constant numpy ``values`` as an array of ``ref``'s kind (dtype and device for torch)."""
-    return values if xp is np else xp.as_tensor(values, dtype=ref.dtype, device=ref.device)
+    """Constant numpy ``values`` as an array of ``ref``'s kind (dtype and device for torch).
+
+    A tensor is made once per (values, dtype, device) and reused, never modified: copying the
+    constant again every iteration would be a host-to-device transfer, a synchronisation on
+    cuda, inside the loop."""
+    if xp is np:
+        return values
+    values = np.asarray(values)
+    key = (values.tobytes(), values.shape, values.dtype.str, ref.dtype, str(ref.device))
+    if key not in _DEVICE_CONSTANTS:
+        if len(_DEVICE_CONSTANTS) >= 256:
+            _DEVICE_CONSTANTS.clear()
+        _DEVICE_CONSTANTS[key] = xp.as_tensor(values, dtype=ref.dtype, device=ref.device)
+    return _DEVICE_CONSTANTS[key]
 
 
 def to_unit(X, ctx: Context):
