@@ -23,7 +23,7 @@ Everything is written branch-free (every case computed, then selected, as the nu
 does with np.where) so that the loops over coordinates vectorize. Arithmetic is in the
 population's dtype (``typed`` casts the random numbers and constants): float64 arrays give
 the numpy equations to rounding; float32 arrays are computed in float32, as the torch backend
-does, which fits twice the lanes in a vector register (about 1.7x faster here) on top of
+does, which fits twice the lanes in a vector register (SCPO's campaign about 2x faster) on top of
 halving the memory traffic. A float32 uniform is the 32-bit one rounded to the float32 grid,
 so it can be exactly 1 (probability 2^-25); every update is continuous in it on [0, 1]. No
 fast-math here: the same inputs give the same bits on any machine and any vector width.
@@ -45,7 +45,6 @@ scalar = partial(njit, cache=True, error_model="numpy")
 inlined = partial(njit, cache=True, error_model="numpy", inline="always")  # composite steps: so that
 # LLVM sees one loop body (a call it declines to inline stops vectorization)
 kernel = partial(njit, parallel=True, cache=True, error_model="numpy")
-
 
 
 def typed(value, like):
@@ -150,7 +149,8 @@ U32_1, U32_3, U32_30, LOW30 = np.uint32(1), np.uint32(3), np.uint32(30), np.uint
 
 @scalar()
 def clip(x, lo, hi):
-    """``x`` clipped to ``[lo, hi]`` (float64 bounds), in the floating type of ``x``."""
+    """``x`` clipped to ``[lo, hi]``, in the floating type of ``x`` (the kernels pass bounds already cast
+    to it: a float64 bound would widen the loop's arithmetic and halve its vector lanes)."""
     lo, hi = typed(lo, x), typed(hi, x)
     return lo if x < lo else (hi if x > hi else x)
 
