@@ -264,7 +264,7 @@ class Optimizer:
             raise RuntimeError(f"the run is over: {reason}")
         ctx = self._context()
         if run.algorithm_state is None and self.initial_population is not None:
-            candidates = self.impl.as_population(self.initial_population.copy())
+            candidates = self.impl.given_population(self.initial_population)
         elif run.algorithm_state is None:
             candidates = self.impl.initial_population(ctx, (self.pop_size, self.problem.dim))
         else:
