@@ -494,6 +494,10 @@ def train(
     subspace: Annotated[int | None, typer.Option(
         min=1, help="Search z in R^K with W = W0 + A z (A seeded Gaussian; W0 the initial weights)")] = None,
     subspace_seed: Annotated[int, typer.Option(min=0, help="--subspace: seed of the projection A")] = 0,
+    init: Annotated[str, typer.Option(help="Population's initial members: uniform (in the bounds) | w0 (around the "
+                                           "network's initial weights, where Adam starts)")] = "uniform",
+    init_spread: Annotated[float, typer.Option(help="--init w0: spread of the members around W0, a share of the "
+                                                    "box half-width in (0, 1]")] = 0.1,
     dtype: Annotated[str, typer.Option(help="Population fitness pass: float32 | float64")] = "float32",
     memory_budget_mb: Annotated[float, typer.Option(help="Memory the population pass may use (MB)")] = 256.0,
     threads: Annotated[int | None, typer.Option(min=1, help="Torch threads while training (default: unchanged)")]
@@ -534,8 +538,12 @@ def train(
     if checkpoint is not None and model != "resnet":
         fail(f"--checkpoint applies to --model resnet only; baseline {model!r} trains its own way")
     population = model == "resnet" and optimizer != "adam"
-    if refine is not None or subspace is not None:
-        flag = "--refine" if refine is not None else "--subspace"
+    if init not in ("uniform", "w0"):
+        fail(f"--init must be uniform or w0, got {init!r}")
+    if not 0 < init_spread <= 1:
+        fail(f"--init-spread must be in (0, 1] (a share of the box half-width), got {init_spread!r}")
+    if refine is not None or subspace is not None or init != "uniform":
+        flag = "--refine" if refine is not None else "--subspace" if subspace is not None else "--init"
         if not population:
             what = f"--model {model}" if model != "resnet" else "--optimizer adam"
             fail(f"{flag} needs a population optimizer of --model resnet, got {what}")
@@ -600,7 +608,8 @@ def train(
         population_params = {"resample": resample, "bounds": box, "refine": refine, "refine_steps": refine_steps,
                              "refine_members": refine_members, "refine_lr": refine_lr,
                              "refine_batch_size": refine_batch_size, "subspace": subspace,
-                             "subspace_seed": subspace_seed} if population else {}
+                             "subspace_seed": subspace_seed, "init": init, "init_spread": init_spread} \
+            if population else {}
         recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
                                          loss=loss, **population_params,
                                          epochs=epochs, seed=seed, pop_size=pop, batch_size=batch_size, dtype=dtype,

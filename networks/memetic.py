@@ -14,9 +14,11 @@ Two additions to :func:`networks.training.train_population`, kept here so the tr
   same minibatch), evaluates the refined members on the current fitness batch, and writes back
   (``Optimizer.replace_members``) those that got better. Adam starts fresh at every refinement
   (no moments are kept between iterations: a slot's occupant moves between refinements, so its
-  old moments would belong to another point). All members take their steps together: one
-  ``torch.vmap`` over ``functional_call`` per step, no loop over members. Inside a subspace the
-  gradient reaches ``z`` through ``W = W0 + A z`` (autograd gives ``A^T grad_W``).
+  old moments would belong to another point; keeping them while a member stays at its refined
+  point was measured: almost no change with SCPO, whose campaign moves every member; README,
+  Fidelity). All members take their steps together: one ``torch.vmap`` over ``functional_call``
+  per step, no loop over members. Inside a subspace the gradient reaches ``z`` through
+  ``W = W0 + A z`` (autograd gives ``A^T grad_W``).
 
 Refinement runs in population mode (:func:`networks.population.population_mode`): batch norm
 normalizes with each member's minibatch statistics, as the fitness does. The members refined are

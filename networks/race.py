@@ -23,7 +23,7 @@ curves can be drawn against wall time and against examples forwarded, the cost b
 Optimizer entries: ``adam``, any ``scpo.algorithm_names()`` entry, or a variant
 ``name:key=value,key=value`` whose options go to ``train_population`` (``refine``, ``refine_steps``,
 ``refine_members``, ``refine_lr``, ``refine_batch_size``, ``subspace``, ``subspace_seed``, ``pop_size``,
-``batch_size``, ``resample``) or to the algorithm
+``batch_size``, ``resample``, ``init``, ``init_spread``) or to the algorithm
 (its constructor options); Adam takes ``lr``, ``batch_size`` and ``weight_decay``.
 """
 
@@ -58,7 +58,7 @@ DISTRIBUTION_ALGORITHMS = ("cmaes", "sep-cmaes", "openai-es", "snes", "pgpe")
 REFINE_OPTIONS = ("refine", "refine_steps", "refine_members", "refine_lr", "refine_batch_size")
 TRAINER_OPTIONS: dict[str, Any] = {"refine": str, "refine_steps": int, "refine_members": int, "refine_lr": float,
                                    "refine_batch_size": int, "subspace": int, "subspace_seed": int, "pop_size": int,
-                                   "batch_size": int, "resample": str}
+                                   "batch_size": int, "resample": str, "init": str, "init_spread": float}
 ADAM_OPTIONS: dict[str, Any] = {"lr": float, "batch_size": int, "weight_decay": float}
 ADAM_PATIENCE = 20
 METRICS = ("hit@1", "hit@5", "ndcg@5", "micro_f1", "macro_f1")

@@ -103,6 +103,8 @@ class HashtagRecommender(BaseEstimator):
         ``networks.memetic``); needs a population algorithm (sca, po, scpo, pso, de).
     subspace, subspace_seed : search ``z`` in ``R^k`` with ``W = W0 + A z`` (``networks.memetic.Subspace``;
         ``bounds`` are then those of ``z``).
+    init, init_spread : the initial population of population training: ``"uniform"`` in the bounds
+        or ``"w0"`` around the network's initial weights (``networks.training.train_population``).
     epochs, lr, adam_batch_size : Adam training (``networks.training.train_adam``).
     patience : early-stopping patience in iterations (population) or epochs (Adam); ``None``: Adam
         uses 20, population runs use the whole budget (the weights kept are still the best on the
@@ -140,7 +142,8 @@ class HashtagRecommender(BaseEstimator):
                  callback=None, checkpoint=None, checkpoint_every: int | None = None, resume: bool = False,
                  stop_on_sigint: bool = False, refine: str | None = None, refine_steps: int = 10,
                  refine_members: int = 4, refine_lr: float = 1e-2, refine_batch_size: int = 64,
-                 subspace: int | None = None, subspace_seed: int = 0):
+                 subspace: int | None = None, subspace_seed: int = 0, init: str = "uniform",
+                 init_spread: float = 0.1):
         self.model = model
         self.optimizer = optimizer
         self.top_k_tags = top_k_tags
@@ -181,6 +184,8 @@ class HashtagRecommender(BaseEstimator):
         self.refine_batch_size = refine_batch_size
         self.subspace = subspace
         self.subspace_seed = subspace_seed
+        self.init = init
+        self.init_spread = init_spread
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
@@ -322,6 +327,7 @@ class HashtagRecommender(BaseEstimator):
                 dtype=self.dtype, memory_budget_mb=self.memory_budget_mb, refine=self.refine,
                 refine_steps=self.refine_steps, refine_members=self.refine_members, refine_lr=self.refine_lr,
                 refine_batch_size=self.refine_batch_size, subspace=self.subspace, subspace_seed=self.subspace_seed,
+                init=self.init, init_spread=self.init_spread,
                 **run, **(self.algorithm_options or {}),
             )
         self.network_.eval()

@@ -107,6 +107,11 @@ class Optimizer:
     (:mod:`scpo.backends`). With torch, ``ask()`` returns and ``tell()`` takes tensors on
     ``device``, and the best so far stays there until ``result()``.
 
+    ``initial_population``: an ``(N, D)`` array inside the bounds, or a function of ``N`` that
+    returns one, which the first ``ask()`` returns instead of the uniform draw (``None``, the
+    default): a caller who knows a good region (a network's initial weights, a previous run)
+    starts the algorithm there.
+
     Settings (``algorithm``, ``problem``, ``pop_size``, ``max_iter``, ``seed``, the backend)
     never change after construction; everything that does is in ``run_state``
     (:class:`RunState`).
@@ -115,12 +120,13 @@ class Optimizer:
     def __init__(self, algorithm: Algorithm, problem: Problem, pop_size: int | None = None,
                  max_iter: int | None = None, max_evals: int | None = None, seed: int | None = None,
                  backend="numpy", device: str = "cpu", dtype: str = "float64",
-                 observers: list[Observer] | tuple = ()):
+                 observers: list[Observer] | tuple = (), initial_population=None):
         self.impl = backends.get(backend, device, dtype)
         self.backend, self.device, self.dtype = self.impl.name, self.impl.device, self.impl.dtype
         self.pop_size = algorithm.population_size(pop_size, dim=problem.dim)
         self.algorithm, self.problem = self.impl.adapt(algorithm.for_population(self.pop_size)), problem
         self.max_iter = self.algorithm.iterations(self.pop_size, max_iter, max_evals)
+        self.initial_population = _check_initial_population(initial_population, self.pop_size, problem)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])  # reported, so reproducible
         self.seed = seed
@@ -257,7 +263,9 @@ class Optimizer:
             reason = run.stop_message or f"the budget of {self.max_iter} iterations is spent"
             raise RuntimeError(f"the run is over: {reason}")
         ctx = self._context()
-        if run.algorithm_state is None:
+        if run.algorithm_state is None and self.initial_population is not None:
+            candidates = self.impl.given_population(self.initial_population)
+        elif run.algorithm_state is None:
             candidates = self.impl.initial_population(ctx, (self.pop_size, self.problem.dim))
         else:
             candidates = self.algorithm.ask(run.algorithm_state, ctx)
@@ -349,14 +357,14 @@ class Optimizer:
 def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = None, pop_size: int | None = None,
          max_iter: int | None = None, max_evals: int | None = None, backend="numpy", bounds=None,
          device: str = "cpu", dtype: str = "float64", vectorized: bool | str = "auto",
-         observers: list[Observer] | tuple = (), **options: Any) -> Optimizer:
+         observers: list[Observer] | tuple = (), initial_population=None, **options: Any) -> Optimizer:
     """An ask/tell optimizer: ``opt = scpo.make(problem, "sca", seed=0); X = opt.ask(); opt.tell(f)``.
 
     The arguments come in ``minimize``'s order: ``problem_or_bounds`` is a Problem, a function
     with ``bounds=`` (``vectorized`` as in :func:`minimize`), or bounds alone (a list of
     (lb, ub) pairs) when the evaluation happens elsewhere. The older order
     ``make("sca", problem, ...)`` (algorithm first) is still accepted. ``backend``/``device``/
-    ``dtype``: see :class:`Optimizer`; ``options`` go to the algorithm.
+    ``dtype``, ``initial_population``: see :class:`Optimizer`; ``options`` go to the algorithm.
     """
     if isinstance(problem_or_bounds, str):  # the old order: make(algorithm, problem, ...)
         problem_or_bounds, algorithm = algorithm, problem_or_bounds
@@ -368,7 +376,26 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
         lb, ub = split_bounds(problem_or_bounds if bounds is None else bounds)
         problem = Problem(_no_objective, lb, ub, name="external")
     return Optimizer(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend,
-                     device, dtype, observers)
+                     device, dtype, observers, initial_population)
+
+
+def _check_initial_population(X, pop_size: int, problem: Problem) -> np.ndarray | None:
+    """``X`` (or ``X(pop_size)``) as a float64 ``(pop_size, dim)`` copy, or a one-line ValueError saying
+    what is wrong with it."""
+    if X is None:
+        return None
+    if callable(X):
+        X = X(pop_size)
+    X = np.array(X, dtype=float)
+    if X.shape != (pop_size, problem.dim):
+        raise ValueError(f"initial_population must have shape (pop_size, dim) = ({pop_size}, {problem.dim}), "
+                         f"got {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"initial_population has {int((~np.isfinite(X)).sum())} non-finite entries")
+    outside = int(((X < problem.lb) | (X > problem.ub)).sum())
+    if outside:
+        raise ValueError(f"initial_population has {outside} entries outside the bounds; clip it to [lb, ub]")
+    return X
 
 
 def _no_objective(X):

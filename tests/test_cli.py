@@ -385,7 +385,10 @@ def test_train_refine_subspace_loss_errors_exit_2(tmp_path):
                         (["--refine", "sgd"], ["--refine must be one of adam", "'sgd'"]),
                         (["--loss", "hinge"], ["--loss", "'hinge'"]),
                         (["--resample", "never"], ["--resample", "'never'"]),
-                        (["--bounds", "-2"], ["--bounds", "'-2'"])):
+                        (["--bounds", "-2"], ["--bounds", "'-2'"]),
+                        (["--init", "he"], ["--init", "'he'"]),
+                        (["--init", "w0", "--init-spread", "1.5"], ["--init-spread", "1.5"]),
+                        (["--optimizer", "adam", "--init", "w0"], ["--init", "--optimizer adam"])):
         one_line_error(invoke("train", "apple", *args, cwd=tmp_path), *words)
     assert list(tmp_path.iterdir()) == []
 

@@ -303,3 +303,30 @@ def test_n_jobs_alone_means_joblib_and_a_problem_pickles_without_its_workers():
     problem = scpo.Problem(sum, -1, 1, dim=2, vectorized=False)
     assert problem.executor == "serial" and problem.evaluate(np.ones((3, 2))).tolist() == [2.0] * 3
     assert problem._pool is not None and pickle.loads(pickle.dumps(problem))._pool is None
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "torch"])
+def test_initial_population_is_the_first_ask_on_every_backend(backend):
+    X0 = np.random.default_rng(1).uniform(0.4, 0.6, (16, 3))
+    dtype = "float64" if backend == "numpy" else "float32"
+    for initial in (X0, lambda n: X0[:n]):  # an array or a function of the population size
+        opt = scpo.make(lambda X: (X**2).sum(1), "scpo", bounds=[(-1, 1)] * 3, pop_size=16, max_iter=3, seed=0,
+                        backend=backend, dtype=dtype, vectorized=True, initial_population=initial)
+        first = opt.ask()
+        first = first.cpu().numpy() if backend == "torch" else first
+        np.testing.assert_allclose(first, X0, rtol=1e-6)
+        opt.tell((opt.run_state.pending**2).sum(1))
+        assert opt.ask().shape == (16, 3)  # the algorithm goes on from there
+    uniform = scpo.make(lambda X: (X**2).sum(1), "scpo", bounds=[(-1, 1)] * 3, pop_size=16, seed=0).ask()
+    assert np.abs(uniform).max() > 0.7  # without it: the uniform draw over the box
+
+
+@pytest.mark.parametrize("initial, words", [
+    (np.zeros((15, 3)), ["shape", "(16, 3)", "(15, 3)"]),
+    (np.full((16, 3), np.nan), ["48 non-finite"]),
+    (np.full((16, 3), 2.0), ["48 entries outside the bounds"]),
+])
+def test_bad_initial_population_is_refused_in_one_line(initial, words):
+    with pytest.raises(ValueError) as info:
+        scpo.make(lambda X: X.sum(1), "scpo", bounds=[(-1, 1)] * 3, pop_size=16, initial_population=initial)
+    assert "\n" not in str(info.value) and all(w in str(info.value) for w in words), str(info.value)

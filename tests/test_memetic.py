@@ -133,6 +133,9 @@ def test_train_population_in_a_subspace_returns_w0_plus_a_z():
     ({"subspace": 10_000}, ["10000", "weights"]),
     ({"subspace": 3, "bounds": "scaled"}, ["scaled", "z"]),
     ({"refine": "adam", "backend": "torch"}, ["backend='torch'"]),
+    ({"init": "he"}, ["init", "'he'"]),
+    ({"init": "w0", "init_spread": 0}, ["init_spread", "0"]),
+    ({"init": "w0", "init_spread": 1.5}, ["init_spread", "1.5"]),
 ])
 def test_bad_refine_and_subspace_arguments_are_refused(kwargs, words):
     X, Y = toy(20)
@@ -212,3 +215,29 @@ def test_memetic_subspace_run_stopped_and_resumed_equals_the_uninterrupted_run(t
     assert resumed.settings["refine_accepted"] == full.settings["refine_accepted"]
     with pytest.raises(ValueError, match="subspace_seed"):
         train_population(small_net(), X[:80], Y[:80], **{**settings, "subspace_seed": 1}, checkpoint=ck, resume=True)
+
+
+def test_init_w0_starts_at_the_initial_weights_with_the_spread_asked(monkeypatch):
+    made = []
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    real = scpo.make
+    monkeypatch.setattr(scpo, "make", spy)
+    X, Y = toy()
+    for subspace in (None, 6):
+        module = small_net()
+        w0 = to_flat(module).astype(float)
+        history = train_population(module, X, Y, max_evals=64, pop_size=16, seed=0, num_threads=1, init="w0",
+                                   init_spread=0.05, bounds=(-2.0, 2.0), subspace=subspace)
+        P = made[-1].initial_population
+        center = w0 if subspace is None else np.zeros(subspace)
+        np.testing.assert_array_equal(P[0], center)  # one member is W0 itself (z = 0 in a subspace)
+        offsets = np.abs(P[1:] - center)
+        assert offsets.max() <= 0.05 * 2 + 1e-12 and offsets.max() > 0.09  # the spread: a share of the half-width
+        assert history.settings["init"] == "w0" and history.settings["init_spread"] == 0.05
+    uniform = train_population(small_net(), X, Y, max_evals=64, pop_size=16, seed=0, num_threads=1)
+    assert made[-1].initial_population is None and "init" not in uniform.settings
+    assert history.initial_loss < uniform.initial_loss  # the He-initialized network fits better than random boxes

@@ -33,6 +33,8 @@ def test_entries_parse_names_variants_and_continued_options():
     assert specs[1].options == {"a": 3, "pop_size": 49} and specs[3].options == {"lr": 0.001, "batch_size": 32}
     assert specs[1].algorithm_options == {"a": 3} and specs[1].trainer_options == {"pop_size": 49}
     assert OptimizerSpec("scpo", {"subspace": 200}).slug == "scpo-subspace=200"
+    memetic = parse_optimizers("scpo:refine=adam,init=w0,init_spread=0.2")[0]
+    assert memetic.trainer_options == {"refine": "adam", "init": "w0", "init_spread": 0.2}
 
 
 @pytest.mark.parametrize("text, message", [

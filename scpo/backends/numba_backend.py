@@ -98,6 +98,9 @@ class NumbaBackend(Backend):
         launch(K.fill_uniform, out.size, ctx.call_key(INIT), ctx.lb, ctx.ub, out)
         return out
 
+    def given_population(self, X: np.ndarray):
+        return np.array(X, dtype=np.dtype(self.dtype), order="C")
+
     def evaluator(self, problem, counters):
         if isinstance(problem.objective, Benchmark) and problem.vectorized is True and problem.executor == "serial":
             bench = problem.objective

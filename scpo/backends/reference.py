@@ -63,6 +63,11 @@ class Backend:
         """A numpy population in this backend's array type (for probing an objective)."""
         return X
 
+    def given_population(self, X: np.ndarray):
+        """A caller's initial population (``Optimizer(initial_population=...)``): a copy in this
+        backend's array type and dtype, which the algorithm may own."""
+        return self.as_population(np.array(X, dtype=float))
+
     def evaluator(self, problem: Problem, counters: RunCounters) -> Evaluator:
         """Fitness of the optimizer's own candidates (which the objective must not see mutable)."""
         return Evaluator(lambda X: problem.evaluate(X.copy(), counters), "problem", True)
