@@ -197,6 +197,22 @@ def test_sin_polynomials_are_libm_to_their_precision():
     assert error.max() < 2e-7 and error.max() > 1e-9  # float32 arithmetic: rounding-limited, not degree-limited
 
 
+def test_fused_parliament_kernel_is_the_drawn_kernel_plus_the_counter_generator():
+    rng = np.random.default_rng(3)
+    n, D = 5, 40
+    X = rng.uniform(-1, 1, (n * n, D))
+    winner_idx, other = rng.permutation(n * n)[:n], (np.arange(n) + rng.integers(1, n, n)) % n
+    lb, ub = np.full(D, -0.8), np.full(D, 0.8)
+    for dtype in (np.float64, np.float32):
+        Xd = X.astype(dtype)
+        r = np.empty((n, D))
+        K.fill_uniform(np.uint64(77), np.zeros(D), np.ones(D), r)
+        fused, drawn = np.empty((n, D), dtype), np.empty((n, D), dtype)
+        K.parliament_counter(Xd, winner_idx, other, np.uint64(77), lb, ub, fused)
+        K.parliament(Xd[winner_idx], other, r, lb, ub, drawn)
+        np.testing.assert_array_equal(fused, drawn)
+
+
 def test_compiled_switch_plan_is_the_reference():
     rng = np.random.default_rng(4)
     for bug in (False, True):

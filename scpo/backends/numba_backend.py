@@ -175,17 +175,15 @@ class _Campaign:
         return r, np.stack([d2, d3, d4])
 
     def _parliament(self, state: POState, ctx: NumbaContext) -> np.ndarray:
-        n = self.parties
-        winners = state.X[state.winner_idx]
+        n, D = self.parties, state.X.shape[1]
         other = (np.arange(n) + ctx.rng.integers(1, n, size=n)) % n
-        if ctx.native:
-            r = np.empty(winners.shape)
-            zeros, ones = np.zeros(winners.shape[1]), np.ones(winners.shape[1])
-            launch(K.fill_uniform, r.size, ctx.call_key(PARLIAMENT), zeros, ones, r)
+        out = np.empty((n, D), state.X.dtype)
+        if ctx.native:  # r drawn in the kernel, the winners read in place: one pass
+            launch(K.parliament_counter, out.size, state.X, state.winner_idx, other, ctx.call_key(PARLIAMENT),
+                   ctx.lb, ctx.ub, out)
         else:
-            r = ctx.rng.random(winners.shape)
-        out = np.empty_like(winners)
-        launch(K.parliament, winners.size, winners, other, r, ctx.lb, ctx.ub, out)
+            r = ctx.rng.random((n, D))
+            launch(K.parliament, out.size, state.X[state.winner_idx], other, r, ctx.lb, ctx.ub, out)
         return out
 
     def tell(self, state: POState, candidates, fitness, ctx: NumbaContext):

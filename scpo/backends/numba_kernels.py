@@ -403,6 +403,21 @@ def switch_plan(fitness, n, moving, offsets, reference_bug):
 
 
 @kernel()
+def parliament_counter(X, winner_idx, other, key, lb, ub, out):
+    """:func:`parliament` on the state's rows ``X[winner_idx]`` (no gathered copy), ``r[i, j]`` drawn in
+    the loop: ``u53`` of output j of row i's stream, the numbers ``fill_uniform(key, 0, 1, r)`` gives."""
+    n, D = winner_idx.shape[0], X.shape[1]
+    lb, ub = lb.astype(out.dtype), ub.astype(out.dtype)  # the arithmetic's type (see clip)
+    for i in prange(n):
+        stream = row_stream(key, i)
+        me, them = winner_idx[i], winner_idx[other[i]]
+        for j in range(D):
+            target = X[them, j]
+            rate = typed(u53(draw(stream, j)), target)
+            out[i, j] = clip(target + (rate + rate - typed(1.0, target)) * abs(target - X[me, j]), lb[j], ub[j])
+
+
+@kernel()
 def parliament(winners, other, r, lb, ub, out):
     """Each winner moves to w_other + (2r - 1)|w_other - w_self|, clipped (r drawn by the caller)."""
     n, D = winners.shape
