@@ -10,6 +10,12 @@ in <= 3x Adam's wall time. The table says which hold.
 
     python experiments/anchors_train.py                 # seed 0
     python experiments/anchors_train.py --seeds 0,1,2   # more seeds
+    python experiments/anchors_train.py --seeds 0-19 --models "frequency;adam;scpo --refine adam" \
+        --out experiments/results/anchors_train_20seeds.txt  # the memetic anchor on 20 splits
+
+With Adam and the memetic setting both run, the table adds their paired comparison over the
+seeds (same split, features and initial network per seed): mean difference, its standard
+error, wins / ties / losses, and Wilcoxon's signed-rank test (two-sided).
 """
 
 from __future__ import annotations
@@ -82,12 +88,14 @@ def mean(values) -> float:
 def table(results: dict[str, list[dict]], seeds: list[int]) -> list[str]:
     adam_wall = mean(r["wall"] for r in results["adam"])
     adam_train = mean(r["train_s"] for r in results["adam"])
-    lines = [f"{'model':<20} {'Hit@5':>7} {'per seed':<24} {'wall s':>7} {'x Adam':>7} {'train s':>8} "
+    per_seed_width = max(24, 6 * len(seeds))
+    lines = [f"{'model':<20} {'Hit@5':>7} {'per seed':<{per_seed_width}} {'wall s':>7} {'x Adam':>7} {'train s':>8} "
              f"{'x Adam':>7} {'evals':>7} {'grad steps':>10} {'val MSE':>8}"]
     for name, rows in results.items():
         wall, train = mean(r["wall"] for r in rows), mean(r["train_s"] for r in rows)
         lines.append(f"{name:<20} {mean(r['hit@5'] for r in rows):>7.4f} "
-                     f"{' '.join(format(r['hit@5'], '.3f') for r in rows):<24} {wall:>7.1f} {wall / adam_wall:>7.2f} "
+                     f"{' '.join(format(r['hit@5'], '.3f') for r in rows):<{per_seed_width}} "
+                     f"{wall:>7.1f} {wall / adam_wall:>7.2f} "
                      f"{train:>8.1f} {(train / adam_train if adam_train else 0):>7.2f} "
                      f"{mean(r['evals'] for r in rows):>7.0f} {mean(r['grad_steps'] for r in rows):>10.0f} "
                      + (f"{mean(r['val_loss'] for r in rows):>8.4f}" if rows[0]["val_loss"] is not None
@@ -96,33 +104,70 @@ def table(results: dict[str, list[dict]], seeds: list[int]) -> list[str]:
     walls = {name: mean(r["wall"] for r in rows) for name, rows in results.items()}
     trains = {name: mean(r["train_s"] for r in rows) for name, rows in results.items()}
     memetic = "scpo --refine adam"
-    checks = [
-        ("plain scpo >= frequency + 0.03 Hit@5", hit["scpo"] >= hit["frequency"] + 0.03,
-         f"{hit['scpo']:.4f} vs {hit['frequency'] + 0.03:.4f}"),
-        ("scpo --refine adam >= Adam - 0.005 Hit@5", hit[memetic] >= hit["adam"] - 0.005,
-         f"{hit[memetic]:.4f} vs {hit['adam'] - 0.005:.4f}"),
-        ("  ... in <= 3x Adam's wall time (command)", walls[memetic] <= 3 * walls["adam"],
-         f"{walls[memetic] / walls['adam']:.2f}x"),
-        ("  ... in <= 3x Adam's training time", trains[memetic] <= 3 * trains["adam"],
-         f"{trains[memetic] / trains['adam']:.2f}x"),
-    ]
+    checks = []
+    if "scpo" in hit and "frequency" in hit:
+        checks.append(("plain scpo >= frequency + 0.03 Hit@5", hit["scpo"] >= hit["frequency"] + 0.03,
+                       f"{hit['scpo']:.4f} vs {hit['frequency'] + 0.03:.4f}"))
+    if memetic in hit:
+        checks += [
+            ("scpo --refine adam >= Adam - 0.005 Hit@5", hit[memetic] >= hit["adam"] - 0.005,
+             f"{hit[memetic]:.4f} vs {hit['adam'] - 0.005:.4f}"),
+            ("  ... in <= 3x Adam's wall time (command)", walls[memetic] <= 3 * walls["adam"],
+             f"{walls[memetic] / walls['adam']:.2f}x"),
+            ("  ... in <= 3x Adam's training time", trains[memetic] <= 3 * trains["adam"],
+             f"{trains[memetic] / trains['adam']:.2f}x"),
+        ]
     lines.append("")
     lines += [f"{'HOLDS' if ok else 'FAILS'}  {what}: {detail}" for what, ok, detail in checks]
+    if memetic in hit and len(seeds) > 1:
+        lines.append(paired(results[memetic], results["adam"], memetic))
     n_test = sorted({r["n_test"] for rows in results.values() for r in rows})
     lines.append("val MSE: the validation loss of the weights kept (the selection criterion), mean over seeds")
     lines.append(f"test tweets per seed: {n_test} (one tweet = {1 / min(n_test):.3f} Hit@5); seeds {seeds}")
     return lines
 
 
+def paired(ours: list[dict], adam: list[dict], name: str) -> str:
+    """Per-seed Hit@5 differences against Adam on the same splits: mean, standard error, W/T/L, Wilcoxon."""
+    from scipy.stats import wilcoxon
+
+    diffs = [a["hit@5"] - b["hit@5"] for a, b in zip(ours, adam, strict=True)]
+    spread = (sum((d - mean(diffs)) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5
+    wins, ties = sum(d > 0 for d in diffs), sum(d == 0 for d in diffs)
+    nonzero = [d for d in diffs if d != 0]
+    p = wilcoxon(nonzero).pvalue if len(nonzero) >= 2 else float("nan")
+    return (f"paired, {name} - adam over {len(diffs)} seeds: mean {mean(diffs):+.4f} Hit@5 (standard error "
+            f"{spread / len(diffs) ** 0.5:.4f}), {wins} wins / {ties} ties / {len(diffs) - wins - ties} losses, "
+            f"Wilcoxon signed-rank p = {p:.3f} (two-sided, ties dropped)")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0,1,2`` or ranges ``0-19`` (and mixtures); a bad entry is a one-line error."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise SystemExit(f"--seeds: expected integers or ranges like 0-19, got {part!r}")
+        seeds += list(range(int(low), int(high or low) + 1))
+    return seeds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds or ranges, e.g. 0,1,2 or 0-19 (default 0)")
+    parser.add_argument("--models", default=";".join(RUNS),
+                        help=f"semicolon-separated subset of: {'; '.join(RUNS)} (default all; adam is always run)")
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "anchors_train.txt")
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    results: dict[str, list[dict]] = {name: [] for name in RUNS}
+    seeds = parse_seeds(args.seeds)
+    models = [m.strip() for m in args.models.split(";") if m.strip()]
+    unknown = [m for m in models if m not in RUNS]
+    if unknown:
+        raise SystemExit(f"--models: unknown {', '.join(map(repr, unknown))}; choose from {'; '.join(RUNS)}")
+    runs = {name: extra for name, extra in RUNS.items() if name in models or name == "adam"}
+    results: dict[str, list[dict]] = {name: [] for name in runs}
     for seed in seeds:
-        for name, extra in RUNS.items():
+        for name, extra in runs.items():
             results[name].append(run_one(extra, seed))
             print(f"seed {seed} {name}: Hit@5 {results[name][-1]['hit@5']:.4f}, {results[name][-1]['wall']:.1f} s",
                   file=sys.stderr, flush=True)
@@ -130,9 +175,10 @@ def main() -> None:
     header = ["# scpo train anchors, apple, collection tag excluded, top-10 tags, --threads 1",
               f"# date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
               f"# machine: {uname}; nproc {os.cpu_count()} (shared with other jobs: wall times are indicative)",
-              f"# command: python experiments/anchors_train.py --seeds {args.seeds}",
+              f"# command: python experiments/anchors_train.py --seeds {args.seeds}"
+              + ("" if len(runs) == len(RUNS) else f" --models '{';'.join(runs)}'"),
               f"# scpo {' '.join(COMMON)} --seed S + per model: "
-              + "; ".join(f"{k}: {' '.join(v)}" for k, v in RUNS.items()), ""]
+              + "; ".join(f"{k}: {' '.join(v)}" for k, v in runs.items()), ""]
     text = "\n".join(header + table(results, seeds)) + "\n"
     print(text)
     atomic_write(args.out, lambda tmp: tmp.write_text(text))
