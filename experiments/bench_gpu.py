@@ -47,7 +47,13 @@ ITERATIONS = {True: 20, False: 3}  # per configuration: fused/compiled steps, ea
 def device_name(device: str) -> str:
     if device.startswith("cuda"):
         return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__}, CUDA {torch.version.cuda})"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (torch {torch.__version__})"
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} CPUs (torch {torch.__version__})"
 
 
 def timer(device: str):
