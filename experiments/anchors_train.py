@@ -152,6 +152,16 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def select_runs(spec: str, runs: dict, always: str) -> dict:
+    """The entries of ``runs`` named in ``spec`` (separated by semicolons: the names hold commas) plus
+    ``always``, in ``runs``' order; an unknown name is a one-line error."""
+    names = [m.strip() for m in spec.split(";") if m.strip()]
+    unknown = [m for m in names if m not in runs]
+    if unknown:
+        raise SystemExit(f"--models: unknown {', '.join(map(repr, unknown))}; choose from {'; '.join(runs)}")
+    return {name: value for name, value in runs.items() if name in names or name == always}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0", help="comma-separated seeds or ranges, e.g. 0,1,2 or 0-19 (default 0)")
@@ -160,11 +170,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "anchors_train.txt")
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
-    models = [m.strip() for m in args.models.split(";") if m.strip()]
-    unknown = [m for m in models if m not in RUNS]
-    if unknown:
-        raise SystemExit(f"--models: unknown {', '.join(map(repr, unknown))}; choose from {'; '.join(RUNS)}")
-    runs = {name: extra for name, extra in RUNS.items() if name in models or name == "adam"}
+    runs = select_runs(args.models, RUNS, always="adam")
     results: dict[str, list[dict]] = {name: [] for name in runs}
     for seed in seeds:
         for name, extra in runs.items():

@@ -25,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from experiments.anchors_train import select_runs  # noqa: E402
 from scpo.io import atomic_write  # noqa: E402
 
 MEMETIC = {"optimizer": "scpo", "refine": "adam", "pop_size": 16, "max_evals": 400, "refine_members": 1,
@@ -34,6 +35,9 @@ RUNS = {
     "memetic, uniform init": MEMETIC,
     "memetic, --init w0 (0.1)": {**MEMETIC, "init": "w0", "init_spread": 0.1},
     "memetic, --init w0 0.3": {**MEMETIC, "init": "w0", "init_spread": 0.3},
+    # the refinement schedule (session 6): longer Adam bursts, or a smaller rate, around W0
+    "memetic w0, 30 steps": {**MEMETIC, "init": "w0", "init_spread": 0.1, "refine_steps": 30},
+    "memetic w0, lr 3e-3": {**MEMETIC, "init": "w0", "init_spread": 0.1, "refine_lr": 3e-3},
 }
 
 
@@ -63,15 +67,19 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9", help="comma-separated seeds")
+    parser.add_argument("--models", default=";".join(list(RUNS)[:4]),
+                        help=f"semicolon-separated subset of: {'; '.join(RUNS)} (default: the first four; "
+                             "the uniform-init memetic is always run, the baseline of the comparison)")
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "memetic_heldout.txt")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    results: dict[str, list[dict]] = {name: [] for name in RUNS}
+    runs = select_runs(args.models, RUNS, always="memetic, uniform init")
+    results: dict[str, list[dict]] = {name: [] for name in runs}
     with torch_threads(1):
         for seed in seeds:
             data = features.build_dataset("apple", top_k=10, train_share=0.8, val_share=0.1, seed=seed,
                                           exclude_collection_tag=True)
-            for name, params in RUNS.items():
+            for name, params in runs.items():
                 results[name].append(run_one(data, seed, params))
                 print(f"seed {seed} {name}: held-out Hit@5 {results[name][-1]['held']:.3f}", file=sys.stderr,
                       flush=True)
@@ -88,7 +96,8 @@ def main() -> None:
     header = ["# memetic settings on held-out training tweets (apple, collection tag excluded, top-10, 1 thread)",
               f"# date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}; "
               f"nproc {os.cpu_count()}",
-              f"# command: python experiments/memetic_heldout.py --seeds {args.seeds}",
+              f"# command: python experiments/memetic_heldout.py --seeds {args.seeds}"
+              + ("" if list(runs) == list(RUNS)[:4] else f" --models '{';'.join(runs)}'"),
               "# training: 4/5 of each split's training tweets; selection: the validation split; "
               f"held out: the other 1/5 ({held[0]}-{held[-1]} tweets per seed); the test split is not used", ""]
     text = "\n".join(header + lines) + "\n"
