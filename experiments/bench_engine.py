@@ -408,12 +408,13 @@ def main() -> None:
         "(both stages' r, 32 bits each); SCPO adds 2 per coordinate (d2, d3, d4 of each stage) for agents that "
         "improved, the only ones the SCA-substituted move can apply to. numpy draws 3 doubles per coordinate for "
         "SCA, 2 (PO) or 8 (SCPO) per coordinate per iteration.")
-    say(f"Cost, one thread, ns per coordinate: copy (the floor) {costs['copy']:.2f}; one draw + scale "
+    say(f"Cost, one thread, float64, ns per coordinate: copy (the floor) {costs['copy']:.2f}; one draw + scale "
         f"(fill_uniform) {costs['draw']:.2f}; SCPO campaign, agent did not improve (1 draw) {costs['po']:.2f}; "
         f"agent improved (3 draws, sin/cos polynomial, division, both stages) {costs['scpo']:.2f}.")
     say("Reproducibility: numba runs depend on the seed only (draws keyed by agent and slot, never by thread: "
-        "identical bits for any thread count, tested); torch runs on a seeded torch.Generator, reproducible for "
-        "a given seed, device, dtype and thread count.")
+        "identical bits for any thread count, tested); torch on the cpu (step='fused', its default there) runs "
+        "the same kernels and draws, the numba run for a seed; its eager and compiled steps (cuda's default) draw "
+        "from a seeded torch.Generator, reproducible for a given seed, device, dtype and thread count.")
 
     say("\n## Goals")
     a = results["a"]
