@@ -220,9 +220,10 @@ def numba_cold_compile() -> float:
     return float(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else float("nan")
 
 
-def rng_costs() -> dict[str, float]:
-    """ns per coordinate, one thread, 10^7 coordinates: a copy, one counter draw (fill_uniform), and the
-    fused SCPO campaign for agents that did not / did improve (1 vs 3 draws, sin and a division)."""
+def rng_costs(dtype=np.float64) -> dict[str, float]:
+    """ns per coordinate, one thread, 10^7 coordinates of ``dtype``: a copy, one counter draw (fill_uniform),
+    and the fused SCPO campaign for agents that did not / did improve (1 vs 3 draws, sin and a division);
+    float32 populations are computed in float32 (numba_kernels' docstring)."""
     import numba
 
     from scpo.backends import numba_kernels as K
@@ -230,9 +231,10 @@ def rng_costs() -> dict[str, float]:
     N, D = C_SHAPE
     n = 32
     rng = np.random.default_rng(0)
-    X, Q = rng.random((N, D)), rng.random((N, D))
+    X, Q = rng.random((N, D)).astype(dtype), rng.random((N, D)).astype(dtype)
     out = np.empty_like(X)
-    leaders, winners, G, lb, ub = rng.random((n, D)), rng.random((n, D)), rng.random(D), np.zeros(D), np.ones(D)
+    leaders, winners, G = (rng.random(shape).astype(dtype) for shape in ((n, D), (n, D), D))
+    lb, ub = np.zeros(D), np.ones(D)
     source, diagonal = np.arange(N), np.zeros(N, bool)
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
@@ -402,7 +404,7 @@ def main() -> None:
     say("(update/objective peak: how far resident memory rose above its level at the start of an ask, tell or "
         "evaluation, in MB and in (N, D) arrays: the temporaries. Resident: the whole process after the run, "
         "population state included: numba keeps three rotating (N, D) buffers, numpy and torch two.)")
-    costs = rng_costs()
+    costs, costs32 = rng_costs(), rng_costs(np.float32)
     say("Random numbers (numba, counter-based: splitmix64's mixer on (run key, iteration, phase, agent, slot)): "
         "SCA 1 draw of 64 bits per coordinate (r2 32 bits, r3 31, r4 1); PO 1 per coordinate per iteration "
         "(both stages' r, 32 bits each); SCPO adds 2 per coordinate (d2, d3, d4 of each stage) for agents that "
@@ -410,7 +412,9 @@ def main() -> None:
         "SCA, 2 (PO) or 8 (SCPO) per coordinate per iteration.")
     say(f"Cost, one thread, float64, ns per coordinate: copy (the floor) {costs['copy']:.2f}; one draw + scale "
         f"(fill_uniform) {costs['draw']:.2f}; SCPO campaign, agent did not improve (1 draw) {costs['po']:.2f}; "
-        f"agent improved (3 draws, sin/cos polynomial, division, both stages) {costs['scpo']:.2f}.")
+        f"agent improved (3 draws, sin/cos polynomial, division, both stages) {costs['scpo']:.2f}. float32: "
+        f"copy {costs32['copy']:.2f}, SCPO campaign not improved {costs32['po']:.2f}, improved "
+        f"{costs32['scpo']:.2f}.")
     say("Reproducibility: numba runs depend on the seed only (draws keyed by agent and slot, never by thread: "
         "identical bits for any thread count, tested); torch on the cpu (step='fused', its default there) runs "
         "the same kernels and draws, the numba run for a seed; its eager and compiled steps (cuda's default) draw "
