@@ -491,6 +491,9 @@ def train(
     refine_members: Annotated[int, typer.Option(min=1, help="--refine: best members refined per iteration")] = 4,
     refine_lr: Annotated[float, typer.Option(help="--refine: Adam's learning rate")] = 1e-2,
     refine_batch_size: Annotated[int, typer.Option(min=2, help="--refine: minibatch rows per step")] = 64,
+    refine_adam: Annotated[str, typer.Option(
+        help="--refine: fresh (Adam starts anew at every refinement) | continued (Adam chains kept between "
+             "iterations, restarted where the population found a better member)")] = "fresh",
     subspace: Annotated[int | None, typer.Option(
         min=1, help="Search z in R^K with W = W0 + A z (A seeded Gaussian; W0 the initial weights)")] = None,
     subspace_seed: Annotated[int, typer.Option(min=0, help="--subspace: seed of the projection A")] = 0,
@@ -547,11 +550,15 @@ def train(
         if not population:
             what = f"--model {model}" if model != "resnet" else "--optimizer adam"
             fail(f"{flag} needs a population optimizer of --model resnet, got {what}")
+    if refine is None and refine_adam != "fresh":
+        fail(f"--refine-adam {refine_adam} needs --refine adam")
     if refine is not None:
-        from networks.memetic import REFINERS, check_refinable
+        from networks.memetic import REFINE_ADAM, REFINERS, check_refinable
 
         if refine not in REFINERS:
             fail(f"--refine must be one of {', '.join(REFINERS)}, got {refine!r}")
+        if refine_adam not in REFINE_ADAM:
+            fail(f"--refine-adam must be one of {', '.join(REFINE_ADAM)}, got {refine_adam!r}")
         try:
             check_refinable(optimizer or "scpo")
         except ValueError as exc:
@@ -607,7 +614,7 @@ def train(
 
         population_params = {"resample": resample, "bounds": box, "refine": refine, "refine_steps": refine_steps,
                              "refine_members": refine_members, "refine_lr": refine_lr,
-                             "refine_batch_size": refine_batch_size, "subspace": subspace,
+                             "refine_batch_size": refine_batch_size, "refine_adam": refine_adam, "subspace": subspace,
                              "subspace_seed": subspace_seed, "init": init, "init_spread": init_spread} \
             if population else {}
         recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,

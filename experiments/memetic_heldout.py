@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.anchors_train import select_runs  # noqa: E402
+from experiments.anchors_train import parse_seeds, select_runs  # noqa: E402
 from scpo.io import atomic_write  # noqa: E402
 
 MEMETIC = {"optimizer": "scpo", "refine": "adam", "pop_size": 16, "max_evals": 400, "refine_members": 1,
@@ -38,6 +38,15 @@ RUNS = {
     # the refinement schedule (session 6): longer Adam bursts, or a smaller rate, around W0
     "memetic w0, 30 steps": {**MEMETIC, "init": "w0", "init_spread": 0.1, "refine_steps": 30},
     "memetic w0, lr 3e-3": {**MEMETIC, "init": "w0", "init_spread": 0.1, "refine_lr": 3e-3},
+    # continued Adam chains (session 7): the population redirects the chains instead of restarting Adam
+    "memetic w0, continued": {**MEMETIC, "init": "w0", "init_spread": 0.1, "refine_adam": "continued"},
+    "memetic w0, continued, 2 chains": {**MEMETIC, "init": "w0", "init_spread": 0.1, "refine_adam": "continued",
+                                        "refine_members": 2},
+    "w0, continued, 5 steps": {**MEMETIC, "init": "w0", "init_spread": 0.1, "refine_adam": "continued",
+                               "refine_steps": 5},
+    "w0, continued, 5 steps, 4 chains": {**MEMETIC, "init": "w0", "init_spread": 0.1, "refine_adam": "continued",
+                                         "refine_steps": 5, "refine_members": 4},
+    "w0, fresh, 5 steps": {**MEMETIC, "init": "w0", "init_spread": 0.1, "refine_steps": 5},
 }
 
 
@@ -66,13 +75,13 @@ def main() -> None:
     from features.torchutil import torch_threads
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9", help="comma-separated seeds")
+    parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9", help="comma-separated seeds or ranges (0-9)")
     parser.add_argument("--models", default=";".join(list(RUNS)[:4]),
                         help=f"semicolon-separated subset of: {'; '.join(RUNS)} (default: the first four; "
                              "the uniform-init memetic is always run, the baseline of the comparison)")
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "memetic_heldout.txt")
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = parse_seeds(args.seeds)
     runs = select_runs(args.models, RUNS, always="memetic, uniform init")
     results: dict[str, list[dict]] = {name: [] for name in runs}
     with torch_threads(1):

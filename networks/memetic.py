@@ -12,12 +12,14 @@ Two additions to :func:`networks.training.train_population`, kept here so the tr
 * :class:`AdamRefiner`: an observer that, after each engine iteration, gives the best
   ``members`` of the population ``steps`` Adam steps on seeded minibatches (all members on the
   same minibatch), evaluates the refined members on the current fitness batch, and writes back
-  (``Optimizer.replace_members``) those that got better. Adam starts fresh at every refinement
-  (no moments are kept between iterations: a slot's occupant moves between refinements, so its
-  old moments would belong to another point; keeping them while a member stays at its refined
-  point was measured: almost no change with SCPO, whose campaign moves every member; README,
-  Fidelity). All members take their steps together: one ``torch.vmap`` over ``functional_call``
-  per step, no loop over members. Inside a subspace the gradient reaches ``z`` through
+  (``Optimizer.replace_members``) those that got better. By default (``adam="fresh"``) Adam starts
+  fresh at every refinement: a slot's occupant moves between refinements, so its old moments
+  would belong to another point (keeping them while a member stays at its refined point was
+  measured: almost no change with SCPO, whose campaign moves every member; README, Fidelity).
+  ``adam="continued"`` keeps the refined points and their moments outside the population as Adam
+  chains, which go on from where they were unless the population offers a better member. All
+  members take their steps together: one ``torch.vmap`` over ``functional_call`` per step, no
+  loop over members. Inside a subspace the gradient reaches ``z`` through
   ``W = W0 + A z`` (autograd gives ``A^T grad_W``).
 
 Refinement runs in population mode (:func:`networks.population.population_mode`): batch norm
@@ -41,9 +43,11 @@ from torch.func import functional_call
 import scpo.observers
 from networks.population import loss_per_example, population_mode
 
-__all__ = ["REFINERS", "AdamRefiner", "Subspace", "check_refinable", "population_members", "subspace_projection"]
+__all__ = ["REFINERS", "REFINE_ADAM", "AdamMoments", "AdamRefiner", "Subspace", "check_refinable",
+           "population_members", "subspace_projection"]
 
 REFINERS = ("adam",)
+REFINE_ADAM = ("fresh", "continued")  # Adam's state between refinements (AdamRefiner)
 # Refinable: algorithms that take replaced members (Optimizer.replace_members). CMA-ES and the evolution
 # strategies keep a distribution, not members. Random search keeps no population either, but takes
 # refined points (its best so far): its refined members are the best of each fresh random population,
@@ -132,10 +136,27 @@ class Subspace:
 # --------------------------------------------------------------------------- refinement
 
 
+class AdamMoments:
+    """Adam's state for rows ``(m, d)``: first and second moments and each row's step count."""
+
+    def __init__(self, m1: torch.Tensor, m2: torch.Tensor, steps: torch.Tensor):
+        self.m1, self.m2, self.steps = m1, m2, steps
+
+    @classmethod
+    def fresh(cls, Z: torch.Tensor) -> AdamMoments:
+        return cls(torch.zeros_like(Z), torch.zeros_like(Z), torch.zeros((len(Z), 1), dtype=Z.dtype, device=Z.device))
+
+    def reset(self, rows) -> None:
+        """Fresh moments for ``rows`` (a chain that restarts elsewhere)."""
+        for tensor in (self.m1, self.m2, self.steps):
+            tensor[rows] = 0
+
+
 def adam_steps(module: nn.Module, Z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: str, multilabel: bool,
                steps: int, lr: float, batch_size: int, rng: np.random.Generator, lb: torch.Tensor, ub: torch.Tensor,
-               to_weights: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-    """``steps`` fresh-Adam steps for every row of ``Z (m, d)`` at once, projected onto ``[lb, ub]``.
+               to_weights: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               moments: AdamMoments | None = None) -> torch.Tensor:
+    """``steps`` Adam steps for every row of ``Z (m, d)`` at once, projected onto ``[lb, ub]``.
 
     Each step draws ``batch_size`` rows of ``(x, y)`` without replacement from ``rng`` (the same rows
     for every member: common random numbers); the loss of a member is the mean ``loss`` of the
@@ -144,11 +165,17 @@ def adam_steps(module: nn.Module, Z: torch.Tensor, x: torch.Tensor, y: torch.Ten
     Adam is written out (``torch.optim.Adam``'s defaults: betas 0.9, 0.999, eps 1e-8, bias
     correction): constructing a ``torch.optim`` optimizer imports ``torch._dynamo`` (seconds), once
     per process, which would dominate a short memetic run.
+
+    ``moments``: Adam's state per row, continued and updated in place (``None``: fresh moments).
     """
     params = list(module.named_parameters())
     names, shapes, sizes = [n for n, _ in params], [p.shape for _, p in params], [p.numel() for _, p in params]
     Z = Z.detach().clone().requires_grad_(True)
-    m1, m2 = torch.zeros_like(Z), torch.zeros_like(Z)
+    if moments is None:
+        moments = AdamMoments.fresh(Z)
+    m1, m2, taken = moments.m1, moments.m2, moments.steps
+    # one host read per call: rows that all share a step count (fresh ones) get scalar bias corrections
+    first = int(taken[0, 0]) if len(taken) and bool((taken == taken[0, 0]).all()) else None
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     n = len(x)
     rows = min(batch_size, n)
@@ -160,14 +187,20 @@ def adam_steps(module: nn.Module, Z: torch.Tensor, x: torch.Tensor, y: torch.Ten
 
     batched = torch.vmap(member_loss, in_dims=(0, None, None))
     with population_mode(module):
-        for step in range(1, steps + 1):
+        for i in range(steps):
             at = torch.as_tensor(np.sort(rng.choice(n, rows, replace=False)), device=x.device)
             (grad,) = torch.autograd.grad(batched(Z, x[at], y[at]).sum(), Z)
             with torch.no_grad():
+                taken.add_(1)  # per row: a continued row's bias correction goes on from its own count
                 m1.mul_(beta1).add_(grad, alpha=1 - beta1)
                 m2.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                denominator = (m2 / (1 - beta2**step)).sqrt_().add_(eps)
-                Z.addcdiv_(m1, denominator, value=-lr / (1 - beta1**step))
+                if first is not None:  # the arithmetic of torch.optim.Adam
+                    step = first + i + 1
+                    denominator = (m2 / (1 - beta2**step)).sqrt_().add_(eps)
+                    Z.addcdiv_(m1, denominator, value=-lr / (1 - beta1**step))
+                else:
+                    denominator = (m2 / (1 - beta2**taken)).sqrt_().add_(eps)
+                    Z.addcdiv_(m1 / (1 - beta1**taken), denominator, value=-lr)
                 Z.copy_(torch.minimum(torch.maximum(Z, lb), ub))
     return Z.detach()
 
@@ -181,12 +214,28 @@ class AdamRefiner(scpo.observers.Observer):
     the gradient steps (``None``: the refiner counts them itself, ``grad_steps``). ``rng`` draws the
     refinement minibatches (checkpointed through :meth:`state`). ``last`` holds the latest
     refinement: member indices, refined vectors, their fitness, and which were written back.
+
+    ``adam="fresh"``: each refinement starts Adam anew at the best members. ``adam="continued"``:
+    the refiner keeps ``members`` Adam chains (point, moments, step count) between iterations.
+    Chain ``j`` goes on from its own refined point with its own moments unless the population's
+    ``j``-th best member is better on the current fitness batch (the algorithm's moves found a
+    better point): then it restarts there with fresh moments. Its refined point is written into
+    that member's slot where it is better. So a population that never finds better points leaves
+    one unbroken Adam run per chain, and one that does redirects the chains.
     """
 
     def __init__(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str, multilabel: bool,
                  steps: int, members: int, lr: float, batch_size: int, rng: np.random.Generator,
                  lb: np.ndarray, ub: np.ndarray, fitness_of, batch: list, selection=None,
-                 to_weights: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 to_weights: Callable[[torch.Tensor], torch.Tensor] | None = None, adam: str = "fresh"):
+        if adam not in REFINE_ADAM:
+            raise ValueError(f"refine_adam must be one of {', '.join(REFINE_ADAM)}, got {adam!r}")
+        self.adam = adam
+        self.chains: np.ndarray | None = None  # continued: the chains' points (m, d), float64
+        self.chains_f: np.ndarray | None = None  # ... their fitness on chains_batch
+        self.chains_batch = None  # the fitness batch tensor chains_f was measured on
+        self.moments: AdamMoments | None = None
+        self.restarts = 0  # continued: chains moved to a better population member
         self.module, self.x, self.y, self.loss, self.multilabel = module, x, y, loss, multilabel
         self.steps, self.members, self.lr, self.batch_size, self.rng = steps, members, lr, batch_size, rng
         like = next(iter(module.parameters()))
@@ -208,11 +257,16 @@ class AdamRefiner(scpo.observers.Observer):
         m = min(self.members, len(X))
         idx = np.argsort(fitness, kind="stable")[:m]
         like = next(iter(self.module.parameters()))
-        Z0 = torch.as_tensor(X[idx], dtype=like.dtype, device=like.device)
+        start, moments, evaluations = X[idx], None, m
+        if self.adam == "continued":
+            start, moments, evaluations = self._chain_starts(X[idx], fitness[idx], like)
+        Z0 = torch.as_tensor(start, dtype=like.dtype, device=like.device)
         Z = adam_steps(self.module, Z0, self.x, self.y, self.loss, self.multilabel, self.steps, self.lr,
-                       self.batch_size, self.rng, self.lb, self.ub, self.to_weights)
+                       self.batch_size, self.rng, self.lb, self.ub, self.to_weights, moments)
         Z = np.clip(Z.cpu().numpy().astype(float), self.lb_np, self.ub_np)
         f = self.fitness_of(Z, *self.batch)
+        if self.adam == "continued":
+            self.chains, self.chains_f, self.chains_batch = Z, f, self.batch[0]
         self.grad_steps += m * self.steps
         if self.selection is not None:
             self.selection.grad_steps += m * self.steps
@@ -221,12 +275,45 @@ class AdamRefiner(scpo.observers.Observer):
         better = f < fitness[idx]
         self.accepted += int(better.sum())
         self.last = (idx, Z, f, better)
-        opt.replace_members(idx[better], Z[better], f[better], evaluations=m)
+        opt.replace_members(idx[better], Z[better], f[better], evaluations=evaluations)
+
+    def _chain_starts(self, best: np.ndarray, best_f: np.ndarray, like: torch.Tensor):
+        """Where the chains go on from (their own points, or better members), their moments, and
+        the evaluations spent (the refined points, plus the chains re-measured on a new batch)."""
+        m = len(best)
+        if self.chains is None or len(self.chains) != m:
+            self.moments = AdamMoments.fresh(torch.as_tensor(best, dtype=like.dtype, device=like.device))
+            return best, self.moments, m
+        evaluations = m
+        if self.chains_batch is not self.batch[0]:  # the fitness batch was redrawn: compare on this one
+            self.chains_f, self.chains_batch = self.fitness_of(self.chains, *self.batch), self.batch[0]
+            evaluations += m
+        restart = best_f < self.chains_f
+        if restart.any():
+            self.moments.reset(torch.as_tensor(restart, device=like.device))
+            self.restarts += int(restart.sum())
+        return np.where(restart[:, None], best, self.chains), self.moments, evaluations
 
     def state(self) -> dict[str, Any]:
-        """JSON-able state for a checkpoint: the minibatch generator and the acceptance count."""
-        return {"rng": self.rng.bit_generator.state, "accepted": self.accepted, "grad_steps": self.grad_steps}
+        """JSON-able state for a checkpoint: the minibatch generator and the counts."""
+        return {"rng": self.rng.bit_generator.state, "accepted": self.accepted, "grad_steps": self.grad_steps,
+                "restarts": self.restarts, "chains_on_batch": self.chains_batch is self.batch[0]}
 
-    def restore(self, meta: dict[str, Any]) -> None:
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The continued chains for a checkpoint (none for fresh Adam, or before the first refinement)."""
+        if self.chains is None:
+            return {}
+        return {"chains": self.chains, "chains_f": self.chains_f, "chains_m1": self.moments.m1.cpu().numpy(),
+                "chains_m2": self.moments.m2.cpu().numpy(), "chains_steps": self.moments.steps.cpu().numpy()}
+
+    def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
         self.rng.bit_generator.state = meta["rng"]
         self.accepted, self.grad_steps = int(meta["accepted"]), int(meta["grad_steps"])
+        self.restarts = int(meta.get("restarts", 0))
+        if arrays and "chains" in arrays:
+            like = next(iter(self.module.parameters()))
+            self.chains, self.chains_f = np.asarray(arrays["chains"]), np.asarray(arrays["chains_f"])
+            # restored after the trainer's batch, which is the one chains_f was measured on unless it was redrawn since
+            self.chains_batch = self.batch[0] if meta.get("chains_on_batch", True) else None
+            self.moments = AdamMoments(*(torch.as_tensor(arrays[f"chains_{name}"], dtype=like.dtype, device=like.device)
+                                         for name in ("m1", "m2", "steps")))

@@ -22,8 +22,8 @@ curves can be drawn against wall time and against examples forwarded, the cost b
 
 Optimizer entries: ``adam``, any ``scpo.algorithm_names()`` entry, or a variant
 ``name:key=value,key=value`` whose options go to ``train_population`` (``refine``, ``refine_steps``,
-``refine_members``, ``refine_lr``, ``refine_batch_size``, ``subspace``, ``subspace_seed``, ``pop_size``,
-``batch_size``, ``resample``, ``init``, ``init_spread``) or to the algorithm
+``refine_members``, ``refine_lr``, ``refine_batch_size``, ``refine_adam``, ``subspace``, ``subspace_seed``,
+``pop_size``, ``batch_size``, ``resample``, ``init``, ``init_spread``) or to the algorithm
 (its constructor options); Adam takes ``lr``, ``batch_size`` and ``weight_decay``.
 """
 
@@ -55,10 +55,11 @@ __all__ = ["FIELDS", "OptimizerSpec", "RaceResult", "parse_optimizers", "run_rac
 ADAM, FREQUENCY = "adam", "frequency"
 # They sample a search distribution instead of keeping members: nothing for a refine step to refine.
 DISTRIBUTION_ALGORITHMS = ("cmaes", "sep-cmaes", "openai-es", "snes", "pgpe")
-REFINE_OPTIONS = ("refine", "refine_steps", "refine_members", "refine_lr", "refine_batch_size")
+REFINE_OPTIONS = ("refine", "refine_steps", "refine_members", "refine_lr", "refine_batch_size", "refine_adam")
 TRAINER_OPTIONS: dict[str, Any] = {"refine": str, "refine_steps": int, "refine_members": int, "refine_lr": float,
-                                   "refine_batch_size": int, "subspace": int, "subspace_seed": int, "pop_size": int,
-                                   "batch_size": int, "resample": str, "init": str, "init_spread": float}
+                                   "refine_batch_size": int, "refine_adam": str, "subspace": int, "subspace_seed": int,
+                                   "pop_size": int, "batch_size": int, "resample": str, "init": str,
+                                   "init_spread": float}
 ADAM_OPTIONS: dict[str, Any] = {"lr": float, "batch_size": int, "weight_decay": float}
 ADAM_PATIENCE = 20
 METRICS = ("hit@1", "hit@5", "ndcg@5", "micro_f1", "macro_f1")

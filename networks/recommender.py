@@ -98,9 +98,10 @@ class HashtagRecommender(BaseEstimator):
     loss : ``"mse"`` (the paper's fitness), ``"ce"`` or ``"bce"`` (see ``networks.population``).
     max_evals, pop_size, bounds, batch_size, resample, algorithm_options : population training
         (``networks.training.train_population``).
-    refine, refine_steps, refine_members, refine_lr, refine_batch_size : memetic population training
-        (``refine="adam"``: the best members take Adam steps after every iteration, written back;
-        ``networks.memetic``); needs a population algorithm (sca, po, scpo, pso, de).
+    refine, refine_steps, refine_members, refine_lr, refine_batch_size, refine_adam : memetic population
+        training (``refine="adam"``: the best members take Adam steps after every iteration, written back;
+        ``refine_adam``: ``"fresh"`` Adam per refinement or ``"continued"`` chains; ``networks.memetic``);
+        needs a population algorithm (sca, po, scpo, pso, de).
     subspace, subspace_seed : search ``z`` in ``R^k`` with ``W = W0 + A z`` (``networks.memetic.Subspace``;
         ``bounds`` are then those of ``z``).
     init, init_spread : the initial population of population training: ``"uniform"`` in the bounds
@@ -143,7 +144,7 @@ class HashtagRecommender(BaseEstimator):
                  stop_on_sigint: bool = False, refine: str | None = None, refine_steps: int = 10,
                  refine_members: int = 4, refine_lr: float = 1e-2, refine_batch_size: int = 64,
                  subspace: int | None = None, subspace_seed: int = 0, init: str = "uniform",
-                 init_spread: float = 0.1):
+                 init_spread: float = 0.1, refine_adam: str = "fresh"):
         self.model = model
         self.optimizer = optimizer
         self.top_k_tags = top_k_tags
@@ -182,6 +183,7 @@ class HashtagRecommender(BaseEstimator):
         self.refine_members = refine_members
         self.refine_lr = refine_lr
         self.refine_batch_size = refine_batch_size
+        self.refine_adam = refine_adam
         self.subspace = subspace
         self.subspace_seed = subspace_seed
         self.init = init
@@ -326,7 +328,8 @@ class HashtagRecommender(BaseEstimator):
                 X_val=X_val, Y_val=Y_val, patience=self.patience, seed=self.seed, num_threads=self.num_threads,
                 dtype=self.dtype, memory_budget_mb=self.memory_budget_mb, refine=self.refine,
                 refine_steps=self.refine_steps, refine_members=self.refine_members, refine_lr=self.refine_lr,
-                refine_batch_size=self.refine_batch_size, subspace=self.subspace, subspace_seed=self.subspace_seed,
+                refine_batch_size=self.refine_batch_size, refine_adam=self.refine_adam, subspace=self.subspace,
+                subspace_seed=self.subspace_seed,
                 init=self.init, init_spread=self.init_spread,
                 **run, **(self.algorithm_options or {}),
             )

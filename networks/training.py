@@ -56,7 +56,7 @@ from torch import nn
 import scpo
 import scpo.observers
 from features.torchutil import load_state, torch_threads
-from networks.memetic import REFINERS, AdamRefiner, Subspace, check_refinable
+from networks.memetic import REFINE_ADAM, REFINERS, AdamRefiner, Subspace, check_refinable
 from networks.population import (
     DEFAULT_MEMORY_BUDGET_MB,
     LOSSES,
@@ -289,7 +289,7 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
                      refine_steps: int = 10, refine_members: int = 4, refine_lr: float = 1e-2,
                      refine_batch_size: int = 64, subspace: int | None = None, subspace_seed: int = 0,
                      init: str = "uniform", init_spread: float = 0.1, monitor: Monitor | None = None,
-                     monitor_every: int = 1, **options: Any) -> TrainHistory:
+                     monitor_every: int = 1, refine_adam: str = "fresh", **options: Any) -> TrainHistory:
     """Optimize the flat weights of ``module`` with population algorithm ``algorithm``.
 
     Fitness of a member = ``loss`` of the network with those weights on the fitness batch
@@ -321,6 +321,10 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
     (Lamarckian). Those evaluations count in ``nfev``/``history.evals`` (on top of ``max_evals``,
     which sets the iterations), the steps in ``history.grad_steps`` and the examples in
     ``history.samples``. Needs an algorithm with members (sca, po, scpo, pso, de).
+    ``refine_adam="continued"`` keeps ``refine_members`` Adam chains (point and moments) between
+    iterations instead of starting Adam anew; a chain restarts, with fresh moments, at the
+    population's member of its rank when that member is better on the fitness batch
+    (:class:`networks.memetic.AdamRefiner`; restarts in ``history.settings["refine_restarts"]``).
 
     ``subspace=k`` searches ``z`` in ``R^k`` with ``W = W0 + A z`` (:class:`networks.memetic.Subspace`:
     ``W0`` the module's weights at the call, ``A`` Gaussian with entries ``N(0, 1/k)`` from
@@ -348,7 +352,7 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
                                  resample, loss, X_val, Y_val, patience, seed, chunk_size, callback, options,
                                  dtype, memory_budget_mb, checkpoint, checkpoint_every, resume, stop_on_sigint,
                                  refine, refine_steps, refine_members, refine_lr, refine_batch_size, subspace,
-                                 subspace_seed, hook, init, init_spread)
+                                 subspace_seed, hook, init, init_spread, refine_adam)
 
 
 def _check_fitness_memory(module: nn.Module, rows: int, n_features: int, dtype: torch.dtype,
@@ -365,7 +369,8 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
                       memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB, checkpoint=None, checkpoint_every=None,
                       resume=False, stop_on_sigint=False, refine=None, refine_steps=10, refine_members=4,
                       refine_lr=1e-2, refine_batch_size=64, subspace=None, subspace_seed=0,
-                      hook: _MonitorHook | None = None, init="uniform", init_spread=0.1) -> TrainHistory:
+                      hook: _MonitorHook | None = None, init="uniform", init_spread=0.1,
+                      refine_adam="fresh") -> TrainHistory:
     _check_choice("resample", resample, RESAMPLING)
     _check_choice("loss", loss, LOSSES)
     if algorithm not in scpo.algorithm_names():
@@ -378,6 +383,7 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
         _check_int("refine_steps", refine_steps)
         _check_int("refine_members", refine_members)
         _check_int("refine_batch_size", refine_batch_size, minimum=2)
+        _check_choice("refine_adam", refine_adam, REFINE_ADAM)
         if not (isinstance(refine_lr, (int, float)) and refine_lr > 0 and math.isfinite(refine_lr)):
             raise ValueError(f"refine_lr must be a positive number, got {refine_lr!r}")
     _check_int("subspace", subspace, allow_none=True)
@@ -443,7 +449,7 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     })
     if refine is not None:  # recorded only when used: checkpoints of plain runs keep their fingerprint
         history.settings.update(refine=refine, refine_steps=refine_steps, refine_members=refine_members,
-                                refine_lr=refine_lr, refine_batch_size=refine_batch_size, refine_adam="fresh")
+                                refine_lr=refine_lr, refine_batch_size=refine_batch_size, refine_adam=refine_adam)
     if space is not None:
         history.settings.update(subspace=space.k, subspace_seed=space.seed, weights=space.dim)
     if init != "uniform":  # likewise recorded only when used
@@ -455,7 +461,7 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     if refine is not None:  # before the selection observer: it refines on the batch the iteration used
         refiner = AdamRefiner(module, xt, yt, loss, multilabel, refine_steps, refine_members, refine_lr,
                               refine_batch_size, refine_rng, lb, ub, fitness_of, batch, selection,
-                              None if space is None else space.torch_weights)
+                              None if space is None else space.torch_weights, refine_adam)
         observers.insert(0, refiner)
     if checkpoint is not None:
         fingerprint = _fingerprint(history, xt, yt, val)
@@ -475,6 +481,8 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     history.settings["nfev"] = int(opt.nfev)
     if refiner is not None:
         history.settings["refine_accepted"] = refiner.accepted
+        if refine_adam == "continued":
+            history.settings["refine_restarts"] = refiner.restarts
     history.settings["wall_time_s"] = time.perf_counter() - selection.start
     return history
 
@@ -616,6 +624,7 @@ def _population_checkpoints(opt, selection: _Selection, batch_rng, fingerprint, 
         arrays, meta = selection.state(batch_rng)
         if refiner is not None:
             meta["refiner"] = refiner.state()
+            arrays.update({f"refiner_{name}": value for name, value in refiner.arrays().items()})
         return arrays, {"trainer": fingerprint, **meta}
 
     checkpointer = scpo.observers.Checkpointer(path, every, extra=extra)
@@ -625,7 +634,8 @@ def _population_checkpoints(opt, selection: _Selection, batch_rng, fingerprint, 
         checkpointer.history_rows = load_checkpoint(opt, checkpointer.path)
         selection.restore(arrays, meta, batch_rng)
         if refiner is not None:
-            refiner.restore(meta["refiner"])
+            refiner.restore(meta["refiner"], {name.removeprefix("refiner_"): value for name, value in arrays.items()
+                                              if name.startswith("refiner_")})
         selection.history.settings["resumed_at"] = int(opt.nit)
         if selection.history.stopped_early:
             opt.request_stop("early stopping: no better selection loss")

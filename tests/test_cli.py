@@ -383,6 +383,8 @@ def test_train_refine_subspace_loss_errors_exit_2(tmp_path):
                         (["--optimizer", "cmaes", "--refine", "adam"], ["--refine", "'cmaes'"]),
                         (["--optimizer", "openai-es", "--refine", "adam"], ["'openai-es'"]),
                         (["--refine", "sgd"], ["--refine must be one of adam", "'sgd'"]),
+                        (["--refine", "adam", "--refine-adam", "warm"], ["--refine-adam", "fresh, continued", "'warm'"]),
+                        (["--refine-adam", "continued"], ["--refine-adam continued needs --refine adam"]),
                         (["--loss", "hinge"], ["--loss", "'hinge'"]),
                         (["--resample", "never"], ["--resample", "'never'"]),
                         (["--bounds", "-2"], ["--bounds", "'-2'"]),
@@ -399,7 +401,7 @@ def test_train_memetic_and_subspace_run_and_report_their_cost(tmp_path):
     (tmp_path / "t.csv").write_text("text\n" + "\n".join(rows) + "\n")
     done = invoke("train", "t.csv", "--optimizer", "scpo", "--pop", "9", "--evals", "60", "--refine", "adam",
                   "--refine-steps", "2", "--refine-members", "2", "--subspace", "20", "--loss", "ce", "--no-progress",
-                  "--threads", "1", "--json", "m.json", "--out", "m", cwd=tmp_path)
+                  "--refine-adam", "continued", "--threads", "1", "--json", "m.json", "--out", "m", cwd=tmp_path)
     assert done.exit_code == 0, done.output
     report = json.loads((tmp_path / "m.json").read_text())
     settings = report["training"]["settings"]
@@ -407,6 +409,7 @@ def test_train_memetic_and_subspace_run_and_report_their_cost(tmp_path):
     assert settings["loss"] == "ce" and settings["subspace"] == 20 and settings["refine_members"] == 2
     saved = json.loads((tmp_path / "m" / "config.json").read_text())["params"]
     assert saved["refine"] == "adam" and saved["subspace"] == 20 and saved["loss"] == "ce"
+    assert settings["refine_adam"] == saved["refine_adam"] == "continued" and settings["refine_restarts"] >= 0
     too_big = invoke("train", "t.csv", "--optimizer", "scpo", "--subspace", "100000", "--evals", "10", "--pop", "4",
                      "--no-progress", cwd=tmp_path)
     one_line_error(too_big, "subspace=100000", "weights")

@@ -195,10 +195,12 @@ def test_refinement_steps_are_torch_adams_steps_per_member():
     load_flat(nets[0], refined[0])  # in the bounds, finite
 
 
-def test_memetic_subspace_run_stopped_and_resumed_equals_the_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("refine_adam", ["fresh", "continued"])
+def test_memetic_subspace_run_stopped_and_resumed_equals_the_uninterrupted_run(tmp_path, refine_adam):
     X, Y = toy(100)
     settings = dict(max_evals=300, pop_size=16, batch_size=40, resample="per-iteration", X_val=X[80:], Y_val=Y[80:],
-                    seed=3, refine="adam", refine_steps=2, refine_members=2, subspace=12, num_threads=1)
+                    seed=3, refine="adam", refine_steps=2, refine_members=2, subspace=12, num_threads=1,
+                    refine_adam=refine_adam)
     full_net = small_net()
     full = train_population(full_net, X[:80], Y[:80], **settings)
     ck = tmp_path / "ck"
@@ -213,6 +215,8 @@ def test_memetic_subspace_run_stopped_and_resumed_equals_the_uninterrupted_run(t
     for key in ("loss", "val_loss", "evals", "grad_steps", "samples"):
         assert getattr(resumed, key) == getattr(full, key), key
     assert resumed.settings["refine_accepted"] == full.settings["refine_accepted"]
+    assert resumed.settings.get("refine_restarts") == full.settings.get("refine_restarts")
+    assert resumed.settings["refine_adam"] == refine_adam
     with pytest.raises(ValueError, match="subspace_seed"):
         train_population(small_net(), X[:80], Y[:80], **{**settings, "subspace_seed": 1}, checkpoint=ck, resume=True)
 
@@ -241,3 +245,95 @@ def test_init_w0_starts_at_the_initial_weights_with_the_spread_asked(monkeypatch
     uniform = train_population(small_net(), X, Y, max_evals=64, pop_size=16, seed=0, num_threads=1)
     assert made[-1].initial_population is None and "init" not in uniform.settings
     assert history.initial_loss < uniform.initial_loss  # the He-initialized network fits better than random boxes
+
+
+def test_continued_adam_is_one_adam_run_split_into_calls():
+    """Moments carried between calls: 3 + 4 continued steps are 7 steps of one Adam run, bit for bit."""
+    from networks.memetic import AdamMoments, adam_steps
+
+    X, Y = toy(50)
+    x, y = torch.as_tensor(X), torch.as_tensor(Y, dtype=torch.float32)
+    net = small_net(0)
+    Z = torch.as_tensor(np.stack([to_flat(small_net(s)) for s in (0, 1)]), dtype=torch.float32)
+    bound = torch.full((Z.shape[1],), 10.0)
+    whole = adam_steps(net, Z, x, y, "mse", False, 7, 1e-2, 20, np.random.default_rng(0), -bound, bound)
+    rng, moments = np.random.default_rng(0), AdamMoments.fresh(Z)
+    half = adam_steps(net, Z, x, y, "mse", False, 3, 1e-2, 20, rng, -bound, bound, moments=moments)
+    split = adam_steps(net, half, x, y, "mse", False, 4, 1e-2, 20, rng, -bound, bound, moments=moments)
+    torch.testing.assert_close(split, whole, rtol=0, atol=0)
+    assert moments.steps.flatten().tolist() == [7, 7]
+    fresh_again = adam_steps(net, half, x, y, "mse", False, 4, 1e-2, 20, np.random.default_rng(5), -bound, bound)
+    assert not torch.equal(fresh_again, split)  # fresh moments take other steps: the moments matter
+
+    # a row whose moments were reset steps as a fresh Adam while the other row goes on (per-row counts)
+    rng_a, moments = np.random.default_rng(1), AdamMoments.fresh(Z)
+    start = adam_steps(net, Z, x, y, "mse", False, 3, 1e-2, 20, rng_a, -bound, bound, moments=moments)
+    moments.reset(torch.tensor([False, True]))
+    state = np.random.default_rng(1)
+    state.bit_generator.state = rng_a.bit_generator.state
+    mixed = adam_steps(net, start, x, y, "mse", False, 4, 1e-2, 20, rng_a, -bound, bound, moments=moments)
+    alone = adam_steps(net, start[1:], x, y, "mse", False, 4, 1e-2, 20, state, -bound, bound)
+    torch.testing.assert_close(mixed[1:], alone, rtol=1e-5, atol=2e-6)  # float32 sums in another order
+    assert moments.steps.flatten().tolist() == [7, 4]
+
+
+def test_continued_refiner_keeps_its_chain_unless_the_population_finds_better():
+    """The chain goes on from its own point with its moments; a better member restarts it there."""
+    from networks.memetic import AdamMoments, adam_steps
+
+    torch.set_num_threads(1)
+    module = small_net()
+    X, Y = toy()
+    x, y = torch.as_tensor(X), torch.as_tensor(Y, dtype=torch.float32)
+    dim = flat_size(module)
+    lb, ub = np.full(dim, -1.0), np.full(dim, 1.0)
+
+    def fitness_of(W, xb, yb):
+        return batched_loss(module, W, xb, yb, "mse").numpy().astype(float)
+
+    problem = scpo.Problem(lambda W: fitness_of(W, x, y), lb, ub, vectorized=True)
+    opt = scpo.make(problem, "scpo", seed=0, pop_size=16, max_iter=6)
+    refiner = AdamRefiner(module, x, y, "mse", False, steps=3, members=1, lr=1e-2, batch_size=32,
+                          rng=np.random.default_rng(1), lb=lb, ub=ub, fitness_of=fitness_of, batch=[x, y],
+                          adam="continued")
+
+    class Replay(scpo.observers.Observer):
+        """Before the refiner: what the chain must do this iteration, computed independently."""
+
+        def __init__(self):
+            self.rng, self.chain, self.moments, self.restarts = np.random.default_rng(1), None, None, 0
+            self.continued = 0
+
+        def on_iteration(self, opt):
+            X_pop, fitness = population_members(opt.state)
+            best = int(np.argmin(fitness))
+            if self.chain is None or fitness[best] < fitness_of(self.chain, x, y)[0]:
+                self.restarts += self.chain is not None
+                start = torch.as_tensor(X_pop[best:best + 1], dtype=torch.float32)
+                self.moments = AdamMoments.fresh(start)
+            else:
+                start = torch.as_tensor(self.chain, dtype=torch.float32)
+                self.continued += 1
+            self.chain = np.clip(adam_steps(module, start, x, y, "mse", False, 3, 1e-2, 32, self.rng,
+                                            torch.as_tensor(lb, dtype=torch.float32),
+                                            torch.as_tensor(ub, dtype=torch.float32),
+                                            moments=self.moments).numpy().astype(float), lb, ub)
+
+    class Check(scpo.observers.Observer):
+        def __init__(self):
+            self.iterations = 0
+
+        def on_iteration(self, opt):
+            np.testing.assert_array_equal(refiner.chains, replay.chain)
+            self.iterations += 1
+
+    replay, check = Replay(), Check()
+    opt.run([replay, refiner, check])
+    assert check.iterations == 6 and refiner.restarts == replay.restarts
+    assert replay.continued > 0 and replay.restarts > 0, (replay.continued, replay.restarts)  # both cases ran
+
+
+def test_refine_adam_must_be_fresh_or_continued():
+    X, Y = toy(40)
+    with pytest.raises(ValueError, match="refine_adam must be one of fresh, continued, got 'warm'"):
+        train_population(small_net(), X, Y, max_evals=64, pop_size=16, refine="adam", refine_adam="warm")
