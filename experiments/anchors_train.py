@@ -1,4 +1,4 @@
-"""Anchors of `scpo train` on Apple with the collection tag excluded: frequency, Adam, plain SCPO, memetic SCPO.
+"""Anchors of `scpo train`, collection tag excluded: frequency, Adam, plain SCPO, memetic SCPO (Apple, or --source).
 
 Runs the CLI as a user does (``scpo train ... --json``, one subprocess per model and seed, ``--threads 1``)
 and prints a side-by-side table: test Hit@5 (mean over seeds, and per seed), the command's wall time
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from scpo.io import atomic_write  # noqa: E402
 
-COMMON = ["train", "apple", "--exclude-collection-tag", "--threads", "1", "--no-progress", "--json", "-"]
+COMMON = ["--exclude-collection-tag", "--threads", "1", "--no-progress", "--json", "-"]
 # The memetic anchor: a small population and budget, the best member takes 15 Adam steps after every
 # iteration. Chosen among four settings on seeds 0-2 by validation loss and training time (not by test
 # Hit@5): README, Fidelity, "Population training of the ResNet". The population starts around the
@@ -49,6 +49,9 @@ REFINE_UNIFORM = REFINE[:-2]
 # A heavier memetic setting (the first anchors run's): 2 members x 10 steps, 600 evaluations. Shown, not judged.
 REFINE_2X10 = ["--optimizer", "scpo", "--refine", "adam", "--pop", "16", "--evals", "600", "--refine-members", "2",
                "--refine-steps", "10"]
+# The anchor with continued Adam chains (--refine-adam continued, session 7): without a better member from
+# the population the chain is one unbroken Adam run, refined 15 steps per iteration. Shown beside the anchor.
+REFINE_CONTINUED = [*REFINE, "--refine-adam", "continued"]
 RUNS = {
     "frequency": ["--model", "frequency"],
     "adam": ["--optimizer", "adam"],
@@ -56,6 +59,7 @@ RUNS = {
     "scpo --refine adam": REFINE,
     "refine, uniform init": REFINE_UNIFORM,
     "refine 2x10, 600 ev": REFINE_2X10,
+    "refine, continued": REFINE_CONTINUED,
 }
 
 
@@ -64,10 +68,10 @@ def scpo_command() -> list[str]:
     return [found] if found else [sys.executable, "-c", "from cli import app; app()"]
 
 
-def run_one(args: list[str], seed: int) -> dict:
+def run_one(args: list[str], seed: int, source: str = "apple") -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     start = time.perf_counter()
-    done = subprocess.run([*scpo_command(), *COMMON, "--seed", str(seed), *args], cwd=ROOT, env=env,
+    done = subprocess.run([*scpo_command(), "train", source, *COMMON, "--seed", str(seed), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     if done.returncode != 0:
@@ -119,8 +123,9 @@ def table(results: dict[str, list[dict]], seeds: list[int]) -> list[str]:
         ]
     lines.append("")
     lines += [f"{'HOLDS' if ok else 'FAILS'}  {what}: {detail}" for what, ok, detail in checks]
-    if memetic in hit and len(seeds) > 1:
-        lines.append(paired(results[memetic], results["adam"], memetic))
+    if len(seeds) > 1:  # every memetic setting run, the anchor's first
+        for name in sorted((n for n in results if "--refine" in RUNS[n]), key=lambda n: n != memetic):
+            lines.append(paired(results[name], results["adam"], name))
     n_test = sorted({r["n_test"] for rows in results.values() for r in rows})
     lines.append("val MSE: the validation loss of the weights kept (the selection criterion), mean over seeds")
     lines.append(f"test tweets per seed: {n_test} (one tweet = {1 / min(n_test):.3f} Hit@5); seeds {seeds}")
@@ -162,28 +167,74 @@ def select_runs(spec: str, runs: dict, always: str) -> dict:
     return {name: value for name, value in runs.items() if name in names or name == always}
 
 
+def read_table(path: Path) -> tuple[str, list[int], dict[str, list[float]]]:
+    """The corpus, the seeds and the per-seed Hit@5 of every model in a results file this script wrote."""
+    text = path.read_text()
+    source = text.split("\n", 1)[0].removeprefix("# scpo train anchors, ").split(",")[0]
+    seed_list = parse_seeds(text.rsplit("; seeds [", 1)[1].split("]")[0].replace(" ", ""))
+    seeds = len(seed_list)
+    rows = {}
+    for line in text.splitlines():
+        name = next((n for n in RUNS if line.startswith(n + " ") and line[len(n):len(n) + 2].strip() == ""
+                     and line[:20].rstrip() == n), None)
+        if name is not None:
+            rows[name] = [float(v) for v in line[20:].split()[1:1 + seeds]]
+    return source, seed_list, rows
+
+
+def pool(paths: list[Path]) -> str:
+    """The paired memetic - Adam comparison over the seeds of several results files (replications)."""
+    pooled: dict[str, list[dict]] = {}
+    sources, seen = [], set()
+    for path in paths:
+        source, seeds, rows = read_table(path)
+        if seen & {(source, seed) for seed in seeds}:
+            raise SystemExit(f"{path}: its seeds overlap another file's on {source}; pool distinct splits only")
+        seen |= {(source, seed) for seed in seeds}
+        sources.append(f"{path.name} ({source}, {len(rows['adam'])} seeds)")
+        if any(len(values) != len(rows["adam"]) for values in rows.values()):
+            raise SystemExit(f"{path}: the models have different seed counts")
+        for name, values in rows.items():
+            pooled.setdefault(name, []).extend({"hit@5": v} for v in values)
+    lines = [f"# pooled over {'; '.join(sources)}"]
+    for name in (n for n in pooled if "--refine" in RUNS[n]):
+        if len(pooled[name]) == len(pooled["adam"]):
+            lines.append(f"{name:<20} Hit@5 {mean(r['hit@5'] for r in pooled[name]):.4f} (Adam "
+                         f"{mean(r['hit@5'] for r in pooled['adam']):.4f}); "
+                         + paired(pooled[name], pooled["adam"], name))
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0", help="comma-separated seeds or ranges, e.g. 0,1,2 or 0-19 (default 0)")
     parser.add_argument("--models", default=";".join(RUNS),
                         help=f"semicolon-separated subset of: {'; '.join(RUNS)} (default all; adam is always run)")
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "anchors_train.txt")
+    parser.add_argument("--source", default="apple", help="the corpus (a known source or a CSV path; default apple)")
+    parser.add_argument("--pool", type=Path, nargs="+", help="print the paired comparison over the seeds of these "
+                        "results files (replications; nothing is run) and exit")
     args = parser.parse_args()
+    if args.pool:
+        print(pool(args.pool))
+        return
     seeds = parse_seeds(args.seeds)
     runs = select_runs(args.models, RUNS, always="adam")
     results: dict[str, list[dict]] = {name: [] for name in runs}
     for seed in seeds:
         for name, extra in runs.items():
-            results[name].append(run_one(extra, seed))
+            results[name].append(run_one(extra, seed, args.source))
             print(f"seed {seed} {name}: Hit@5 {results[name][-1]['hit@5']:.4f}, {results[name][-1]['wall']:.1f} s",
                   file=sys.stderr, flush=True)
     uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip() or " ".join(platform.uname())
-    header = ["# scpo train anchors, apple, collection tag excluded, top-10 tags, --threads 1",
+    header = [f"# scpo train anchors, {args.source}, collection tag excluded, top-10 tags, --threads 1",
               f"# date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
               f"# machine: {uname}; nproc {os.cpu_count()} (shared with other jobs: wall times are indicative)",
               f"# command: python experiments/anchors_train.py --seeds {args.seeds}"
-              + ("" if len(runs) == len(RUNS) else f" --models '{';'.join(runs)}'"),
-              f"# scpo {' '.join(COMMON)} --seed S + per model: "
+              + ("" if len(runs) == len(RUNS) else f" --models '{';'.join(runs)}'")
+              + ("" if args.source == "apple" else f" --source {args.source}")
+              + f" --out {os.path.relpath(args.out.resolve(), ROOT)}",
+              f"# scpo train {args.source} {' '.join(COMMON)} --seed S + per model: "
               + "; ".join(f"{k}: {' '.join(v)}" for k, v in runs.items()), ""]
     text = "\n".join(header + table(results, seeds)) + "\n"
     print(text)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from experiments.anchors_train import parse_seeds, select_runs  # noqa: E402
 from scpo.io import atomic_write  # noqa: E402
 
+DEFAULT_OUT = ROOT / "experiments" / "results" / "memetic_heldout.txt"
 MEMETIC = {"optimizer": "scpo", "refine": "adam", "pop_size": 16, "max_evals": 400, "refine_members": 1,
            "refine_steps": 15}
 RUNS = {
@@ -79,7 +80,7 @@ def main() -> None:
     parser.add_argument("--models", default=";".join(list(RUNS)[:4]),
                         help=f"semicolon-separated subset of: {'; '.join(RUNS)} (default: the first four; "
                              "the uniform-init memetic is always run, the baseline of the comparison)")
-    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "memetic_heldout.txt")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
     runs = select_runs(args.models, RUNS, always="memetic, uniform init")
@@ -106,7 +107,8 @@ def main() -> None:
               f"# date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}; "
               f"nproc {os.cpu_count()}",
               f"# command: python experiments/memetic_heldout.py --seeds {args.seeds}"
-              + ("" if list(runs) == list(RUNS)[:4] else f" --models '{';'.join(runs)}'"),
+              + ("" if list(runs) == list(RUNS)[:4] else f" --models '{';'.join(runs)}'")
+              + ("" if args.out == DEFAULT_OUT else f" --out {os.path.relpath(args.out.resolve(), ROOT)}"),
               "# training: 4/5 of each split's training tweets; selection: the validation split; "
               f"held out: the other 1/5 ({held[0]}-{held[-1]} tweets per seed); the test split is not used", ""]
     text = "\n".join(header + lines) + "\n"
