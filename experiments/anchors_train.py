@@ -13,9 +13,14 @@ in <= 3x Adam's wall time. The table says which hold.
     python experiments/anchors_train.py --seeds 0-19 --models "frequency;adam;scpo --refine adam" \
         --out experiments/results/anchors_train_20seeds.txt  # the memetic anchor on 20 splits
 
-With Adam and the memetic setting both run, the table adds their paired comparison over the
+With Adam and a memetic setting both run, the table adds their paired comparison over the
 seeds (same split, features and initial network per seed): mean difference, its standard
-error, wins / ties / losses, and Wilcoxon's signed-rank test (two-sided).
+error, wins / ties / losses, and Wilcoxon's signed-rank test (two-sided). ``--pool FILE ...``
+runs nothing: it reads results files of distinct splits (other seeds, other corpora) and prints
+the paired comparison over all their seeds (written to ``--out`` when given):
+
+    python experiments/anchors_train.py --pool experiments/results/anchors_train_20seeds_continued.txt \
+        experiments/results/anchors_train_seeds20-49.txt --out experiments/results/anchors_train_pooled.txt
 """
 
 from __future__ import annotations
@@ -199,9 +204,13 @@ def pool(paths: list[Path]) -> str:
     lines = [f"# pooled over {'; '.join(sources)}"]
     for name in (n for n in pooled if "--refine" in RUNS[n]):
         if len(pooled[name]) == len(pooled["adam"]):
+            diffs = [a["hit@5"] - b["hit@5"] for a, b in zip(pooled[name], pooled["adam"], strict=True)]
+            spread = (sum((d - mean(diffs)) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5
             lines.append(f"{name:<20} Hit@5 {mean(r['hit@5'] for r in pooled[name]):.4f} (Adam "
                          f"{mean(r['hit@5'] for r in pooled['adam']):.4f}); "
-                         + paired(pooled[name], pooled["adam"], name))
+                         + paired(pooled[name], pooled["adam"], name)
+                         + f"; one-sided 95% lower bound of the mean difference "
+                           f"{mean(diffs) - 1.645 * spread / len(diffs) ** 0.5:+.4f}")
     return "\n".join(lines)
 
 
@@ -210,14 +219,22 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds or ranges, e.g. 0,1,2 or 0-19 (default 0)")
     parser.add_argument("--models", default=";".join(RUNS),
                         help=f"semicolon-separated subset of: {'; '.join(RUNS)} (default all; adam is always run)")
-    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "anchors_train.txt")
+    parser.add_argument("--out", type=Path, help="results file (default experiments/results/anchors_train.txt; "
+                        "with --pool: written only when given)")
     parser.add_argument("--source", default="apple", help="the corpus (a known source or a CSV path; default apple)")
     parser.add_argument("--pool", type=Path, nargs="+", help="print the paired comparison over the seeds of these "
                         "results files (replications; nothing is run) and exit")
     args = parser.parse_args()
     if args.pool:
-        print(pool(args.pool))
+        text = pool(args.pool) + "\n"
+        print(text, end="")
+        if args.out is not None:
+            names = " ".join(os.path.relpath(p.resolve(), ROOT) for p in args.pool)
+            header = f"# command: python experiments/anchors_train.py --pool {names} --out " \
+                     f"{os.path.relpath(args.out.resolve(), ROOT)}\n"
+            atomic_write(args.out, lambda tmp: tmp.write_text(header + text))
         return
+    args.out = args.out or ROOT / "experiments" / "results" / "anchors_train.txt"
     seeds = parse_seeds(args.seeds)
     runs = select_runs(args.models, RUNS, always="adam")
     results: dict[str, list[dict]] = {name: [] for name in runs}
