@@ -383,7 +383,7 @@ def test_train_refine_subspace_loss_errors_exit_2(tmp_path):
                         (["--optimizer", "cmaes", "--refine", "adam"], ["--refine", "'cmaes'"]),
                         (["--optimizer", "openai-es", "--refine", "adam"], ["'openai-es'"]),
                         (["--refine", "sgd"], ["--refine must be one of adam", "'sgd'"]),
-                        (["--refine", "adam", "--refine-adam", "warm"], ["--refine-adam", "fresh, continued", "'warm'"]),
+                        (["--refine", "adam", "--refine-adam", "warm"], ["--refine-adam", "continued", "'warm'"]),
                         (["--refine-adam", "continued"], ["--refine-adam continued needs --refine adam"]),
                         (["--loss", "hinge"], ["--loss", "'hinge'"]),
                         (["--resample", "never"], ["--resample", "'never'"]),
