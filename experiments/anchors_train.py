@@ -137,18 +137,21 @@ def table(results: dict[str, list[dict]], seeds: list[int]) -> list[str]:
     return lines
 
 
-def paired(ours: list[dict], adam: list[dict], name: str) -> str:
-    """Per-seed Hit@5 differences against Adam on the same splits: mean, standard error, W/T/L, Wilcoxon."""
+def paired(ours: list[dict], adam: list[dict], name: str, lower_bound: bool = False) -> str:
+    """Per-seed Hit@5 differences against Adam on the same splits: mean, standard error, W/T/L, Wilcoxon
+    (and with ``lower_bound`` the one-sided 95 % lower bound of the mean difference, normal approximation)."""
     from scipy.stats import wilcoxon
 
     diffs = [a["hit@5"] - b["hit@5"] for a, b in zip(ours, adam, strict=True)]
-    spread = (sum((d - mean(diffs)) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5
+    error = (sum((d - mean(diffs)) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5 / len(diffs) ** 0.5
     wins, ties = sum(d > 0 for d in diffs), sum(d == 0 for d in diffs)
     nonzero = [d for d in diffs if d != 0]
     p = wilcoxon(nonzero).pvalue if len(nonzero) >= 2 else float("nan")
     return (f"paired, {name} - adam over {len(diffs)} seeds: mean {mean(diffs):+.4f} Hit@5 (standard error "
-            f"{spread / len(diffs) ** 0.5:.4f}), {wins} wins / {ties} ties / {len(diffs) - wins - ties} losses, "
-            f"Wilcoxon signed-rank p = {p:.3f} (two-sided, ties dropped)")
+            f"{error:.4f}), {wins} wins / {ties} ties / {len(diffs) - wins - ties} losses, "
+            f"Wilcoxon signed-rank p = {p:.3f} (two-sided, ties dropped)"
+            + (f"; one-sided 95% lower bound of the mean difference {mean(diffs) - 1.645 * error:+.4f}"
+               if lower_bound else ""))
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -180,8 +183,7 @@ def read_table(path: Path) -> tuple[str, list[int], dict[str, list[float]]]:
     seeds = len(seed_list)
     rows = {}
     for line in text.splitlines():
-        name = next((n for n in RUNS if line.startswith(n + " ") and line[len(n):len(n) + 2].strip() == ""
-                     and line[:20].rstrip() == n), None)
+        name = next((n for n in RUNS if line[:20].rstrip() == n), None)  # the table pads names to 20
         if name is not None:
             rows[name] = [float(v) for v in line[20:].split()[1:1 + seeds]]
     return source, seed_list, rows
@@ -204,13 +206,9 @@ def pool(paths: list[Path]) -> str:
     lines = [f"# pooled over {'; '.join(sources)}"]
     for name in (n for n in pooled if "--refine" in RUNS[n]):
         if len(pooled[name]) == len(pooled["adam"]):
-            diffs = [a["hit@5"] - b["hit@5"] for a, b in zip(pooled[name], pooled["adam"], strict=True)]
-            spread = (sum((d - mean(diffs)) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5
             lines.append(f"{name:<20} Hit@5 {mean(r['hit@5'] for r in pooled[name]):.4f} (Adam "
                          f"{mean(r['hit@5'] for r in pooled['adam']):.4f}); "
-                         + paired(pooled[name], pooled["adam"], name)
-                         + f"; one-sided 95% lower bound of the mean difference "
-                           f"{mean(diffs) - 1.645 * spread / len(diffs) ** 0.5:+.4f}")
+                         + paired(pooled[name], pooled["adam"], name, lower_bound=True))
     return "\n".join(lines)
 
 

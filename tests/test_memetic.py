@@ -23,7 +23,8 @@ def small_net(seed: int = 0) -> DeepResNet:
     return DeepResNet(6, 4, width=4, depth=1, seed=seed)
 
 
-def test_refiner_writes_back_refined_members_with_their_own_loss():
+def refined_scpo(steps: int, members: int, adam: str = "fresh"):
+    """A six-iteration SCPO on the toy network's weights in [-1, 1] with a refiner (full-batch fitness)."""
     torch.set_num_threads(1)
     module = small_net()
     X, Y = toy()
@@ -36,8 +37,14 @@ def test_refiner_writes_back_refined_members_with_their_own_loss():
 
     problem = scpo.Problem(lambda W: fitness_of(W, x, y), lb, ub, vectorized=True)
     opt = scpo.make(problem, "scpo", seed=0, pop_size=16, max_iter=6)
-    refiner = AdamRefiner(module, x, y, "mse", False, steps=5, members=3, lr=1e-2, batch_size=32,
-                          rng=np.random.default_rng(1), lb=lb, ub=ub, fitness_of=fitness_of, batch=[x, y])
+    refiner = AdamRefiner(module, x, y, "mse", False, steps=steps, members=members, lr=1e-2, batch_size=32,
+                          rng=np.random.default_rng(1), lb=lb, ub=ub, fitness_of=fitness_of, batch=[x, y],
+                          adam=adam)
+    return opt, refiner, fitness_of, module, x, y, lb, ub
+
+
+def test_refiner_writes_back_refined_members_with_their_own_loss():
+    opt, refiner, fitness_of, _, x, y, _, _ = refined_scpo(steps=5, members=3)
 
     class Before(scpo.observers.Observer):
         def on_iteration(self, opt):
@@ -281,21 +288,7 @@ def test_continued_refiner_keeps_its_chain_unless_the_population_finds_better():
     """The chain goes on from its own point with its moments; a better member restarts it there."""
     from networks.memetic import AdamMoments, adam_steps
 
-    torch.set_num_threads(1)
-    module = small_net()
-    X, Y = toy()
-    x, y = torch.as_tensor(X), torch.as_tensor(Y, dtype=torch.float32)
-    dim = flat_size(module)
-    lb, ub = np.full(dim, -1.0), np.full(dim, 1.0)
-
-    def fitness_of(W, xb, yb):
-        return batched_loss(module, W, xb, yb, "mse").numpy().astype(float)
-
-    problem = scpo.Problem(lambda W: fitness_of(W, x, y), lb, ub, vectorized=True)
-    opt = scpo.make(problem, "scpo", seed=0, pop_size=16, max_iter=6)
-    refiner = AdamRefiner(module, x, y, "mse", False, steps=3, members=1, lr=1e-2, batch_size=32,
-                          rng=np.random.default_rng(1), lb=lb, ub=ub, fitness_of=fitness_of, batch=[x, y],
-                          adam="continued")
+    opt, refiner, fitness_of, module, x, y, lb, ub = refined_scpo(steps=3, members=1, adam="continued")
 
     class Replay(scpo.observers.Observer):
         """Before the refiner: what the chain must do this iteration, computed independently."""
