@@ -410,23 +410,23 @@ def race_findings(dataset: str, race: dict) -> tuple[list[str], dict]:
     if refine:
         parts = [f"{a}: Hit@5 {med[a]['hit@5']:.3f}, validation loss {med[a]['val_loss']:.4f}" for a in refine]
         text = "**Refine and subspace variants.** " + "; ".join(parts) + "."
-        if "scpo:refine=adam" in labels and "random:refine=adam" in labels:
-            diff = med["scpo:refine=adam"]["val_loss"] - med["random:refine=adam"]["val_loss"]
+        def gap(a: str, b: str) -> tuple[float, float] | None:
+            """Median validation loss and Hit@5 of ``a`` minus ``b``, when both ran."""
+            if a not in labels or b not in labels:
+                return None
+            return med[a]["val_loss"] - med[b]["val_loss"], med[a]["hit@5"] - med[b]["hit@5"]
+
+        fresh, continued = "scpo:refine=adam", "scpo:refine=adam,refine_adam=continued"
+        if diff := gap(fresh, "random:refine=adam"):
             text += (f" Ablation: with the same refine schedule, SCPO's moves instead of random-search moves change "
-                     f"the median validation loss by {diff:+.4f}.")
-        continued = "scpo:refine=adam,refine_adam=continued"
-        if "scpo:refine=adam" in labels and continued in labels:
-            diff = med[continued]["val_loss"] - med["scpo:refine=adam"]["val_loss"]
-            hits = med[continued]["hit@5"] - med["scpo:refine=adam"]["hit@5"]
+                     f"the median validation loss by {diff[0]:+.4f}.")
+        if diff := gap(continued, fresh):
             text += (f" Continued Adam chains instead of a fresh Adam at every refinement change the median "
-                     f"validation loss by {diff:+.4f} and the median Hit@5 by {hits:+.3f}.")
-        alone = "random:refine=adam,refine_adam=continued"
-        if continued in labels and alone in labels:
-            diff = med[continued]["val_loss"] - med[alone]["val_loss"]
-            hits = med[continued]["hit@5"] - med[alone]["hit@5"]
+                     f"validation loss by {diff[0]:+.4f} and the median Hit@5 by {diff[1]:+.3f}.")
+        if diff := gap(continued, "random:refine=adam,refine_adam=continued"):
             text += (f" Against the same chains fed by random search instead (a fresh uniform sample rarely beats a "
                      f"trained chain, so that row is close to the chains alone), SCPO's moves change the median "
-                     f"validation loss by {diff:+.4f} and the median Hit@5 by {hits:+.3f}.")
+                     f"validation loss by {diff[0]:+.4f} and the median Hit@5 by {diff[1]:+.3f}.")
         out += [text, ""]
     if race["not_run"]:
         out += ["**Not run:** " + "; ".join(f"`{e}` ({why.split(': ', 1)[-1]})" for e, why in race["not_run"].items())
