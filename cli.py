@@ -191,8 +191,8 @@ def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, see
     if bounds is not None:
         raise ValueError(f"--bounds applies to an objective FILE.py:FUNCTION, not to benchmark {problem!r}")
     target = scpo.problems.get(problem, dim, shifted=shifted, seed=seed)
-    return scpo.Problem(target.objective, target.lb, target.ub, name=target.name, f_opt=target.f_opt,
-                        x_opt=target.x_opt, **hostile) if hostile else target
+    return scpo.Problem(target.objective, target.lb, target.ub, vectorized=True, name=target.name,
+                        f_opt=target.f_opt, x_opt=target.x_opt, **hostile) if hostile else target
 
 
 EXECUTORS = scpo.executors.EXECUTORS

@@ -77,7 +77,7 @@ def update_times(backend, dim: int, iterations: int, device: str, floors: list |
     def sphere(X):
         return (X * X).sum(1)
 
-    problem = scpo.Problem(sphere, -5.0, 5.0, dim=dim, name="sphere")
+    problem = scpo.Problem(sphere, -5.0, 5.0, dim=dim, vectorized=True, name="sphere")
     optimizer = scpo.make(problem, "scpo", pop_size=AGENTS, max_iter=iterations + 3, seed=0, backend=backend)
     clock = timer(device if torch_backend else "cpu")
     times = []

@@ -224,7 +224,7 @@ def execute(task: Task, budget_multiplier: float) -> dict:
     if is_peer(task.algo):
         run_nevergrad(task.algo, recorder, task.dim, budget, task.seed)
     else:
-        problem = Problem(recorder, LOWER, UPPER, dim=task.dim, name=str(bare), f_opt=f_opt)
+        problem = Problem(recorder, LOWER, UPPER, dim=task.dim, vectorized=True, name=str(bare), f_opt=f_opt)
         minimize(problem, algorithm=task.algo.name, max_evals=budget, seed=task.seed, **task.algo.options)
     wall = time.perf_counter() - start
     row = {"algorithm": task.algo.label, "function": task.function, "dim": task.dim, "instance": task.instance,
@@ -305,7 +305,7 @@ def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budg
     for spec in specs:  # unknown algorithm or option, budget below one iteration in the smallest dimension
         if not is_peer(spec):
             dim = dim_list[0]
-            box = Problem(lambda X: np.zeros(len(X)), LOWER, UPPER, dim=dim)
+            box = Problem(lambda X: np.zeros(len(X)), LOWER, UPPER, dim=dim, vectorized=True)
             make(spec.name, box, seed=0, max_evals=budget_of(budget_multiplier, dim), **spec.options)
         else:
             ng = nevergrad_module()

@@ -71,15 +71,44 @@ class RunState:
     stop_message: str | None = None
 
 
-def resolve_problem(fun_or_problem, bounds=None, vectorized: bool | str = "auto", name: str | None = None) -> Problem:
-    """A Problem from a Problem, or from a function plus scipy-style bounds."""
+def resolve_problem(fun_or_problem, bounds=None, vectorized: bool | str | None = None, name: str | None = None,
+                    **settings: Any) -> Problem:
+    """A Problem from a Problem, or from a function plus scipy-style bounds.
+
+    ``vectorized`` (``None``: ``"auto"``) and ``settings`` (``on_error``, ``timeout``; ``None``:
+    the Problem's default) describe a function. A Problem carries its own bounds and settings:
+    passing one with it is a ValueError rather than an argument silently ignored.
+    """
+    given = {"bounds": bounds, "vectorized": vectorized, **settings}
     if isinstance(fun_or_problem, Problem):
+        for key, value in given.items():
+            if value is not None:
+                raise ValueError(f"{key}= cannot be combined with a Problem: the Problem carries its own {key} "
+                                 f"(set it in Problem(...), or pass a function)")
         return fun_or_problem
+    if not callable(fun_or_problem):
+        raise ValueError(f"fun must be callable (or a Problem), got {_short_repr(fun_or_problem)}")
     if bounds is None:
         raise ValueError("bounds are required when passing a plain function: a list of (lb, ub) pairs")
     lb, ub = split_bounds(bounds)
     label = name or getattr(fun_or_problem, "__name__", "custom")
-    return Problem(fun_or_problem, lb, ub, vectorized=vectorized, name=label)
+    chosen = {key: value for key, value in given.items() if key != "bounds" and value is not None}
+    return Problem(fun_or_problem, lb, ub, **{"vectorized": "auto", **chosen}, name=label)
+
+
+def check_seed(seed) -> int | None:
+    """``seed`` as an ``int``, or ``None`` (one is drawn and reported). A float, bool, string or negative
+    number would seed some other generator, or fail deep inside numpy: a one-line ValueError instead."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or None, got {_short_repr(seed)}")
+    return int(seed)
+
+
+def _short_repr(value) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def split_bounds(bounds) -> tuple[np.ndarray, np.ndarray]:
@@ -127,6 +156,7 @@ class Optimizer:
         self.algorithm, self.problem = self.impl.adapt(algorithm.for_population(self.pop_size)), problem
         self.max_iter = self.algorithm.iterations(self.pop_size, max_iter, max_evals)
         self.initial_population = _check_initial_population(initial_population, self.pop_size, problem)
+        seed = check_seed(seed)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])  # reported, so reproducible
         self.seed = seed
@@ -356,25 +386,32 @@ class Optimizer:
 
 def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = None, pop_size: int | None = None,
          max_iter: int | None = None, max_evals: int | None = None, backend="numpy", bounds=None,
-         device: str = "cpu", dtype: str = "float64", vectorized: bool | str = "auto",
-         observers: list[Observer] | tuple = (), initial_population=None, **options: Any) -> Optimizer:
+         device: str = "cpu", dtype: str = "float64", vectorized: bool | str | None = None,
+         observers: list[Observer] | tuple = (), initial_population=None, on_error: str | None = None,
+         timeout: float | None = None, **options: Any) -> Optimizer:
     """An ask/tell optimizer: ``opt = scpo.make(problem, "sca", seed=0); X = opt.ask(); opt.tell(f)``.
 
     The arguments come in ``minimize``'s order: ``problem_or_bounds`` is a Problem, a function
-    with ``bounds=`` (``vectorized`` as in :func:`minimize`), or bounds alone (a list of
-    (lb, ub) pairs) when the evaluation happens elsewhere. The older order
+    with ``bounds=`` (``vectorized``, ``on_error``, ``timeout`` as in :func:`minimize`), or bounds
+    alone (a list of (lb, ub) pairs) when the evaluation happens elsewhere. The older order
     ``make("sca", problem, ...)`` (algorithm first) is still accepted. ``backend``/``device``/
     ``dtype``, ``initial_population``: see :class:`Optimizer`; ``options`` go to the algorithm.
+    Arguments that would be ignored (``bounds`` with a Problem, ``vectorized`` without a
+    function) are refused.
     """
+    seed = check_seed(seed)
     if isinstance(problem_or_bounds, str):  # the old order: make(algorithm, problem, ...)
         problem_or_bounds, algorithm = algorithm, problem_or_bounds
     if problem_or_bounds is None:
         problem_or_bounds, bounds = bounds, None
-    if isinstance(problem_or_bounds, Problem) or callable(problem_or_bounds):
-        problem = resolve_problem(problem_or_bounds, bounds, vectorized)
+    if isinstance(problem_or_bounds, Problem) or callable(problem_or_bounds) or bounds is not None:
+        problem = resolve_problem(problem_or_bounds, bounds, vectorized, on_error=on_error, timeout=timeout)
     else:
-        lb, ub = split_bounds(problem_or_bounds if bounds is None else bounds)
-        problem = Problem(_no_objective, lb, ub, name="external")
+        for key, value in (("vectorized", vectorized), ("on_error", on_error), ("timeout", timeout)):
+            if value is not None:
+                raise ValueError(f"{key}= describes an objective, and an optimizer made from bounds alone has none")
+        lb, ub = split_bounds(problem_or_bounds)
+        problem = Problem(_no_objective, lb, ub, vectorized=True, name="external")
     return Optimizer(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend,
                      device, dtype, observers, initial_population)
 
@@ -405,15 +442,18 @@ def _no_objective(X):
 def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int | None = None,
              max_iter: int | None = None, max_evals: int | None = None, seed: int | None = None,
              backend="numpy", callback: Callable[[Progress], Any] | None = None,
-             vectorized: bool | str = "auto", checkpoint: str | Path | None = None,
+             vectorized: bool | str | None = None, checkpoint: str | Path | None = None,
              checkpoint_every: int | None = None, resume: bool = False, device: str = "cpu",
-             dtype: str = "float64", observers: list[Observer] | tuple = (), **options: Any) -> OptimizeResult:
+             dtype: str = "float64", observers: list[Observer] | tuple = (), on_error: str | None = None,
+             timeout: float | None = None, **options: Any) -> OptimizeResult:
     """Minimize over a box with a population algorithm; the whole population is evaluated per call.
 
-    ``fun_or_problem`` is a :class:`Problem` (its bounds are used) or a function with
-    ``bounds``. ``vectorized="auto"`` (default) calls the function once on a small population
+    ``fun_or_problem`` is a :class:`Problem` (it carries its bounds and settings: ``bounds``,
+    ``vectorized``, ``on_error`` or ``timeout`` with it are refused) or a function with
+    ``bounds``. For a function, ``vectorized="auto"`` (default) calls it once on a small population
     whose size differs from the dimension and decides whether it maps ``(N, D) -> (N,)`` or
-    one vector to a number; ``True``/``False`` say it. ``max_evals`` sets the iterations as
+    one vector to a number; ``True``/``False`` say it; ``on_error`` and ``timeout`` are
+    :class:`Problem`'s. ``max_evals`` sets the iterations as
     each algorithm's reference does (PO/SCPO: ``round(max_evals / (N + parties))``).
     ``options`` go to the algorithm. ``callback(progress)`` runs after each iteration
     (True stops); ``observers`` (:mod:`scpo.observers`) get every hook. ``checkpoint`` saves
@@ -428,9 +468,13 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
     ``executor="joblib"`` or ``"ray"`` evaluates in parallel; its workers end when this returns.
     A run in which no evaluation gave a finite fitness has ``success=False``.
     """
+    if not (isinstance(fun_or_problem, Problem) or callable(fun_or_problem)):
+        raise ValueError(f"fun must be callable (or a Problem), got {_short_repr(fun_or_problem)}")
+    if checkpoint is None and (resume or checkpoint_every is not None):
+        raise ValueError(f"{'resume=True' if resume else 'checkpoint_every'} needs checkpoint=PATH")
     optimizer = make(fun_or_problem, algorithm, bounds=bounds, seed=seed, pop_size=pop_size, max_iter=max_iter,
                      max_evals=max_evals, backend=backend, device=device, dtype=dtype, vectorized=vectorized,
-                     **options)
+                     on_error=on_error, timeout=timeout, **options)
     if checkpoint is not None:
         optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume)
     watchers = [*observers, *([Callback(callback)] if callback is not None else [])]

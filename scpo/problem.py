@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
+import pickle
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +16,14 @@ from scpo.executors import ExecutorError, check_executor, make_executor
 
 
 class ObjectiveError(ValueError):
-    """The objective raised, or returned something that is not one finite-or-inf number per candidate."""
+    """The objective raised, or returned something that is not one finite-or-inf number per candidate.
+
+    When the objective raised, ``__cause__`` is its exception (rebuilt from a worker's copy for
+    joblib and Ray, without the traceback object) and ``frames`` the (file, line) pairs of the
+    failing call, outermost first, so a user sees where in their code it failed.
+    """
+
+    frames: tuple = ()
 
 
 @dataclass
@@ -65,10 +75,12 @@ def as_bounds(lb, ub, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
 class Problem:
     """An objective to minimize inside a box.
 
-    ``objective`` maps the whole population ``(N, D) -> (N,)`` in one call; pass
-    ``vectorized=False`` for a plain function of one vector ``(D,) -> float`` and it is
-    wrapped; ``vectorized="auto"`` decides on the first evaluation by calling the objective
-    once on a small population whose size differs from the dimension (:func:`detect_vectorized`).
+    ``objective`` maps the whole population ``(N, D) -> (N,)`` in one call (``vectorized=True``)
+    or one vector ``(D,) -> float`` (``vectorized=False``, it is wrapped). The default,
+    ``vectorized="auto"``, decides on the first evaluation by calling the objective once on a
+    small population whose size differs from the dimension (:func:`detect_vectorized`): a
+    per-vector function called on a population of N == D rows can return N numbers that mean
+    nothing, so nothing is assumed. Say ``vectorized=True`` when it is, to save the probe call.
     NaN and inf are scored +inf (counted as non-finite) so a broken candidate can never become
     the best one.
 
@@ -94,7 +106,7 @@ class Problem:
     lb: np.ndarray | float
     ub: np.ndarray | float
     dim: int | None = None
-    vectorized: bool | str = True
+    vectorized: bool | str = "auto"
     name: str = "custom"
     f_opt: float | None = None
     x_opt: np.ndarray | None = None
@@ -168,7 +180,7 @@ class Problem:
                 failed.append((a, b))
             else:
                 where = "" if len(chunks) == 1 else f" (a batch of candidates {a}-{b - 1})"
-                raise ObjectiveError(f"objective {self.name!r} {error}{where}")
+                raise _objective_error(f"objective {self.name!r} {error}{where}{_index_hint(error, self.dim)}", error)
         if failed:
             rows = iter(self._evaluate_rows(population, failed, True, tally))
             for a, b in failed:
@@ -193,7 +205,8 @@ class Problem:
                 fitness[k], penalized[k] = np.inf, True  # counted as an error, not also as non-finite
                 tally.errors += 1
             else:
-                raise ObjectiveError(f"objective {self.name!r} failed on candidate {i}: {error}")
+                raise _objective_error(f"objective {self.name!r} failed on candidate {i}: {error}"
+                                       f"{_index_hint(error, self.dim)}", error)
         bad = ~np.isfinite(fitness) & ~penalized
         if bad.any():
             tally.nonfinite += int(bad.sum())
@@ -233,6 +246,9 @@ class Problem:
     def check_fitness(self, fitness, n: int, counters: RunCounters | None = None) -> np.ndarray:
         """Validate a fitness vector for ``n`` candidates; NaN and inf become +inf (counted in ``counters``)."""
         fitness = np.asarray(_to_numpy(fitness))
+        if not _is_number(fitness) and not _all_real(fitness):  # complex, strings, None: named, never cast
+            raise ObjectiveError(f"objective {self.name!r} returned {_describe(fitness)} for {n} candidates, "
+                                 f"expected {n} real numbers")
         if fitness.shape != (n,):
             if fitness.size == n and fitness.ndim == 2 and 1 in fitness.shape:
                 fitness = fitness.reshape(n)
@@ -278,20 +294,79 @@ def detect_vectorized(objective, dim: int, lb, ub, name: str = "objective", popu
     single, single_error = _guarded(objective, population[0])
     if single_error is None and _is_number(single) and np.asarray(single).size == 1:
         return False
+    if all(isinstance(getattr(e, "exception", None), IndexError) for e in (error, single_error)):
+        raise _objective_error(  # most likely the bounds are shorter than what the function reads
+            f"objective {name!r} raised IndexError on {k} candidates of {dim} variables ({error.exception}) and "
+            f"on one ({single_error.exception}): the bounds give {dim} variables; pass one (lb, ub) pair per "
+            "variable the objective reads", single_error)
+    if single_error is None and not _is_number(single) and error is None and not _is_number(value):
+        raise ObjectiveError(f"objective {name!r} returned {_describe(single)} for one candidate, expected a number")
     found = error or f"returned {_describe(value)}"
-    raise ObjectiveError(
+    raise _objective_error(
         f"cannot tell whether objective {name!r} is vectorized: on {k} candidates it {found}, on one it "
-        f"{single_error or 'returned ' + _describe(single)}; pass vectorized=True or False"
+        f"{single_error or 'returned ' + _describe(single)}; pass vectorized=True or False",
+        single_error if single_error is not None else error,
     )
 
 
+class Failure(str):
+    """What went wrong in one objective call: the text that messages show, with the exception the
+    objective raised (``exception``, the :class:`ObjectiveError`'s ``__cause__``) and where
+    (``frames``: (file, line) pairs, outermost first).
+
+    It survives pickling, as joblib and Ray send it back from workers: the traceback object stays
+    behind (its frames travel), and an exception that cannot be pickled (a class the parent
+    cannot import) comes back as a ``RuntimeError`` with its type and text.
+    """
+
+    exception: BaseException | None = None
+    frames: tuple = ()
+
+    def __reduce__(self):
+        return _failure, (str(self), _portable(self.exception), self.frames)
+
+
+def _failure(text: str, exception: BaseException | None = None, frames: tuple = ()) -> Failure:
+    failure = Failure(text)
+    failure.exception, failure.frames = exception, frames
+    return failure
+
+
+def _portable(exception: BaseException | None) -> BaseException | None:
+    """``exception`` if it pickles both ways, else a RuntimeError saying what it was."""
+    if exception is None:
+        return None
+    try:
+        pickle.loads(pickle.dumps(exception))
+        return exception
+    except Exception:
+        return RuntimeError(f"{type(exception).__name__}: {exception}")
+
+
+def _objective_error(message: str, failure) -> ObjectiveError:
+    """An ObjectiveError whose cause and frames are those of ``failure`` (a :class:`Failure` or a plain text)."""
+    error = ObjectiveError(message)
+    error.__cause__ = getattr(failure, "exception", None)
+    error.frames = getattr(failure, "frames", ())
+    return error
+
+
+def _index_hint(failure, dim: int) -> str:
+    """Bounds shorter than the objective expects show up as an IndexError: say how many variables there are."""
+    if isinstance(getattr(failure, "exception", None), IndexError):
+        return f" (candidates have {dim} variables, one per (lb, ub) pair)"
+    return ""
+
+
 def _guarded(function, argument, timeout: float | None = None):
-    """(value, None) or (None, what went wrong): exceptions and time-outs as data, not as crashes."""
+    """(value, None) or (None, what went wrong as a :class:`Failure`): exceptions and time-outs as data, not
+    as crashes."""
     if timeout is None:
         try:
             return _to_numpy(function(argument)), None
         except Exception as exc:
-            return None, f"raised {type(exc).__name__}: {exc}"
+            frames = tuple((frame.f_code.co_filename, line) for frame, line in traceback.walk_tb(exc.__traceback__))
+            return None, _failure(f"raised {type(exc).__name__}: {exc}", exc, frames)
     outcome: list = [None, f"exceeded the evaluation timeout of {timeout} s"]
 
     def call() -> None:
@@ -322,8 +397,14 @@ def _call_rows(objective, rows, timeout, vectorized: bool) -> list:
 
 
 def _first_of_batch(objective):
-    """A vectorized objective called on one row at a time."""
-    return lambda x: np.asarray(_to_numpy(objective(x[None, :]))).reshape(-1)[0]
+    """A vectorized objective called on one row at a time: its one value, or all it returned when
+    that is not one value (then named as the wrong shape, never read as its first entry)."""
+
+    def one(x):
+        value = np.asarray(_to_numpy(objective(x[None, :])))
+        return value.reshape(-1)[0] if value.size == 1 else value
+
+    return one
 
 
 def _is_number(value) -> bool:
@@ -333,9 +414,38 @@ def _is_number(value) -> bool:
         return False
 
 
+def _all_real(array: np.ndarray) -> bool:
+    """An object array of real numbers only (``None`` would become NaN, a complex lose its imaginary part)."""
+    return array.dtype.kind == "O" and all(isinstance(v, numbers.Real) for v in array.reshape(-1))
+
+
 def _describe(value) -> str:
-    array = np.asarray(value) if _is_number(value) else None
-    return f"shape {array.shape}" if array is not None else f"a {type(value).__name__}"
+    """What an objective returned, as errors name it: "None", "a str 'abc'", "complex values", "shape (3,)"."""
+    try:
+        array = np.asarray(value)
+    except Exception:
+        return f"a {type(value).__name__}"
+    kind = array.dtype.kind
+    if kind in "biuf":
+        return f"shape {array.shape}"
+    if kind == "c":
+        return f"a complex value {array.item()!r}" if array.ndim == 0 else f"complex values of shape {array.shape}"
+    if kind in "US":
+        return f"a str {_short(array.item())}" if array.ndim == 0 else f"strings of shape {array.shape}"
+    if kind == "O" and array.ndim == 0:
+        item = array.item()
+        if item is None:
+            return "None"
+        return f"a {type(item).__name__}" + (f" {_short(item)}" if isinstance(item, str | bytes) else "")
+    odd = [v for v in array.reshape(-1) if not isinstance(v, numbers.Real)] if kind == "O" else []
+    if odd:
+        return f"{_describe(odd[0])} among values of shape {array.shape}"
+    return f"values of dtype {array.dtype}"
+
+
+def _short(text) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def _to_numpy(value):

@@ -194,7 +194,7 @@ def get(name: str, dim: int, shifted: bool = False, rotated: bool = False, seed:
                           rotation_seed=seed if rotated else None)
     label = key + ("-shifted" if shifted else "") + ("-rotated" if rotated else "")
     return Problem(
-        objective, spec.lb, spec.ub, dim=dim, name=label,
+        objective, spec.lb, spec.ub, dim=dim, vectorized=True, name=label,
         f_opt=spec.f_opt_per_dim * dim, x_opt=x_opt + offset,
     )
 

@@ -164,6 +164,9 @@ class TorchBackend(Backend):
     def check_fitness(self, run, problem, fitness, n: int):
         if not torch.is_tensor(fitness):
             return self.as_population(problem.check_fitness(fitness, n, run.counters))
+        if fitness.is_complex():  # a cast would drop the imaginary part
+            raise ObjectiveError(f"objective {problem.name!r} returned complex values of shape {tuple(fitness.shape)} "
+                                 f"for {n} candidates, expected {n} real numbers")
         if tuple(fitness.shape) != (n,):
             if fitness.numel() == n and fitness.ndim == 2 and 1 in fitness.shape:
                 fitness = fitness.reshape(n)
