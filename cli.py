@@ -11,8 +11,11 @@ import importlib.util
 import inspect
 import io
 import json
+import os
 import sys
+import sysconfig
 import time
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -55,6 +58,27 @@ def fail(message: str) -> None:
     """One line on stderr, exit code 2."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
+
+
+def located(exc: BaseException) -> str:
+    """``exc``'s message on one line, with ``(at FILE:LINE)`` when an objective raised: the innermost
+    frame of the user's code (outside scpo and the installed libraries), so the line says where to look."""
+    message = " ".join(str(exc).splitlines())
+    frames = list(getattr(exc, "frames", ()))
+    cause = exc.__cause__
+    if not frames and cause is not None and cause.__traceback__ is not None:
+        frames = [(frame.f_code.co_filename, line) for frame, line in traceback.walk_tb(cause.__traceback__)]
+    if not frames:
+        return message
+    libraries = [Path(scpo.__file__).parent, *(Path(sysconfig.get_path(k)) for k in ("stdlib", "purelib", "platlib"))]
+    outside = [(file, line) for file, line in frames if not Path(file).resolve().is_relative_to(libraries[0].resolve())]
+    users = [(file, line) for file, line in outside
+             if not any(Path(file).resolve().is_relative_to(lib.resolve()) for lib in libraries[1:])]
+    if not (users or outside):
+        return message
+    file, line = (users or outside)[-1]
+    shown = os.path.relpath(file) if Path(file).resolve().is_relative_to(Path.cwd().resolve()) else file
+    return f"{message} (at {shown}:{line})"
 
 
 def version() -> str:
@@ -286,7 +310,7 @@ def optimize(
         if checkpoint is not None and optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume):
             typer.echo(f"resumed from {checkpoint} at iteration {optimizer.nit}/{optimizer.max_iter}", err=True)
     except USER_ERRORS as exc:
-        fail(str(exc))
+        fail(located(exc))  # the probe of a FILE.py:FUNCTION objective runs here
     result = run_with_progress(optimizer, target, quiet)
     interrupted = result.message == "interrupted"
     if not result.success and not interrupted:
@@ -329,7 +353,7 @@ def run_with_progress(optimizer: scpo.Optimizer, problem: scpo.Problem, quiet: b
         return optimizer.run([display, sigint])
     except (scpo.ObjectiveError, scpo.ExecutorError, OSError) as exc:
         display.close()
-        fail(str(exc))
+        fail(located(exc))
     finally:
         sigint.restore()
 
