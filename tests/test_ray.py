@@ -89,21 +89,23 @@ def test_ray_gives_the_serial_result_for_a_per_vector_objective():
 
 def test_ray_sends_a_vectorized_objective_in_row_chunks():
     target = scpo.problems.get("rastrigin", 4, seed=1)
-    problem = scpo.Problem(target.objective, target.lb, target.ub, executor="ray", n_jobs=2)
+    problem = scpo.Problem(target.objective, target.lb, target.ub, vectorized=True, executor="ray", n_jobs=2)
     assert same_run(scpo.minimize(problem, **RUN), scpo.minimize(target, **RUN))
 
 
 def test_exception_names_the_candidate_by_its_index_in_the_population():
     with scpo.Problem(breaks_on_marked_rows, -1, 1, dim=3, vectorized=False, executor="ray", n_jobs=2) as problem:
-        with pytest.raises(scpo.ObjectiveError, match="failed on candidate 4: raised ValueError: bad row"):
+        with pytest.raises(scpo.ObjectiveError, match="failed on candidate 4: raised ValueError: bad row") as caught:
             problem.evaluate(marked_population(bad=(4,)))  # candidate 4 is the second row of the second actor
+    assert isinstance(caught.value.__cause__, ValueError)  # the user's exception, sent back by the actor
+    assert caught.value.frames[-1] == (__file__, breaks_on_marked_rows.__code__.co_firstlineno + 3)
 
 
 def test_penalize_scores_failures_inf_and_counts_them_and_nonfinite_values():
     problem = scpo.Problem(breaks_on_marked_rows, -1, 1, dim=3, vectorized=False, executor="ray", n_jobs=2,
                            on_error="penalize")
-    vectorized = scpo.Problem(vectorized_breaks_on_marked_rows, -1, 1, dim=3, executor="ray", n_jobs=2,
-                              on_error="penalize")
+    vectorized = scpo.Problem(vectorized_breaks_on_marked_rows, -1, 1, dim=3, vectorized=True, executor="ray",
+                              n_jobs=2, on_error="penalize")
     X = marked_population(bad=(1, 4), nan=(5,))
     with problem:  # one after the other: two actors fill the two CPUs of this Ray instance
         fitness = problem.evaluate(X)
