@@ -156,8 +156,12 @@ class Problem:
         What went wrong is counted once per candidate into ``counters`` (a run's) and the
         problem's lifetime ``totals``.
         """
-        if self.vectorized == "auto":
-            self.vectorized = detect_vectorized(self.objective, self.dim, self.lb, self.ub, self.name)
+        if self.vectorized == "auto":  # probed with rows of the caller's kind (a torch tensor: on its device)
+            probe = None
+            if hasattr(population, "new_tensor"):
+                fractions = np.linspace(0.3, 0.7, probe_size(self.dim))[:, None]
+                probe = population.new_tensor(self.lb + fractions * (self.ub - self.lb))
+            self.vectorized = detect_vectorized(self.objective, self.dim, self.lb, self.ub, self.name, probe)
         tally = RunCounters()
         try:
             return self._evaluate(population, tally)

@@ -47,6 +47,13 @@ def test_per_vector_and_vectorized_functions_both_work_at_population_equal_to_di
     assert results[0].fun == results[1].fun and np.array_equal(results[0].x, results[1].x)
 
 
+def test_the_probe_of_a_direct_evaluate_uses_the_callers_tensors():
+    torch = pytest.importorskip("torch")
+    problem = scpo.Problem(lambda X: torch.sum(X**2, dim=1), -1, 1, dim=3)  # a torch-only objective
+    assert problem.evaluate(torch.full((4, 3), 0.5, dtype=torch.float64)).tolist() == [0.75] * 4
+    assert problem.vectorized is True
+
+
 def test_benchmark_problems_say_they_are_vectorized():
     assert scpo.problems.get("sphere", 4).vectorized is True  # no probe call for the library's own objectives
 
