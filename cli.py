@@ -64,19 +64,18 @@ def located(exc: BaseException) -> str:
     """``exc``'s message on one line, with ``(at FILE:LINE)`` when an objective raised: the innermost
     frame of the user's code (outside scpo and the installed libraries), so the line says where to look."""
     message = " ".join(str(exc).splitlines())
-    frames = list(getattr(exc, "frames", ()))
+    if not isinstance(exc, scpo.ObjectiveError):
+        return message
+    frames = list(exc.frames)
     cause = exc.__cause__
-    if not frames and cause is not None and cause.__traceback__ is not None:
+    if not frames and cause is not None and cause.__traceback__ is not None:  # raised in this process (torch)
         frames = [(frame.f_code.co_filename, line) for frame, line in traceback.walk_tb(cause.__traceback__)]
-    if not frames:
-        return message
     libraries = [Path(scpo.__file__).parent, *(Path(sysconfig.get_path(k)) for k in ("stdlib", "purelib", "platlib"))]
-    outside = [(file, line) for file, line in frames if not Path(file).resolve().is_relative_to(libraries[0].resolve())]
-    users = [(file, line) for file, line in outside
-             if not any(Path(file).resolve().is_relative_to(lib.resolve()) for lib in libraries[1:])]
-    if not (users or outside):
+    users = [(file, line) for file, line in frames
+             if not any(Path(file).resolve().is_relative_to(lib.resolve()) for lib in libraries)]
+    if not users:
         return message
-    file, line = (users or outside)[-1]
+    file, line = users[-1]
     shown = os.path.relpath(file) if Path(file).resolve().is_relative_to(Path.cwd().resolve()) else file
     return f"{message} (at {shown}:{line})"
 

@@ -140,7 +140,8 @@ def test_a_failure_travels_between_processes_even_when_its_exception_cannot():
 
 
 @pytest.mark.parametrize("returned, named", [(None, "returned None"), ("abc", "returned a str 'abc'"),
-                                             (1 + 2j, "returned a complex value"), ([1.0, 2.0], r"returned shape \(2,\)")])
+                                             (1 + 2j, "returned a complex value"),
+                                             ([1.0, 2.0], r"returned shape \(2,\)")])
 def test_a_per_vector_return_that_is_not_a_number_is_named(returned, named):
     with pytest.raises(scpo.ObjectiveError, match=named):
         scpo.minimize(lambda x: returned, BOX, algorithm="de", max_evals=200, seed=0)
@@ -178,15 +179,21 @@ def test_the_cli_names_the_users_file_and_line(tmp_path):
         "    if x[1] > 0.5:\n"
         "        raise RuntimeError('simulator diverged\\nat step 3')\n"
         "    return float((x**2).sum())\n"
+        "def g(x):\n"
+        "    return f(x) + 1 / 0\n"  # fails in the probe, before the run
     )
     root = str(Path(__file__).resolve().parents[1])  # this checkout's cli.py and scpo, whatever is installed
-    done = subprocess.run([sys.executable, "-c", "from cli import app; app()", "optimize", "sim.py:f", "--bounds",
-                           "-1,1", "--dim", "3", "--evals", "300", "--quiet", "--out", "r"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": root})
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
-    assert "raised RuntimeError: simulator diverged at step 3 (at sim.py:3)" in lines[0]
+    for function, shown in (("f", "raised RuntimeError: simulator diverged at step 3 (at sim.py:3)"),
+                            ("g", "on one it raised ZeroDivisionError: division by zero; pass vectorized=True or False "
+                                  "(at sim.py:6)")):
+        done = subprocess.run([sys.executable, "-c", "from cli import app; app()", "optimize", f"sim.py:{function}",
+                               "--bounds", "-1,1", "--dim", "3", "--evals", "300", "--quiet", "--out", "r"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": root})
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+        assert shown in lines[0], lines[0]
 
 
 # ---- argument checks of minimize, make and Optimizer
