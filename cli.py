@@ -210,7 +210,7 @@ def write_run(out_dir: Path, summary: dict, result: scpo.OptimizeResult) -> None
     write_json(out_dir / "result.json", summary)
     label = summary["algorithm"]
     plot_convergence({label: [(history["nfev"], history["best"])]}, out_dir / "convergence.png",
-                     title=f"{summary['problem']} (d={summary['dim']})")
+                     title=f"{summary['problem']} (d={summary['dim']})", f_opt=summary.get("f_opt"))
 
 
 @app.command()
