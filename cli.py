@@ -195,6 +195,24 @@ def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, see
                         x_opt=target.x_opt, **hostile) if hostile else target
 
 
+def problem_instance(problem: str, shifted: bool, instance: int | None) -> int | None:
+    """The shift's seed of a shifted benchmark (default 0); ``None`` where there is no instance to choose."""
+    if ":" in problem or not shifted:
+        if instance is not None:
+            raise ValueError(f"--instance applies to a shifted benchmark, not to "
+                             f"{'objective' if ':' in problem else 'the unshifted'} {problem!r}")
+        return None
+    return 0 if instance is None else instance
+
+
+def run_settings(optimizer: scpo.Optimizer, problem: str, shifted: bool, instance: int | None,
+                 evals: int | None) -> dict:
+    """What result.json needs besides the outcome to tell one configuration and problem from another
+    (``scpo plot`` groups runs by them)."""
+    return {"device": optimizer.device, "dtype": optimizer.dtype, "max_iter": optimizer.max_iter,
+            "max_evals": evals, "shifted": None if ":" in problem else shifted, "instance": instance}
+
+
 EXECUTORS = scpo.executors.EXECUTORS
 
 
@@ -222,10 +240,14 @@ def optimize(
     pop: Annotated[int | None, typer.Option(min=1, help="Population size (PO/SCPO: a perfect square)")] = None,
     iters: Annotated[int | None, typer.Option(min=1, help="Iterations")] = None,
     evals: Annotated[int | None, typer.Option(min=1, help="Evaluation budget (default 30000)")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed (also seeds the shift)")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of the algorithm (the problem stays the same: --instance)")]
+    = 0,
+    instance: Annotated[int | None, typer.Option(
+        min=0, help="Problem instance of a shifted benchmark: the seed of its shift (default 0, as in scpo benchmark)",
+        show_default=False)] = None,
     shifted: Annotated[bool, typer.Option(
-        help="Move a benchmark's optimum off the diagonal (shifted by default here, unlike scpo.problems.get "
-             "and scpo benchmark; --no-shifted for the classical function)")] = True,
+        help="Move a benchmark's optimum off the diagonal (shifted by default here and in scpo benchmark, unlike "
+             "scpo.problems.get; --no-shifted for the classical function)")] = True,
     bounds: Annotated[str | None, typer.Option(help="LB,UB for a user objective")] = None,
     vectorized: Annotated[bool | None, typer.Option(
         "--vectorized/--no-vectorized",
@@ -273,8 +295,9 @@ def optimize(
                                      ("timeout", eval_timeout), ("executor", executor if parallel else None),
                                      ("n_jobs", workers if parallel else None), ("ray_address", ray_address))
                    if v is not None}
-        target = build_problem(problem, dim, bounds, shifted, seed, "auto" if vectorized is None else vectorized,
-                               **hostile)
+        instance = problem_instance(problem, shifted, instance)
+        target = build_problem(problem, dim, bounds, shifted, instance or 0,
+                               "auto" if vectorized is None else vectorized, **hostile)
         if step != "auto":  # a Backend instance carries the step; make() takes it as the backend
             backend_kwargs = {"backend": scpo.backends.get(backend, device or "cpu", dtype or "float64", step=step)}
         else:
@@ -300,6 +323,7 @@ def optimize(
         "errors": result.errors, "executor": target.executor, "worker_restarts": result.worker_restarts,
         "message": result.message, "success": result.success, "evaluator": result.evaluator,
         "history": {"best": result.history["best"], "nfev": result.history["nfev"]},
+        **run_settings(optimizer, problem, shifted, instance, evals),
     }
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = out or Path("runs") / f"{stamp}-{target.name}-{algo}"
@@ -405,7 +429,12 @@ def benchmark(
     = "scpo,sca,po,random",
     suite: Annotated[str, typer.Option(help="classic (F1-F13) or bbob (COCO, needs scpo[bbob])")] = "classic",
     problems: Annotated[str, typer.Option(help="classic: comma-separated problems, or all")] = "sphere,rastrigin",
-    shifted: Annotated[bool, typer.Option(help="classic: shift every optimum off the diagonal")] = False,
+    shifted: Annotated[bool, typer.Option(
+        help="classic: shift every optimum off the diagonal, as scpo optimize does; --no-shifted for the papers' "
+             "classical functions")] = True,
+    instance: Annotated[int | None, typer.Option(
+        min=0, help="classic, shifted: problem instance, the shift's seed, one for all runs (default 0; "
+                    "scpo optimize --instance runs the same problem)", show_default=False)] = None,
     dim: Annotated[int, typer.Option(min=1, help="classic: dimension")] = 30,
     runs: Annotated[int | None, typer.Option(min=1, help="Independent runs per cell (classic: per (algorithm, "
                                                          "problem), default 30; bbob: per instance, default 1)")]
@@ -423,7 +452,7 @@ def benchmark(
     """Every (algorithm, problem, run) at one budget: results.csv, summary.md (Wilcoxon, Friedman), plots;
     --suite bbob: COCO's BBOB functions, runtimes to 51 targets, ecdf.png and aRT in summary.md."""
     given = {name for name in ctx.params if str(ctx.get_parameter_source(name)).endswith("COMMANDLINE")}
-    other = {"bbob": ("problems", "shifted", "dim", "evals"),
+    other = {"bbob": ("problems", "shifted", "instance", "dim", "evals"),
              "classic": ("functions", "dims", "instances", "budget_multiplier")}.get(suite, ())
     misplaced = [name for name in other if name in given]
     if misplaced:
@@ -443,15 +472,16 @@ def benchmark(
             from scpo.benchmark import run_benchmark
 
             result = run_benchmark(algos, problems, dim=dim, runs=30 if runs is None else runs, evals=evals,
-                                   seed=seed, out_dir=out, shifted=shifted, jobs=jobs,
+                                   seed=seed, out_dir=out, shifted=shifted, instance=instance, jobs=jobs,
                                    progress=_bench_progress(quiet))
     except KeyboardInterrupt:
         _benchmark_interrupted(out)
     except USER_ERRORS as exc:
         fail(str(exc))
     ecdf = f", ECDFs in {result.ecdf}" if suite == "bbob" else ""
-    typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; {len(result.rows)} rows in "
-               f"{out / 'results.csv'}, summary in {result.summary}{ecdf}")
+    scope = f"; {result.scope}" if result.scope else ""
+    typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; {result.file_rows} rows in "
+               f"{out / 'results.csv'}, summary in {result.summary}{ecdf}{scope}")
 
 
 def _bench_progress(quiet: bool) -> bool | str:

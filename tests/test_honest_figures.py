@@ -1,6 +1,8 @@
 """Issue 25 items 7-10: figures and summaries that say what they show (configurations apart, negative
 objectives visible, the benchmark's problem instance, a re-run's summary covering its results file)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -62,3 +64,95 @@ def test_a_run_with_a_negative_objective_draws_every_improvement(tmp_path, drawn
     ax = drawn[-1]
     assert ax.get_ylabel().startswith("best f - f* so far") and ax.get_yscale() == "log"
     assert np.unique(ax.lines[0].get_ydata()).size > 1
+
+
+# ---------------------------------------------------------------------------- item 9: shifted benchmark, instances
+
+
+def test_benchmark_shifts_by_default_and_records_the_instance(tmp_path):
+    import inspect
+
+    from scpo.benchmark import run_benchmark
+
+    assert inspect.signature(run_benchmark).parameters["shifted"].default is True
+    result = run_benchmark("sca", "sphere", 2, 1, 100, 0, tmp_path / "api")
+    assert [(r["problem"], r["instance"]) for r in result.rows] == [("sphere-shifted", 0)]
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    done = CliRunner().invoke(app, ["benchmark", "--algos", "sca", "--problems", "sphere", "--dim", "2", "--runs",
+                                    "1", "--evals", "100", "--instance", "3", "--out", str(tmp_path / "cli"),
+                                    "--quiet"])
+    assert done.exit_code == 0, done.output
+    header, row = (tmp_path / "cli" / "results.csv").read_text().splitlines()
+    assert dict(zip(header.split(","), row.split(","), strict=True))["problem"] == "sphere-shifted"
+    assert dict(zip(header.split(","), row.split(","), strict=True))["instance"] == "3"
+    assert "instance 3" in (tmp_path / "cli" / "summary.md").read_text()
+    with pytest.raises(ValueError, match="instance=2 applies to shifted problems"):
+        run_benchmark("sca", "sphere", 2, 1, 100, 0, tmp_path / "x", shifted=False, instance=2)
+
+
+def test_optimize_seed_moves_the_algorithm_and_instance_moves_the_problem(tmp_path, monkeypatch):
+    """Several seeds on one fixed problem: --seed no longer draws the shift, --instance does."""
+    from typer.testing import CliRunner
+
+    import scpo
+    from cli import app
+
+    seen, make = [], scpo.make
+    monkeypatch.setattr(scpo, "make", lambda problem, *a, **k: seen.append(problem.x_opt.copy()) or make(problem, *a,
+                                                                                                           **k))
+    for i, (seed, instance) in enumerate(((0, "4"), (1, "4"), (1, "5"))):
+        done = CliRunner().invoke(app, ["optimize", "sphere", "--dim", "3", "--evals", "200", "--seed", str(seed),
+                                        "--instance", instance, "--out", str(tmp_path / f"r{i}"), "--quiet"])
+        assert done.exit_code == 0, done.output
+    np.testing.assert_array_equal(seen[0], seen[1])  # seeds 0 and 1, instance 4: one problem
+    assert not np.allclose(seen[1], seen[2])  # instance 5: another shift
+    summary = json.loads((tmp_path / "r1" / "result.json").read_text())
+    assert (summary["seed"], summary["instance"], summary["shifted"]) == (1, 4, True)
+    for key in ("dtype", "device", "max_iter", "max_evals", "backend", "step", "pop_size", "options"):
+        assert key in summary, key
+    bad = CliRunner().invoke(app, ["optimize", "sphere", "--no-shifted", "--instance", "2", "--dim", "2", "--out",
+                                   str(tmp_path / "bad"), "--quiet"])
+    assert bad.exit_code == 2 and "--instance applies to a shifted benchmark" in bad.output
+
+
+# ---------------------------------------------------------------------------- item 10: a re-run's summary
+
+
+def test_rerun_with_fewer_algorithms_reports_the_file_and_summarizes_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    base = ["benchmark", "--problems", "sphere", "--dim", "2", "--runs", "2", "--evals", "100", "--out",
+            str(tmp_path / "B"), "--quiet"]
+    first = CliRunner().invoke(app, [*base, "--algos", "sca,random"])
+    assert first.exit_code == 0 and "4 rows in" in first.stdout, first.output
+    whole = (tmp_path / "B" / "summary.md").read_text()
+    again = CliRunner().invoke(app, [*base, "--algos", "sca"])
+    assert again.exit_code == 0, again.output
+    assert "0 runs computed, 2 resumed; 4 rows in" in again.stdout, again.stdout  # the file's rows, not this call's
+    summary = (tmp_path / "B" / "summary.md").read_text()
+    assert "| random |" in summary and "| sca |" in summary  # still covers what results.csv holds
+    assert "cover all 4 rows of results.csv" in summary and "cover all 4 rows" in again.stdout
+    assert [line for line in summary.splitlines() if line.startswith("| random |")] == \
+        [line for line in whole.splitlines() if line.startswith("| random |")]
+    more = CliRunner().invoke(app, [*base, "--algos", "sca", "--problems", "sphere,step"])  # not a grid any more
+    assert more.exit_code == 0, more.output
+    summary = (tmp_path / "B" / "summary.md").read_text()
+    assert "6 rows in" in more.stdout and "cover only the 4 rows this call asked for (sca)" in more.stdout
+    assert "cover only the 4 rows" in summary and "| random |" not in summary
+
+
+def test_bbob_rerun_with_fewer_algorithms_summarizes_the_file(tmp_path):
+    pytest.importorskip("cocoex")
+    from scpo.bbob import run_bbob
+
+    settings = dict(functions="1", dims="2", instances="1", budget_multiplier=20, runs=2, out_dir=tmp_path)
+    run_bbob("sca,random", **settings)
+    again = run_bbob("sca", **settings)
+    assert again.file_rows == 4 and len(again.rows) == 2 and "cover all 4 rows" in again.scope
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| random |" in summary and "cover all 4 rows" in summary
