@@ -358,35 +358,78 @@ def run_with_progress(optimizer: scpo.Optimizer, problem: scpo.Problem, quiet: b
         sigint.restore()
 
 
+#: what tells one configuration from another in result.json, and how a plot label shows it where it varies
+#: between groups (``{}``: the value alone); a key an older result.json lacks is UNKNOWN, not assumed equal
+UNKNOWN = "?"
+CONFIGURATION = {"backend": "{}", "device": "{}", "dtype": "{}", "step": "step={}", "pop_size": "pop={}",
+                 "max_evals": "evals={}", "max_iter": "iters={}", "instance": "instance={}"}
+
+
+def run_group(summary: dict) -> tuple:
+    """A run's configuration and problem instance: runs with equal groups are repeats of one experiment."""
+    options = json.dumps(summary.get("options") or {}, sort_keys=True, default=str)
+    return (summary["algorithm"], options, *(summary.get(key, UNKNOWN) for key in CONFIGURATION))
+
+
+def group_labels(groups: list[tuple]) -> list[str]:
+    """The algorithm, its options, and what else varies between ``groups`` (e.g. ``scpo variant=invariant
+    [numba]``): distinct groups get distinct labels."""
+    varies = [len({g[2 + i] for g in groups}) > 1 for i in range(len(CONFIGURATION))]
+    labels = []
+    for group in groups:
+        words = [group[0], *(f"{k}={v}" for k, v in json.loads(group[1]).items())]
+        shown = [(form if value != UNKNOWN or "=" in form else key + "={}").format(value)
+                 for (key, form), value, show in zip(CONFIGURATION.items(), group[2:], varies, strict=True)
+                 if show and value is not None]  # None: not applicable (no step on numpy, no instance unshifted)
+        labels.append(" ".join(words) + (f" [{', '.join(shown)}]" if shown else ""))
+    return labels
+
+
 @app.command()
 def plot(
     runs: Annotated[list[Path], typer.Argument(help="Run directories written by `scpo optimize`")],
     out: Annotated[Path, typer.Option(help="Image file to write")] = Path("convergence.png"),
     title: Annotated[str, typer.Option(help="Plot title")] = "",
 ) -> None:
-    """Overlay convergence curves (log scale); several seeds of one algorithm give median and IQR band."""
+    """Overlay convergence curves (log scale); several seeds of one configuration give median and IQR band.
+
+    Runs are grouped by their whole configuration (algorithm, options, backend, device, dtype, step,
+    population, budget) and problem instance; a label shows what varies between groups. The same
+    configuration and seed twice is refused: it is one run, not two."""
     check_outputs((out, "file", "--out"))
-    curves: dict[str, list] = {}
+    curves: dict[tuple, list] = {}
+    seeds: dict[tuple, dict] = {}  # group -> seed -> the run that had it
     problems: dict[str, list[str]] = {}  # "problem d=D" -> the runs on it
     f_opts = set()
     for run in runs:
         try:
             summary = json.loads((run / "result.json").read_text())
             history = summary["history"]
-            curves.setdefault(summary["algorithm"], []).append((history["nfev"], history["best"]))
+            group = run_group(summary)
+            curve = (history["nfev"], history["best"])
             problems.setdefault(f"{summary['problem']} d={summary['dim']}", []).append(str(run))
             f_opts.add(summary.get("f_opt"))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            seed = summary.get("seed")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             fail(f"{run} is not a run directory with a readable result.json ({type(exc).__name__}: {exc})")
+        if seed is not None and seed in seeds.setdefault(group, {}):
+            fail(f"{seeds[group][seed]} and {run} are the same configuration, problem instance and seed {seed}: "
+                 "one run twice, not two runs; plot one of them")
+        seeds[group][seed] = run
+        curves.setdefault(group, []).append(curve)
     if len(problems) > 1:  # one median over different problems means nothing
         shown = "; ".join(f"{name} ({', '.join(where)})" for name, where in problems.items())
         fail(f"the runs are of {len(problems)} different problems: {shown}; plot one problem at a time")
     f_opt = f_opts.pop() if len(f_opts) == 1 else None
+    labelled = dict(zip(group_labels(list(curves)), curves.values(), strict=True))
     try:
-        plot_convergence(curves, out, title=title or next(iter(problems)), f_opt=f_opt)
+        plot_convergence(labelled, out, title=title or next(iter(problems)), f_opt=f_opt)
     except (OSError, ValueError) as exc:
         fail(f"cannot write {out}: {exc}")
-    typer.echo(f"wrote {out} ({sum(len(v) for v in curves.values())} runs, {len(curves)} algorithms)")
+    algorithms = {group[0] for group in curves}
+    shown = "; ".join(f"{label}: {len(runs)} run{'s' * (len(runs) > 1)}" for label, runs in labelled.items())
+    typer.echo(f"wrote {out} ({sum(len(v) for v in curves.values())} runs, {len(algorithms)} algorithms, "
+               f"{len(curves)} configurations: {shown})")
 
 
 data_app = typer.Typer(add_completion=False, help="Tweet corpora of the hashtag study.")

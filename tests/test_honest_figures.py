@@ -156,3 +156,58 @@ def test_bbob_rerun_with_fewer_algorithms_summarizes_the_file(tmp_path):
     assert again.file_rows == 4 and len(again.rows) == 2 and "cover all 4 rows" in again.scope
     summary = (tmp_path / "summary.md").read_text()
     assert "| random |" in summary and "cover all 4 rows" in summary
+
+
+# ---------------------------------------------------------------------------- item 7: scpo plot's groups
+
+
+def write_result(folder, seed, older=False, **changes):
+    """A result.json as `scpo optimize` writes it (``older``: without the keys added in issue 25)."""
+    summary = {"algorithm": "scpo", "problem": "sphere-shifted", "dim": 3, "seed": seed, "options": {},
+               "backend": "numpy", "step": None, "pop_size": 9, "f_opt": 0.0,
+               "history": {"nfev": [9, 18, 27], "best": [3.0 + seed, 2.0, 1.0 - seed / 10]}}
+    if not older:
+        summary.update(device="cpu", dtype="float64", max_iter=3, max_evals=27, shifted=True, instance=0)
+    summary.update(changes)
+    folder.mkdir()
+    (folder / "result.json").write_text(json.dumps(summary))
+    return str(folder)
+
+
+def plot_cli(*args):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    return CliRunner().invoke(app, ["plot", *args])
+
+
+def test_plot_keeps_configurations_apart_and_labels_them(tmp_path, drawn):
+    runs = [write_result(tmp_path / f"default{s}", s) for s in range(3)]
+    runs += [write_result(tmp_path / f"inv{s}", s, options={"variant": "invariant"}) for s in range(3)]
+    runs += [write_result(tmp_path / f"numba{s}", s, backend="numba", step="fused") for s in range(3)]
+    done = plot_cli(*runs, "--out", str(tmp_path / "p.png"))
+    assert done.exit_code == 0, done.output
+    labels = [text.get_text() for text in drawn[-1].get_legend().get_texts()]
+    assert labels == ["scpo [numpy] (median of 3)", "scpo variant=invariant [numpy] (median of 3)",
+                      "scpo [numba, step=fused] (median of 3)"], labels
+    assert "9 runs, 1 algorithms, 3 configurations" in done.stdout
+
+
+def test_plot_refuses_one_run_counted_twice_and_reads_older_files(tmp_path, drawn):
+    first = write_result(tmp_path / "a", 0)
+    again = write_result(tmp_path / "b", 0)  # same configuration, instance and seed: the same run
+    done = plot_cli(first, again, "--out", str(tmp_path / "p.png"))
+    lines = done.output.strip().splitlines()
+    assert done.exit_code == 2 and len(lines) == 1 and "seed 0" in lines[0] and "a and" in lines[0], done.output
+    assert not (tmp_path / "p.png").exists()
+    other = write_result(tmp_path / "c", 0, instance=1)  # another problem instance: another group
+    assert plot_cli(first, other, "--out", str(tmp_path / "p.png")).exit_code == 0
+    assert [t.get_text() for t in drawn[-1].get_legend().get_texts()] == ["scpo [instance=0]", "scpo [instance=1]"]
+    old = [write_result(tmp_path / f"old{s}", s, older=True) for s in range(2)]  # unknown dtype, instance, ...
+    done = plot_cli(*old, "--out", str(tmp_path / "q.png"))
+    assert done.exit_code == 0 and "2 runs, 1 algorithms, 1 configurations" in done.stdout, done.output
+    done = plot_cli(old[0], first, "--out", str(tmp_path / "r.png"))  # unknown is not assumed equal
+    assert done.exit_code == 0, done.output
+    assert [t.get_text() for t in drawn[-1].get_legend().get_texts()] == [
+        "scpo [device=?, dtype=?, evals=?, iters=?, instance=?]", "scpo [cpu, float64, evals=27, iters=3, instance=0]"]
