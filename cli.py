@@ -181,7 +181,8 @@ def parse_bounds(text: str) -> tuple[float, float]:
 
 def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, seed: int,
                   vectorized: bool, **hostile) -> scpo.Problem:
-    """A benchmark by name or a user objective; ``hostile`` sets on_error, timeout and the executor."""
+    """A benchmark by name (``seed``: its instance, the shift's seed) or a user objective; ``hostile`` sets
+    on_error, timeout and the executor."""
     if ":" in problem:
         if bounds is None:
             raise ValueError(f"objective {problem!r} needs --bounds LB,UB")

@@ -211,3 +211,23 @@ def test_plot_refuses_one_run_counted_twice_and_reads_older_files(tmp_path, draw
     assert done.exit_code == 0, done.output
     assert [t.get_text() for t in drawn[-1].get_legend().get_texts()] == [
         "scpo [device=?, dtype=?, evals=?, iters=?, instance=?]", "scpo [cpu, float64, evals=27, iters=3, instance=0]"]
+
+
+def test_a_folder_written_before_the_instance_column_resumes(tmp_path):
+    """Older results.csv / config.json (no instance, no shifted): read as they are, upgraded at the first append."""
+    import csv
+
+    from scpo.benchmark import FIELDS_V1, run_benchmark
+
+    for shifted in (True, False):
+        out = tmp_path / str(shifted)
+        run_benchmark("sca", "sphere", 2, 1, 100, 0, out, shifted=shifted)
+        rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
+        (out / "results.csv").write_text(",".join(FIELDS_V1) + "\n" + "".join(
+            ",".join(r[k] for k in FIELDS_V1) + "\n" for r in rows))
+        (out / "config.json").write_text(json.dumps({"dim": 2, "evals": 100, "seed": 0}))
+    again = run_benchmark("sca", "sphere", 2, 2, 100, 0, tmp_path / "True")
+    assert (again.ran, again.skipped) == (1, 1)
+    assert [r["instance"] for r in csv.DictReader((tmp_path / "True" / "results.csv").open())] == ["0", "0"]
+    with pytest.raises(ValueError, match="shifted=False, not True"):  # the classical functions were run there
+        run_benchmark("sca", "sphere", 2, 1, 100, 0, tmp_path / "False")
