@@ -399,7 +399,7 @@ def plot(
     configuration and seed twice is refused: it is one run, not two."""
     check_outputs((out, "file", "--out"))
     curves: dict[tuple, list] = {}
-    seeds: dict[tuple, dict] = {}  # group -> seed -> the run that had it
+    seeds: dict[tuple, dict] = {}  # (problem, group) -> seed -> the run that had it
     problems: dict[str, list[str]] = {}  # "problem d=D" -> the runs on it
     f_opts = set()
     for run in runs:
@@ -408,15 +408,17 @@ def plot(
             history = summary["history"]
             group = run_group(summary)
             curve = (history["nfev"], history["best"])
-            problems.setdefault(f"{summary['problem']} d={summary['dim']}", []).append(str(run))
+            name = f"{summary['problem']} d={summary['dim']}"
+            problems.setdefault(name, []).append(str(run))
             f_opts.add(summary.get("f_opt"))
             seed = summary.get("seed")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             fail(f"{run} is not a run directory with a readable result.json ({type(exc).__name__}: {exc})")
-        if seed is not None and seed in seeds.setdefault(group, {}):
-            fail(f"{seeds[group][seed]} and {run} are the same configuration, problem instance and seed {seed}: "
+        same = seeds.setdefault((name, group), {})
+        if seed is not None and seed in same:
+            fail(f"{same[seed]} and {run} are the same configuration, problem instance and seed {seed}: "
                  "one run twice, not two runs; plot one of them")
-        seeds[group][seed] = run
+        same[seed] = run
         curves.setdefault(group, []).append(curve)
     if len(problems) > 1:  # one median over different problems means nothing
         shown = "; ".join(f"{name} ({', '.join(where)})" for name, where in problems.items())
