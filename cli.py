@@ -204,7 +204,8 @@ def parse_bounds(text: str) -> tuple[float, float]:
 
 def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, seed: int,
                   vectorized: bool, **hostile) -> scpo.Problem:
-    """A benchmark by name or a user objective; ``hostile`` sets on_error, timeout and the executor."""
+    """A benchmark by name (``seed``: its instance, the shift's seed) or a user objective; ``hostile`` sets
+    on_error, timeout and the executor."""
     if ":" in problem:
         if bounds is None:
             raise ValueError(f"objective {problem!r} needs --bounds LB,UB")
@@ -216,6 +217,24 @@ def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, see
     target = scpo.problems.get(problem, dim, shifted=shifted, seed=seed)
     return scpo.Problem(target.objective, target.lb, target.ub, vectorized=True, name=target.name,
                         f_opt=target.f_opt, x_opt=target.x_opt, **hostile) if hostile else target
+
+
+def problem_instance(problem: str, shifted: bool, instance: int | None) -> int | None:
+    """The shift's seed of a shifted benchmark (default 0); ``None`` where there is no instance to choose."""
+    if ":" in problem or not shifted:
+        if instance is not None:
+            raise ValueError(f"--instance applies to a shifted benchmark, not to "
+                             f"{'objective' if ':' in problem else 'the unshifted'} {problem!r}")
+        return None
+    return 0 if instance is None else instance
+
+
+def run_settings(optimizer: scpo.Optimizer, problem: str, shifted: bool, instance: int | None,
+                 evals: int | None) -> dict:
+    """What result.json needs besides the outcome to tell one configuration and problem from another
+    (``scpo plot`` groups runs by them)."""
+    return {"device": optimizer.device, "dtype": optimizer.dtype, "max_iter": optimizer.max_iter,
+            "max_evals": evals, "shifted": None if ":" in problem else shifted, "instance": instance}
 
 
 EXECUTORS = scpo.executors.EXECUTORS
@@ -233,7 +252,7 @@ def write_run(out_dir: Path, summary: dict, result: scpo.OptimizeResult) -> None
     write_json(out_dir / "result.json", summary)
     label = summary["algorithm"]
     plot_convergence({label: [(history["nfev"], history["best"])]}, out_dir / "convergence.png",
-                     title=f"{summary['problem']} (d={summary['dim']})")
+                     title=f"{summary['problem']} (d={summary['dim']})", f_opt=summary.get("f_opt"))
 
 
 @app.command()
@@ -245,10 +264,14 @@ def optimize(
     pop: Annotated[int | None, typer.Option(min=1, help="Population size (PO/SCPO: a perfect square)")] = None,
     iters: Annotated[int | None, typer.Option(min=1, help="Iterations")] = None,
     evals: Annotated[int | None, typer.Option(min=1, help="Evaluation budget (default 30000)")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed (also seeds the shift)")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of the algorithm (the problem stays the same: --instance)")]
+    = 0,
+    instance: Annotated[int | None, typer.Option(
+        min=0, help="Problem instance of a shifted benchmark: the seed of its shift (default 0, as in scpo benchmark)",
+        show_default=False)] = None,
     shifted: Annotated[bool, typer.Option(
-        help="Move a benchmark's optimum off the diagonal (shifted by default here, unlike scpo.problems.get "
-             "and scpo benchmark; --no-shifted for the classical function)")] = True,
+        help="Move a benchmark's optimum off the diagonal (shifted by default here and in scpo benchmark, unlike "
+             "scpo.problems.get; --no-shifted for the classical function)")] = True,
     bounds: Annotated[str | None, typer.Option(help="LB,UB for a user objective")] = None,
     vectorized: Annotated[bool | None, typer.Option(
         "--vectorized/--no-vectorized",
@@ -296,8 +319,9 @@ def optimize(
                                      ("timeout", eval_timeout), ("executor", executor if parallel else None),
                                      ("n_jobs", workers if parallel else None), ("ray_address", ray_address))
                    if v is not None}
-        target = build_problem(problem, dim, bounds, shifted, seed, "auto" if vectorized is None else vectorized,
-                               **hostile)
+        instance = problem_instance(problem, shifted, instance)
+        target = build_problem(problem, dim, bounds, shifted, instance or 0,
+                               "auto" if vectorized is None else vectorized, **hostile)
         if step != "auto":  # a Backend instance carries the step; make() takes it as the backend
             backend_kwargs = {"backend": scpo.backends.get(backend, device or "cpu", dtype or "float64", step=step)}
         else:
@@ -323,6 +347,7 @@ def optimize(
         "errors": result.errors, "executor": target.executor, "worker_restarts": result.worker_restarts,
         "message": result.message, "success": result.success, "evaluator": result.evaluator,
         "history": {"best": result.history["best"], "nfev": result.history["nfev"]},
+        **run_settings(optimizer, problem, shifted, instance, evals),
     }
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = out or Path("runs") / f"{stamp}-{target.name}-{algo}"
@@ -357,35 +382,80 @@ def run_with_progress(optimizer: scpo.Optimizer, problem: scpo.Problem, quiet: b
         sigint.restore()
 
 
+#: what tells one configuration from another in result.json, and how a plot label shows it where it varies
+#: between groups (``{}``: the value alone); a key an older result.json lacks is UNKNOWN, not assumed equal
+UNKNOWN = "?"
+CONFIGURATION = {"backend": "{}", "device": "{}", "dtype": "{}", "step": "step={}", "pop_size": "pop={}",
+                 "max_evals": "evals={}", "max_iter": "iters={}", "instance": "instance={}"}
+
+
+def run_group(summary: dict) -> tuple:
+    """A run's configuration and problem instance: runs with equal groups are repeats of one experiment."""
+    options = json.dumps(summary.get("options") or {}, sort_keys=True, default=str)
+    return (summary["algorithm"], options, *(summary.get(key, UNKNOWN) for key in CONFIGURATION))
+
+
+def group_labels(groups: list[tuple]) -> list[str]:
+    """The algorithm, its options, and what else varies between ``groups`` (e.g. ``scpo variant=invariant
+    [numba]``): distinct groups get distinct labels."""
+    varies = [len({g[2 + i] for g in groups}) > 1 for i in range(len(CONFIGURATION))]
+    labels = []
+    for group in groups:
+        words = [group[0], *(f"{k}={v}" for k, v in json.loads(group[1]).items())]
+        shown = [(form if value != UNKNOWN or "=" in form else key + "={}").format(value)
+                 for (key, form), value, show in zip(CONFIGURATION.items(), group[2:], varies, strict=True)
+                 if show and value is not None]  # None: not applicable (no step on numpy, no instance unshifted)
+        labels.append(" ".join(words) + (f" [{', '.join(shown)}]" if shown else ""))
+    return labels
+
+
 @app.command()
 def plot(
     runs: Annotated[list[Path], typer.Argument(help="Run directories written by `scpo optimize`")],
     out: Annotated[Path, typer.Option(help="Image file to write")] = Path("convergence.png"),
     title: Annotated[str, typer.Option(help="Plot title")] = "",
 ) -> None:
-    """Overlay convergence curves (log scale); several seeds of one algorithm give median and IQR band."""
+    """Overlay convergence curves (log scale); several seeds of one configuration give median and IQR band.
+
+    Runs are grouped by their whole configuration (algorithm, options, backend, device, dtype, step,
+    population, budget) and problem instance; a label shows what varies between groups. The same
+    configuration and seed twice is refused: it is one run, not two."""
     check_outputs((out, "file", "--out"))
-    curves: dict[str, list] = {}
+    curves: dict[tuple, list] = {}
+    seeds: dict[tuple, dict] = {}  # (problem, group) -> seed -> the run that had it
     problems: dict[str, list[str]] = {}  # "problem d=D" -> the runs on it
     f_opts = set()
     for run in runs:
         try:
             summary = json.loads((run / "result.json").read_text())
             history = summary["history"]
-            curves.setdefault(summary["algorithm"], []).append((history["nfev"], history["best"]))
-            problems.setdefault(f"{summary['problem']} d={summary['dim']}", []).append(str(run))
+            group = run_group(summary)
+            curve = (history["nfev"], history["best"])
+            name = f"{summary['problem']} d={summary['dim']}"
+            problems.setdefault(name, []).append(str(run))
             f_opts.add(summary.get("f_opt"))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            seed = summary.get("seed")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             fail(f"{run} is not a run directory with a readable result.json ({type(exc).__name__}: {exc})")
+        same = seeds.setdefault((name, group), {})
+        if seed is not None and seed in same:
+            fail(f"{same[seed]} and {run} are the same configuration, problem instance and seed {seed}: "
+                 "one run twice, not two runs; plot one of them")
+        same[seed] = run
+        curves.setdefault(group, []).append(curve)
     if len(problems) > 1:  # one median over different problems means nothing
         shown = "; ".join(f"{name} ({', '.join(where)})" for name, where in problems.items())
         fail(f"the runs are of {len(problems)} different problems: {shown}; plot one problem at a time")
     f_opt = f_opts.pop() if len(f_opts) == 1 else None
+    labelled = dict(zip(group_labels(list(curves)), curves.values(), strict=True))
     try:
-        plot_convergence(curves, out, title=title or next(iter(problems)), f_opt=f_opt)
+        plot_convergence(labelled, out, title=title or next(iter(problems)), f_opt=f_opt)
     except (OSError, ValueError) as exc:
         fail(f"cannot write {out}: {exc}")
-    typer.echo(f"wrote {out} ({sum(len(v) for v in curves.values())} runs, {len(curves)} algorithms)")
+    algorithms = {group[0] for group in curves}
+    shown = "; ".join(f"{label}: {len(runs)} run{'s' * (len(runs) > 1)}" for label, runs in labelled.items())
+    typer.echo(f"wrote {out} ({sum(len(v) for v in curves.values())} runs, {len(algorithms)} algorithms, "
+               f"{len(curves)} configurations: {shown})")
 
 
 data_app = typer.Typer(add_completion=False, help="Tweet corpora of the hashtag study.")
@@ -428,7 +498,12 @@ def benchmark(
     = "scpo,sca,po,random",
     suite: Annotated[str, typer.Option(help="classic (F1-F13) or bbob (COCO, needs scpo[bbob])")] = "classic",
     problems: Annotated[str, typer.Option(help="classic: comma-separated problems, or all")] = "sphere,rastrigin",
-    shifted: Annotated[bool, typer.Option(help="classic: shift every optimum off the diagonal")] = False,
+    shifted: Annotated[bool, typer.Option(
+        help="classic: shift every optimum off the diagonal, as scpo optimize does; --no-shifted for the papers' "
+             "classical functions")] = True,
+    instance: Annotated[int | None, typer.Option(
+        min=0, help="classic, shifted: problem instance, the shift's seed, one for all runs (default 0; "
+                    "scpo optimize --instance runs the same problem)", show_default=False)] = None,
     dim: Annotated[int, typer.Option(min=1, help="classic: dimension")] = 30,
     runs: Annotated[int | None, typer.Option(min=1, help="Independent runs per cell (classic: per (algorithm, "
                                                          "problem), default 30; bbob: per instance, default 1)")]
@@ -446,7 +521,7 @@ def benchmark(
     """Every (algorithm, problem, run) at one budget: results.csv, summary.md (Wilcoxon, Friedman), plots;
     --suite bbob: COCO's BBOB functions, runtimes to 51 targets, ecdf.png and aRT in summary.md."""
     given = {name for name in ctx.params if str(ctx.get_parameter_source(name)).endswith("COMMANDLINE")}
-    other = {"bbob": ("problems", "shifted", "dim", "evals"),
+    other = {"bbob": ("problems", "shifted", "instance", "dim", "evals"),
              "classic": ("functions", "dims", "instances", "budget_multiplier")}.get(suite, ())
     misplaced = [name for name in other if name in given]
     if misplaced:
@@ -466,15 +541,16 @@ def benchmark(
             from scpo.benchmark import run_benchmark
 
             result = run_benchmark(algos, problems, dim=dim, runs=30 if runs is None else runs, evals=evals,
-                                   seed=seed, out_dir=out, shifted=shifted, jobs=jobs,
+                                   seed=seed, out_dir=out, shifted=shifted, instance=instance, jobs=jobs,
                                    progress=_bench_progress(quiet))
     except KeyboardInterrupt:
         _benchmark_interrupted(out)
     except USER_ERRORS as exc:
         fail(str(exc))
     ecdf = f", ECDFs in {result.ecdf}" if suite == "bbob" else ""
-    typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; {len(result.rows)} rows in "
-               f"{out / 'results.csv'}, summary in {result.summary}{ecdf}")
+    scope = f"; {result.scope}" if result.scope else ""
+    typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; {result.file_rows} rows in "
+               f"{out / 'results.csv'}, summary in {result.summary}{ecdf}{scope}")
 
 
 def _bench_progress(quiet: bool) -> bool | str:

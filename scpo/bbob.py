@@ -46,6 +46,7 @@ from scpo.benchmark import (
     resolve_algos,
     run_seed,
     run_tasks,
+    summary_scope,
 )
 from scpo.engine import make, minimize
 from scpo.io import write_if_changed
@@ -280,6 +281,8 @@ class BBOBResult:
     skipped: int
     summary: Path
     ecdf: Path
+    file_rows: int = 0  # rows in results.csv, earlier calls' included
+    scope: str = ""  # what summary.md and ecdf.png cover, when not just this call's rows
 
 
 def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budget_multiplier: float = 1000,
@@ -332,13 +335,16 @@ def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budg
             results.append(row)
             advance()
     rows = [results.rows[t.key] for t in tasks]
-    labels = [s.label for s in specs]
-    config = {"budget_multiplier": budget_multiplier, "seed": seed, "runs": runs, "functions": function_list,
-              "dims": dim_list, "instances": instance_list}
+    covered, labels, scope = summary_scope(list(results.rows.values()), rows, [s.label for s in specs],
+                                           lambda r: (r["function"], r["dim"], r["instance"], r["run"]))
+    config = {"budget_multiplier": budget_multiplier, "seed": seed, "runs": len({r["run"] for r in covered}),
+              "functions": sorted({r["function"] for r in covered}), "dims": sorted({r["dim"] for r in covered}),
+              "instances": sorted({r["instance"] for r in covered}), "scope": scope}
     summary = out_dir / "summary.md"
-    write_if_changed(summary, render_summary(rows, labels, config))
-    ecdf = plot_ecdf(rows, labels, dim_list, out_dir / "ecdf.png", budget_multiplier)
-    return BBOBResult(out_dir, rows, len(pending), len(tasks) - len(pending), summary, ecdf)
+    write_if_changed(summary, render_summary(covered, labels, config))
+    ecdf = plot_ecdf(covered, labels, config["dims"], out_dir / "ecdf.png", budget_multiplier)
+    return BBOBResult(out_dir, rows, len(pending), len(tasks) - len(pending), summary, ecdf, len(results.rows),
+                      scope)
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -397,6 +403,7 @@ def render_summary(rows: Sequence[dict], algos: Sequence[str], config: dict) -> 
         f"instances {_ranges(config['instances'])}, {config['runs']} run(s) per instance, budget "
         f"{config['budget_multiplier']:g} x dim evaluations, seed {config['seed']}. Precision = best f - f_opt "
         "(COCO's optimal value). Targets: 10^(2 - k/5), k = 0..50 (51 targets, 1e2 .. 1e-8).", "",
+        *([f"**Scope:** {config['scope']}.", ""] if config.get("scope") else []),
         "aRT (average runtime) = evaluations of all trials (a trial that missed the target counts every "
         "evaluation it used) / trials that reached it; `inf` when none did; `(s/n)`: s of the n trials reached it.",
         "", "## Fraction of (trial, target) pairs reached", "",

@@ -2,8 +2,9 @@
 
 ``run_benchmark`` writes into ``out_dir``:
 
-- ``config.json``: dim, evaluations and seed; a later call on the same folder must match them;
-- ``results.csv``: one row per run (algorithm, problem, run, seed, best_fitness, nfev,
+- ``config.json``: dim, evaluations, seed, shifted and instance; a later call on the same folder
+  must match them;
+- ``results.csv``: one row per run (algorithm, problem, instance, run, seed, best_fitness, nfev,
   wall_time_s), appended with flush + fsync as each run finishes, so an interrupted
   benchmark resumes where it stopped (finished runs are read back, never recomputed);
 - ``histories/<algorithm>__<problem>__<run>.json``: best-so-far against evaluations;
@@ -11,9 +12,14 @@
   SCPO with Holm's correction; Friedman tests and mean ranks;
 - ``plots/<problem>.png``: median and inter-quartile band of ``f - f*`` per algorithm.
 
+Problems are shifted by default (the optimum off the diagonal, as ``scpo optimize`` does);
+``shifted=False`` gives the classical functions of the papers.
+
 Seeds: the run seed comes from ``(seed, problem, run)`` and is the same for every
 algorithm in that run (same initial population for algorithms of the same population
-size); a shifted problem's offset comes from ``seed`` alone, so all runs face one problem.
+size). The problem instance is apart from it, as BBOB's instances are: a shifted problem's
+offset comes from ``instance`` (default 0) alone, so every run of every algorithm faces the same
+problem, and ``scpo optimize --instance K`` runs that same problem.
 
 Algorithms are given as ``"name"`` or ``"name:key=value:key=value"`` (for example
 ``"po:reference_switch_bug=True"``), labelled ``po[reference_switch_bug=True]``.
@@ -22,6 +28,7 @@ Algorithms are given as ``"name"`` or ``"name:key=value:key=value"`` (for exampl
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -42,8 +49,9 @@ from scpo.io import write_if_changed
 from scpo.options import parse_option
 from scpo.plotting import plot_convergence
 
-FIELDS = ("algorithm", "problem", "run", "seed", "best_fitness", "nfev", "wall_time_s")
-CONFIG_KEYS = ("dim", "evals", "seed")
+FIELDS = ("algorithm", "problem", "instance", "run", "seed", "best_fitness", "nfev", "wall_time_s")
+FIELDS_V1 = ("algorithm", "problem", "run", "seed", "best_fitness", "nfev", "wall_time_s")  # before the instance
+CONFIG_KEYS = ("dim", "evals", "seed", "shifted", "instance")
 RESERVED_OPTIONS = ("max_evals", "max_iter", "seed", "bounds", "callback", "vectorized", "algorithm")
 REFERENCE = "scpo"
 ALPHA = 0.05
@@ -68,7 +76,12 @@ class AlgoSpec:
     @property
     def slug(self) -> str:
         """The label as a file-name part."""
-        return re.sub(r"[^A-Za-z0-9._=+-]+", "-", self.label).strip("-")
+        return slug(self.label)
+
+
+def slug(label: str) -> str:
+    """An algorithm label as a file-name part (the histories' names)."""
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "-", label).strip("-")
 
 
 def parse_algo(entry: str | AlgoSpec | tuple) -> AlgoSpec:
@@ -123,14 +136,15 @@ def resolve_algos(algos: str | Iterable, options: Mapping[str, Mapping] | None =
     return merged
 
 
-def resolve_problems(problems: str | Iterable, dim: int, shifted: bool, seed: int) -> list[tuple[str, str]]:
+def resolve_problems(problems: str | Iterable, dim: int, shifted: bool, instance: int | None
+                     ) -> list[tuple[str, str]]:
     """``(registry key, label)`` per problem; ``"all"`` is F1-F13. Labels carry ``-shifted``."""
     items = _as_list(problems, "problems")
     if len(items) == 1 and str(items[0]).lower() == "all":
         items = problem_registry.names()
     resolved = []
     for name in items:
-        problem = problem_registry.get(str(name), dim, shifted=shifted, seed=seed)  # validates name and dim
+        problem = problem_registry.get(str(name), dim, shifted=shifted, seed=instance or 0)  # validates name, dim
         key = problem.name.removesuffix("-shifted")
         if (key, problem.name) not in resolved:
             resolved.append((key, problem.name))
@@ -158,20 +172,21 @@ class Task:
         return (self.algo.label, self.problem_label, self.run)
 
 
-def execute(task: Task, dim: int, evals: int, shifted: bool, seed: int) -> tuple[dict, dict]:
+def execute(task: Task, dim: int, evals: int, shifted: bool, instance: int | None) -> tuple[dict, dict]:
     """One run: its results.csv row and its history."""
-    problem = problem_registry.get(task.problem, dim, shifted=shifted, seed=seed)
+    problem = problem_registry.get(task.problem, dim, shifted=shifted, seed=instance or 0)
     result = minimize(problem, algorithm=task.algo.name, max_evals=evals, seed=task.seed, **task.algo.options)
     row = {
-        "algorithm": task.algo.label, "problem": task.problem_label, "run": task.run, "seed": task.seed,
+        "algorithm": task.algo.label, "problem": task.problem_label, "instance": instance, "run": task.run,
+        "seed": task.seed,
         "best_fitness": float(result.fun), "nfev": int(result.nfev), "wall_time_s": round(result.wall_time_s, 6),
     }
     best, nfev = np.asarray(result.history["best"]), np.asarray(result.history["nfev"])
     keep = np.ones(best.size, dtype=bool)  # best-so-far where it changed, and the last point: lossless as steps
     keep[1:-1] = best[1:-1] != best[:-2]
     history = {
-        "algorithm": task.algo.label, "problem": task.problem_label, "run": task.run, "seed": task.seed,
-        "f_opt": problem.f_opt, "nfev": nfev[keep].tolist(), "best": best[keep].tolist(),
+        "algorithm": task.algo.label, "problem": task.problem_label, "instance": instance, "run": task.run,
+        "seed": task.seed, "f_opt": problem.f_opt, "nfev": nfev[keep].tolist(), "best": best[keep].tolist(),
     }
     return row, history
 
@@ -182,7 +197,18 @@ def history_path(out_dir: Path, algo_slug: str, problem_label: str, run: int) ->
 
 def _parse_row(raw: dict) -> dict:
     return {**raw, "run": int(raw["run"]), "seed": int(raw["seed"]), "nfev": int(raw["nfev"]),
-            "best_fitness": float(raw["best_fitness"]), "wall_time_s": float(raw["wall_time_s"])}
+            "best_fitness": float(raw["best_fitness"]), "wall_time_s": float(raw["wall_time_s"]),
+            "instance": int(raw["instance"]) if raw.get("instance") not in ("", None) else None}
+
+
+def _legacy_rows(instance_of_shifted: int | None = None) -> dict[tuple, Callable[[dict], dict]]:
+    """Results files written before the instance column: a shifted problem's instance was the master
+    seed (``instance_of_shifted`` when the caller knows it; unknown, empty, otherwise)."""
+    def upgrade(raw: dict) -> dict:
+        shifted = raw["problem"].endswith("-shifted") and instance_of_shifted is not None
+        return {**raw, "instance": str(instance_of_shifted) if shifted else ""}
+
+    return {FIELDS_V1: upgrade}
 
 
 def _row_key(row: dict) -> tuple:
@@ -193,13 +219,17 @@ class ResultsFile:
     """``results.csv``: read back on start (a torn last line is dropped), then appended one fsynced row at a time.
 
     ``fields``, ``parse`` (a raw CSV row to typed values) and ``key`` (a row's identity)
-    default to this benchmark's; :mod:`scpo.bbob` passes its own.
+    default to this benchmark's; :mod:`scpo.bbob` passes its own. ``legacy`` maps an older header to
+    a function completing its raw rows; such a file is read as is and rewritten with the current
+    header (atomically) only before the first append.
     """
 
     def __init__(self, path: Path, fields: Sequence[str] = FIELDS, parse: Callable[[dict], dict] = _parse_row,
-                 key: Callable[[dict], tuple] = _row_key):
+                 key: Callable[[dict], tuple] = _row_key,
+                 legacy: Mapping[tuple, Callable[[dict], dict]] | None = None):
         self.path, self.fields, self.key = path, tuple(fields), key
         self.rows: dict[tuple, dict] = {}
+        self.outdated = False
         if not path.exists():
             write_if_changed(path, ",".join(self.fields) + "\n")
             return
@@ -208,13 +238,24 @@ class ResultsFile:
             text = text[: text.rfind("\n") + 1]
             write_if_changed(path, text)
         reader = csv.DictReader(text.splitlines())
-        if tuple(reader.fieldnames or ()) != self.fields:
+        header = tuple(reader.fieldnames or ())
+        legacy = legacy if legacy is not None else (_legacy_rows() if self.fields == FIELDS else {})
+        upgrade = legacy.get(header) if header != self.fields else None
+        if header != self.fields and upgrade is None:
             raise ValueError(f"{path} is not a results file of this benchmark (columns {reader.fieldnames})")
+        self.outdated = upgrade is not None
         for raw in reader:
-            row = parse(raw)
+            row = parse(upgrade(raw) if upgrade else raw)
             self.rows[key(row)] = row
 
     def append(self, row: dict) -> None:
+        if self.outdated:  # an older header: rewrite every row under the current one first
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(self.fields)
+            writer.writerows([old[k] for k in self.fields] for old in self.rows.values())
+            write_if_changed(self.path, buffer.getvalue())
+            self.outdated = False
         with open(self.path, "a", encoding="utf-8", newline="") as handle:
             csv.writer(handle, lineterminator="\n").writerow([row[k] for k in self.fields])
             handle.flush()
@@ -222,10 +263,14 @@ class ResultsFile:
         self.rows[self.key(row)] = row
 
 
-def _check_config(out_dir: Path, config: dict, keys: Sequence[str] = CONFIG_KEYS) -> None:
+def _check_config(out_dir: Path, config: dict, keys: Sequence[str] = CONFIG_KEYS,
+                  older: Mapping[str, Any] | None = None) -> None:
+    """``config`` must match the folder's config.json on ``keys``; ``older`` gives the values of keys that
+    a config.json written by an earlier version lacks."""
     path = out_dir / "config.json"
     if path.exists():
         old = json.loads(path.read_text(encoding="utf-8"))
+        old = {**(older or {}), **old}
         for key in keys:
             if old.get(key) != config[key]:
                 raise ValueError(
@@ -244,17 +289,24 @@ class BenchmarkResult:
     summary: Path
     plots: list[Path]
     statistics: dict
+    file_rows: int = 0  # rows in results.csv, earlier calls' included
+    scope: str = ""  # what summary.md and the plots cover, when not just this call's rows
 
 
-def run_benchmark(algos, problems, dim: int, runs: int, evals: int, seed: int, out_dir, shifted: bool = False,
+def run_benchmark(algos, problems, dim: int, runs: int, evals: int, seed: int, out_dir, shifted: bool = True,
                   jobs: int = 1, progress: bool | str | None = None,
-                  options: Mapping[str, Mapping] | None = None) -> BenchmarkResult:
+                  options: Mapping[str, Mapping] | None = None, instance: int | None = None) -> BenchmarkResult:
     """Run every (algorithm, problem, run) with ``evals`` evaluations, resuming finished runs from ``out_dir``.
 
     ``algos``: names or ``"name:key=value"`` entries (list or comma-separated string);
-    ``problems``: names, ``f1``..``f13`` or ``"all"``; ``options``: extra options per
-    algorithm name or label (``pop_size`` included); ``jobs > 1`` runs in joblib worker
-    processes; ``progress=True`` shows a rich progress bar, ``"plain"`` plain lines.
+    ``problems``: names, ``f1``..``f13`` or ``"all"``; ``shifted``: optimum off the diagonal
+    (default; ``False`` for the papers' classical functions); ``instance``: the shift's seed
+    (default 0; shifted problems only), one problem for every run and algorithm; ``options``:
+    extra options per algorithm name or label (``pop_size`` included); ``jobs > 1`` runs in
+    joblib worker processes; ``progress=True`` shows a rich progress bar, ``"plain"`` plain lines.
+    summary.md and the plots cover every row of results.csv when they form a complete grid with
+    this call's (rows of earlier calls included), else this call's rows and say so
+    (``BenchmarkResult.scope``).
     """
     dim = check_positive_int("dim", dim)
     runs = check_positive_int("runs", runs)
@@ -263,16 +315,30 @@ def run_benchmark(algos, problems, dim: int, runs: int, evals: int, seed: int, o
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
+    if not isinstance(shifted, bool | np.bool_):
+        raise ValueError(f"shifted must be True or False, got {shifted!r}")
+    shifted = bool(shifted)
+    if instance is not None and not shifted:
+        raise ValueError(f"instance={instance!r} applies to shifted problems (the shift's seed); "
+                         "the unshifted functions have a single instance")
+    if shifted:
+        instance = 0 if instance is None else instance
+        if isinstance(instance, bool) or not isinstance(instance, int | np.integer) or instance < 0:
+            raise ValueError(f"instance must be a non-negative integer, got {instance!r}")
+        instance = int(instance)
     specs = resolve_algos(algos, options)
-    problem_list = resolve_problems(problems, dim, shifted, seed)
-    first = problem_registry.get(problem_list[0][0], dim, shifted=shifted, seed=seed)
+    problem_list = resolve_problems(problems, dim, shifted, instance)
+    first = problem_registry.get(problem_list[0][0], dim, shifted=shifted, seed=instance or 0)
     for spec in specs:  # unknown algorithm or option, bad pop_size, budget below one iteration
         make(first, spec.name, seed=0, max_evals=evals, **spec.options)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _check_config(out_dir, {"dim": dim, "evals": evals, "seed": seed})
-    results = ResultsFile(out_dir / "results.csv")
+    results = ResultsFile(out_dir / "results.csv", legacy=_legacy_rows(seed))  # before: the shift came from seed
+    kinds = {r["problem"].endswith("-shifted") for r in results.rows.values()}
+    was_shifted = kinds.pop() if len(kinds) == 1 else shifted  # a config.json written before it was recorded
+    _check_config(out_dir, {"dim": dim, "evals": evals, "seed": seed, "shifted": shifted, "instance": instance},
+                  older={"shifted": was_shifted, "instance": seed if was_shifted else None})
     tasks = [Task(spec, key, label, r, run_seed(seed, label, r))
              for spec in specs for key, label in problem_list for r in range(runs)]
     pending = [t for t in tasks if t.key not in results.rows]
@@ -287,32 +353,66 @@ def run_benchmark(algos, problems, dim: int, runs: int, evals: int, seed: int, o
         results.append(row)  # the row last: a run counts as finished only once its history is on disk
 
     with _progress_bar(progress, len(tasks), len(tasks) - len(pending)) as advance:
-        for task, (row, history) in _execute_all(pending, dim, evals, shifted, seed, jobs):
+        for task, (row, history) in _execute_all(pending, dim, evals, shifted, instance, jobs):
             record(task, row, history)
             advance()
 
     rows = [results.rows[t.key] for t in tasks]
-    labels = [s.label for s in specs]
-    problem_labels = [label for _, label in problem_list]
-    statistics = compute_statistics(rows, labels, problem_labels)
-    config = {"dim": dim, "evals": evals, "runs": runs, "seed": seed, "shifted": shifted}
+    covered, labels, scope = summary_scope(list(results.rows.values()), rows, [s.label for s in specs],
+                                           lambda r: (r["problem"], r["run"]))
+    problem_labels = list(dict.fromkeys(r["problem"] for r in covered))
+    run_ids = sorted({r["run"] for r in covered})
+    statistics = compute_statistics(covered, labels, problem_labels)
+    config = {"dim": dim, "evals": evals, "runs": len(run_ids), "seed": seed, "shifted": shifted,
+              "instance": instance, "scope": scope}
     summary = out_dir / "summary.md"
     write_if_changed(summary, render_summary(statistics, config))
     plots = []
-    for key, label in problem_list:
-        curves = {
-            spec.label: [_read_history(history_path(out_dir, spec.slug, label, r)) for r in range(runs)]
-            for spec in specs
-        }
-        f_opt = problem_registry.get(key, dim, shifted=shifted, seed=seed).f_opt
-        title = f"{label}, d={dim}, {runs} runs, {evals} evaluations"
+    for label in problem_labels:
+        curves = {a: [_read_history(history_path(out_dir, slug(a), label, r)) for r in run_ids] for a in labels}
+        f_opt = problem_registry.get(label.removesuffix("-shifted"), dim).f_opt  # a shift keeps f*
+        title = f"{label}, d={dim}, {len(run_ids)} runs, {evals} evaluations"
         title += "\nmedian and inter-quartile range over runs"
         plots.append(plot_convergence(curves, out_dir / "plots" / f"{label}.png", title, f_opt))
-    return BenchmarkResult(out_dir, rows, len(pending), len(tasks) - len(pending), summary, plots, statistics)
+    return BenchmarkResult(out_dir, rows, len(pending), len(tasks) - len(pending), summary, plots, statistics,
+                           len(results.rows), scope)
 
 
-def _execute_all(pending: Sequence[Task], dim, evals, shifted, seed, jobs):
-    yield from run_tasks(lambda task: execute(task, dim, evals, shifted, seed), pending, jobs)
+def summary_scope(recorded: Sequence[dict], requested: Sequence[dict], algos: Sequence[str],
+                  cell: Callable[[dict], tuple]) -> tuple[list[dict], list[str], str]:
+    """The rows that summary.md and the plots cover, their algorithms, and a sentence saying so.
+
+    Every row of the results file (``recorded``) when, with this call's, they form a complete grid:
+    every algorithm on the same ``cell``s (a row's identity without its algorithm, e.g. problem and
+    run), themselves every combination of their parts; else only ``requested``, and the sentence says
+    which rows are left out and why. The sentence is empty when the file holds just ``requested``.
+    """
+    if len(recorded) == len(requested):
+        return list(requested), list(algos), ""
+    everyone = list(dict.fromkeys([*algos, *(r["algorithm"] for r in recorded)]))
+    cells: dict[str, set] = {a: set() for a in everyone}
+    for r in recorded:
+        cells[r["algorithm"]].add(cell(r))
+    shared = cells[everyone[0]]
+    parts = [{c[i] for c in shared} for i in range(len(next(iter(shared))))] if shared else []
+    if all(c == shared for c in cells.values()) and len(shared) == math.prod(len(p) for p in parts):
+        order = {a: i for i, a in enumerate(everyone)}
+        position = {c: i for i, c in enumerate(dict.fromkeys(cell(r) for r in [*requested, *recorded]))}
+        covered = sorted(recorded, key=lambda r: (order[r["algorithm"]], position[cell(r)]))
+        earlier = [a for a in everyone if a not in algos]
+        also = f", and {', '.join(earlier)} from earlier calls" if earlier else ""
+        return covered, everyone, (f"summary.md and the plots cover all {len(recorded)} rows of results.csv "
+                                   f"({len(requested)} of them asked for by this call): {', '.join(algos)}{also}")
+    others = sorted({r["algorithm"] for r in recorded} - set(algos))
+    extra = f"; other algorithms there: {', '.join(others)}" if others else ""
+    return list(requested), list(algos), (
+        f"summary.md and the plots cover only the {len(requested)} rows this call asked for ({', '.join(algos)}): "
+        f"results.csv holds {len(recorded)} rows, which do not all form a complete grid with them (every "
+        f"algorithm on the same problems, instances and runs){extra}; run with all of them to summarize everything")
+
+
+def _execute_all(pending: Sequence[Task], dim, evals, shifted, instance, jobs):
+    yield from run_tasks(lambda task: execute(task, dim, evals, shifted, instance), pending, jobs)
 
 
 def run_tasks(function: Callable, pending: Sequence, jobs: int):
@@ -482,14 +582,23 @@ def _too_few_runs(runs: int, comparisons: int) -> list[str]:
             f"Use at least {needed} runs."]
 
 
+def _setting(config: dict) -> str:
+    if not config["shifted"]:
+        return "unshifted problems (the classical functions)"
+    instance = config.get("instance")
+    return "shifted problems" + ("" if instance is None else f" (instance {instance}: the shift's seed, the same for "
+                                                              "every run)")
+
+
 def render_summary(stats: dict, config: dict) -> str:
     """The Markdown report of ``compute_statistics``."""
     algos, problems, ref = stats["algorithms"], stats["problems"], stats["reference"]
     lines = [
         "# Benchmark summary", "",
         f"d = {config['dim']}, {config['evals']} evaluations per run, {config['runs']} runs per cell, "
-        f"seed {config['seed']}, {'shifted' if config['shifted'] else 'unshifted'} problems. "
+        f"seed {config['seed']}, {_setting(config)}. "
         "Each run seed comes from (seed, problem, run) and is shared by all algorithms.", "",
+        *([f"**Scope:** {config['scope']}.", ""] if config.get("scope") else []),
         "Statistics of the best fitness per run: mean, std (ddof = 1), median, best (minimum); nfev: the most "
         "evaluations a run of the cell used (PO and SCPO count iterations as their reference code does, "
         "`round(evals / (N + parties))`, so they may use slightly more than the budget).",

@@ -21,9 +21,11 @@ def plot_convergence(curves: Mapping[str, Sequence[Curve]], out: str | Path, tit
     """One line per label: a run's best-so-far, or with several runs their median and inter-quartile band.
 
     Runs are aligned on a common evaluation grid (each run's best-so-far held constant between its
-    own points). With ``f_opt`` the plot shows ``f - f*``. The y axis is logarithmic when some value
-    is positive; values below a floor (``<= 0``: the optimum reached exactly) are drawn at it: a
-    decade below the smallest positive value, or ``DECADES`` decades below the largest if that is
+    own points). With ``f_opt`` the plot shows ``f - f*``; when some value is negative (without
+    ``f_opt``) or below ``f_opt``, ``f`` minus the best value seen (:func:`reference_level`; the axis
+    label says which), so that no value is hidden. The y axis is logarithmic when some value is
+    positive; values below a floor (``0``: the optimum or the best value reached exactly) are drawn at
+    it: a decade below the smallest positive value, or ``DECADES`` decades below the largest if that is
     higher. The image (format from the suffix, PNG by default) is written atomically, and not at all
     when the file already holds the same bytes.
     """
@@ -32,10 +34,12 @@ def plot_convergence(curves: Mapping[str, Sequence[Curve]], out: str | Path, tit
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    offset = f_opt if f_opt is not None else 0.0
+    curves = {label: [(np.asarray(x, dtype=float), np.asarray(y, dtype=float)) for x, y in runs]
+              for label, runs in curves.items()}
+    offset, ylabel = reference_level(
+        np.concatenate([y for runs in curves.values() for _, y in runs]) if curves else np.zeros(0), f_opt)
     bands = {}
     for label, runs in curves.items():
-        runs = [(np.asarray(x, dtype=float), np.asarray(y, dtype=float)) for x, y in runs]
         grid = np.unique(np.concatenate([x for x, _ in runs]))
         stacked = np.stack([_step_interp(grid, x, y - offset) for x, y in runs])
         with warnings.catch_warnings():
@@ -56,10 +60,7 @@ def plot_convergence(curves: Mapping[str, Sequence[Curve]], out: str | Path, tit
         ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.18, linewidth=0, step="post")
     if log:
         ax.set_yscale("log")
-    clipped = log and bool((values[np.isfinite(values)] < floor).any())
-    ylabel = "best f - f* so far" if f_opt is not None else "best fitness so far"
     ax.set_xlabel("function evaluations")
-    ylabel = "best f - f* so far" if f_opt is not None else "best f so far"
     clipped = bool((values[np.isfinite(values)] < floor).any()) if log else False
     ax.set_ylabel(ylabel + (f" (below {floor:.0e} drawn at it)" if clipped else ""))
     ax.set_title(title, fontsize=10)
@@ -73,6 +74,20 @@ def plot_convergence(curves: Mapping[str, Sequence[Curve]], out: str | Path, tit
     plt.close(fig)
     write_if_changed(out, buffer.getvalue())
     return out
+
+
+def reference_level(values: np.ndarray, f_opt: float | None) -> tuple[float, str]:
+    """What the y axis subtracts, and its label: ``f*`` when known and no value lies below it; else, when
+    some value is negative (or below the stated ``f*``), the best value seen, so that a log axis shows every
+    value instead of flattening all that are <= 0 onto its floor; else nothing."""
+    finite = values[np.isfinite(values)]
+    lowest = float(finite.min()) if finite.size else 0.0
+    if f_opt is not None and lowest >= f_opt:
+        return float(f_opt), "best f - f* so far"
+    if lowest < 0 or (f_opt is not None and lowest < f_opt):
+        below = "" if f_opt is None else f", below f* = {f_opt:.6g}"
+        return lowest, f"best f - min f seen ({lowest:.6g}{below})"
+    return 0.0, "best f so far"
 
 
 def _step_interp(grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

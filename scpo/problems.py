@@ -158,8 +158,8 @@ def names() -> list[str]:
 
 def get(name: str, dim: int, shifted: bool = False, rotated: bool = False, seed: int = 0) -> Problem:
     """Benchmark ``name`` (or ``f1``..``f13``) in ``dim`` dimensions; unshifted (the classical
-    function) unless ``shifted=True``. (``scpo optimize`` shifts by default, ``scpo benchmark``
-    does not; each says so in ``--help``.)
+    function) unless ``shifted=True``. (``scpo optimize`` and ``scpo benchmark`` shift by default;
+    ``seed`` is their ``--instance``, apart from the algorithm's seed.)
 
     ``shifted`` moves the optimum by a seeded offset ``o`` (``f(x - o)``), drawn so that
     the optimum stays at least 10 % of the range away from the bounds. ``rotated`` applies

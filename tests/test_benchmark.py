@@ -10,7 +10,8 @@ import pytest
 import scpo.benchmark as bench
 from scpo.benchmark import AlgoSpec, compute_statistics, holm, parse_algo, rank_sum, run_benchmark, run_seed
 
-MUST_SHOW = dict(algos="scpo,sca,po,random", problems="sphere,rastrigin", dim=10, runs=5, evals=3000, seed=0)
+MUST_SHOW = dict(algos="scpo,sca,po,random", problems="sphere,rastrigin", dim=10, runs=5, evals=3000, seed=0,
+                 shifted=False)  # the papers setting
 
 
 def read_rows(path):
@@ -39,7 +40,7 @@ def test_must_show_writes_rows_histories_summary_and_plots(must_show):
     out, result, _ = must_show
     rows = read_rows(out / "results.csv")
     assert len(rows) == 40 and result.ran == 40 and result.skipped == 0
-    assert list(rows[0]) == ["algorithm", "problem", "run", "seed", "best_fitness", "nfev", "wall_time_s"]
+    assert list(rows[0]) == ["algorithm", "problem", "instance", "run", "seed", "best_fitness", "nfev", "wall_time_s"]
     cells = {(r["algorithm"], r["problem"]) for r in rows}
     assert cells == {(a, p) for a in ("scpo", "sca", "po", "random") for p in ("sphere", "rastrigin")}
     assert all(int(r["nfev"]) <= 3000 for r in rows if r["algorithm"] in ("sca", "random"))
@@ -134,7 +135,7 @@ def test_algorithm_entries_carry_options_and_labels(tmp_path):
     assert spec.slug == "po-reference_switch_bug=True"
     assert parse_algo("scpo:variant=printed:parties=6").options == {"variant": "printed", "parties": 6}
     result = run_benchmark(["po", "po:reference_switch_bug=true"], ["sphere"], 6, 2, 400, 0, tmp_path,
-                           options={"po": {"pop_size": 36}})
+                           shifted=False, options={"po": {"pop_size": 36}})  # the bug's edge: the diagonal
     labels = [r["algorithm"] for r in result.rows]
     assert labels == ["po[pop_size=36]"] * 2 + ["po[pop_size=36,reference_switch_bug=True]"] * 2
     bug = [r["best_fitness"] for r in result.rows if "bug" in r["algorithm"]]

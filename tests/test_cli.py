@@ -142,7 +142,7 @@ def test_benchmark_command_writes_40_rows_and_resumes(tmp_path):
     assert len(results.strip().splitlines()) == 41
     summary = (tmp_path / "D" / "summary.md").read_text()
     assert "Wilcoxon" in summary and "Friedman" in summary
-    assert {p.name for p in (tmp_path / "D" / "plots").iterdir()} == {"sphere.png", "rastrigin.png"}
+    assert {p.name for p in (tmp_path / "D" / "plots").iterdir()} == {"sphere-shifted.png", "rastrigin-shifted.png"}
     again = run(*args, cwd=tmp_path)
     assert again.returncode == 0 and (tmp_path / "D" / "results.csv").read_text() == results
     bad = run("benchmark", "--algos", "nope", "--out", "E", cwd=tmp_path)

@@ -60,7 +60,7 @@ def test_table2_rejects_unknown_feature_sets(tmp_path):
 def test_report_computes_part1_and_the_optimizer_claims_from_results(tmp_path):
     results = tmp_path / "results"
     run_benchmark("sca,po,po:reference_switch_bug=True,scpo", "sphere,rastrigin", 5, 3, 600, 0,
-                  results / "functions" / "unshifted", progress=False)
+                  results / "functions" / "unshifted", shifted=False, progress=False)
     text = report.render(results)
     assert "Fewer runs than the setting asks for: 3 per cell" in text
     table = [line for line in text.splitlines() if line.startswith("| sphere |")]
