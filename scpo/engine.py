@@ -501,8 +501,9 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
     ``fun_or_problem`` is a :class:`Problem` (its bounds are used) or a function with
     ``bounds``. ``vectorized="auto"`` (default) calls the function once on a small population
     whose size differs from the dimension and decides whether it maps ``(N, D) -> (N,)`` or
-    one vector to a number; ``True``/``False`` say it. ``max_evals`` sets the iterations as
-    each algorithm's reference does (PO/SCPO: ``round(max_evals / (N + parties))``).
+    one vector to a number; ``True``/``False`` say it (the probe's rows count in ``nfev``).
+    ``max_evals`` sets the iterations as each algorithm's reference does (PO/SCPO:
+    ``round(max_evals / (N + parties))``) and caps ``nfev``: the last batch is cut to fit.
     ``options`` go to the algorithm. ``callback(progress)`` runs after each iteration
     (True stops); ``observers`` (:mod:`scpo.observers`) get every hook. ``checkpoint`` saves
     the full state (every ``checkpoint_every`` iterations; ``None``: adaptively, at most
