@@ -341,8 +341,8 @@ def optimize(
     summary = {
         "algorithm": algo, "problem": target.name, "dim": target.dim, "seed": seed,
         "best_fitness": result.fun, "best_x": result.x, "nfev": result.nfev, "nit": result.nit,
-        "wall_time_s": result.wall_time_s, "options": options, "backend": backend,
-        "step": getattr(optimizer.impl, "step", None),
+        "wall_time_s": result.wall_time_s, "compile_time_s": result.compile_time_s, "options": options,
+        "backend": backend, "step": getattr(optimizer.impl, "step", None),
         "pop_size": result.pop_size, "f_opt": target.f_opt, "nonfinite": result.nonfinite,
         "errors": result.errors, "executor": target.executor, "worker_restarts": result.worker_restarts,
         "message": result.message, "success": result.success, "evaluator": result.evaluator,

@@ -600,8 +600,8 @@ def render_summary(stats: dict, config: dict) -> str:
         "Each run seed comes from (seed, problem, run) and is shared by all algorithms.", "",
         *([f"**Scope:** {config['scope']}.", ""] if config.get("scope") else []),
         "Statistics of the best fitness per run: mean, std (ddof = 1), median, best (minimum); nfev: the most "
-        "evaluations a run of the cell used (PO and SCPO count iterations as their reference code does, "
-        "`round(evals / (N + parties))`, so they may use slightly more than the budget).",
+        "evaluations a run of the cell used (never more than the budget: a run's last iteration evaluates only "
+        "what is left of it).",
     ]
     if ref:
         lines += [

@@ -15,8 +15,8 @@ is stored in the same ``.npz`` under ``extra.<name>`` and ``meta["extra"]``, so 
 at exactly the same moments as the run it belongs to; :func:`read_extra` reads it back.
 
 A checkpoint belongs to one run: algorithm and options, the problem's fingerprint (name,
-dim, bounds, shift and rotation seeds), population, iterations, seed, backend, dtype and
-draws must all match, or loading is refused with a ``ValueError`` naming the field.
+dim, bounds, shift and rotation seeds), population, iterations, evaluation budget, seed,
+backend, dtype and draws must all match, or loading is refused with a ``ValueError`` naming the field.
 """
 
 from __future__ import annotations
@@ -143,7 +143,8 @@ def fingerprint(optimizer) -> dict[str, Any]:
         "problem": problem.name, "dim": problem.dim, "lb": problem.lb.tolist(), "ub": problem.ub.tolist(),
         "shift_seed": getattr(objective, "shift_seed", None),
         "rotation_seed": getattr(objective, "rotation_seed", None),
-        "pop_size": optimizer.pop_size, "max_iter": optimizer.max_iter, "seed": optimizer.seed,
+        "pop_size": optimizer.pop_size, "max_iter": optimizer.max_iter, "max_evals": optimizer.max_evals,
+        "seed": optimizer.seed,
         "backend": optimizer.backend, "dtype": optimizer.dtype, "draws": optimizer.impl.draws,
     }
 
@@ -175,7 +176,8 @@ def state_dict(optimizer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays["best_x"] = np.asarray(run.best_x)
     meta = {
         "format": FORMAT, **fingerprint(optimizer), "state_type": state_type, "state_scalars": scalars,
-        "initialized": state is not None, "nit": run.nit, "nfev": run.nfev, "best_f": float(run.best_fitness),
+        "initialized": state is not None, "nit": run.nit, "nfev": run.nfev, "extra_evals": run.extra_evals,
+        "best_f": float(run.best_fitness),
         "rng": run.rng.bit_generator.state, "counters": dataclasses.asdict(run.counters),
     }
     return arrays, meta
@@ -198,7 +200,7 @@ def load_state_dict(optimizer, arrays: dict[str, np.ndarray], meta: dict[str, An
             state = state_cls(**values, **meta["state_scalars"])
     run = optimizer.run_state
     run.algorithm_state = state
-    run.nit, run.nfev = meta["nit"], meta["nfev"]
+    run.nit, run.nfev, run.extra_evals = meta["nit"], meta["nfev"], meta.get("extra_evals", 0)
     run.best_fitness = float(meta["best_f"])
     run.best_x = arrays.get("best_x")
     run.rng.bit_generator.state = meta["rng"]

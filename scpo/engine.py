@@ -52,9 +52,12 @@ class RunState:
 
     ``algorithm_state``: the algorithm's own state (``None`` before the initial population is
     told); ``best_x``/``best_fitness``: the best so far; ``nit``: completed iterations;
-    ``nfev``: evaluations told; ``counters``: non-finite values, penalized errors and worker
+    ``nfev``: evaluations spent (told, plus the ``vectorized="auto"`` probe's rows and
+    ``replace_members``' evaluations, which are also in ``extra_evals``: they do not count
+    against ``max_evals``); ``counters``: non-finite values, penalized errors and worker
     restarts of this run; ``rng``: the run's generator (its bit state is checkpointed);
-    ``pending``: candidates asked and not yet told; ``stop_message``: set by
+    ``pending``: candidates asked and not yet told (``pending_partial``: cut short by
+    ``max_evals``, the run's last batch); ``stop_message``: set by
     :meth:`Optimizer.request_stop`. With torch, non-finite values are first summed on the
     device (``device_nonfinite``) to avoid a synchronization per evaluation.
     """
@@ -68,6 +71,8 @@ class RunState:
     counters: RunCounters = field(default_factory=RunCounters)
     device_nonfinite: Any = 0
     pending: Any = None
+    pending_partial: bool = False
+    extra_evals: int = 0
     stop_message: str | None = None
 
 
@@ -141,9 +146,19 @@ class Optimizer:
     default): a caller who knows a good region (a network's initial weights, a previous run)
     starts the algorithm there.
 
-    Settings (``algorithm``, ``problem``, ``pop_size``, ``max_iter``, ``seed``, the backend)
-    never change after construction; everything that does is in ``run_state``
-    (:class:`RunState`).
+    Budget: ``max_iter`` is the algorithm's iteration count T (its schedule); ``max_evals`` sets
+    T as the algorithm's reference does (:meth:`Algorithm.iterations`) and is also a hard cap:
+    ``nfev <= max_evals`` always. Once fewer evaluations remain than a full batch, ``ask()``
+    returns only that many rows (the first ones); their fitness updates the best so far,
+    ``nfev`` and the history, is not told to the algorithm (its update assumes the whole batch),
+    and ends the run. ``nfev`` counts every row the objective is handed, the
+    ``vectorized="auto"`` probe's included.
+
+    Settings (``algorithm``, ``problem``, ``pop_size``, ``max_iter``, ``max_evals``, ``seed``,
+    the backend) never change after construction; everything that does is in ``run_state``
+    (:class:`RunState`). ``compile_time_s``: seconds spent before the clock started compiling
+    (or loading from numba's cache) the backend's kernels (:meth:`Backend.warm_up`); the
+    result's ``wall_time_s`` leaves it out.
     """
 
     def __init__(self, algorithm: Algorithm, problem: Problem, pop_size: int | None = None,
@@ -155,6 +170,7 @@ class Optimizer:
         self.pop_size = algorithm.population_size(pop_size, dim=problem.dim)
         self.algorithm, self.problem = self.impl.adapt(algorithm.for_population(self.pop_size)), problem
         self.max_iter = self.algorithm.iterations(self.pop_size, max_iter, max_evals)
+        self.max_evals = None if max_evals is None else int(max_evals)  # validated by iterations()
         self.initial_population = _check_initial_population(initial_population, self.pop_size, problem)
         seed = check_seed(seed)
         if seed is None:
@@ -165,16 +181,24 @@ class Optimizer:
         self.history = History()
         self.observers: list[Observer] = [self.history, *observers]
         self.evaluator_kind: str | None = None
+        if problem.vectorized == "auto" and self.max_evals is not None and self.max_evals < probe_size(problem.dim) + 2:
+            raise ValueError(f"max_evals={self.max_evals} leaves no evaluation after the vectorized='auto' probe "
+                             f"(up to {probe_size(problem.dim) + 1} rows); pass vectorized=True or False")
+        self.compile_time_s = float(self.impl.warm_up(self.algorithm, problem))
         self._start = time.perf_counter()
         if problem.vectorized == "auto":
-            self._detect_vectorized()
+            self.run_state.nfev += self._detect_vectorized()
 
-    def _detect_vectorized(self) -> None:
+    def _detect_vectorized(self) -> int:
+        """Decide ``problem.vectorized`` by probing the objective; returns the rows it was handed
+        (``probe_size`` in one call, plus one row when it is per-vector), counted in ``nfev``."""
         problem = self.problem
-        fractions = np.linspace(0.3, 0.7, probe_size(problem.dim))[:, None]
+        rows = probe_size(problem.dim)
+        fractions = np.linspace(0.3, 0.7, rows)[:, None]
         probe = self.impl.as_population(problem.lb + fractions * (problem.ub - problem.lb))
         problem.vectorized = detect_vectorized(problem.objective, problem.dim, problem.lb, problem.ub, problem.name,
                                                population=probe)
+        return rows if problem.vectorized else rows + 1
 
     # ---- observers and the loop
 
@@ -256,8 +280,18 @@ class Optimizer:
 
     @property
     def done(self) -> bool:
-        """The budget is spent or a stop was requested."""
-        return self.run_state.nit >= self.max_iter or self.run_state.stop_message is not None
+        """The budget (``max_iter`` iterations or ``max_evals`` evaluations) is spent or a stop was requested."""
+        run = self.run_state
+        return run.nit >= self.max_iter or run.stop_message is not None or self.evals_spent
+
+    @property
+    def evals_spent(self) -> bool:
+        """``max_evals`` is set and ``nfev`` has reached it."""
+        return self.max_evals is not None and self._evals_left() <= 0
+
+    def _evals_left(self) -> int:
+        run = self.run_state
+        return self.max_evals - (run.nfev - run.extra_evals)
 
     @property
     def best_x(self) -> np.ndarray | None:
@@ -284,13 +318,18 @@ class Optimizer:
     # ---- ask / tell
 
     def ask(self, copy: bool = True):
-        """The next candidates. ``copy=False`` returns the engine's own array (no copy: for
-        runners that only evaluate it); it must not be modified and is valid until the next ``tell``."""
+        """The next candidates: a read-only copy (numpy; edit a ``.copy()`` and tell it with
+        ``candidates=``), or with ``copy=False`` the engine's own array (for runners that only
+        evaluate it; it must not be modified and is valid until the next ``tell``). With torch
+        the tensor cannot be made read-only: tell edited candidates with ``candidates=``.
+
+        Fewer rows than a full batch when ``max_evals`` leaves fewer (the run's last ask)."""
         run = self.run_state
         if run.pending is not None:
             raise RuntimeError("ask() called twice without tell(): evaluate the last candidates first")
         if self.done:
-            reason = run.stop_message or f"the budget of {self.max_iter} iterations is spent"
+            reason = run.stop_message or (f"the budget of {self.max_evals} evaluations is spent" if self.evals_spent
+                                          else f"the budget of {self.max_iter} iterations is spent")
             raise RuntimeError(f"the run is over: {reason}")
         ctx = self._context()
         if run.algorithm_state is None and self.initial_population is not None:
@@ -299,39 +338,79 @@ class Optimizer:
             candidates = self.impl.initial_population(ctx, (self.pop_size, self.problem.dim))
         else:
             candidates = self.algorithm.ask(run.algorithm_state, ctx)
+        remaining = None if self.max_evals is None else self._evals_left()
+        run.pending_partial = remaining is not None and len(candidates) > remaining
+        if run.pending_partial:
+            candidates = candidates[:remaining]
         run.pending = candidates
-        return self.impl.copy(candidates) if copy else candidates
+        return self.impl.read_only(self.impl.copy(candidates)) if copy else candidates
 
-    def tell(self, fitness, checked: bool = False) -> None:
+    def tell(self, fitness, checked: bool = False, candidates=None) -> None:
         """The fitness of the last ``ask``; ``checked=True`` (evaluators that validate and count
-        themselves) skips the check that turns NaN/inf into +inf and counts them."""
+        themselves) skips the check that turns NaN/inf into +inf and counts them.
+
+        ``candidates``: the points actually evaluated, when they differ from the asked ones
+        (repaired, rounded): same shape as the asked batch, finite and inside the bounds (a
+        one-line ``ValueError`` otherwise; they are not clipped, since the best so far must be a
+        point that was evaluated). They replace the asked ones for the best so far, the
+        observers and the algorithm's state: SCA, PO, SCPO, PSO, DE keep them as their members'
+        positions. The distribution-based algorithms (``cmaes``, ``openai-es``, ``snes``,
+        ``pgpe``, ``sep-cmaes``) update their distribution from the samples they drew, with the
+        told fitness attributed to them: ``candidates=`` then only changes the best so far
+        (and the result's ``x``).
+        """
         run = self.run_state
         if run.pending is None:
             raise RuntimeError("tell() called before ask()")
-        candidates, run.pending = run.pending, None
+        if candidates is not None:
+            candidates = self._told_candidates(candidates, run.pending)
+        else:
+            candidates = run.pending
+        run.pending = None
         if not checked:
             fitness = self.impl.check_fitness(run, self.problem, fitness, len(candidates))
         run.nfev += len(candidates)
         self.impl.update_best(run, candidates, fitness)
         for observer in self.observers:
             observer.on_evaluation(self, candidates, fitness)
-        ctx = self._context()
-        if run.algorithm_state is None:
-            run.algorithm_state = self.algorithm.init(candidates, fitness, ctx)
+        if run.pending_partial:  # the budget's last, cut batch: the algorithm's update needs a whole one
+            run.pending_partial, iteration_done = False, False
+        elif run.algorithm_state is None:
+            run.algorithm_state = self.algorithm.init(candidates, fitness, self._context())
             iteration_done = self.algorithm.initial_counts_as_iteration
         else:
-            run.algorithm_state, iteration_done = self.algorithm.tell(run.algorithm_state, candidates, fitness, ctx)
+            run.algorithm_state, iteration_done = self.algorithm.tell(run.algorithm_state, candidates, fitness,
+                                                                      self._context())
         if iteration_done:
             run.nit += 1
             for observer in list(self.observers):
                 observer.on_iteration(self)
+        elif self.evals_spent:  # the run ends inside an iteration: the history still gets its last point
+            self.history.on_iteration(self)
+
+    def _told_candidates(self, X, asked):
+        """``X`` as the engine's own array (a copy: the algorithm may keep or reuse it), checked
+        against the asked batch ``asked``: same shape, finite, inside the bounds."""
+        values = np.asarray(self.impl.to_numpy(X), dtype=float)
+        shape = tuple(asked.shape)
+        if values.shape != shape:
+            raise ValueError(f"candidates must have the asked shape {shape}, got {values.shape}")
+        if not np.isfinite(values).all():
+            raise ValueError(f"candidates has {int((~np.isfinite(values)).sum())} non-finite entries")
+        dtype = np.dtype(self.dtype)  # compared in the run's dtype: asked float32 points at a bound pass
+        lb, ub = self.problem.lb.astype(dtype).astype(float), self.problem.ub.astype(dtype).astype(float)
+        outside = int(((values < lb) | (values > ub)).sum())
+        if outside:
+            raise ValueError(f"candidates has {outside} entries outside the bounds; evaluate points inside [lb, ub]")
+        return self.impl.own(X)
 
     def replace_members(self, indices, X, fitness, evaluations: int = 0) -> None:
         """Put members ``indices`` at positions ``X`` with ``fitness`` (Lamarckian refinement).
 
         For an observer's ``on_iteration`` (or between iterations in ask/tell use): members keep
         their role (PO/SCPO: their party and constituency slot), the best so far is updated,
-        ``evaluations`` spent on the refinement are added to ``nfev``. Supported by the numpy
+        ``evaluations`` spent on the refinement are added to ``nfev``, on top of ``max_evals``
+        (which caps what the algorithm asks; ``run_state.extra_evals``). Supported by the numpy
         and numba implementations of SCA, PO, SCPO, PSO, DE and random search; others raise
         ``ValueError``.
         """
@@ -356,6 +435,7 @@ class Optimizer:
         if indices.size:
             self.impl.update_best(run, X, fitness)
         run.nfev += int(evaluations)
+        run.extra_evals += int(evaluations)
 
     # ---- reporting
 
@@ -370,7 +450,7 @@ class Optimizer:
         best_f = self.impl.to_float(run.best_fitness)
         nonfinite = run.counters.nonfinite + self.impl.pending_nonfinite(run)
         success = bool(np.isfinite(best_f))
-        message = message or run.stop_message or "iteration budget reached"
+        message = message or run.stop_message or self._end_reason()
         if not success and run.nfev:
             message = (f"no finite fitness in {run.nfev} evaluations ({nonfinite} NaN or inf, "
                        f"{run.counters.errors} failed and penalized)")
@@ -380,8 +460,16 @@ class Optimizer:
             algorithm=self.algorithm.name, pop_size=self.pop_size, max_iter=self.max_iter, seed=self.seed,
             backend=self.backend, device=self.device, dtype=self.dtype, evaluator=self.evaluator_kind,
             nonfinite=nonfinite, errors=run.counters.errors, worker_restarts=run.counters.worker_restarts,
-            wall_time_s=self.elapsed(), history=self.history.as_dict(self.impl),
+            wall_time_s=self.elapsed(), compile_time_s=self.compile_time_s,
+            history=self.history.as_dict(self.impl),
         )
+
+    def _end_reason(self) -> str:
+        if self.run_state.stop_message is not None:
+            return self.run_state.stop_message
+        if self.evals_spent and self.run_state.nit < self.max_iter:
+            return f"evaluation budget reached ({self.max_evals} evaluations)"
+        return "iteration budget reached"
 
 
 def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = None, pop_size: int | None = None,
@@ -411,7 +499,7 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
             if value is not None:
                 raise ValueError(f"{key}= describes an objective, and an optimizer made from bounds alone has none")
         lb, ub = split_bounds(problem_or_bounds)
-        problem = Problem(_no_objective, lb, ub, vectorized=True, name="external")
+        problem = Problem(_no_objective, lb, ub, vectorized=True, name="external")  # never probed
     return Optimizer(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend,
                      device, dtype, observers, initial_population)
 
@@ -452,9 +540,10 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
     ``vectorized``, ``on_error`` or ``timeout`` with it are refused) or a function with
     ``bounds``. For a function, ``vectorized="auto"`` (default) calls it once on a small population
     whose size differs from the dimension and decides whether it maps ``(N, D) -> (N,)`` or
-    one vector to a number; ``True``/``False`` say it; ``on_error`` and ``timeout`` are
-    :class:`Problem`'s. ``max_evals`` sets the iterations as
-    each algorithm's reference does (PO/SCPO: ``round(max_evals / (N + parties))``).
+    one vector to a number; ``True``/``False`` say it (the probe's rows count in ``nfev``);
+    ``on_error`` and ``timeout`` are :class:`Problem`'s. ``max_evals`` sets the iterations as
+    each algorithm's reference does (PO/SCPO: ``round(max_evals / (N + parties))``) and caps
+    ``nfev``: the last batch is cut to fit.
     ``options`` go to the algorithm. ``callback(progress)`` runs after each iteration
     (True stops); ``observers`` (:mod:`scpo.observers`) get every hook. ``checkpoint`` saves
     the full state (every ``checkpoint_every`` iterations; ``None``: adaptively, at most

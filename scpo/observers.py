@@ -7,7 +7,8 @@ The engine calls each hook of each attached observer, in the order attached:
 - ``on_evaluation(optimizer, candidates, fitness)``: after every ``tell``, before the
   algorithm consumes the fitness. ``candidates`` and ``fitness`` are the engine's own arrays
   (numba reuses its buffers): copy what you keep;
-- ``on_iteration(optimizer)``: an iteration is complete (``optimizer.nit`` just grew);
+- ``on_iteration(optimizer)``: an iteration is complete (``optimizer.nit`` just grew); not
+  after a last batch cut short by ``max_evals`` (``on_evaluation`` and ``on_end`` see it);
 - ``on_interrupt(optimizer)``: the run ends because of an interrupt (Ctrl-C: a
   ``KeyboardInterrupt``, or a stop requested with the message ``"interrupted"``);
 - ``on_end(optimizer, result)``: ``optimizer.run()`` ends normally (budget, stop request,

@@ -405,7 +405,9 @@ def test_train_memetic_and_subspace_run_and_report_their_cost(tmp_path):
     assert done.exit_code == 0, done.output
     report = json.loads((tmp_path / "m.json").read_text())
     settings = report["training"]["settings"]
-    assert report["training"]["grad_steps"] == 2 * 2 * settings["max_iter"] > 0
+    # one refinement per whole iteration: 9 + 4 * 12 = 57 of the 60 evaluations, then max_evals cuts
+    # the 5th (= T = round(60 / 12)) iteration's campaign to 3 rows
+    assert report["training"]["grad_steps"] == 2 * 2 * (settings["max_iter"] - 1) > 0
     assert settings["loss"] == "ce" and settings["subspace"] == 20 and settings["refine_members"] == 2
     saved = json.loads((tmp_path / "m" / "config.json").read_text())["params"]
     assert saved["refine"] == "adam" and saved["subspace"] == 20 and saved["loss"] == "ce"

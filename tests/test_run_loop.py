@@ -94,7 +94,9 @@ def test_backends_evaluate_benchmarks_with_their_compiled_objectives(monkeypatch
     monkeypatch.setattr(numba_problems, "objective", lambda bench, X: calls.append(len(X)) or compiled(bench, X))
     monkeypatch.setattr(problems.Benchmark, "__call__", numpy_code_must_not_run)
     problem = problems.get("rastrigin", 5, shifted=True, seed=0)
-    numba_run = scpo.minimize(problem, algorithm="scpo", pop_size=9, max_iter=3, seed=0, backend="numba")
+    numba_opt = scpo.make(problem, "scpo", pop_size=9, max_iter=3, seed=0, backend="numba")
+    calls.clear()  # the warm-up (compilation, before the clock) calls it on a throwaway population
+    numba_run = numba_opt.run()
     torch_run = scpo.minimize(problem, algorithm="scpo", pop_size=9, max_iter=3, seed=0, backend="torch")
     assert numba_run.evaluator == "numba" and len(calls) == 1 + 2 * 3
     assert torch_run.evaluator == "torch" and np.isfinite(torch_run.fun)
@@ -143,7 +145,8 @@ def test_counters_belong_to_the_run_and_count_each_evaluation_once():
 def test_all_nan_objective_fails_with_one_line_and_counts_once():
     result = scpo.minimize(lambda X: np.full(len(X), np.nan), [(-1, 1)] * 2, algorithm="sca", pop_size=10,
                            max_iter=5, seed=0)
-    assert result.success is False and result.nonfinite == result.nfev == 50
+    # nfev: 50 told + the vectorized="auto" probe's 2 rows (a per-vector reading: one more row)
+    assert result.success is False and result.nonfinite == 50 and result.nfev == 50 + 3
     assert "no finite fitness" in result.message and "\n" not in result.message
 
     def always_raises(x):
@@ -164,7 +167,7 @@ def test_cli_all_nan_objective_exits_2_with_one_line(tmp_path):
                           timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: no finite fitness in 90 evaluations")
+    assert len(lines) == 1 and lines[0].startswith("error: no finite fitness in 93 evaluations")  # 3: the probe
 
 
 def test_po_population_size_does_not_change_the_algorithm():

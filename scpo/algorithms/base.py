@@ -62,6 +62,9 @@ class Algorithm:
     ``init`` builds the state from the evaluated initial population; ``ask`` proposes the
     next candidates; ``tell`` takes their fitness and returns the new state and whether an
     iteration is complete (PO asks twice per iteration: campaign, then parliament).
+    ``tell``'s ``candidates`` are the points evaluated, which may differ from the asked ones
+    (``Optimizer.tell(candidates=)``, an engine-owned copy): algorithms with members keep them;
+    distribution-based ones update from their own drawn samples.
 
     The algorithm object holds settings only and is never changed by a run
     (:meth:`for_population` returns a resolved copy). Updates: the numpy algorithms are

@@ -13,7 +13,11 @@ Choices:
   ``tolx``, flat fitness ...), it restarts from a uniform random point with the same
   population size (``restarts=False`` keeps stepping the stopped instance);
 - NaN or inf fitness is told to ``cma`` as a value worse than every finite one;
-- the initial uniform population counts as iteration 1: ``T = max_evals // N``.
+- the initial uniform population counts as iteration 1: ``T = max_evals // N``;
+- ``Optimizer.tell(fitness, candidates=X)`` (points evaluated instead of the asked ones): the
+  distribution is updated from the samples ``cma`` drew, with the told fitness attributed to
+  them; ``X`` only becomes the best so far (``cma`` ignores modified points under its bound
+  handling anyway).
 The ``cma.CMAEvolutionStrategy`` lives in the state (it pickles).
 """
 

@@ -4,6 +4,10 @@ The strategies search in the unit box ``u in [0, 1]^D`` with ``x = lb + u (ub - 
 their step sizes and learning rates are shares of the range and one setting fits boxes
 whose sides differ. Every function takes the array module ``xp`` (numpy, or torch for
 tensors), so one formulation serves both backends.
+
+Their ``tell`` updates the distribution from the samples its ``ask`` drew (kept in the state),
+not from the candidates: with ``Optimizer.tell(fitness, candidates=X)`` (repaired or rounded
+points) the fitness is attributed to the drawn samples and ``X`` only becomes the best so far.
 """
 
 from __future__ import annotations

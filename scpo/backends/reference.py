@@ -59,6 +59,22 @@ class Backend:
     def copy(self, X):
         return X.copy()
 
+    def read_only(self, X):
+        """``X`` (a copy handed to the user) made read-only, so an in-place edit raises instead of
+        being lost; tensors have no such flag and are returned as they are."""
+        X.setflags(write=False)
+        return X
+
+    def own(self, X):
+        """Candidates told back by the user (``tell(candidates=)``) as a copy the engine owns, in this
+        backend's array type and dtype: the algorithm may keep it as its state or reuse its memory."""
+        return self.given_population(self.to_numpy(X))
+
+    def warm_up(self, algorithm: Algorithm, problem: Problem) -> float:
+        """Compile what a run of ``algorithm`` on ``problem`` will call, before the run's clock starts;
+        returns the seconds it took (numba's kernels; nothing to do for numpy)."""
+        return 0.0
+
     def as_population(self, X: np.ndarray):
         """A numpy population in this backend's array type (for probing an objective)."""
         return X

@@ -30,6 +30,7 @@ draws from the torch generator: the update functions are the same code.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
@@ -141,6 +142,24 @@ class TorchBackend(Backend):
 
     def copy(self, X):
         return X.clone()
+
+    def warm_up(self, algorithm, problem) -> float:
+        """The fused step's numba kernels compiled before the clock starts (see ``NumbaBackend.warm_up``);
+        the eager and compiled steps have nothing compiled ahead."""
+        from scpo.backends import numba_backend
+
+        base = next((cls for cls in type(algorithm).__mro__ if cls in numba_backend.ADAPTED), None)
+        if not _fused(algorithm, TorchContext(None, None, None, 0, step=self.step)) or base is None:
+            return 0.0
+        start = time.perf_counter()
+        twin = object.__new__(numba_backend.ADAPTED[base])
+        twin.__dict__.update(algorithm.__dict__)
+        numba_backend.warm_run(NumbaBackend("cpu", self.dtype), twin.for_population(4), problem, None,
+                               np.dtype(self.dtype).type)
+        return time.perf_counter() - start
+
+    def read_only(self, X):
+        return X  # a tensor cannot be made read-only: edited candidates go back with tell(candidates=)
 
     def as_population(self, X: np.ndarray):
         return torch.as_tensor(X, dtype=self.torch_dtype, device=self.torch_device)
