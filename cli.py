@@ -29,11 +29,15 @@ class OneLineErrors(TyperGroup):
     """Usage errors (bad type, out of range, unknown option) as one line and exit code 2."""
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
+        from scpo.observers import Terminated, sigterm_raises
+
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
-        except typer.Abort:
-            typer.echo("aborted", err=True)
-            sys.exit(130)
+            with sigterm_raises():  # a batch scheduler's SIGTERM takes Ctrl-C's paths, then exit 143
+                code = super().main(*args, standalone_mode=False, **kwargs)
+        except (typer.Abort, Terminated) as exc:
+            terminated = isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated)
+            typer.echo("terminated" if terminated else "aborted", err=True)
+            sys.exit(143 if terminated else 130)
         except Exception as exc:  # typer may vendor click: match its errors by shape, not by class
             if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
                 raise
@@ -196,10 +200,11 @@ def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, see
 
 
 EXECUTORS = scpo.executors.EXECUTORS
+STOP_STATUS = dict(scpo.observers.STOP_SIGNALS.values())  # "interrupted": 130 (Ctrl-C), "terminated": 143
 
 
 def write_run(out_dir: Path, summary: dict, result: scpo.OptimizeResult) -> None:
-    """history.csv, result.json and convergence.png, each written atomically."""
+    """history.csv, result.json and convergence.png (once an iteration is complete), each written atomically."""
     history = result.history
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -208,6 +213,8 @@ def write_run(out_dir: Path, summary: dict, result: scpo.OptimizeResult) -> None
         writer.writerow([i, row[0], repr(row[1]), f"{row[2]:.6f}"])
     write_text(out_dir / "history.csv", buffer.getvalue())
     write_json(out_dir / "result.json", summary)
+    if not history["nfev"]:  # stopped before the first iteration ended: no curve to draw
+        return
     label = summary["algorithm"]
     plot_convergence({label: [(history["nfev"], history["best"])]}, out_dir / "convergence.png",
                      title=f"{summary['problem']} (d={summary['dim']})")
@@ -288,7 +295,7 @@ def optimize(
     except USER_ERRORS as exc:
         fail(str(exc))
     result = run_with_progress(optimizer, target, quiet)
-    interrupted = result.message == "interrupted"
+    interrupted = result.message in STOP_STATUS  # Ctrl-C or SIGTERM: what exists is written
     if not result.success and not interrupted:
         fail(result.message)
     summary = {
@@ -310,9 +317,9 @@ def optimize(
     except OSError as exc:
         fail(f"cannot write results: {exc}")
     if interrupted:
-        typer.echo(f"interrupted at iteration {result.nit}/{optimizer.max_iter} ({result.nfev} evaluations): "
+        typer.echo(f"{result.message} at iteration {result.nit}/{optimizer.max_iter} ({result.nfev} evaluations): "
                    f"best so far {result.fun:.6g}, result.json and history written to {out_dir}", err=True)
-        raise typer.Exit(130)
+        raise typer.Exit(STOP_STATUS[result.message])
     gap = "" if target.f_opt is None else f" (optimum {target.f_opt:.6g})"
     typer.echo(f"{algo} on {target.name} d={target.dim}: best {result.fun:.6g}{gap} after {result.nfev} "
                f"evaluations, {result.nit} iterations, {result.wall_time_s:.2f} s -> {out_dir}",
@@ -445,8 +452,8 @@ def benchmark(
             result = run_benchmark(algos, problems, dim=dim, runs=30 if runs is None else runs, evals=evals,
                                    seed=seed, out_dir=out, shifted=shifted, jobs=jobs,
                                    progress=_bench_progress(quiet))
-    except KeyboardInterrupt:
-        _benchmark_interrupted(out)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (scpo.observers.Terminated)
+        _benchmark_interrupted(out, exc)
     except USER_ERRORS as exc:
         fail(str(exc))
     ecdf = f", ECDFs in {result.ecdf}" if suite == "bbob" else ""
@@ -459,12 +466,13 @@ def _bench_progress(quiet: bool) -> bool | str:
     return False if quiet else (True if sys.stderr.isatty() else "plain")
 
 
-def _benchmark_interrupted(out: Path) -> None:
-    """Ctrl-C: every finished run is already a complete row of results.csv (appended and fsynced one
-    at a time); the run in progress is dropped and recomputed by the same command."""
-    typer.echo(f"interrupted: finished runs kept in {out / 'results.csv'}; run the same command again to resume",
-               err=True)
-    raise typer.Exit(130)
+def _benchmark_interrupted(out: Path, exc: KeyboardInterrupt) -> None:
+    """Ctrl-C or SIGTERM: every finished run is already a complete row of results.csv (appended and
+    fsynced one at a time); the run in progress is dropped and recomputed by the same command."""
+    terminated = isinstance(exc, scpo.observers.Terminated)
+    typer.echo(f"{'terminated' if terminated else 'interrupted'}: finished runs kept in {out / 'results.csv'}; "
+               "run the same command again to resume", err=True)
+    raise typer.Exit(143 if terminated else 130)
 
 
 @app.command()
@@ -660,13 +668,13 @@ def train(
             emit_json(json_file, report)
         except OSError as exc:
             fail(str(exc))
-    if report["message"] == "interrupted":
+    if report["message"] in STOP_STATUS:  # Ctrl-C or SIGTERM
         at = f"epoch {len(history.loss)}/{epochs}" if adam else \
             f"iteration {len(history.loss)}/{history.settings['max_iter']} ({history.settings['nfev']} evaluations)"
         where = ", ".join(str(p) for p in (out, json_file, checkpoint) if p is not None and not is_stdout(p))
-        typer.echo(f"interrupted at {at}: the best weights so far (selection loss {history.best_loss:.4g}) "
+        typer.echo(f"{report['message']} at {at}: the best weights so far (selection loss {history.best_loss:.4g}) "
                    f"evaluated{f', written to {where}' if where else ''}", err=True)
-        raise typer.Exit(130)
+        raise typer.Exit(STOP_STATUS[report["message"]])
     ours, base = report["model"], report["frequency"]
     typer.echo(f"{model}{'/' + optimizer if optimizer else ''} on {source} ({leakage}, seed {seed}): "
                f"P@1 {ours['p@1']:.3f} (frequency {base['p@1']:.3f}), micro-F1 {ours['micro_f1@top1']:.3f} "
@@ -685,7 +693,7 @@ def _train_message(history) -> str:
     if history is None:
         return "trained"
     if history.interrupted:
-        return "interrupted"
+        return "terminated" if getattr(history, "terminated", False) else "interrupted"
     return "early stopping" if history.stopped_early else "budget spent"
 
 
@@ -762,8 +770,8 @@ def train_benchmark(
                           top_k=top_k, train_share=train_share, val_share=val_share,
                           exclude_collection_tag=exclude_collection_tag, text_column=text_column, leakage=leakage,
                           threads=threads, progress=_bench_progress(quiet))
-    except KeyboardInterrupt:
-        _benchmark_interrupted(out)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (scpo.observers.Terminated)
+        _benchmark_interrupted(out, exc)
     except USER_ERRORS as exc:
         fail(str(exc))
     typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; {len(result.rows)} rows in "

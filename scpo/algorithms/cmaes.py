@@ -52,6 +52,7 @@ class CMAES(Algorithm):
 
     name = "cmaes"
     initial_counts_as_iteration = True
+    checkpointable = False  # the state is a cma.CMAEvolutionStrategy, which a checkpoint will not pickle
 
     def __init__(self, sigma0: float = 0.3, restarts: bool = True, cma_options: dict | None = None):
         if not (np.isfinite(check_number("sigma0", sigma0)) and 0 < sigma0 <= 1):
