@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import io
+import tokenize
 import types
 import typing
 from dataclasses import dataclass
@@ -75,16 +77,34 @@ def _members(annotation: Any) -> tuple[set, bool]:
     return {annotation}, False
 
 
+JSON_WORDS = {"true": "True", "false": "False", "null": "None"}
+
+
 def literal(text: str) -> Any:
-    """Untyped value: ``true``/``false``/``none`` (any case), a Python literal, or else the text."""
+    """Untyped value: ``true``/``false``/``none`` (any case), a Python literal, or else the text.
+
+    Inside a dict or list, JSON's ``true``/``false``/``null`` are read as Python's ``True``/
+    ``False``/``None``, so ``{"CMA_diagonal": true}`` is the dict a JSON user means."""
     stripped = text.strip()
     lowered = stripped.lower()
-    if lowered in ("true", "false", "none"):
-        return {"true": True, "false": False, "none": None}[lowered]
+    if lowered in ("true", "false", "none", "null"):
+        return {"true": True, "false": False, "none": None, "null": None}[lowered]
     try:
         return ast.literal_eval(stripped)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        return ast.literal_eval(_python_words(stripped))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError, tokenize.TokenError,
+            IndentationError):
         return stripped
+
+
+def _python_words(text: str) -> str:
+    """``text`` with the bare names ``true``/``false``/``null`` as Python's (strings left alone)."""
+    tokens = [(kind, JSON_WORDS.get(value, value) if kind == tokenize.NAME else value)
+              for kind, value, *_ in tokenize.generate_tokens(io.StringIO(text).readline)]
+    return tokenize.untokenize(tokens)
 
 
 def convert(key: str, text: str, annotation: Any, owner: str = "") -> Any:
