@@ -5,7 +5,9 @@ Every bad input ends in one line on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -102,13 +104,51 @@ def check_outputs(*targets: tuple[Path | None, str, str]) -> None:
             fail(str(exc))
 
 
+def output_path(value: str | Path) -> Path:
+    """An output flag's value as a Path; an empty one (``--out ""``, which would mean the current
+    folder) is a usage error."""
+    if isinstance(value, Path):  # a default
+        return value
+    if not value.strip():
+        raise typer.BadParameter("an empty path names no file or directory")
+    return Path(value)
+
+
+def check_checkpoint_folder(checkpoint: Path | None) -> None:
+    """The checkpoint's folder must exist (a typo there would lose the run's state): exit 2 before any work."""
+    if checkpoint is not None and not checkpoint.parent.is_dir():
+        fail(f"--checkpoint {checkpoint}: folder {checkpoint.parent} does not exist; create it first")
+
+
+JSON_STREAMS: list = []  # the real standard output while a command's prints go to stderr (json_stdout_alone)
+
+
 def emit_json(path: Path, data) -> None:
     """``data`` as JSON to ``path`` (atomically), or to standard output for ``-``."""
     if is_stdout(path):
-        sys.stdout.write(json_text(data))
-        sys.stdout.flush()
+        stream = JSON_STREAMS[-1] if JSON_STREAMS else sys.stdout
+        stream.write(json_text(data))
+        stream.flush()
     else:
         write_json(path, data)
+
+
+def json_stdout_alone(command):
+    """``--json -``: while the command runs, everything printed (a user objective's prints included) goes
+    to stderr, so standard output holds the JSON alone (written by :func:`emit_json`)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        if not is_stdout(kwargs.get("json_file")):
+            return command(*args, **kwargs)
+        JSON_STREAMS.append(sys.stdout)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                return command(*args, **kwargs)
+        finally:
+            JSON_STREAMS.pop()
+
+    return wrapper
 
 
 def list_algorithms(only: str | None = None) -> None:
@@ -125,7 +165,8 @@ def list_algorithms(only: str | None = None) -> None:
         specs = option_specs(name)
         for spec in specs:
             default = "required" if spec.default is inspect.Parameter.empty else f"default {spec.default!r}"
-            typer.echo(f"    -o {spec.name:<22}{spec.type_name:<14}{default}")
+            allowed = "" if spec.choices is None else f"; one of {', '.join(map(str, spec.choices))}"
+            typer.echo(f"    -o {spec.name:<22}{spec.type_name:<14}{default}{allowed}")
         if not specs:
             typer.echo("    (no options)")
 
@@ -147,7 +188,8 @@ def parse_options(pairs: list[str], algo: str | None = None) -> dict:
 
 
 def load_objective(spec: str):
-    """``path/to/file.py:function`` or ``package.module:function``."""
+    """``path/to/file.py:function`` or ``package.module:function``. The file's folder goes on
+    ``sys.path`` first, so the file can import its sibling modules."""
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
         raise ValueError(f"objective {spec!r} is not FILE.py:FUNCTION or MODULE:FUNCTION")
@@ -155,6 +197,9 @@ def load_objective(spec: str):
         path = Path(target)
         if not path.is_file():
             raise FileNotFoundError(f"objective file {target!r} not found")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(module_spec)
         try:
@@ -186,6 +231,8 @@ def parse_bounds(text: str) -> tuple[float, float]:
 def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, seed: int,
                   vectorized: bool, **hostile) -> scpo.Problem:
     """A benchmark by name or a user objective; ``hostile`` sets on_error, timeout and the executor."""
+    if ":" not in problem and (problem.endswith(".py") or Path(problem).is_file()):
+        raise ValueError(f"objective {problem!r} names no function: use {problem}:FUNCTION")
     if ":" in problem:
         if bounds is None:
             raise ValueError(f"objective {problem!r} needs --bounds LB,UB")
@@ -221,6 +268,7 @@ def write_run(out_dir: Path, summary: dict, result: scpo.OptimizeResult) -> None
 
 
 @app.command()
+@json_stdout_alone
 def optimize(
     problem: Annotated[str, typer.Argument(help="Benchmark name (see --list) or FILE.py:FUNCTION / MODULE:FUNCTION")]
     = "rastrigin",
@@ -245,8 +293,11 @@ def optimize(
         help="torch backend, how a generation is computed: auto (fused numba kernels on the cpu, tensor operations "
              "on cuda) | fused | eager | compiled (torch.compile)")] = "auto",
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Algorithm option key=value")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<time>-<problem>-<algo>)")] = None,
-    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the summary JSON here")] = None,
+    out: Annotated[Path | None, typer.Option(parser=output_path, help="Run directory (default "
+                                             "runs/<time>-<problem>-<algo>); an existing non-empty one needs --force "
+                                             "(or --resume)")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", parser=output_path,
+                                                   help="Also write the summary JSON here")] = None,
     executor: Annotated[str, typer.Option(help="serial | joblib (worker processes) | ray (Ray actors)")]
     = "serial",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes or Ray actors for --executor")] = 2,
@@ -254,21 +305,30 @@ def optimize(
     = None,
     eval_timeout: Annotated[float | None, typer.Option(help="Seconds one objective call may take")] = None,
     on_error: Annotated[str, typer.Option(help="raise | penalize (score a failing candidate +inf)")] = "raise",
-    checkpoint: Annotated[Path | None, typer.Option(help="Save the full run state here (atomic)")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(parser=output_path,
+                                                    help="Save the full run state here (atomic)")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(
         min=1, help="Iterations between checkpoints (default: adaptive, under 10 % of the run time)")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from --checkpoint if it exists")] = False,
     list_names: Annotated[bool, typer.Option("--list", help="List problems, algorithms and their options, then exit; "
                                              "`--list ALGO` shows one algorithm")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+    force: Annotated[bool, typer.Option(help="Write into an existing non-empty --out directory")] = False,
 ) -> None:
     """Minimize a benchmark function or your own objective; default: SCPO on shifted Rastrigin, d=30."""
     if list_names:  # `--list ALGO`: the positional argument names an algorithm
+        if problem not in (*scpo.algorithm_names(), *scpo.problems.names()):
+            fail(f"--list {problem!r}: no algorithm of that name; choose from {', '.join(scpo.algorithm_names())}")
         list_algorithms(problem if problem in scpo.algorithm_names() else None)
         return
+    if seed < 0:
+        fail(f"--seed must be >= 0, got {seed}")
     options = parse_options(option or [], algo)
     check_outputs((out or Path("runs"), "directory", "--out"), (json_file, "file", "--json"),
                   (checkpoint, "file", "--checkpoint"))
+    check_checkpoint_folder(checkpoint)
+    if out is not None and not force and not resume and out.is_dir() and any(out.iterdir()):
+        fail(f"--out {out} exists and is not empty: choose another directory, or add --force to overwrite it")
     if iters is None and evals is None:
         evals = 30000
     backend_kwargs = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
@@ -524,12 +584,15 @@ def train(
     = False,
     leakage: Annotated[str, typer.Option(help="strict | tagfinder (labels leak into the text)")] = "strict",
     text_column: Annotated[str | None, typer.Option(help="Text column of a user CSV")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the split and of training")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Save the trained model here (for `scpo recommend --model`)")]
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the split and of training")] = 0,
+    out: Annotated[Path | None, typer.Option(parser=output_path,
+                                             help="Save the trained model here (for `scpo recommend --model`)")]
     = None,
-    json_file: Annotated[Path | None, typer.Option("--json", help="Write the test metrics here (- : stdout)")]
+    json_file: Annotated[Path | None, typer.Option("--json", parser=output_path,
+                                                   help="Write the test metrics here (- : stdout)")]
     = None,
-    checkpoint: Annotated[Path | None, typer.Option(help="Save the training state here (atomic; resnet)")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(parser=output_path,
+                                                    help="Save the training state here (atomic; resnet)")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(
         min=1, help="Iterations (population) or epochs (Adam) between checkpoints (default: adaptive; Adam: 1)")]
     = None,
@@ -582,6 +645,7 @@ def train(
     if box is None or (box != "scaled" and not 0 < box[1] < float("inf")):
         fail(f"--bounds must be a positive number B (the box [-B, B]) or 'scaled', got {bounds!r}")
     check_outputs((out, "directory", "--out"), (json_file, "file", "--json"), (checkpoint, "file", "--checkpoint"))
+    check_checkpoint_folder(checkpoint)
     import features  # after the checks: loading the text pipeline takes seconds
     from networks import metrics
     from networks.recommender import HashtagRecommender
@@ -755,7 +819,8 @@ def train_benchmark(
     leakage: Annotated[str, typer.Option(help="strict | tagfinder (labels leak into the text)")] = "strict",
     text_column: Annotated[str | None, typer.Option(help="Text column of a user CSV")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="Torch threads per run")] = 1,
-    out: Annotated[Path, typer.Option(help="Output directory (re-running resumes)")] = Path("train-benchmark"),
+    out: Annotated[Path, typer.Option(parser=output_path, help="Output directory (re-running resumes)")]
+    = Path("train-benchmark"),
     quiet: Annotated[bool, typer.Option(help="No progress on stderr")] = False,
 ) -> None:
     """Race population optimizers against Adam on the same splits and budget: results.csv, curves.png

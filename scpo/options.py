@@ -6,6 +6,7 @@ A value is converted by what the algorithm's constructor declares for that optio
 - ``int`` / ``float``: a number (a ``float`` option keeps ``2`` as the integer 2, so labels stay short);
 - ``str``: the text itself;
 - ``... | None``: ``none`` (any case) is None;
+- ``Literal["a", "b"]`` (a choice): one of the values, else a ValueError naming them;
 - anything else (``dict``, no annotation, an unknown option): a Python literal, or the text.
 
 Anything that does not convert is a one-line ``ValueError`` naming the option and the value.
@@ -39,12 +40,25 @@ class OptionSpec:
 
     @property
     def type_name(self) -> str:
-        """The declared type as written: ``int | None``, ``bool``, ``any``."""
+        """The declared type as written: ``int | None``, ``bool``, ``any`` (``str`` for a choice)."""
         if self.annotation is None:
             return "any"
+        if self.choices is not None:
+            return "str"
         if isinstance(self.annotation, type):
             return self.annotation.__name__
         return str(self.annotation).replace("typing.", "").replace("NoneType", "None")
+
+
+    @property
+    def choices(self) -> tuple | None:
+        """The allowed values of an option typed ``Literal[...]``, else None."""
+        return choices_of(self.annotation)
+
+
+def choices_of(annotation: Any) -> tuple | None:
+    """``Literal["a", "b"]`` -> ``("a", "b")``; None for any other annotation."""
+    return typing.get_args(annotation) if typing.get_origin(annotation) is typing.Literal else None
 
 
 def option_specs(algorithm: str) -> list[OptionSpec]:
@@ -111,6 +125,11 @@ def convert(key: str, text: str, annotation: Any, owner: str = "") -> Any:
     """``text`` as a value of type ``annotation`` for option ``key`` (of ``owner``, named in errors)."""
     where = f"option {key!r}" + (f" of {owner}" if owner else "")
     stripped = text.strip()
+    choices = choices_of(annotation)
+    if choices is not None:
+        if stripped not in choices:
+            raise ValueError(f"{where} must be one of {', '.join(map(str, choices))}, got {text!r}")
+        return stripped
     kinds, optional = _members(annotation)
     if optional and stripped.lower() == "none":
         return None
