@@ -72,10 +72,11 @@ def test_a_checkpoint_holding_pickled_objects_is_not_executed(tmp_path):
 
 def test_sigkilled_cli_run_resumes_to_the_same_result(tmp_path):
     args = ["optimize", "rastrigin", "--algo", "scpo", "--dim", "100", "--pop", "100", "--iters", "1500",
-            "--seed", "3", "--quiet", "--out", "r"]
-    full = subprocess.run([SCPO, *args, "--json", "full.json"], cwd=tmp_path, capture_output=True, timeout=300)
+            "--seed", "3", "--quiet"]
+    full = subprocess.run([SCPO, *args, "--out", "full", "--json", "full.json"], cwd=tmp_path, capture_output=True,
+                          timeout=300)
     assert full.returncode == 0, full.stderr
-    ck = ["--checkpoint", "ck", "--checkpoint-every", "25", "--json", "out.json"]
+    ck = ["--out", "r", "--checkpoint", "ck", "--checkpoint-every", "25", "--json", "out.json"]
     with child([SCPO, *args, *ck], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as victim:
         deadline = time.time() + 60
         while not (tmp_path / "ck").exists() and time.time() < deadline:
