@@ -260,7 +260,8 @@ def write_run(out_dir: Path, summary: dict, result: scpo.OptimizeResult) -> None
         writer.writerow([i, row[0], repr(row[1]), f"{row[2]:.6f}"])
     write_text(out_dir / "history.csv", buffer.getvalue())
     write_json(out_dir / "result.json", summary)
-    if not history["nfev"]:  # stopped before the first iteration ended: no curve to draw
+    if not history["nfev"]:  # stopped before the first iteration ended: no curve to draw (nor an old one)
+        (out_dir / "convergence.png").unlink(missing_ok=True)
         return
     label = summary["algorithm"]
     plot_convergence({label: [(history["nfev"], history["best"])]}, out_dir / "convergence.png",
@@ -601,7 +602,8 @@ def train(
     """Train a hashtag recommender on a seeded split and report test metrics beside the frequency floor.
 
     Ctrl-C stops training cleanly: the best weights so far are evaluated (and saved with --out), the
-    metrics say "message": "interrupted", exit status 130; a second Ctrl-C exits at once."""
+    metrics say "message": "interrupted", exit status 130; a second Ctrl-C exits at once. SIGTERM (a batch
+    scheduler's time limit) does the same with "terminated" and exit status 143."""
     if model != "resnet" and optimizer is not None:
         fail(f"--optimizer applies to --model resnet only; baseline {model!r} trains its own way: drop --optimizer")
     if not 0 < train_share < 1 or not 0 <= val_share < 1 or train_share + val_share >= 1:
@@ -826,7 +828,8 @@ def train_benchmark(
     """Race population optimizers against Adam on the same splits and budget: results.csv, curves.png
     (validation loss and Hit@5 against wall time and examples forwarded), summary.md (rank-sum tests vs Adam).
 
-    Re-running the same command skips finished (optimizer, seed) rows; Ctrl-C keeps them (exit 130)."""
+    Re-running the same command skips finished (optimizer, seed) rows; Ctrl-C keeps them (exit 130; SIGTERM:
+    exit 143)."""
     check_outputs((out, "directory", "--out"))
     try:
         from networks.race import run_race
