@@ -249,6 +249,15 @@ def test_resume_checks_the_best_with_the_backends_own_evaluator(tmp_path, backen
     assert optimizer.evaluator().kind == ("numba" if backend == "numba" else "problem")
 
 
+def test_a_noisy_benchmark_resumes_without_the_check(tmp_path):
+    """F7's noise makes its value at a point irreproducible: no re-evaluation (nor a draw from its noise)."""
+    problem = scpo.problems.get("quartic", 4)
+    stopped = scpo.minimize(problem, algorithm="sca", max_iter=8, seed=0, checkpoint=tmp_path / "ck",
+                            callback=lambda p: p.nit >= 4)
+    optimizer = scpo.make(problem, "sca", seed=0, max_iter=8)
+    assert optimizer.enable_checkpoints(tmp_path / "ck", resume=True) and optimizer.nfev == stopped.nfev
+
+
 SIM = """
 import numpy as np
 
