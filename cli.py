@@ -485,7 +485,8 @@ def benchmark(
     budget_multiplier: Annotated[float, typer.Option(help="bbob: budget = M x dim evaluations (M >= 1)")] = 1000,
     seed: Annotated[int, typer.Option(min=0, help="Master seed")] = 0,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
-    out: Annotated[Path, typer.Option(help="Output directory (re-running resumes)")] = Path("benchmark"),
+    out: Annotated[Path, typer.Option(parser=output_path, help="Output directory (re-running resumes)")]
+    = Path("benchmark"),
     quiet: Annotated[bool, typer.Option(help="No progress on stderr")] = False,
 ) -> None:
     """Every (algorithm, problem, run) at one budget: results.csv, summary.md (Wilcoxon, Friedman), plots;

@@ -322,6 +322,8 @@ def test_output_paths_are_checked_before_any_work(tmp_path, monkeypatch):
         one_line_error(invoke(*quick, flag, ""), flag, "empty path")
     for flag in ("--out", "--json"):
         one_line_error(invoke("train", flag, ""), flag, "empty path")
+    for command in ("benchmark", "train-benchmark"):
+        one_line_error(invoke(command, *(["apple"] if command == "train-benchmark" else []), "--out", ""), "--out")
     one_line_error(invoke(*quick, "--out", "D", "--checkpoint", "nodir/ck"), "--checkpoint nodir/ck", "nodir")
     one_line_error(invoke("train", "--checkpoint", "nodir/ck"), "--checkpoint nodir/ck")
     assert not (tmp_path / "D").exists()
