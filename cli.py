@@ -5,7 +5,9 @@ Every bad input ends in one line on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -32,11 +34,15 @@ class OneLineErrors(TyperGroup):
     """Usage errors (bad type, out of range, unknown option) as one line and exit code 2."""
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
+        from scpo.observers import Terminated, sigterm_raises
+
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
-        except typer.Abort:
-            typer.echo("aborted", err=True)
-            sys.exit(130)
+            with sigterm_raises():  # a batch scheduler's SIGTERM takes Ctrl-C's paths, then exit 143
+                code = super().main(*args, standalone_mode=False, **kwargs)
+        except (typer.Abort, Terminated) as exc:
+            terminated = isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated)
+            typer.echo("terminated" if terminated else "aborted", err=True)
+            sys.exit(143 if terminated else 130)
         except Exception as exc:  # typer may vendor click: match its errors by shape, not by class
             if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
                 raise
@@ -121,13 +127,51 @@ def check_outputs(*targets: tuple[Path | None, str, str]) -> None:
             fail(str(exc))
 
 
+def output_path(value: str | Path) -> Path:
+    """An output flag's value as a Path; an empty one (``--out ""``, which would mean the current
+    folder) is a usage error."""
+    if isinstance(value, Path):  # a default
+        return value
+    if not value.strip():
+        raise typer.BadParameter("an empty path names no file or directory")
+    return Path(value)
+
+
+def check_checkpoint_folder(checkpoint: Path | None) -> None:
+    """The checkpoint's folder must exist (a typo there would lose the run's state): exit 2 before any work."""
+    if checkpoint is not None and not checkpoint.parent.is_dir():
+        fail(f"--checkpoint {checkpoint}: folder {checkpoint.parent} does not exist; create it first")
+
+
+JSON_STREAMS: list = []  # the real standard output while a command's prints go to stderr (json_stdout_alone)
+
+
 def emit_json(path: Path, data) -> None:
     """``data`` as JSON to ``path`` (atomically), or to standard output for ``-``."""
     if is_stdout(path):
-        sys.stdout.write(json_text(data))
-        sys.stdout.flush()
+        stream = JSON_STREAMS[-1] if JSON_STREAMS else sys.stdout
+        stream.write(json_text(data))
+        stream.flush()
     else:
         write_json(path, data)
+
+
+def json_stdout_alone(command):
+    """``--json -``: while the command runs, everything printed (a user objective's prints included) goes
+    to stderr, so standard output holds the JSON alone (written by :func:`emit_json`)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        if not is_stdout(kwargs.get("json_file")):
+            return command(*args, **kwargs)
+        JSON_STREAMS.append(sys.stdout)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                return command(*args, **kwargs)
+        finally:
+            JSON_STREAMS.pop()
+
+    return wrapper
 
 
 def list_algorithms(only: str | None = None) -> None:
@@ -144,7 +188,8 @@ def list_algorithms(only: str | None = None) -> None:
         specs = option_specs(name)
         for spec in specs:
             default = "required" if spec.default is inspect.Parameter.empty else f"default {spec.default!r}"
-            typer.echo(f"    -o {spec.name:<22}{spec.type_name:<14}{default}")
+            allowed = "" if spec.choices is None else f"; one of {', '.join(map(str, spec.choices))}"
+            typer.echo(f"    -o {spec.name:<22}{spec.type_name:<14}{default}{allowed}")
         if not specs:
             typer.echo("    (no options)")
 
@@ -166,7 +211,8 @@ def parse_options(pairs: list[str], algo: str | None = None) -> dict:
 
 
 def load_objective(spec: str):
-    """``path/to/file.py:function`` or ``package.module:function``."""
+    """``path/to/file.py:function`` or ``package.module:function``. The file's folder goes on
+    ``sys.path`` first, so the file can import its sibling modules."""
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
         raise ValueError(f"objective {spec!r} is not FILE.py:FUNCTION or MODULE:FUNCTION")
@@ -174,6 +220,9 @@ def load_objective(spec: str):
         path = Path(target)
         if not path.is_file():
             raise FileNotFoundError(f"objective file {target!r} not found")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(module_spec)
         try:
@@ -206,6 +255,8 @@ def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, see
                   vectorized: bool, **hostile) -> scpo.Problem:
     """A benchmark by name (``seed``: its instance, the shift's seed) or a user objective; ``hostile`` sets
     on_error, timeout and the executor."""
+    if ":" not in problem and (problem.endswith(".py") or Path(problem).is_file()):
+        raise ValueError(f"objective {problem!r} names no function: use {problem}:FUNCTION")
     if ":" in problem:
         if bounds is None:
             raise ValueError(f"objective {problem!r} needs --bounds LB,UB")
@@ -238,10 +289,11 @@ def run_settings(optimizer: scpo.Optimizer, problem: str, shifted: bool, instanc
 
 
 EXECUTORS = scpo.executors.EXECUTORS
+STOP_STATUS = dict(scpo.observers.STOP_SIGNALS.values())  # "interrupted": 130 (Ctrl-C), "terminated": 143
 
 
 def write_run(out_dir: Path, summary: dict, result: scpo.OptimizeResult) -> None:
-    """history.csv, result.json and convergence.png, each written atomically."""
+    """history.csv, result.json and convergence.png (once an iteration is complete), each written atomically."""
     history = result.history
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -250,12 +302,16 @@ def write_run(out_dir: Path, summary: dict, result: scpo.OptimizeResult) -> None
         writer.writerow([i, row[0], repr(row[1]), f"{row[2]:.6f}"])
     write_text(out_dir / "history.csv", buffer.getvalue())
     write_json(out_dir / "result.json", summary)
+    if not history["nfev"]:  # stopped before the first iteration ended: no curve to draw (nor an old one)
+        (out_dir / "convergence.png").unlink(missing_ok=True)
+        return
     label = summary["algorithm"]
     plot_convergence({label: [(history["nfev"], history["best"])]}, out_dir / "convergence.png",
                      title=f"{summary['problem']} (d={summary['dim']})", f_opt=summary.get("f_opt"))
 
 
 @app.command()
+@json_stdout_alone
 def optimize(
     problem: Annotated[str, typer.Argument(help="Benchmark name (see --list) or FILE.py:FUNCTION / MODULE:FUNCTION")]
     = "rastrigin",
@@ -284,8 +340,11 @@ def optimize(
         help="torch backend, how a generation is computed: auto (fused numba kernels on the cpu, tensor operations "
              "on cuda) | fused | eager | compiled (torch.compile)")] = "auto",
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Algorithm option key=value")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<time>-<problem>-<algo>)")] = None,
-    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the summary JSON here")] = None,
+    out: Annotated[Path | None, typer.Option(parser=output_path, help="Run directory (default "
+                                             "runs/<time>-<problem>-<algo>); an existing non-empty one needs --force "
+                                             "(or --resume)")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", parser=output_path,
+                                                   help="Also write the summary JSON here")] = None,
     executor: Annotated[str, typer.Option(help="serial | joblib (worker processes) | ray (Ray actors)")]
     = "serial",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes or Ray actors for --executor")] = 2,
@@ -293,21 +352,30 @@ def optimize(
     = None,
     eval_timeout: Annotated[float | None, typer.Option(help="Seconds one objective call may take")] = None,
     on_error: Annotated[str, typer.Option(help="raise | penalize (score a failing candidate +inf)")] = "raise",
-    checkpoint: Annotated[Path | None, typer.Option(help="Save the full run state here (atomic)")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(parser=output_path,
+                                                    help="Save the full run state here (atomic)")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(
         min=1, help="Iterations between checkpoints (default: adaptive, under 10 % of the run time)")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from --checkpoint if it exists")] = False,
     list_names: Annotated[bool, typer.Option("--list", help="List problems, algorithms and their options, then exit; "
                                              "`--list ALGO` shows one algorithm")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+    force: Annotated[bool, typer.Option(help="Write into an existing non-empty --out directory")] = False,
 ) -> None:
     """Minimize a benchmark function or your own objective; default: SCPO on shifted Rastrigin, d=30."""
     if list_names:  # `--list ALGO`: the positional argument names an algorithm
+        if problem not in (*scpo.algorithm_names(), *scpo.problems.names()):
+            fail(f"--list {problem!r}: no algorithm of that name; choose from {', '.join(scpo.algorithm_names())}")
         list_algorithms(problem if problem in scpo.algorithm_names() else None)
         return
+    if seed < 0:
+        fail(f"--seed must be >= 0, got {seed}")
     options = parse_options(option or [], algo)
     check_outputs((out or Path("runs"), "directory", "--out"), (json_file, "file", "--json"),
                   (checkpoint, "file", "--checkpoint"))
+    check_checkpoint_folder(checkpoint)
+    if out is not None and not force and not resume and out.is_dir() and any(out.iterdir()):
+        fail(f"--out {out} exists and is not empty: choose another directory, or add --force to overwrite it")
     if iters is None and evals is None:
         evals = 30000
     backend_kwargs = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
@@ -335,7 +403,7 @@ def optimize(
     except USER_ERRORS as exc:
         fail(located(exc))  # the probe of a FILE.py:FUNCTION objective runs here
     result = run_with_progress(optimizer, target, quiet)
-    interrupted = result.message == "interrupted"
+    interrupted = result.message in STOP_STATUS  # Ctrl-C or SIGTERM: what exists is written
     if not result.success and not interrupted:
         fail(result.message)
     summary = {
@@ -358,9 +426,9 @@ def optimize(
     except OSError as exc:
         fail(f"cannot write results: {exc}")
     if interrupted:
-        typer.echo(f"interrupted at iteration {result.nit}/{optimizer.max_iter} ({result.nfev} evaluations): "
+        typer.echo(f"{result.message} at iteration {result.nit}/{optimizer.max_iter} ({result.nfev} evaluations): "
                    f"best so far {result.fun:.6g}, result.json and history written to {out_dir}", err=True)
-        raise typer.Exit(130)
+        raise typer.Exit(STOP_STATUS[result.message])
     gap = "" if target.f_opt is None else f" (optimum {target.f_opt:.6g})"
     typer.echo(f"{algo} on {target.name} d={target.dim}: best {result.fun:.6g}{gap} after {result.nfev} "
                f"evaluations, {result.nit} iterations, {result.wall_time_s:.2f} s -> {out_dir}",
@@ -515,7 +583,8 @@ def benchmark(
     budget_multiplier: Annotated[float, typer.Option(help="bbob: budget = M x dim evaluations (M >= 1)")] = 1000,
     seed: Annotated[int, typer.Option(min=0, help="Master seed")] = 0,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
-    out: Annotated[Path, typer.Option(help="Output directory (re-running resumes)")] = Path("benchmark"),
+    out: Annotated[Path, typer.Option(parser=output_path, help="Output directory (re-running resumes)")]
+    = Path("benchmark"),
     quiet: Annotated[bool, typer.Option(help="No progress on stderr")] = False,
 ) -> None:
     """Every (algorithm, problem, run) at one budget: results.csv, summary.md (Wilcoxon, Friedman), plots;
@@ -543,8 +612,8 @@ def benchmark(
             result = run_benchmark(algos, problems, dim=dim, runs=30 if runs is None else runs, evals=evals,
                                    seed=seed, out_dir=out, shifted=shifted, instance=instance, jobs=jobs,
                                    progress=_bench_progress(quiet))
-    except KeyboardInterrupt:
-        _benchmark_interrupted(out)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (scpo.observers.Terminated)
+        _benchmark_interrupted(out, exc)
     except USER_ERRORS as exc:
         fail(str(exc))
     ecdf = f", ECDFs in {result.ecdf}" if suite == "bbob" else ""
@@ -558,12 +627,13 @@ def _bench_progress(quiet: bool) -> bool | str:
     return False if quiet else (True if sys.stderr.isatty() else "plain")
 
 
-def _benchmark_interrupted(out: Path) -> None:
-    """Ctrl-C: every finished run is already a complete row of results.csv (appended and fsynced one
-    at a time); the run in progress is dropped and recomputed by the same command."""
-    typer.echo(f"interrupted: finished runs kept in {out / 'results.csv'}; run the same command again to resume",
-               err=True)
-    raise typer.Exit(130)
+def _benchmark_interrupted(out: Path, exc: KeyboardInterrupt) -> None:
+    """Ctrl-C or SIGTERM: every finished run is already a complete row of results.csv (appended and
+    fsynced one at a time); the run in progress is dropped and recomputed by the same command."""
+    terminated = isinstance(exc, scpo.observers.Terminated)
+    typer.echo(f"{'terminated' if terminated else 'interrupted'}: finished runs kept in {out / 'results.csv'}; "
+               "run the same command again to resume", err=True)
+    raise typer.Exit(143 if terminated else 130)
 
 
 @app.command()
@@ -615,12 +685,15 @@ def train(
     = False,
     leakage: Annotated[str, typer.Option(help="strict | tagfinder (labels leak into the text)")] = "strict",
     text_column: Annotated[str | None, typer.Option(help="Text column of a user CSV")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the split and of training")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Save the trained model here (for `scpo recommend --model`)")]
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the split and of training")] = 0,
+    out: Annotated[Path | None, typer.Option(parser=output_path,
+                                             help="Save the trained model here (for `scpo recommend --model`)")]
     = None,
-    json_file: Annotated[Path | None, typer.Option("--json", help="Write the test metrics here (- : stdout)")]
+    json_file: Annotated[Path | None, typer.Option("--json", parser=output_path,
+                                                   help="Write the test metrics here (- : stdout)")]
     = None,
-    checkpoint: Annotated[Path | None, typer.Option(help="Save the training state here (atomic; resnet)")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(parser=output_path,
+                                                    help="Save the training state here (atomic; resnet)")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(
         min=1, help="Iterations (population) or epochs (Adam) between checkpoints (default: adaptive; Adam: 1)")]
     = None,
@@ -629,7 +702,8 @@ def train(
     """Train a hashtag recommender on a seeded split and report test metrics beside the frequency floor.
 
     Ctrl-C stops training cleanly: the best weights so far are evaluated (and saved with --out), the
-    metrics say "message": "interrupted", exit status 130; a second Ctrl-C exits at once."""
+    metrics say "message": "interrupted", exit status 130; a second Ctrl-C exits at once. SIGTERM (a batch
+    scheduler's time limit) does the same with "terminated" and exit status 143."""
     if model != "resnet" and optimizer is not None:
         fail(f"--optimizer applies to --model resnet only; baseline {model!r} trains its own way: drop --optimizer")
     if not 0 < train_share < 1 or not 0 <= val_share < 1 or train_share + val_share >= 1:
@@ -673,6 +747,7 @@ def train(
     if box is None or (box != "scaled" and not 0 < box[1] < float("inf")):
         fail(f"--bounds must be a positive number B (the box [-B, B]) or 'scaled', got {bounds!r}")
     check_outputs((out, "directory", "--out"), (json_file, "file", "--json"), (checkpoint, "file", "--checkpoint"))
+    check_checkpoint_folder(checkpoint)
     import features  # after the checks: loading the text pipeline takes seconds
     from networks import metrics
     from networks.recommender import HashtagRecommender
@@ -759,13 +834,13 @@ def train(
             emit_json(json_file, report)
         except OSError as exc:
             fail(str(exc))
-    if report["message"] == "interrupted":
+    if report["message"] in STOP_STATUS:  # Ctrl-C or SIGTERM
         at = f"epoch {len(history.loss)}/{epochs}" if adam else \
             f"iteration {len(history.loss)}/{history.settings['max_iter']} ({history.settings['nfev']} evaluations)"
         where = ", ".join(str(p) for p in (out, json_file, checkpoint) if p is not None and not is_stdout(p))
-        typer.echo(f"interrupted at {at}: the best weights so far (selection loss {history.best_loss:.4g}) "
+        typer.echo(f"{report['message']} at {at}: the best weights so far (selection loss {history.best_loss:.4g}) "
                    f"evaluated{f', written to {where}' if where else ''}", err=True)
-        raise typer.Exit(130)
+        raise typer.Exit(STOP_STATUS[report["message"]])
     ours, base = report["model"], report["frequency"]
     typer.echo(f"{model}{'/' + optimizer if optimizer else ''} on {source} ({leakage}, seed {seed}): "
                f"P@1 {ours['p@1']:.3f} (frequency {base['p@1']:.3f}), micro-F1 {ours['micro_f1@top1']:.3f} "
@@ -784,7 +859,7 @@ def _train_message(history) -> str:
     if history is None:
         return "trained"
     if history.interrupted:
-        return "interrupted"
+        return "terminated" if getattr(history, "terminated", False) else "interrupted"
     return "early stopping" if history.stopped_early else "budget spent"
 
 
@@ -846,13 +921,15 @@ def train_benchmark(
     leakage: Annotated[str, typer.Option(help="strict | tagfinder (labels leak into the text)")] = "strict",
     text_column: Annotated[str | None, typer.Option(help="Text column of a user CSV")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="Torch threads per run")] = 1,
-    out: Annotated[Path, typer.Option(help="Output directory (re-running resumes)")] = Path("train-benchmark"),
+    out: Annotated[Path, typer.Option(parser=output_path, help="Output directory (re-running resumes)")]
+    = Path("train-benchmark"),
     quiet: Annotated[bool, typer.Option(help="No progress on stderr")] = False,
 ) -> None:
     """Race population optimizers against Adam on the same splits and budget: results.csv, curves.png
     (validation loss and Hit@5 against wall time and examples forwarded), summary.md (rank-sum tests vs Adam).
 
-    Re-running the same command skips finished (optimizer, seed) rows; Ctrl-C keeps them (exit 130)."""
+    Re-running the same command skips finished (optimizer, seed) rows; Ctrl-C keeps them (exit 130; SIGTERM:
+    exit 143)."""
     check_outputs((out, "directory", "--out"))
     try:
         from networks.race import run_race
@@ -861,8 +938,8 @@ def train_benchmark(
                           top_k=top_k, train_share=train_share, val_share=val_share,
                           exclude_collection_tag=exclude_collection_tag, text_column=text_column, leakage=leakage,
                           threads=threads, progress=_bench_progress(quiet))
-    except KeyboardInterrupt:
-        _benchmark_interrupted(out)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (scpo.observers.Terminated)
+        _benchmark_interrupted(out, exc)
     except USER_ERRORS as exc:
         fail(str(exc))
     typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; {len(result.rows)} rows in "

@@ -92,7 +92,8 @@ class TrainHistory:
     evaluations and refinement minibatches included), a cost both kinds share. ``time``: seconds
     since the start. ``initial_loss``: population, the best fitness of the initial population; Adam, the
     training loss of the initial weights. ``best_loss``: the selection loss of the weights returned.
-    ``interrupted``: Ctrl-C stopped the run (``stop_on_sigint``); the weights are the best so far.
+    ``interrupted``: Ctrl-C or SIGTERM stopped the run (``stop_on_sigint``); the weights are the best
+    so far. ``terminated``: that stop was a SIGTERM (a batch scheduler's time limit).
     """
 
     method: str
@@ -108,6 +109,7 @@ class TrainHistory:
     best_iteration: int = -1
     stopped_early: bool = False
     interrupted: bool = False
+    terminated: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -470,7 +472,8 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     if stop_on_sigint:
         observers.append(scpo.observers.StopOnSigint())
     result = opt.run(observers)
-    history.interrupted = result.message == scpo.observers.INTERRUPTED
+    history.interrupted = result.message in (scpo.observers.INTERRUPTED, scpo.observers.TERMINATED)
+    history.terminated = result.message == scpo.observers.TERMINATED
     best_w, best_sel = selection.best_w, selection.best_sel
     if best_w is None:  # stopped before a completed iteration could be judged
         best_w = opt.best_x
@@ -689,26 +692,28 @@ def train_adam(module: nn.Module, X_train, Y_train, epochs: int = 200, lr: float
 
 
 class _SigintFlag:
-    """Adam's Ctrl-C: the first sets ``requested`` (checked after every step), the second exits
-    with status 130 at once, as :class:`scpo.observers.StopOnSigint` does for population runs."""
+    """Adam's Ctrl-C or SIGTERM: the first sets ``requested`` (checked after every step; ``terminated``
+    for SIGTERM), the second exits at once with status 130 (SIGINT) or 143 (SIGTERM), as
+    :class:`scpo.observers.StopOnSigint` does for population runs."""
 
     def __init__(self, active: bool):
-        self.active, self.requested, self.previous = active, False, None
+        self.active, self.requested, self.terminated, self.previous = active, False, False, {}
 
     def __enter__(self):
         if self.active and threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handler)
+            for signum in scpo.observers.STOP_SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._handler)
         return self
 
     def _handler(self, signum, frame) -> None:
         if self.requested:
-            raise SystemExit(130)
-        self.requested = True
+            raise SystemExit(scpo.observers.STOP_SIGNALS[signum][1])
+        self.requested, self.terminated = True, signum == signal.SIGTERM
 
     def __exit__(self, *exc) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
+        self.previous = {}
 
 
 ADAM_FORMAT = "scpo-adam-checkpoint/1"
@@ -824,7 +829,7 @@ def _train_adam(module, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, 
                 if sigint.requested:
                     break
             if sigint.requested:  # a partial epoch is not judged; the last checkpoint stands
-                history.interrupted = True
+                history.interrupted, history.terminated = True, sigint.terminated
                 break
             epoch += 1
             samples += len(xt)

@@ -209,15 +209,23 @@ class Optimizer:
 
     def enable_checkpoints(self, path: str | Path, every: int | None = None, resume: bool = False) -> bool:
         """Save the full state to ``path`` (see :class:`scpo.observers.Checkpointer`; ``every=None``:
-        adaptive); with ``resume``, first continue from ``path`` if it exists. Returns whether it resumed."""
-        from scpo.checkpoint import load_checkpoint
+        adaptive); with ``resume``, first continue from ``path`` if it exists. Returns whether it resumed.
+
+        An algorithm whose state cannot be stored (cmaes) is refused here, before any evaluation. A
+        resume re-evaluates the best point so far (one evaluation, counted in ``nfev``) and refuses a
+        checkpoint whose objective changed (:func:`scpo.checkpoint.check_best`)."""
+        from scpo.checkpoint import check_best, load_checkpoint
 
         checkpointer = Checkpointer(path, every)
+        if not self.algorithm.checkpointable:
+            raise ValueError(f"algorithm {self.algorithm.name!r} does not support checkpoints (its state holds an "
+                             "external library's object): run it without a checkpoint")
         if self.backend == "torch":
             raise ValueError("checkpoints need backend='numpy' or 'numba', got backend='torch'")
         resumed = bool(resume and checkpointer.path.exists())
         if resumed:
             checkpointer.history_rows = load_checkpoint(self, checkpointer.path)
+            check_best(self, checkpointer.path)
         self.attach(checkpointer)
         return resumed
 
@@ -245,7 +253,7 @@ class Optimizer:
             while not self.done:
                 candidates = self.ask(copy=False)
                 self.tell(evaluate(candidates), checked=evaluate.checked)
-            if self.run_state.stop_message == "interrupted":
+            if self.run_state.stop_message in ("interrupted", "terminated"):  # StopOnSigint
                 self._notify("on_interrupt")
             result = self.result()
             self._notify("on_end", result)

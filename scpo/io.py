@@ -16,8 +16,8 @@ from typing import Any
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then move the finished file over ``path`` in one rename.
 
-    Ctrl-C (SIGINT) is held back while the file is written (main thread, POSIX), so an
-    interrupt lands before or after a write, never between the temporary file's creation
+    Ctrl-C (SIGINT) and SIGTERM are held back while the file is written (main thread, POSIX),
+    so a stop lands before or after a write, never between the temporary file's creation
     and its clean-up.
     """
     path = Path(path)
@@ -42,11 +42,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 
 @contextlib.contextmanager
 def _sigint_deferred():
-    """Block SIGINT in this thread for the block; a Ctrl-C that came meanwhile is delivered after it."""
+    """Block SIGINT and SIGTERM in this thread for the block; one that came meanwhile is delivered after it."""
     if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:

@@ -10,7 +10,8 @@ The engine calls each hook of each attached observer, in the order attached:
 - ``on_iteration(optimizer)``: an iteration is complete (``optimizer.nit`` just grew); not
   after a last batch cut short by ``max_evals`` (``on_evaluation`` and ``on_end`` see it);
 - ``on_interrupt(optimizer)``: the run ends because of an interrupt (Ctrl-C: a
-  ``KeyboardInterrupt``, or a stop requested with the message ``"interrupted"``);
+  ``KeyboardInterrupt``, or a stop requested with the message ``"interrupted"`` or, SIGTERM,
+  ``"terminated"``);
 - ``on_end(optimizer, result)``: ``optimizer.run()`` ends normally (budget, stop request,
   interrupt handled by :class:`StopOnSigint`) with ``result``.
 
@@ -25,6 +26,7 @@ Nothing here imports the engine.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -34,9 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Callback", "Checkpointer", "History", "Observer", "ProgressDisplay", "StopOnSigint"]
+__all__ = ["Callback", "Checkpointer", "History", "Observer", "ProgressDisplay", "StopOnSigint", "Terminated",
+           "sigterm_raises"]
 
 INTERRUPTED = "interrupted"
+TERMINATED = "terminated"
+# a signal that stops a run: the run's message and the exit status of a second one (128 + the signal)
+STOP_SIGNALS = {signal.SIGINT: (INTERRUPTED, 130), signal.SIGTERM: (TERMINATED, 143)}
 
 
 class Observer:
@@ -192,13 +198,15 @@ class ProgressDisplay(Observer):
 
 
 class StopOnSigint(Observer):
-    """Ctrl-C ends the run cleanly: the current evaluation finishes, the run ends with message
-    ``"interrupted"`` (its best so far and history intact). A second Ctrl-C exits at once with
-    status 130 (``SystemExit``; files are written atomically, so none is left half-written).
-    The previous handler is restored when the run ends. Main thread only (elsewhere a no-op)."""
+    """Ctrl-C (SIGINT) and SIGTERM (a batch scheduler's time limit) end the run cleanly: the current
+    evaluation finishes, the run ends with message ``"interrupted"`` (SIGINT) or ``"terminated"``
+    (SIGTERM), its best so far and history intact. A second signal exits at once with status 130
+    (SIGINT) or 143 (SIGTERM) (``SystemExit``; files are written atomically, so none is left
+    half-written). The previous handlers are restored when the run ends. Main thread only
+    (elsewhere a no-op)."""
 
     def __init__(self):
-        self.previous = None
+        self.previous: dict[int, Any] = {}
         self.count = 0
 
     def on_start(self, optimizer) -> None:
@@ -207,12 +215,14 @@ class StopOnSigint(Observer):
 
         def handler(signum, frame):
             self.count += 1
+            message, status = STOP_SIGNALS[signum]
             if self.count == 1:
-                optimizer.request_stop(INTERRUPTED)
+                optimizer.request_stop(message)
                 return
-            raise SystemExit(130)
+            raise SystemExit(status)
 
-        self.previous = signal.signal(signal.SIGINT, handler)
+        for signum in STOP_SIGNALS:
+            self.previous[signum] = signal.signal(signum, handler)
 
     def on_end(self, optimizer, result) -> None:
         self.restore()
@@ -221,6 +231,29 @@ class StopOnSigint(Observer):
         pass  # the run goes on to on_end, which restores the handler
 
     def restore(self) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
+        self.previous = {}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM as an exception (:func:`sigterm_raises`): it takes every path a Ctrl-C takes."""
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """Within the block, SIGTERM raises :class:`Terminated` as Ctrl-C raises ``KeyboardInterrupt``,
+    so commands that stop on Ctrl-C by the exception (benchmarks: finished rows kept) stop on a batch
+    scheduler's SIGTERM the same way. Main thread only (elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -6,6 +6,7 @@ A value is converted by what the algorithm's constructor declares for that optio
 - ``int`` / ``float``: a number (a ``float`` option keeps ``2`` as the integer 2, so labels stay short);
 - ``str``: the text itself;
 - ``... | None``: ``none`` (any case) is None;
+- ``Literal["a", "b"]`` (a choice): one of the values, else a ValueError naming them;
 - anything else (``dict``, no annotation, an unknown option): a Python literal, or the text.
 
 Anything that does not convert is a one-line ``ValueError`` naming the option and the value.
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import io
+import tokenize
 import types
 import typing
 from dataclasses import dataclass
@@ -37,12 +40,25 @@ class OptionSpec:
 
     @property
     def type_name(self) -> str:
-        """The declared type as written: ``int | None``, ``bool``, ``any``."""
+        """The declared type as written: ``int | None``, ``bool``, ``any`` (``str`` for a choice)."""
         if self.annotation is None:
             return "any"
+        if self.choices is not None:
+            return "str"
         if isinstance(self.annotation, type):
             return self.annotation.__name__
         return str(self.annotation).replace("typing.", "").replace("NoneType", "None")
+
+
+    @property
+    def choices(self) -> tuple | None:
+        """The allowed values of an option typed ``Literal[...]``, else None."""
+        return choices_of(self.annotation)
+
+
+def choices_of(annotation: Any) -> tuple | None:
+    """``Literal["a", "b"]`` -> ``("a", "b")``; None for any other annotation."""
+    return typing.get_args(annotation) if typing.get_origin(annotation) is typing.Literal else None
 
 
 def option_specs(algorithm: str) -> list[OptionSpec]:
@@ -75,22 +91,45 @@ def _members(annotation: Any) -> tuple[set, bool]:
     return {annotation}, False
 
 
+JSON_WORDS = {"true": "True", "false": "False", "null": "None"}
+
+
 def literal(text: str) -> Any:
-    """Untyped value: ``true``/``false``/``none`` (any case), a Python literal, or else the text."""
+    """Untyped value: ``true``/``false``/``none`` (any case), a Python literal, or else the text.
+
+    Inside a dict or list, JSON's ``true``/``false``/``null`` are read as Python's ``True``/
+    ``False``/``None``, so ``{"CMA_diagonal": true}`` is the dict a JSON user means."""
     stripped = text.strip()
     lowered = stripped.lower()
-    if lowered in ("true", "false", "none"):
-        return {"true": True, "false": False, "none": None}[lowered]
+    if lowered in ("true", "false", "none", "null"):
+        return {"true": True, "false": False, "none": None, "null": None}[lowered]
     try:
         return ast.literal_eval(stripped)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        return ast.literal_eval(_python_words(stripped))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError, tokenize.TokenError,
+            IndentationError):
         return stripped
+
+
+def _python_words(text: str) -> str:
+    """``text`` with the bare names ``true``/``false``/``null`` as Python's (strings left alone)."""
+    tokens = [(kind, JSON_WORDS.get(value, value) if kind == tokenize.NAME else value)
+              for kind, value, *_ in tokenize.generate_tokens(io.StringIO(text).readline)]
+    return tokenize.untokenize(tokens)
 
 
 def convert(key: str, text: str, annotation: Any, owner: str = "") -> Any:
     """``text`` as a value of type ``annotation`` for option ``key`` (of ``owner``, named in errors)."""
     where = f"option {key!r}" + (f" of {owner}" if owner else "")
     stripped = text.strip()
+    choices = choices_of(annotation)
+    if choices is not None:
+        if stripped not in choices:
+            raise ValueError(f"{where} must be one of {', '.join(map(str, choices))}, got {text!r}")
+        return stripped
     kinds, optional = _members(annotation)
     if optional and stripped.lower() == "none":
         return None

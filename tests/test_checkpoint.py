@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _children import child
 
 import scpo
 
@@ -29,7 +31,10 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, algorithm):
     assert stopped.nit < 40 and path.exists()
     resumed = scpo.minimize(problem, **settings, checkpoint=path, checkpoint_every=7, resume=True)
     assert resumed.fun == full.fun and np.array_equal(resumed.x, full.x)
-    assert resumed.history["best"] == full.history["best"] and resumed.nfev == full.nfev
+    # the resume re-evaluates the saved best point once (counted): nfev is one more from there on
+    assert resumed.history["best"] == full.history["best"] and resumed.nfev == full.nfev + 1
+    at = stopped.nit  # the stop saved the checkpoint
+    assert resumed.history["nfev"] == full.history["nfev"][:at] + [n + 1 for n in full.history["nfev"][at:]]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ck", "run.ck.history"]  # no temporary files
 
 
@@ -67,21 +72,26 @@ def test_a_checkpoint_holding_pickled_objects_is_not_executed(tmp_path):
 
 def test_sigkilled_cli_run_resumes_to_the_same_result(tmp_path):
     args = ["optimize", "rastrigin", "--algo", "scpo", "--dim", "100", "--pop", "100", "--iters", "1500",
-            "--seed", "3", "--quiet", "--out", "r"]
-    full = subprocess.run([SCPO, *args, "--json", "full.json"], cwd=tmp_path, capture_output=True, timeout=300)
+            "--seed", "3", "--quiet"]
+    full = subprocess.run([SCPO, *args, "--out", "full", "--json", "full.json"], cwd=tmp_path, capture_output=True,
+                          timeout=300)
     assert full.returncode == 0, full.stderr
-    ck = ["--checkpoint", "ck", "--checkpoint-every", "25", "--json", "out.json"]
-    victim = subprocess.Popen([SCPO, *args, *ck], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while not (tmp_path / "ck").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait()
+    ck = ["--out", "r", "--checkpoint", "ck", "--checkpoint-every", "25", "--json", "out.json"]
+    with child([SCPO, *args, *ck], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as victim:
+        deadline = time.time() + 60
+        while not (tmp_path / "ck").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
     assert not (tmp_path / "out.json").exists(), "run finished before the kill: make it longer"
     resumed = subprocess.run([SCPO, *args, *ck, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert "resumed from ck at iteration" in resumed.stderr
+    at = re.search(r"resumed from ck at iteration (\d+)/", resumed.stderr)
+    assert at, resumed.stderr
     expected = json.loads((tmp_path / "full.json").read_text())
     got = json.loads((tmp_path / "out.json").read_text())
-    assert got["best_fitness"] == expected["best_fitness"] and got["history"] == expected["history"]
+    assert got["best_fitness"] == expected["best_fitness"] and got["history"]["best"] == expected["history"]["best"]
+    at = int(at.group(1))  # the resume re-evaluated the saved best point once: nfev is one more from there on
+    nfev = expected["history"]["nfev"]
+    assert got["history"]["nfev"] == nfev[:at] + [n + 1 for n in nfev[at:]] and got["nfev"] == expected["nfev"] + 1

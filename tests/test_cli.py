@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _children import child
 
 SCPO = shutil.which("scpo", path=str(Path(sys.executable).parent)) or shutil.which("scpo")
 
@@ -361,14 +362,14 @@ def test_benchmark_prints_plain_progress_and_ctrl_c_keeps_finished_rows(tmp_path
 
     args = [SCPO, "benchmark", "--algos", "sca", "--problems", "sphere", "--runs", "500", "--evals", "30000",
             "--out", "D"]
-    victim = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    first = victim.stderr.readline()  # stderr is a pipe, not a terminal: plain lines, the first at the first run
-    assert first.startswith("benchmark runs 1/500") and "ETA" in first, first
-    while time.time() < deadline and len((tmp_path / "D" / "results.csv").read_text().splitlines()) < 3:
-        time.sleep(0.1)
-    victim.send_signal(signal.SIGINT)
-    _, err = victim.communicate(timeout=60)
+    with child(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as victim:
+        deadline = time.time() + 120
+        first = victim.stderr.readline()  # stderr is a pipe, not a terminal: plain lines, the first at the first run
+        assert first.startswith("benchmark runs 1/500") and "ETA" in first, first
+        while time.time() < deadline and len((tmp_path / "D" / "results.csv").read_text().splitlines()) < 3:
+            time.sleep(0.1)
+        victim.send_signal(signal.SIGINT)
+        _, err = victim.communicate(timeout=60)
     assert victim.returncode == 130, err
     assert err.strip().splitlines()[-1] == ("interrupted: finished runs kept in D/results.csv; "
                                             "run the same command again to resume")

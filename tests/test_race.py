@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _children import child
 
 from networks.race import OptimizerSpec, parse_optimizers
 from networks.resnet import DeepResNet
@@ -169,13 +170,13 @@ def test_bad_optimizers_exit_2_with_one_line_before_any_work(tmp_path, optimizer
 def test_ctrl_c_exits_130_and_keeps_finished_rows(apple_corpus, tmp_path):
     args = [SCPO, "train-benchmark", "apple", "--optimizers", "adam,scpo", "--seeds", "1", "--evals", "100000",
             "--top-k", "3", "--out", "tb", "--quiet"]
-    victim = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     results = tmp_path / "tb" / "results.csv"
-    deadline = time.time() + 90
-    while time.time() < deadline and not (results.exists() and len(results.read_text().splitlines()) >= 3):
-        time.sleep(0.2)  # header, frequency and adam: scpo is training now
-    victim.send_signal(signal.SIGINT)
-    _, err = victim.communicate(timeout=60)
+    with child(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as victim:
+        deadline = time.time() + 90
+        while time.time() < deadline and not (results.exists() and len(results.read_text().splitlines()) >= 3):
+            time.sleep(0.2)  # header, frequency and adam: scpo is training now
+        victim.send_signal(signal.SIGINT)
+        _, err = victim.communicate(timeout=60)
     assert victim.returncode == 130, err
     assert "finished runs kept" in err
     assert [r["optimizer"] for r in _rows(results)] == ["frequency", "adam"]

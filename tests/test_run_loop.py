@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _children import child
 
 import scpo
 from scpo import problems
@@ -232,19 +234,21 @@ def test_a_checkpoint_holds_the_state_and_the_history_lives_in_an_appended_sidec
 
 # ---- Ctrl-C --------------------------------------------------------------------------------------------
 
-def start_long_run(tmp_path):
+@contextlib.contextmanager
+def long_run(tmp_path):
+    """A long CLI run (SIGINT at its default, killed at the end), once its loop has started."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    victim = subprocess.Popen([SCPO, "optimize", "sphere", "--evals", "100000000", "--out", "D"], cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    first = victim.stderr.readline()  # a plain progress line (stderr is not a terminal): the loop runs
-    assert "iteration" in first, first
-    return victim
+    with child([SCPO, "optimize", "sphere", "--evals", "100000000", "--out", "D"], cwd=tmp_path,
+               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as victim:
+        first = victim.stderr.readline()  # a plain progress line (stderr is not a terminal): the loop runs
+        assert "iteration" in first, first
+        yield victim
 
 
 def test_sigint_ends_the_cli_run_with_complete_files_and_exit_130(tmp_path):
-    victim = start_long_run(tmp_path)
-    victim.send_signal(signal.SIGINT)
-    out, err = victim.communicate(timeout=60)
+    with long_run(tmp_path) as victim:
+        victim.send_signal(signal.SIGINT)
+        out, err = victim.communicate(timeout=60)
     assert victim.returncode == 130, err
     summary = json.loads((tmp_path / "D" / "result.json").read_text())
     assert summary["message"] == "interrupted" and summary["nit"] > 0
@@ -257,11 +261,11 @@ def test_sigint_ends_the_cli_run_with_complete_files_and_exit_130(tmp_path):
 
 
 def test_a_second_sigint_exits_at_once_without_half_written_files(tmp_path):
-    victim = start_long_run(tmp_path)
-    victim.send_signal(signal.SIGINT)
-    time.sleep(0.01)
-    victim.send_signal(signal.SIGINT)
-    victim.communicate(timeout=60)
+    with long_run(tmp_path) as victim:
+        victim.send_signal(signal.SIGINT)
+        time.sleep(0.01)
+        victim.send_signal(signal.SIGINT)
+        victim.communicate(timeout=60)
     assert victim.returncode == 130
     run_dir = tmp_path / "D"
     if run_dir.exists():

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _children import child
 
 from networks.resnet import DeepResNet
 from networks.training import torch_threads, train_adam, train_population
@@ -150,14 +151,14 @@ def test_sigkilled_train_resumes_to_the_same_weights_and_metrics(tmp_path, corpu
     assert full.returncode == 0, full.stderr
     (tmp_path / "m").rename(tmp_path / "full")
     ck = ["--checkpoint", "ck", "--checkpoint-every", "1", "--json", "out.json"]
-    victim = subprocess.Popen([SCPO, "train", *args, *ck], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while not (tmp_path / "ck").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait()
+    with child([SCPO, "train", *args, *ck], cwd=tmp_path, stdout=subprocess.DEVNULL,
+               stderr=subprocess.DEVNULL) as victim:
+        deadline = time.time() + 60
+        while not (tmp_path / "ck").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
     assert not (tmp_path / "out.json").exists(), "run finished before the kill: make it longer"
     resumed = scpo_train(*args, *ck, "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
@@ -176,13 +177,13 @@ def test_ctrl_c_stops_train_cleanly_after_plain_progress_lines(tmp_path, corpus,
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     args = [*SMALL, "--optimizer", optimizer, "--evals", "10000000", "--epochs", "100000", "--out", "m",
             "--json", "m.json", "--checkpoint", "ck"]
-    victim = subprocess.Popen([SCPO, "train", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env)
-    first = victim.stderr.readline()  # stderr is a pipe: plain progress lines, the first at once
-    total = "10000000" if optimizer == "scpo" else "100000"
-    assert f"/{total} {unit}  best " in first and "\r" not in first, first
-    victim.send_signal(signal.SIGINT)
-    out, err = victim.communicate(timeout=60)
+    with child([SCPO, "train", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+               text=True, env=env) as victim:
+        first = victim.stderr.readline()  # stderr is a pipe: plain progress lines, the first at once
+        total = "10000000" if optimizer == "scpo" else "100000"
+        assert f"/{total} {unit}  best " in first and "\r" not in first, first
+        victim.send_signal(signal.SIGINT)
+        out, err = victim.communicate(timeout=60)
     assert victim.returncode == 130, err
     report = json.loads((tmp_path / "m.json").read_text())
     assert report["message"] == "interrupted" and 0 <= report["model"]["p@1"] <= 1
@@ -196,13 +197,13 @@ def test_a_second_ctrl_c_exits_train_at_once_without_half_written_files(tmp_path
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     args = [*SMALL, "--optimizer", "scpo", "--evals", "10000000", "--out", "m", "--json", "m.json",
             "--checkpoint", "ck", "--checkpoint-every", "1"]
-    victim = subprocess.Popen([SCPO, "train", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env)
-    assert "evals  best" in victim.stderr.readline()
-    victim.send_signal(signal.SIGINT)
-    time.sleep(0.01)
-    victim.send_signal(signal.SIGINT)
-    victim.communicate(timeout=60)
+    with child([SCPO, "train", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+               text=True, env=env) as victim:
+        assert "evals  best" in victim.stderr.readline()
+        victim.send_signal(signal.SIGINT)
+        time.sleep(0.01)
+        victim.send_signal(signal.SIGINT)
+        victim.communicate(timeout=60)
     assert victim.returncode == 130
     assert not [p for p in tmp_path.rglob(".*")]  # no temporary files left
     if (tmp_path / "m.json").exists():

@@ -78,6 +78,8 @@ class Algorithm:
     name: ClassVar[str]
     # SCA's reference counts the initial evaluation as iteration 1; PO's does not.
     initial_counts_as_iteration: ClassVar[bool] = False
+    # False: the state holds an object a checkpoint cannot store (refused before any evaluation)
+    checkpointable: ClassVar[bool] = True
 
     def population_size(self, pop_size: int | None, dim: int | None = None) -> int:
         """N for a requested ``pop_size`` (None: the default, which may depend on ``dim``)."""

@@ -43,6 +43,22 @@ class GeneratorRandn:
         return self.rng.standard_normal(shape)
 
 
+def check_cma_options(options: dict) -> None:
+    """Refuse an option ``cma`` does not know now, in one line (``cma`` itself would list all ~80 of its
+    options in a traceback, after the initial population was evaluated)."""
+    import difflib
+
+    import cma
+
+    known = cma.CMAOptions.defaults()
+    for key in options:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ValueError(f"cma_options: {key!r} is not an option of cma{hint}; valid ones: "
+                             "python -c 'import cma; cma.CMAOptions().pprint()'")
+
+
 @dataclass
 class CMAESState:
     es: Any  # cma.CMAEvolutionStrategy, working in the unit box
@@ -56,6 +72,7 @@ class CMAES(Algorithm):
 
     name = "cmaes"
     initial_counts_as_iteration = True
+    checkpointable = False  # the state is a cma.CMAEvolutionStrategy, which a checkpoint will not pickle
 
     def __init__(self, sigma0: float = 0.3, restarts: bool = True, cma_options: dict | None = None):
         if not (np.isfinite(check_number("sigma0", sigma0)) and 0 < sigma0 <= 1):
@@ -66,6 +83,7 @@ class CMAES(Algorithm):
         clash = sorted(set(extra) & set(RESERVED))
         if clash:
             raise ValueError(f"cma option {clash[0]!r} is set by scpo; leave it out of cma_options")
+        check_cma_options(extra)
         self.sigma0, self.restarts = float(sigma0), check_bool("restarts", restarts)
         self.cma_options = extra
 

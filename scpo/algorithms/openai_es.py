@@ -28,6 +28,7 @@ Choices:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -59,9 +60,9 @@ class OpenAIES(Algorithm):
     initial_counts_as_iteration = True
     xp = np
 
-    def __init__(self, sigma: float = 0.002, learning_rate: float = 0.001, optimizer: str = "adam",
+    def __init__(self, sigma: float = 0.002, learning_rate: float = 0.001, optimizer: Literal["adam", "sgd"] = "adam",
                  momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999, weight_decay: float = 0.0,
-                 init: str = "center"):
+                 init: Literal[es.STARTS] = "center"):
         self.sigma = es.check_number("sigma", sigma, 0.0, 1.0)
         self.learning_rate = es.check_number("learning_rate", learning_rate)
         self.optimizer = es.check_choice("optimizer", optimizer, ("adam", "sgd"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class SCA(Algorithm):
     name = "sca"
     initial_counts_as_iteration = True  # SCA.m: t = 2..T after the initial evaluation
 
-    def __init__(self, a: float = 2.0, greedy: bool = False, variant: str = "published"):
+    def __init__(self, a: float = 2.0, greedy: bool = False, variant: Literal[VARIANTS] = "published"):
         if not np.isfinite(check_number("a", a)) or a <= 0:
             raise ValueError(f"a must be a positive number, got {a!r}")
         if variant not in VARIANTS:

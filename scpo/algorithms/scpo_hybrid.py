@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from scpo.algorithms.base import Context, check_number, register
@@ -69,7 +71,7 @@ class SCPO(PO):
     name = "scpo"
 
     def __init__(self, parties: int | None = None, lambda_max: float = 1.0, reference_switch_bug: bool = False,
-                 a: float = 2.0, variant: str = "derived"):
+                 a: float = 2.0, variant: Literal[VARIANTS] = "derived"):
         super().__init__(parties, lambda_max, reference_switch_bug)
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(map(repr, VARIANTS))}, got {variant!r}")

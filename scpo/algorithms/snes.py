@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class SNES(Algorithm):
     xp = np
 
     def __init__(self, sigma0: float = 0.1, eta_mu: float = 1.0, eta_sigma: float | None = None,
-                 init: str = "center"):
+                 init: Literal[es.STARTS] = "center"):
         self.sigma0 = es.check_number("sigma0", sigma0, 0.0, 1.0)
         self.eta_mu = es.check_number("eta_mu", eta_mu, 0.0, 2.0)
         self.eta_sigma = None if eta_sigma is None else es.check_number("eta_sigma", eta_sigma, 0.0, 2.0)
