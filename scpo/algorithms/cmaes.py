@@ -9,12 +9,12 @@ Choices:
   point at a ``numpy.random.Generator`` seeded from ``ctx.rng``. (Its ``seed`` option would
   call ``np.random.seed``: a process-wide side effect, and two interleaved instances would
   share one stream.) Nothing global is touched, so runs are reproducible in any order;
+- in 1-D ``maxstd`` defaults to infinity: ``cma`` (4.5) crashes there ("not yet initialized
+  (dimension needed)") when it caps a step size at its default ``maxstd``, a third of the box;
 - when ``cma``'s own termination criteria fire before the budget is spent (``tolfun``,
   ``tolx``, flat fitness ...), it restarts from a uniform random point with the same
   population size (``restarts=False`` keeps stepping the stopped instance);
 - NaN or inf fitness is told to ``cma`` as a value worse than every finite one;
-- in 1-D ``maxstd`` defaults to infinity: ``cma`` (4.5) crashes there ("not yet initialized
-  (dimension needed)") when it caps a step size at its default ``maxstd``, a third of the box;
 - the initial uniform population counts as iteration 1: ``T = max_evals // N``.
 The ``cma.CMAEvolutionStrategy`` lives in the state (it pickles).
 """
