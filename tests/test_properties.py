@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import scpo
 from scpo.algorithms import create
 from scpo.backends import numba_backend, torch_backend
+from scpo.problem import probe_size
 
 # ---- what runs where -------------------------------------------------------------------------
 
@@ -35,7 +36,7 @@ PAIRS = [(algorithm, backend) for backend, names in BACKEND_ALGORITHMS.items() f
 MODES = {"batch": (True, True), "rows": (False, False), "auto-batch": ("auto", True), "auto-rows": ("auto", False)}
 # The budget properties run per group (the mode drawn inside it): the probe of "auto" is what differs.
 GROUPS = {"given": ("batch", "rows"), "auto": ("auto-batch", "auto-rows")}
-PROBE_ROWS = 3  # vectorized="auto" calls the objective once on 2 or 3 rows (scpo.problem.probe_size)
+PROBE_ROWS = 4  # vectorized="auto" hands the objective probe_size(dim) = 2 or 3 rows, then one if it refuses them
 
 # (property, algorithms or None for all, modes or None for all, reason). Remove a row when its fix is merged.
 KNOWN_FAILURES = [
@@ -84,10 +85,12 @@ def float64(X) -> np.ndarray:
 
 
 class Counting:
-    """A shifted, weighted sphere that counts the rows it evaluates.
+    """A shifted, weighted sphere that counts the rows it is handed (the rows it "sees").
 
     ``batch=True`` maps ``(N, D) -> (N,)``; ``batch=False`` takes one ``(D,)`` vector and raises on
-    anything else (so a population misread as a vector is an error, never a silent count). Both
+    anything else, so a population misread as a vector is an error, never a silent wrong value;
+    the rows of a call it refuses count too (the ``vectorized="auto"`` probe hands a per-vector
+    function ``probe_size`` rows at once, then one: it has seen them, and ``nfev`` says so). Both
     compute in float64 on the float64 value of their input, coordinate by coordinate in the same
     order, so a row gets the same bits whether it is evaluated alone or in a batch, and
     :meth:`value` re-evaluates a point exactly. Accepts numpy arrays and cpu torch tensors.
@@ -106,12 +109,11 @@ class Counting:
 
     def __call__(self, X):
         X = float64(X)
+        self.rows += X.shape[0] if X.ndim == 2 else 1
         if X.ndim != (2 if self.batch else 1) or X.shape[-1] != self.centre.size:
             raise TypeError(f"expected {'(N, D)' if self.batch else '(D,)'} with D = {self.centre.size}, "
                             f"got shape {X.shape}")
-        values = self.value(X)
-        self.rows += X.shape[0] if self.batch else 1
-        return values
+        return self.value(X)
 
 
 def valid_pop_sizes(algorithm: str, dim: int) -> list[int]:
@@ -152,7 +154,7 @@ def setups(draw, algorithm: str, modes=tuple(MODES), dtypes=("float64",), tight:
     pop_size = draw(st.sampled_from(valid_pop_sizes(algorithm, dim)))
     unit = per_iteration(algorithm, pop_size)
     if tight:
-        probe = 1 if not MODES[mode][1] else (3 if dim == 2 else 2)  # a per-vector f refuses the batch
+        probe = probe_size(dim) + (0 if MODES[mode][1] else 1)  # a per-vector f refuses the batch, then one row
         max_evals = pop_size + draw(st.integers(2, 4)) * unit + draw(st.integers(0, probe - 1))
     else:
         low = pop_size + 2 * unit + PROBE_ROWS  # the initial population, two iterations and the probe
