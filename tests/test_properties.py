@@ -2,7 +2,7 @@
 
 Each test runs tiny problems drawn by hypothesis over every (algorithm, backend) pair the backends
 implement and checks what a researcher relies on without looking: ``fun`` is the objective at ``x``,
-``nfev`` is what the objective really evaluated and stays within ``max_evals``, ``x`` is in the box,
+``nfev`` counts every row the objective was handed and stays within ``max_evals``, ``x`` is in the box,
 a seed reproduces a run bit for bit, and ask/tell by hand is the same run as ``minimize``.
 
 Hypothesis is deterministic here (``derandomize=True``, no example database), so these tests cannot
@@ -38,7 +38,7 @@ MODES = {"batch": (True, True), "rows": (False, False), "auto-batch": ("auto", T
 GROUPS = {"given": ("batch", "rows"), "auto": ("auto-batch", "auto-rows")}
 PROBE_ROWS = 4  # vectorized="auto" hands the objective probe_size(dim) = 2 or 3 rows, then one if it refuses them
 
-# (property, algorithms or None for all, modes or None for all, reason). Remove a row when its fix is merged.
+# (property, algorithms or None for all, groups or None for all, reason). Remove a row when its fix is merged.
 KNOWN_FAILURES = [
     ("budget", ("po", "scpo"), None,
      "issue #25 item 4: PO/SCPO take round(max_evals / (N + parties)) iterations after the initial population "
@@ -51,30 +51,26 @@ KNOWN_FAILURES = [
 ]
 
 # No shrinking: the examples are tiny already, and shrinking a failure (an xfail's included) costs
-# hundreds of runs. A failure is reported with the example that failed, as drawn.
+# hundreds of runs. A failure is reported with the example that failed, as drawn (add Phase.shrink
+# locally for a smaller one).
 PROPERTY_SETTINGS = settings(max_examples=10, deadline=None, derandomize=True, database=None,
                              phases=(Phase.explicit, Phase.generate),
                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def known_failure(prop: str, algorithm: str, mode: str | None = None) -> str | None:
-    for name, algorithms, modes, reason in KNOWN_FAILURES:
-        if name == prop and (algorithms is None or algorithm in algorithms) and (
-                modes is None or mode in modes):
-            return reason
-    return None
+def known_failure(prop: str, algorithm: str, group: str | None = None) -> list:
+    """A strict xfail mark if :data:`KNOWN_FAILURES` says today's code breaks ``prop`` here, else no mark."""
+    for name, algorithms, groups, reason in KNOWN_FAILURES:
+        if name == prop and (algorithms is None or algorithm in algorithms) and (groups is None or group in groups):
+            return [pytest.mark.xfail(strict=True, reason=reason)]
+    return []
 
 
-def cases(prop: str, modes=(None,)) -> list:
-    """``pytest.param`` per (algorithm, backend[, mode]), strict-xfail where the table says today's code fails."""
-    params = []
-    for algorithm, backend in PAIRS:
-        for mode in modes:
-            reason = known_failure(prop, algorithm, mode)
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            values = (algorithm, backend) if mode is None else (algorithm, backend, mode)
-            params.append(pytest.param(*values, marks=marks, id="-".join(map(str, values))))
-    return params
+def cases(prop: str, groups=(None,)) -> list:
+    """``pytest.param`` per (algorithm, backend[, group]), marked by :func:`known_failure`."""
+    return [pytest.param(*values, marks=known_failure(prop, algorithm, group), id="-".join(values))
+            for algorithm, backend in PAIRS for group in groups
+            for values in [(algorithm, backend) if group is None else (algorithm, backend, group)]]
 
 
 # ---- the objective ---------------------------------------------------------------------------
@@ -145,7 +141,7 @@ def setups(draw, algorithm: str, modes=tuple(MODES), dtypes=("float64",), tight:
     a budget of a few iterations that is rarely a multiple of the batch, a seed, a mode and a dtype.
 
     ``tight``: the budget is the initial population plus whole iterations plus fewer rows than the
-    ``vectorized="auto"`` probe evaluates (today's code spends them on top), not any number."""
+    ``vectorized="auto"`` probe hands the objective (today's code spends them on top), not any number."""
     mode = draw(st.sampled_from(modes))
     dim = draw(st.integers(1, 8))
     lb, ub = np.array(draw(st.lists(intervals(), min_size=dim, max_size=dim))).T
@@ -224,8 +220,8 @@ def test_x_is_inside_the_bounds(algorithm, backend, data):
 @pytest.mark.parametrize("algorithm, backend, group", cases("nfev", GROUPS))
 @given(data=st.data())
 @PROPERTY_SETTINGS
-def test_nfev_is_the_rows_the_objective_evaluated(algorithm, backend, group, data):
-    """``nfev`` == the rows the objective evaluated (the ``vectorized="auto"`` probe included)."""
+def test_nfev_is_the_rows_the_objective_saw(algorithm, backend, group, data):
+    """``nfev`` == the rows the objective was handed (the ``vectorized="auto"`` probe's included)."""
     setup = data.draw(setups(algorithm, GROUPS[group]))
     result, f = run(algorithm, backend, setup)
     assert result.nfev == f.rows, (result.nfev, f.rows)
@@ -234,8 +230,8 @@ def test_nfev_is_the_rows_the_objective_evaluated(algorithm, backend, group, dat
 @pytest.mark.parametrize("algorithm, backend, group", cases("budget", GROUPS))
 @given(data=st.data())
 @PROPERTY_SETTINGS
-def test_the_objective_evaluates_at_most_max_evals_rows(algorithm, backend, group, data):
-    """The budget is a budget: the objective evaluates at most ``max_evals`` rows, whatever the
+def test_the_objective_sees_at_most_max_evals_rows(algorithm, backend, group, data):
+    """The budget is a budget: the objective is handed at most ``max_evals`` rows, whatever the
     population size and however awkward ``max_evals`` is (not a multiple of the batch); with
     ``vectorized="auto"`` also when whole iterations fill the budget but for fewer rows than the probe."""
     setup = data.draw(setups(algorithm, GROUPS[group], tight=group == "auto"))
@@ -278,8 +274,8 @@ def test_ask_tell_by_hand_is_the_minimize_run(algorithm, backend, data):
 
 
 @pytest.mark.parametrize("algorithm", [
-    pytest.param(a, marks=[pytest.mark.xfail(strict=True, reason=r)] if (r := known_failure("problem_default", a))
-                 else [], id=a) for a in scpo.algorithm_names()])
+    pytest.param(algorithm, marks=known_failure("problem_default", algorithm), id=algorithm)
+    for algorithm in scpo.algorithm_names()])
 @given(data=st.data())
 @PROPERTY_SETTINGS
 def test_a_problem_without_vectorized_never_misreads_a_per_vector_function(algorithm, data):
