@@ -147,6 +147,30 @@ def test_candidates_stay_in_the_box_and_the_start_can_be_the_best_initial_point(
     assert X.min() >= 0.0 and X.max() <= 1.0
 
 
+@pytest.mark.parametrize("backend, dtype", [("numpy", "float64"), ("torch", "float64"), ("torch", "float32")])
+@pytest.mark.parametrize("algorithm, options", [
+    ("openai-es", {"sigma": 0.5}), ("snes", {"sigma0": 1.0}), ("pgpe", {"sigma0": 1.0}),
+    ("sep-cmaes", {"sigma0": 1.0}),
+])
+def test_evolution_strategies_never_round_past_the_upper_bound(algorithm, options, backend, dtype):
+    """The strategies map the unit box to ``lb + u (ub - lb)``; for these bounds ``u = 1`` gives
+    3.930381050000001 > ub in float64 (and one float32 ulp too far in float32). Large steps make
+    ``u = 1`` (a clipped sample) common, and the optimum on ``ub`` pulls the search there."""
+    lb, ub = -42.3383157, 3.93038105
+    box = np.array([lb, ub], dtype=dtype).astype(np.float64)
+    assert lb + (ub - lb) > ub  # the rounding this test is about
+    seen = []
+
+    def f(X):
+        seen.append(np.array(X.numpy() if hasattr(X, "numpy") else X, dtype=np.float64))
+        return (seen[-1][:, 0] - ub) ** 2
+
+    result = scpo.minimize(f, bounds=[(lb, ub)], algorithm=algorithm, pop_size=8, max_evals=400, seed=0,
+                           vectorized=True, backend=backend, dtype=dtype, **options)
+    X = np.concatenate(seen)
+    assert box[0] <= result.x[0] <= box[1] and ((box[0] <= X) & (X <= box[1])).all(), (result.x, X.max(), box)
+
+
 @pytest.mark.parametrize("name", ES)
 def test_torch_runs_the_same_update_functions(name):
     """Given numpy's draws, the torch backend reproduces the numpy run to rounding."""

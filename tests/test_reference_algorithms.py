@@ -60,6 +60,15 @@ def test_cmaes_restarts_when_cma_stops():
     assert opt.state.restarts >= 1 and opt.result().fun < 1e-10 and opt.nfev == 6000
 
 
+def test_cmaes_runs_in_one_dimension():
+    """cma 4.5 crashes in 1-D ("not yet initialized (dimension needed)") as soon as the step size
+    outgrows its default ``maxstd`` (a third of the box): in a third of the seeds at this budget."""
+    for seed in range(8):  # seeds 3 and 4 crashed
+        result = scpo.minimize(lambda X: (X[:, 0] - 0.2) ** 2, bounds=[(0.0, 1.0)], algorithm="cmaes",
+                               max_evals=300, seed=seed, vectorized=True)
+        assert result.nfev == 300 and result.fun < 1e-4, (seed, result.fun)
+
+
 @pytest.mark.parametrize("algorithm", REFERENCE)
 @pytest.mark.parametrize(("max_evals", "pop_size"), [(3000, None), (3001, 30), (4999, 40), (130, 25)])
 def test_budget_respected(algorithm, max_evals, pop_size):

@@ -9,6 +9,8 @@ Choices:
   point at a ``numpy.random.Generator`` seeded from ``ctx.rng``. (Its ``seed`` option would
   call ``np.random.seed``: a process-wide side effect, and two interleaved instances would
   share one stream.) Nothing global is touched, so runs are reproducible in any order;
+- in 1-D ``maxstd`` defaults to infinity: ``cma`` (4.5) crashes there ("not yet initialized
+  (dimension needed)") when it caps a step size at its default ``maxstd``, a third of the box;
 - when ``cma``'s own termination criteria fire before the budget is spent (``tolfun``,
   ``tolx``, flat fitness ...), it restarts from a uniform random point with the same
   population size (``restarts=False`` keeps stepping the stopped instance);
@@ -93,8 +95,9 @@ class CMAES(Algorithm):
     def _strategy(self, u0: np.ndarray, pop_size: int, ctx: Context):
         import cma  # imported here: only this algorithm needs it
 
+        one_d = {"maxstd": np.inf} if u0.size == 1 else {}  # cma's 1-D cap crashes (see the module's docstring)
         options = {
-            "bounds": [0.0, 1.0], "popsize": pop_size, "randn": GeneratorRandn(int(ctx.rng.integers(2**63))),
+            **one_d, "bounds": [0.0, 1.0], "popsize": pop_size, "randn": GeneratorRandn(int(ctx.rng.integers(2**63))),
             "seed": np.nan, "verbose": -9, "verb_disp": 0, "verb_log": 0, "maxiter": np.inf, "maxfevals": np.inf,
             **self.cma_options,
         }

@@ -80,8 +80,10 @@ def to_unit(X, ctx: Context):
 
 
 def to_box(U, ctx: Context):
-    """Candidates in the problem's box: unit-box points clipped to ``[0, 1]`` and mapped."""
-    return ctx.lb + U.clip(0.0, 1.0) * (ctx.ub - ctx.lb)
+    """Candidates in the problem's box: unit-box points clipped to ``[0, 1]``, mapped, and clipped to
+    the box again: ``lb + 1 * (ub - lb)`` can round past ``ub`` (lb = -42.3383157, ub = 3.93038105
+    gives 3.930381050000001 in float64), and the objective must never see a point outside the box."""
+    return (ctx.lb + U.clip(0.0, 1.0) * (ctx.ub - ctx.lb)).clip(ctx.lb, ctx.ub)
 
 
 def start_point(X, fitness, ctx: Context, how: str, xp=np):
