@@ -39,16 +39,7 @@ GROUPS = {"given": ("batch", "rows"), "auto": ("auto-batch", "auto-rows")}
 PROBE_ROWS = 4  # vectorized="auto" hands the objective probe_size(dim) = 2 or 3 rows, then one if it refuses them
 
 # (property, algorithms or None for all, groups or None for all, reason). Remove a row when its fix is merged.
-KNOWN_FAILURES = [
-    ("budget", ("po", "scpo"), None,
-     "issue #25 item 4: PO/SCPO take round(max_evals / (N + parties)) iterations after the initial population "
-     "and overshoot max_evals"),
-    ("budget", None, ("auto",),
-     "issue #25 item 5: the vectorized='auto' probe rows are evaluated on top of the budget"),
-    ("nfev", None, ("auto",), "issue #25 item 5: nfev leaves out the rows of the vectorized='auto' probe"),
-    ("problem_default", None, None,
-     "issue #25 item 1: Problem(f, ...) defaults to vectorized=True and misreads a per-vector f when N == D"),
-]
+KNOWN_FAILURES: list[tuple] = []  # items 1, 4 and 5 of issue #25 were its rows until their fixes landed
 
 # No shrinking: the examples are tiny already, and shrinking a failure (an xfail's included) costs
 # hundreds of runs. A failure is reported with the example that failed, as drawn (add Phase.shrink
