@@ -480,7 +480,7 @@ def group_labels(groups: list[tuple]) -> list[str]:
 @app.command()
 def plot(
     runs: Annotated[list[Path], typer.Argument(help="Run directories written by `scpo optimize`")],
-    out: Annotated[Path, typer.Option(help="Image file to write")] = Path("convergence.png"),
+    out: Annotated[Path, typer.Option(parser=output_path, help="Image file to write")] = Path("convergence.png"),
     title: Annotated[str, typer.Option(help="Plot title")] = "",
 ) -> None:
     """Overlay convergence curves (log scale); several seeds of one configuration give median and IQR band.
@@ -698,6 +698,7 @@ def train(
         min=1, help="Iterations (population) or epochs (Adam) between checkpoints (default: adaptive; Adam: 1)")]
     = None,
     resume: Annotated[bool, typer.Option(help="Continue from --checkpoint if it exists")] = False,
+    force: Annotated[bool, typer.Option(help="Save into an existing non-empty --out directory")] = False,
 ) -> None:
     """Train a hashtag recommender on a seeded split and report test metrics beside the frequency floor.
 
@@ -748,6 +749,8 @@ def train(
         fail(f"--bounds must be a positive number B (the box [-B, B]) or 'scaled', got {bounds!r}")
     check_outputs((out, "directory", "--out"), (json_file, "file", "--json"), (checkpoint, "file", "--checkpoint"))
     check_checkpoint_folder(checkpoint)
+    if out is not None and not force and not resume and out.is_dir() and any(out.iterdir()):
+        fail(f"--out {out} exists and is not empty: choose another directory, or add --force to overwrite it")
     import features  # after the checks: loading the text pipeline takes seconds
     from networks import metrics
     from networks.recommender import HashtagRecommender

@@ -322,6 +322,7 @@ def test_output_paths_are_checked_before_any_work(tmp_path, monkeypatch):
         one_line_error(invoke(*quick, flag, ""), flag, "empty path")
     for flag in ("--out", "--json"):
         one_line_error(invoke("train", flag, ""), flag, "empty path")
+    one_line_error(invoke("plot", "RUN", "--out", ""), "--out", "empty path")
     for command in ("benchmark", "train-benchmark"):
         one_line_error(invoke(command, *(["apple"] if command == "train-benchmark" else []), "--out", ""), "--out")
     one_line_error(invoke(*quick, "--out", "D", "--checkpoint", "nodir/ck"), "--checkpoint nodir/ck", "nodir")
@@ -332,3 +333,4 @@ def test_output_paths_are_checked_before_any_work(tmp_path, monkeypatch):
     one_line_error(invoke(*quick, "--out", "D"), "--out D exists and is not empty", "--force")
     assert invoke(*quick, "--out", "D", "--force").exit_code == 0
     assert (tmp_path / "D" / "notes.txt").read_text() == "mine"
+    one_line_error(invoke("train", "apple", "--out", "D"), "--out D exists and is not empty", "--force")
