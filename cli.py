@@ -251,10 +251,19 @@ def parse_bounds(text: str) -> tuple[float, float]:
     return lb, ub
 
 
+def parse_integrality(text: str) -> list[bool]:
+    """``--integrality``: 0 or 1 per dimension, comma-separated, or one value for all dimensions."""
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or any(p not in ("0", "1") for p in parts):
+        raise ValueError(f"--integrality {text!r} must be 0 or 1 per dimension (e.g. 0,1,1), or one value for all")
+    values = [p == "1" for p in parts]
+    return values if len(values) > 1 else values[0]
+
+
 def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, seed: int,
                   vectorized: bool, **hostile) -> scpo.Problem:
     """A benchmark by name (``seed``: its instance, the shift's seed) or a user objective; ``hostile`` sets
-    on_error, timeout and the executor."""
+    on_error, timeout, the executor and integrality (a benchmark's optimum, continuous, is then not reported)."""
     if ":" not in problem and (problem.endswith(".py") or Path(problem).is_file()):
         raise ValueError(f"objective {problem!r} names no function: use {problem}:FUNCTION")
     if ":" in problem:
@@ -266,8 +275,9 @@ def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, see
     if bounds is not None:
         raise ValueError(f"--bounds applies to an objective FILE.py:FUNCTION, not to benchmark {problem!r}")
     target = scpo.problems.get(problem, dim, shifted=shifted, seed=seed)
+    known = {} if "integrality" in hostile else {"f_opt": target.f_opt, "x_opt": target.x_opt}
     return scpo.Problem(target.objective, target.lb, target.ub, vectorized=True, name=target.name,
-                        f_opt=target.f_opt, x_opt=target.x_opt, **hostile) if hostile else target
+                        **known, **hostile) if hostile else target
 
 
 def problem_instance(problem: str, shifted: bool, instance: int | None) -> int | None:
@@ -361,6 +371,9 @@ def optimize(
                                              "`--list ALGO` shows one algorithm")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
     force: Annotated[bool, typer.Option(help="Write into an existing non-empty --out directory")] = False,
+    integrality: Annotated[str | None, typer.Option(
+        help="Integral coordinates: 0 or 1 per dimension (e.g. 0,1,1), or 1 for all; their bounds must be "
+             "integers (scipy's integrality)")] = None,
 ) -> None:
     """Minimize a benchmark function or your own objective; default: SCPO on shifted Rastrigin, d=30."""
     if list_names:  # `--list ALGO`: the positional argument names an algorithm
@@ -387,6 +400,8 @@ def optimize(
                                      ("timeout", eval_timeout), ("executor", executor if parallel else None),
                                      ("n_jobs", workers if parallel else None), ("ray_address", ray_address))
                    if v is not None}
+        if integrality is not None:
+            hostile["integrality"] = parse_integrality(integrality)
         instance = problem_instance(problem, shifted, instance)
         target = build_problem(problem, dim, bounds, shifted, instance or 0,
                                "auto" if vectorized is None else vectorized, **hostile)
@@ -417,6 +432,8 @@ def optimize(
         "history": {"best": result.history["best"], "nfev": result.history["nfev"]},
         **run_settings(optimizer, problem, shifted, instance, evals),
     }
+    if target.integrality is not None:
+        summary["integrality"] = target.integrality.astype(int).tolist()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = out or Path("runs") / f"{stamp}-{target.name}-{algo}"
     try:

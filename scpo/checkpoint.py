@@ -15,7 +15,7 @@ is stored in the same ``.npz`` under ``extra.<name>`` and ``meta["extra"]``, so 
 at exactly the same moments as the run it belongs to; :func:`read_extra` reads it back.
 
 A checkpoint belongs to one run: algorithm and options, the problem's fingerprint (name,
-dim, bounds, shift and rotation seeds), population, iterations, evaluation budget, seed,
+dim, bounds, shift and rotation seeds, integral coordinates), population, iterations, evaluation budget, seed,
 backend, dtype and draws must all match, or loading is refused with a ``ValueError`` naming the field.
 """
 
@@ -178,6 +178,7 @@ def fingerprint(optimizer) -> dict[str, Any]:
         "pop_size": optimizer.pop_size, "max_iter": optimizer.max_iter, "max_evals": optimizer.max_evals,
         "seed": optimizer.seed,
         "backend": optimizer.backend, "dtype": optimizer.dtype, "draws": optimizer.impl.draws,
+        "integrality": None if problem.integrality is None else np.flatnonzero(problem.integrality).tolist(),
     }
 
 

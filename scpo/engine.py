@@ -80,9 +80,10 @@ def resolve_problem(fun_or_problem, bounds=None, vectorized: bool | str | None =
                     **settings: Any) -> Problem:
     """A Problem from a Problem, or from a function plus scipy-style bounds.
 
-    ``vectorized`` (``None``: ``"auto"``) and ``settings`` (``on_error``, ``timeout``; ``None``:
-    the Problem's default) describe a function. A Problem carries its own bounds and settings:
-    passing one with it is a ValueError rather than an argument silently ignored.
+    ``vectorized`` (``None``: ``"auto"``) and ``settings`` (``on_error``, ``timeout``,
+    ``integrality``; ``None``: the Problem's default) describe a function. A Problem carries its
+    own bounds and settings: passing one with it is a ValueError rather than an argument silently
+    ignored.
     """
     given = {"bounds": bounds, "vectorized": vectorized, **settings}
     if isinstance(fun_or_problem, Problem):
@@ -136,6 +137,17 @@ class Optimizer:
     ``run()`` is the loop: ask, evaluate with the backend's evaluator, tell, until the budget
     is spent or an observer requests a stop (:mod:`scpo.observers`).
 
+    Integer and mixed variables (``problem.integrality``): ``ask()`` returns the candidates with
+    their integral coordinates already rounded (in the backend's arrays: with torch, on the
+    device), and those rounded points are what is evaluated, told to the algorithm, kept as the
+    best so far and returned as ``x``. The algorithm thus learns the points actually evaluated
+    (as with ``tell(candidates=)``): SCA, PO, SCPO, PSO, DE keep the rounded members (PSO's
+    velocity is the rounded displacement); the distribution algorithms (``cmaes``, ``openai-es``,
+    ``snes``, ``pgpe``, ``sep-cmaes``) update their continuous distribution from the samples they
+    drew, each credited with its rounded point's fitness (a step size far below 0.5 in an integral
+    coordinate then sees flat fitness there). The uniform initial population (and random search)
+    gives each integer of ``[lb, ub]`` the same chance; a given ``initial_population`` is rounded.
+
     ``backend`` ("numpy", "numba", "torch"), ``device`` ("cpu", "cuda", "cuda:N"; torch
     only) and ``dtype`` ("float64", "float32"; numba and torch) choose the implementation
     (:mod:`scpo.backends`). With torch, ``ask()`` returns and ``tell()`` takes tensors on
@@ -172,6 +184,7 @@ class Optimizer:
         self.max_iter = self.algorithm.iterations(self.pop_size, max_iter, max_evals)
         self.max_evals = None if max_evals is None else int(max_evals)  # validated by iterations()
         self.initial_population = _check_initial_population(initial_population, self.pop_size, problem)
+        self.rounding = self.impl.rounding(problem)  # None: no integral coordinate
         seed = check_seed(seed)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])  # reported, so reproducible
@@ -194,8 +207,7 @@ class Optimizer:
         (``probe_size`` in one call, plus one row when it is per-vector), counted in ``nfev``."""
         problem = self.problem
         rows = probe_size(problem.dim)
-        fractions = np.linspace(0.3, 0.7, rows)[:, None]
-        probe = self.impl.as_population(problem.lb + fractions * (problem.ub - problem.lb))
+        probe = self.impl.as_population(problem.probe_population())
         problem.vectorized = detect_vectorized(problem.objective, problem.dim, problem.lb, problem.ub, problem.name,
                                                population=probe)
         return rows if problem.vectorized else rows + 1
@@ -350,6 +362,10 @@ class Optimizer:
         run.pending_partial = remaining is not None and len(candidates) > remaining
         if run.pending_partial:
             candidates = candidates[:remaining]
+        if self.rounding is not None:  # what is evaluated and told: integral where the problem says so
+            first = run.algorithm_state is None
+            uniform = (first and self.initial_population is None) or (not first and self.algorithm.uniform_asks)
+            candidates = self.rounding(candidates, uniform=uniform)
         run.pending = candidates
         return self.impl.read_only(self.impl.copy(candidates)) if copy else candidates
 
@@ -365,7 +381,8 @@ class Optimizer:
         positions. The distribution-based algorithms (``cmaes``, ``openai-es``, ``snes``,
         ``pgpe``, ``sep-cmaes``) update their distribution from the samples they drew, with the
         told fitness attributed to them: ``candidates=`` then only changes the best so far
-        (and the result's ``x``).
+        (and the result's ``x``). With integral coordinates (``problem.integrality``) they must
+        be integral there, as the asked ones are.
         """
         run = self.run_state
         if run.pending is None:
@@ -410,7 +427,17 @@ class Optimizer:
         outside = int(((values < lb) | (values > ub)).sum())
         if outside:
             raise ValueError(f"candidates has {outside} entries outside the bounds; evaluate points inside [lb, ub]")
+        self._check_integral("candidates", values)
         return self.impl.own(X)
+
+    def _check_integral(self, label: str, values: np.ndarray) -> None:
+        """A one-line ValueError if ``values`` (numpy) is not integral in the problem's integral coordinates."""
+        mask = self.problem.integrality
+        if mask is not None:
+            off = int((values[:, mask] != np.round(values[:, mask])).sum())
+            if off:
+                raise ValueError(f"{label} has {off} non-integral entries in the integral coordinates "
+                                 f"{np.flatnonzero(mask).tolist()} (integrality); round them")
 
     def replace_members(self, indices, X, fitness, evaluations: int = 0) -> None:
         """Put members ``indices`` at positions ``X`` with ``fitness`` (Lamarckian refinement).
@@ -437,6 +464,7 @@ class Optimizer:
             raise ValueError(f"X must have shape ({indices.size}, {self.problem.dim}), got {X.shape}")
         if ((X < self.problem.lb) | (X > self.problem.ub)).any():
             raise ValueError("replace_members: X lies outside the bounds")
+        self._check_integral("replace_members: X", X)
         fitness = self.impl.check_fitness(run, self.problem, fitness, indices.size)
         run.algorithm_state = self.algorithm.replace_members(run.algorithm_state, indices, X, fitness,
                                                              self._context())
@@ -484,14 +512,17 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
          max_iter: int | None = None, max_evals: int | None = None, backend="numpy", bounds=None,
          device: str = "cpu", dtype: str = "float64", vectorized: bool | str | None = None,
          observers: list[Observer] | tuple = (), initial_population=None, on_error: str | None = None,
-         timeout: float | None = None, **options: Any) -> Optimizer:
+         timeout: float | None = None,
+         integrality=None,
+         **options: Any) -> Optimizer:
     """An ask/tell optimizer: ``opt = scpo.make(problem, "sca", seed=0); X = opt.ask(); opt.tell(f)``.
 
     The arguments come in ``minimize``'s order: ``problem_or_bounds`` is a Problem, a function
     with ``bounds=`` (``vectorized``, ``on_error``, ``timeout`` as in :func:`minimize`), or bounds
     alone (a list of (lb, ub) pairs) when the evaluation happens elsewhere. The older order
     ``make("sca", problem, ...)`` (algorithm first) is still accepted. ``backend``/``device``/
-    ``dtype``, ``initial_population``: see :class:`Optimizer`; ``options`` go to the algorithm.
+    ``dtype``, ``initial_population``: see :class:`Optimizer`; ``integrality``: see :func:`minimize`
+    (with bounds alone too: ``ask()`` then returns rounded candidates); ``options`` go to the algorithm.
     Arguments that would be ignored (``bounds`` with a Problem, ``vectorized`` without a
     function) are refused.
     """
@@ -501,13 +532,15 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
     if problem_or_bounds is None:
         problem_or_bounds, bounds = bounds, None
     if isinstance(problem_or_bounds, Problem) or callable(problem_or_bounds) or bounds is not None:
-        problem = resolve_problem(problem_or_bounds, bounds, vectorized, on_error=on_error, timeout=timeout)
+        problem = resolve_problem(problem_or_bounds, bounds, vectorized, on_error=on_error, timeout=timeout,
+                                  integrality=integrality)
     else:
         for key, value in (("vectorized", vectorized), ("on_error", on_error), ("timeout", timeout)):
             if value is not None:
                 raise ValueError(f"{key}= describes an objective, and an optimizer made from bounds alone has none")
         lb, ub = split_bounds(problem_or_bounds)
-        problem = Problem(_no_objective, lb, ub, vectorized=True, name="external")  # never probed
+        problem = Problem(_no_objective, lb, ub, vectorized=True, name="external",  # never probed
+                          integrality=integrality)
     return Optimizer(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend,
                      device, dtype, observers, initial_population)
 
@@ -541,7 +574,9 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
              vectorized: bool | str | None = None, checkpoint: str | Path | None = None,
              checkpoint_every: int | None = None, resume: bool = False, device: str = "cpu",
              dtype: str = "float64", observers: list[Observer] | tuple = (), on_error: str | None = None,
-             timeout: float | None = None, **options: Any) -> OptimizeResult:
+             timeout: float | None = None,
+             integrality=None,
+             **options: Any) -> OptimizeResult:
     """Minimize over a box with a population algorithm; the whole population is evaluated per call.
 
     ``fun_or_problem`` is a :class:`Problem` (it carries its bounds and settings: ``bounds``,
@@ -564,6 +599,11 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
     :mod:`scpo.problems` run natively (compiled) on every backend. A :class:`Problem` with
     ``executor="joblib"`` or ``"ray"`` evaluates in parallel; its workers end when this returns.
     A run in which no evaluation gave a finite fitness has ``success=False``.
+
+    ``integrality`` (scipy's ``differential_evolution``'s: a boolean per dimension, or one for
+    all): those coordinates are integral in every candidate handed to ``fun`` and in ``x``; their
+    bounds must be integers. A :class:`Problem` carries its own (``Problem(..., integrality=)``);
+    see :class:`Optimizer` for what each algorithm learns.
     """
     if not (isinstance(fun_or_problem, Problem) or callable(fun_or_problem)):
         raise ValueError(f"fun must be callable (or a Problem), got {_short_repr(fun_or_problem)}")
@@ -571,7 +611,9 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
         raise ValueError(f"{'resume=True' if resume else 'checkpoint_every'} needs checkpoint=PATH")
     optimizer = make(fun_or_problem, algorithm, bounds=bounds, seed=seed, pop_size=pop_size, max_iter=max_iter,
                      max_evals=max_evals, backend=backend, device=device, dtype=dtype, vectorized=vectorized,
-                     on_error=on_error, timeout=timeout, **options)
+                     on_error=on_error, timeout=timeout,
+                     integrality=integrality,
+                     **options)
     if checkpoint is not None:
         optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume)
     watchers = [*observers, *([Callback(callback)] if callback is not None else [])]

@@ -71,6 +71,37 @@ def as_bounds(lb, ub, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     return lb_arr, ub_arr
 
 
+def check_integrality(integrality, lb: np.ndarray, ub: np.ndarray) -> np.ndarray | None:
+    """``integrality`` (scipy's: one boolean per dimension, or one for all) as a read-only boolean
+    mask of shape (dim,), or ``None`` when no coordinate is integral.
+
+    An integral coordinate's bounds must be integers (a one-line ValueError naming the dimension and
+    the value otherwise), so rounding a point of the box never leaves it."""
+    if integrality is None:
+        return None
+    dim = lb.size
+    values = np.asarray(integrality)
+    if values.dtype.kind not in "biu" or (values.dtype.kind in "iu" and not np.isin(values, (0, 1)).all()):
+        raise ValueError(f"integrality must be booleans (True/False or 1/0), one per dimension or one for all, "
+                         f"got {_short(integrality)}")
+    if values.ndim == 0:
+        values = np.full(dim, bool(values))
+    elif values.ndim != 1 or values.size != dim:
+        raise ValueError(f"integrality must give one boolean per dimension ({dim}) or one for all, "
+                         f"got shape {values.shape}")
+    mask = values.astype(bool)
+    for name, bound in (("lb", lb), ("ub", ub)):
+        bad = np.flatnonzero(mask & (bound != np.floor(bound)))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"integrality: dimension {i} is integral but its bound {name}[{i}]={float(bound[i])} "
+                             "is not an integer; give integral coordinates integer bounds")
+    if not mask.any():
+        return None
+    mask.setflags(write=False)
+    return mask
+
+
 @dataclass
 class Problem:
     """An objective to minimize inside a box.
@@ -97,6 +128,12 @@ class Problem:
     ``worker_restarts``). ``close()`` (or ``with problem:``) ends the workers; ``minimize``
     does it when it returns.
 
+    Integer and mixed variables: ``integrality`` (as scipy's ``differential_evolution``: one
+    boolean per dimension, or one for all) makes those coordinates integral in every candidate
+    a run evaluates and in its result (the engine rounds what the algorithm asks,
+    :class:`scpo.engine.Optimizer`); their bounds must be integers. Stored as a read-only
+    boolean mask, or ``None`` when no coordinate is integral.
+
     Counters: ``evaluate(X, counters)`` adds to the run's :class:`RunCounters`; the problem's
     own ``nonfinite_count``, ``error_count`` and ``worker_restarts`` are lifetime totals over
     every evaluation it ever made (all runs included), for direct ``evaluate`` calls.
@@ -115,6 +152,7 @@ class Problem:
     n_jobs: int = 1
     executor: str | None = None
     ray_address: str | None = None
+    integrality: Any = None
     totals: RunCounters = field(default_factory=RunCounters, init=False, repr=False, compare=False)
     _pool: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -136,6 +174,14 @@ class Problem:
         check_executor(self.executor, self.n_jobs, self.ray_address)
         self.lb, self.ub = as_bounds(self.lb, self.ub, self.dim)
         self.dim = int(self.lb.size)
+        self.integrality = check_integrality(self.integrality, self.lb, self.ub)
+
+    def probe_population(self) -> np.ndarray:
+        """The rows that decide ``vectorized="auto"`` (:func:`detect_vectorized`): spread inside the box,
+        integral coordinates rounded (bounds are integers there, so they stay inside)."""
+        fractions = np.linspace(0.3, 0.7, probe_size(self.dim))[:, None]
+        rows = self.lb + fractions * (self.ub - self.lb)
+        return rows if self.integrality is None else np.where(self.integrality, np.round(rows), rows)
 
     @property
     def nonfinite_count(self) -> int:
@@ -159,8 +205,9 @@ class Problem:
         if self.vectorized == "auto":  # probed with rows of the caller's kind (a torch tensor: on its device)
             probe = None
             if hasattr(population, "new_tensor"):
-                fractions = np.linspace(0.3, 0.7, probe_size(self.dim))[:, None]
-                probe = population.new_tensor(self.lb + fractions * (self.ub - self.lb))
+                probe = population.new_tensor(self.probe_population())
+            elif self.integrality is not None:
+                probe = self.probe_population()
             self.vectorized = detect_vectorized(self.objective, self.dim, self.lb, self.ub, self.name, probe)
         tally = RunCounters()
         try:

@@ -80,6 +80,9 @@ class Algorithm:
     initial_counts_as_iteration: ClassVar[bool] = False
     # False: the state holds an object a checkpoint cannot store (refused before any evaluation)
     checkpointable: ClassVar[bool] = True
+    # True: every ask is a uniform draw on the box (random search); with integral coordinates
+    # (``Problem.integrality``) the engine maps it so each integer of [lb, ub] is equally likely
+    uniform_asks: ClassVar[bool] = False
 
     def population_size(self, pop_size: int | None, dim: int | None = None) -> int:
         """N for a requested ``pop_size`` (None: the default, which may depend on ``dim``)."""

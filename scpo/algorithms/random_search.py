@@ -13,6 +13,7 @@ class RandomSearch(Algorithm):
 
     name = "random"
     initial_counts_as_iteration = True
+    uniform_asks = True
 
     def init(self, X, fitness, ctx: Context) -> int:
         return X.shape[0]

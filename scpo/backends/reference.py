@@ -31,6 +31,29 @@ class Evaluator:
         return self.function(X)
 
 
+@dataclass(frozen=True)
+class Rounding:
+    """Rounds the integral coordinates of a population (``Problem.integrality``), in the population's own
+    array type: numpy, or torch on its device (``xp``). ``mask``, ``lb``, ``ub``, ``scale`` have shape (D,).
+
+    ``rounding(X)``: nearest integer (ties to even), kept in ``[lb, ub]`` (integers there). ``rounding(X,
+    uniform=True)``, for a uniform draw on ``[lb, ub]``: ``floor(lb + (X - lb) (ub - lb + 1) / (ub - lb))``,
+    so each of the ``ub - lb + 1`` integers gets the same share (rounding would give the two end points half
+    the share of the others). Continuous coordinates pass unchanged; the result is a new array.
+    """
+
+    mask: Any
+    lb: Any
+    ub: Any
+    scale: Any
+    xp: Any = np
+
+    def __call__(self, X, uniform: bool = False):
+        xp = self.xp
+        rounded = xp.floor(self.lb + (X - self.lb) * self.scale) if uniform else xp.round(X)
+        return xp.where(self.mask, xp.minimum(xp.maximum(rounded, self.lb), self.ub), X)
+
+
 class Backend:
     """What the engine asks of a backend: a context, the algorithm's implementation, the
     initial population, evaluation, best-so-far tracking, and conversion of results.
@@ -69,6 +92,21 @@ class Backend:
         """Candidates told back by the user (``tell(candidates=)``) as a copy the engine owns, in this
         backend's array type and dtype: the algorithm may keep it as its state or reuse its memory."""
         return self.given_population(self.to_numpy(X))
+
+    def rounding(self, problem: Problem) -> Rounding | None:
+        """The :class:`Rounding` of ``problem``'s integral coordinates for this backend's populations
+        (``None``: no integral coordinate)."""
+        if problem.integrality is None:
+            return None
+        mask = problem.integrality
+        scale = np.where(mask, (problem.ub - problem.lb + 1) / (problem.ub - problem.lb), 1.0)
+        return Rounding(*(self.constant(a) for a in (mask, problem.lb, problem.ub, scale)), xp=self.array_module)
+
+    array_module = np
+
+    def constant(self, values: np.ndarray):
+        """A constant numpy array (a mask, the bounds) as this backend's arrays: floats in the run's dtype."""
+        return values if values.dtype == bool else values.astype(np.dtype(self.dtype))
 
     def warm_up(self, algorithm: Algorithm, problem: Problem) -> float:
         """Compile what a run of ``algorithm`` on ``problem`` will call, before the run's clock starts;

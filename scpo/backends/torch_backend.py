@@ -158,6 +158,13 @@ class TorchBackend(Backend):
                                np.dtype(self.dtype).type)
         return time.perf_counter() - start
 
+    array_module = torch
+
+    def constant(self, values: np.ndarray) -> torch.Tensor:
+        """On the device, so rounding a population there moves nothing to the host."""
+        dtype = torch.bool if values.dtype == bool else self.torch_dtype
+        return torch.as_tensor(np.array(values), dtype=dtype, device=self.torch_device)  # a copy: the mask is read-only
+
     def read_only(self, X):
         return X  # a tensor cannot be made read-only: edited candidates go back with tell(candidates=)
 
