@@ -288,3 +288,30 @@ def test_a_problem_without_vectorized_never_misreads_a_per_vector_function(algor
     result = scpo.minimize(problem, algorithm=algorithm, pop_size=dim, max_iter=3, seed=seed)
     assert result.fun == f(result.x), (result.fun, f(result.x), dim)
 
+
+
+@pytest.mark.parametrize("algorithm, backend", cases("integrality"))
+@given(data=st.data())
+@PROPERTY_SETTINGS
+def test_integral_coordinates_are_integral_in_every_row(algorithm, backend, data):
+    """With ``integrality=`` (issue #26) every row the objective saw, and ``x``, is integral in the integral
+    coordinates (the box widened to integers there; the others stay as drawn), in float32 too."""
+    setup = data.draw(setups(algorithm, dtypes=dtypes(backend)))
+    mask = np.array(data.draw(st.lists(st.booleans(), min_size=setup["dim"], max_size=setup["dim"]), label="mask"))
+    lb, ub = np.where(mask, np.floor(setup["lb"]), setup["lb"]), np.where(mask, np.ceil(setup["ub"]), setup["ub"])
+    seen = []
+    f = objective(setup)
+    inner = f.value
+
+    def recording(X):
+        seen.append(np.atleast_2d(float64(X)))
+        return inner(X)
+
+    f.value = recording
+    result = scpo.minimize(f, bounds=np.column_stack([lb, ub]), algorithm=algorithm, pop_size=setup["pop_size"],
+                           max_evals=setup["max_evals"], seed=setup["seed"], backend=backend, dtype=setup["dtype"],
+                           vectorized=MODES[setup["mode"]][0], integrality=mask)
+    for X in [result.x[None, :], *seen]:
+        off = np.flatnonzero((X[:, mask] != np.round(X[:, mask])).any(1))
+        assert off.size == 0, (X[off][:1], mask)
+    assert result.nfev == f.rows <= setup["max_evals"], (result.nfev, f.rows, setup["max_evals"])
