@@ -19,7 +19,8 @@ Choices:
 - ``Optimizer.tell(fitness, candidates=X)`` (points evaluated instead of the asked ones): the
   distribution is updated from the samples ``cma`` drew, with the told fitness attributed to
   them; ``X`` only becomes the best so far (``cma`` ignores modified points under its bound
-  handling anyway).
+  handling anyway). Integral coordinates (``integrality=``) are this case: the engine rounds the
+  asked points, ``cma`` learns from its continuous samples.
 The ``cma.CMAEvolutionStrategy`` lives in the state (it pickles).
 """
 

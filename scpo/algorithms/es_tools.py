@@ -8,6 +8,9 @@ tensors), so one formulation serves both backends.
 Their ``tell`` updates the distribution from the samples its ``ask`` drew (kept in the state),
 not from the candidates: with ``Optimizer.tell(fitness, candidates=X)`` (repaired or rounded
 points) the fitness is attributed to the drawn samples and ``X`` only becomes the best so far.
+Integral coordinates (``integrality=``) work the same way: the engine evaluates the rounded
+samples, and the distribution moves on the continuous ones, each credited with its rounded
+point's fitness.
 """
 
 from __future__ import annotations
