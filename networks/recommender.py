@@ -260,6 +260,8 @@ class HashtagRecommender(BaseEstimator):
         if (texts_val is None) != (tags_val is None):
             raise ValueError("texts_val and tags_val must be given together (one of them is None)")
         texts, tags = self._prepared(texts, tags)
+        if not texts:
+            raise ValueError("every text is empty once its #tags, links and @mentions are removed")
         counts = Counter(t for ts in tags for t in ts)
         if not counts:
             raise ValueError("no tags in the training data: every entry of tags is empty")

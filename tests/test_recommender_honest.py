@@ -80,6 +80,13 @@ def test_the_api_learns_from_the_texts_the_cli_prepares(model):
     np.testing.assert_allclose(api.predict_proba(raw), cli.predict_proba(raw))
 
 
+def test_texts_that_are_only_tags_are_not_learned_from():
+    rec = HashtagRecommender(model="frequency").fit([*corpus(), "#coffee #running", "#cats http://x.co/a"])
+    assert rec.n_train_ == 34  # as build_dataset, which drops texts empty once prepared
+    with pytest.raises(ValueError, match="every text is empty once its #tags"):
+        HashtagRecommender(model="frequency").fit(["#coffee", "#running @someone"])
+
+
 def test_leakage_is_a_checked_parameter():
     with pytest.raises(ValueError, match="leakage must be one of strict, tagfinder, got 'none'"):
         HashtagRecommender(model="frequency", leakage="none").fit(corpus())
