@@ -58,6 +58,7 @@ app = typer.Typer(cls=OneLineErrors, add_completion=False, pretty_exceptions_ena
                   help="Population-based optimization: SCA, PO, SCPO and reference algorithms.")
 
 USER_ERRORS = (ValueError, FileNotFoundError, ImportError, AttributeError, TypeError, OSError)
+MIN_TEST_TWEETS = 30  # `scpo train` warns below this many test tweets: one tweet more or less moves P@1 by 3 points
 
 
 def fail(message: str) -> None:
@@ -706,9 +707,10 @@ def train(
     out: Annotated[Path | None, typer.Option(parser=output_path,
                                              help="Save the trained model here (for `scpo recommend --model`)")]
     = None,
-    json_file: Annotated[Path | None, typer.Option("--json", parser=output_path,
-                                                   help="Write the test metrics here (- : stdout)")]
-    = None,
+    json_file: Annotated[Path | None, typer.Option(
+        "--json", parser=output_path, help="Write the settings and test metrics here (- : stdout): \"model\" the "
+                                           "model's name, \"metrics\" its test metrics, \"frequency_metrics\" "
+                                           "the frequency floor's")] = None,
     checkpoint: Annotated[Path | None, typer.Option(parser=output_path,
                                                     help="Save the training state here (atomic; resnet)")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(
@@ -790,6 +792,15 @@ def train(
             raise ValueError(f"{source} gives an empty test split ({len(data.train_texts)} training, "
                              f"{len(data.val_texts)} validation tweets with a kept tag): use a larger corpus or "
                              "lower --train-share / --val-share")
+        if data.n_tags < 2:
+            found = f"only #{data.tag_names[0]}" if data.tag_names else "none"
+            raise ValueError(f"{source}: a recommender needs at least 2 tags in the training split, found {found} "
+                             f"(--top-k {top_k}): every tweet would get the same tag")
+        warnings = []
+        if len(data.test_texts) < MIN_TEST_TWEETS:
+            warnings.append(f"the test split has only {len(data.test_texts)} tweets (fewer than {MIN_TEST_TWEETS}): "
+                            "the metrics say little; use a larger corpus or a larger test share")
+            typer.echo(f"warning: {warnings[-1]}", err=True)
         adam = model == "resnet" and optimizer == "adam"
         budget = _progress_line(epochs, "epochs") if adam else _progress_line(evals)
         announced = []
@@ -818,20 +829,23 @@ def train(
                                          memory_budget_mb=memory_budget_mb, num_threads=threads,
                                          callback=on_progress if model == "resnet" else None,
                                          checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
-                                         stop_on_sigint=model == "resnet")
+                                         stop_on_sigint=model == "resnet", leakage=leakage)
         recommender.fit(data.train_texts, data.train_tags, data.val_texts, data.val_tags)
         history = getattr(recommender, "history_", None)
         if history is not None:
             announce(history)  # a resumed run with nothing left to train
-        floor = HashtagRecommender(model="frequency", top_k_tags=top_k, seed=seed)
+        # The floor counts the same training rows as the model (the frequency model holds nothing out).
+        floor = HashtagRecommender(model="frequency", top_k_tags=top_k, seed=seed, leakage=leakage)
         floor.fit(data.train_texts, data.train_tags)
     except USER_ERRORS as exc:
         fail(str(exc))
+    # "model" names what was trained; its test metrics are under "metrics", the floor's under "frequency_metrics".
     report = {"source": source, "model": model, "optimizer": optimizer, "seed": seed, "device": device,
-              "leakage": leakage,
+              "leakage": leakage, "top_k": top_k, "exclude_collection_tag": exclude_collection_tag,
+              "text_column": text_column,
               "train_share": train_share, "val_share": val_share, "n_train": len(data.train_texts),
-              "n_val": len(data.val_texts), "n_test": len(data.test_texts),
-              "message": _train_message(history)}
+              "n_val": len(data.val_texts), "n_test": len(data.test_texts), "tags": list(data.tag_names),
+              "warnings": warnings, "message": _train_message(history)}
     if history is not None:  # the training cost, for comparing optimizers (wall time, evaluations, steps)
         report["training"] = {"wall_time_s": history.settings.get("wall_time_s"), "selection_loss": history.best_loss,
                               "evals": history.evals[-1] if history.evals else 0,
@@ -839,7 +853,7 @@ def train(
                               "samples": history.samples[-1] if history.samples else 0,
                               "settings": {k: v for k, v in history.settings.items()
                                            if k not in ("wall_time_s", "resumed_at")}}
-    for label, fitted in (("model", recommender), ("frequency", floor)):
+    for label, fitted in (("metrics", recommender), ("frequency_metrics", floor)):
         scores = aligned_scores(fitted, data.test_texts, data.tag_names)
         found = {**metrics.classification_metrics(data.Y_test, scores),
                  **metrics.ranking_metrics(data.Y_test, scores, ks=(1, 3, 5))}
@@ -861,7 +875,7 @@ def train(
         typer.echo(f"{report['message']} at {at}: the best weights so far (selection loss {history.best_loss:.4g}) "
                    f"evaluated{f', written to {where}' if where else ''}", err=True)
         raise typer.Exit(STOP_STATUS[report["message"]])
-    ours, base = report["model"], report["frequency"]
+    ours, base = report["metrics"], report["frequency_metrics"]
     typer.echo(f"{model}{'/' + optimizer if optimizer else ''} on {source} ({leakage}, seed {seed}): "
                f"P@1 {ours['p@1']:.3f} (frequency {base['p@1']:.3f}), micro-F1 {ours['micro_f1@top1']:.3f} "
                f"({base['micro_f1@top1']:.3f}), NDCG@3 {ours['ndcg@3']:.3f} ({base['ndcg@3']:.3f})",

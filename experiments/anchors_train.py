@@ -83,7 +83,7 @@ def run_one(args: list[str], seed: int, source: str = "apple") -> dict:
         raise SystemExit(f"scpo train {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()[-300:]}")
     report = json.loads(done.stdout)
     training = report.get("training") or {}
-    return {"hit@5": report["model"]["hit@5"], "frequency_hit@5": report["frequency"]["hit@5"], "wall": wall,
+    return {"hit@5": report["metrics"]["hit@5"], "frequency_hit@5": report["frequency_metrics"]["hit@5"], "wall": wall,
             "train_s": training.get("wall_time_s") or 0.0, "evals": training.get("evals", 0),
             "val_loss": training.get("selection_loss"),
             "grad_steps": training.get("grad_steps", 0), "n_test": report["n_test"]}

@@ -90,7 +90,7 @@ def baseline_runner(name: str, args: argparse.Namespace) -> Scorer:
 def resnet_runner(recommender: type, optimizer: str, args: argparse.Namespace) -> Scorer:
     def run(dataset, seed: int) -> np.ndarray:
         params: dict[str, object] = {"model": "resnet", "optimizer": optimizer, "top_k_tags": dataset.n_tags,
-                                     "seed": seed, "device": "cpu"}
+                                     "seed": seed, "device": "cpu", "leakage": dataset.leakage}
         if optimizer == "adam":
             params.update(epochs=args.adam_epochs)
         else:

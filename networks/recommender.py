@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 
 import scpo
 from features.labels import multi_hot, rank_by_count
+from features.text import LEAKAGE_MODES, extract_hashtags, prepare_text
 from features.torchutil import load_state, module_state
 from networks.baselines._base import check_texts, json_value, params_from_json
 from networks.resnet import DeepResNet, probabilities
@@ -117,6 +118,10 @@ class HashtagRecommender(BaseEstimator):
         **featurizer_params)``. ``extended=True`` in ``featurizer_params`` appends the TF-IDF bag
         (densified; the network then convolves over thousands of positions: slow for populations).
     threshold : probability at or above which ``predict`` sets a tag when ``multilabel``.
+    leakage : how ``#tags`` are removed from every text the model reads, in ``fit`` and when predicting, for
+        every model: ``features.prepare_text(text, leakage)``, the function ``features.build_dataset`` (and
+        so ``scpo train``) applies; ``"strict"`` removes every tag, ``"tagfinder"`` copies the TagFinder
+        study (mid-text tags kept as words). Texts empty once prepared are dropped from training.
     seed : one integer from which the split, network initialization, featurizer, and optimizer are seeded.
     device : torch device for the network (``"cpu"``, ``"cuda"``).
     num_threads : torch threads while training (``None``: unchanged); 1 is fastest for the small
@@ -144,7 +149,7 @@ class HashtagRecommender(BaseEstimator):
                  stop_on_sigint: bool = False, refine: str | None = None, refine_steps: int = 10,
                  refine_members: int = 4, refine_lr: float = 1e-2, refine_batch_size: int = 64,
                  subspace: int | None = None, subspace_seed: int = 0, init: str = "uniform",
-                 init_spread: float = 0.1, refine_adam: str = "fresh"):
+                 init_spread: float = 0.1, refine_adam: str = "fresh", leakage: str = "strict"):
         self.model = model
         self.optimizer = optimizer
         self.top_k_tags = top_k_tags
@@ -188,6 +193,7 @@ class HashtagRecommender(BaseEstimator):
         self.subspace_seed = subspace_seed
         self.init = init
         self.init_spread = init_spread
+        self.leakage = leakage
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
@@ -227,6 +233,8 @@ class HashtagRecommender(BaseEstimator):
             raise ValueError(f"threshold must be a finite number, got {self.threshold!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.leakage not in LEAKAGE_MODES:
+            raise ValueError(f"leakage must be one of {', '.join(LEAKAGE_MODES)}, got {self.leakage!r}")
         for name in ("featurizer_params", "baseline_params", "algorithm_options"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, dict):
@@ -241,32 +249,40 @@ class HashtagRecommender(BaseEstimator):
     def fit(self, texts: Sequence[str], tags=None, texts_val: Sequence[str] | None = None, tags_val=None):
         """Learn from ``texts`` and their ``tags`` (one list of tags per text; ``None``: the hashtags
         found in the texts). ``texts_val``/``tags_val`` choose the weights kept (early stopping);
-        without them ``validation_fraction`` of the training texts is held out."""
+        without them ``validation_fraction`` of the training texts is held out, by the models that
+        use validation data (a frequency or single-``C`` TF-IDF model trains on all its rows).
+        The model learns from the texts with their tags removed (``leakage``), as ``scpo train`` does."""
         self._check_params()
         texts = check_texts(texts)
         if tags is None:
-            from features import extract_hashtags
-
             tags = [extract_hashtags(t) for t in texts]
         tags = _normalize_tags(tags, len(texts))
         if (texts_val is None) != (tags_val is None):
             raise ValueError("texts_val and tags_val must be given together (one of them is None)")
+        texts, tags = self._prepared(texts, tags)
+        if not texts:
+            raise ValueError("every text is empty once its #tags, links and @mentions are removed")
         counts = Counter(t for ts in tags for t in ts)
         if not counts:
             raise ValueError("no tags in the training data: every entry of tags is empty")
         self.classes_ = [t for t, _ in rank_by_count(counts, self.top_k_tags)]
+        if len(self.classes_) < 2:
+            raise ValueError(f"need at least 2 distinct tags to recommend from, got {len(self.classes_)} "
+                             f"(#{self.classes_[0]}; top_k_tags={self.top_k_tags}): every text would get the same tag")
         Y = multi_hot(tags, self.classes_)
         keep = Y.any(axis=1)
         texts, Y = [t for t, k in zip(texts, keep, strict=True) if k], Y[keep]
         rng = np.random.default_rng(self.seed)
+        baseline = None if self.model == "resnet" else self._baseline()
         if texts_val is not None:
             texts_val = check_texts(texts_val, "texts_val")
-            Y_val = multi_hot(_normalize_tags(tags_val, len(texts_val), "tags_val"), self.classes_)
+            texts_val, tags_val = self._prepared(texts_val, _normalize_tags(tags_val, len(texts_val), "tags_val"))
+            Y_val = multi_hot(tags_val, self.classes_)
             keep_val = Y_val.any(axis=1)
             texts_val, Y_val = [t for t, k in zip(texts_val, keep_val, strict=True) if k], Y_val[keep_val]
             if len(texts_val) < 2:
                 texts_val, Y_val = None, None
-        elif self.validation_fraction > 0:
+        elif self.validation_fraction > 0 and (baseline is None or baseline.uses_validation()):
             order = rng.permutation(len(texts))
             n_val = int(round(self.validation_fraction * len(texts)))
             if n_val >= 2 and len(texts) - n_val >= 2:
@@ -283,8 +299,18 @@ class HashtagRecommender(BaseEstimator):
         if self.model == "resnet":
             self._fit_resnet(texts, Y, texts_val, Y_val)
         else:
-            self._fit_baseline(texts, Y, texts_val, Y_val)
+            self.baseline_ = baseline.fit(texts, Y, texts_val, Y_val)
+            self.history_ = None
         return self
+
+    def _prepare(self, texts: list[str]) -> list[str]:
+        """What the model reads of each text: ``features.prepare_text`` (tags removed), as ``build_dataset``."""
+        return [prepare_text(t, self.leakage) for t in texts]
+
+    def _prepared(self, texts: list[str], tags: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+        """Prepared texts and their tags, without the texts left empty (``build_dataset`` drops them too)."""
+        pairs = [(p, ts) for p, ts in zip(self._prepare(texts), tags, strict=True) if p]
+        return [p for p, _ in pairs], [ts for _, ts in pairs]
 
     def _featurizer(self):
         from features import KeywordSetFeaturizer
@@ -335,7 +361,8 @@ class HashtagRecommender(BaseEstimator):
             )
         self.network_.eval()
 
-    def _fit_baseline(self, texts, Y, texts_val, Y_val) -> None:
+    def _baseline(self):
+        """The unfitted baseline ``model`` names, with the estimator's seed and device unless given."""
         from networks import baselines
 
         params = dict(self.baseline_params or {})
@@ -344,15 +371,15 @@ class HashtagRecommender(BaseEstimator):
             estimator.set_params(seed=int(self.seed))
         if "device" in estimator.get_params() and "device" not in params:
             estimator.set_params(device=self.device)
-        self.baseline_ = estimator.fit(texts, Y, texts_val, Y_val)
-        self.history_ = None
+        return estimator
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Scores ``(n, n_tags)`` in ``classes_`` order: probabilities for the ResNet (rows sum to
-        1 unless ``multilabel``), the baseline's scores otherwise."""
+        1 unless ``multilabel``), the baseline's scores otherwise; the texts are read with their
+        tags removed (``leakage``), as in ``fit``."""
         check_is_fitted(self, "classes_")
-        texts = check_texts(texts)
+        texts = self._prepare(check_texts(texts))
         if not texts:
             return np.zeros((0, len(self.classes_)))
         if self.model != "resnet":
@@ -390,9 +417,17 @@ class HashtagRecommender(BaseEstimator):
         ranked = rank_labels(scores, min(int(k), len(self.classes_)))
         return [[self.classes_[j] for j in row] for row in ranked]
 
-    def score(self, texts: Sequence[str], tags) -> float:
-        """Precision at 1: the share of texts whose top recommended tag is one of their tags."""
+    def score(self, texts: Sequence[str], tags=None) -> float:
+        """Precision at 1: the share of texts whose top recommended tag is one of their tags.
+
+        ``tags=None`` takes them from the texts, as ``fit`` does (the model reads the texts without
+        them); texts that carry no tag are then left out, having nothing to be scored against."""
         texts = check_texts(texts)
+        if tags is None:
+            tags = [extract_hashtags(t) for t in texts]
+            texts, tags = [t for t, ts in zip(texts, tags, strict=True) if ts], [ts for ts in tags if ts]
+            if not texts:
+                raise ValueError("score(texts, None) takes the tags from the texts, but no text carries a #tag")
         tags = _normalize_tags(tags, len(texts))
         top = self.recommend(texts, 1)
         if not top:

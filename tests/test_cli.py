@@ -116,7 +116,7 @@ def test_train_reports_beside_frequency_and_recommend_uses_the_saved_model(tmp_p
     done = run("train", "apple", "--optimizer", "adam", "--out", "model", "--json", "m.json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "m.json").read_text())
-    assert 0 <= report["model"]["p@1"] <= 1 and 0 <= report["frequency"]["p@1"] <= 1
+    assert 0 <= report["metrics"]["p@1"] <= 1 and 0 <= report["frequency_metrics"]["p@1"] <= 1
     assert "(frequency" in done.stdout
     tagged = run("recommend", "model", "new iphone battery", "--k", "2", cwd=tmp_path)
     assert tagged.returncode == 0, tagged.stderr

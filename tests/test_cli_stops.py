@@ -123,7 +123,7 @@ def test_sigterm_ends_train_with_the_best_weights_and_exit_143(apple_corpus, tmp
         _, err = victim.communicate(timeout=120)
     assert victim.returncode == 143, err
     report = json.loads((tmp_path / "m.json").read_text())
-    assert report["message"] == "terminated" and 0 <= report["model"]["p@1"] <= 1
+    assert report["message"] == "terminated" and 0 <= report["metrics"]["p@1"] <= 1
     assert err.strip().splitlines()[-1].startswith("terminated at ") and "Traceback" not in err, err
     assert (tmp_path / "m" / "weights.safetensors").exists()
 

@@ -71,4 +71,4 @@ def test_scpo_train_device_cuda_end_to_end(tmp_path):
                                     "--top-k", "3", "--no-progress", "--json", str(out)])
     assert done.exit_code == 0, done.output
     report = json.loads(out.read_text())
-    assert report["device"] == "cuda" and 0 <= report["model"]["hit@1"] <= 1
+    assert report["device"] == "cuda" and 0 <= report["metrics"]["hit@1"] <= 1

@@ -186,7 +186,7 @@ def test_ctrl_c_stops_train_cleanly_after_plain_progress_lines(tmp_path, corpus,
         out, err = victim.communicate(timeout=60)
     assert victim.returncode == 130, err
     report = json.loads((tmp_path / "m.json").read_text())
-    assert report["message"] == "interrupted" and 0 <= report["model"]["p@1"] <= 1
+    assert report["message"] == "interrupted" and 0 <= report["metrics"]["p@1"] <= 1
     last = err.strip().splitlines()[-1]
     assert last.startswith("interrupted at ") and "m.json" in last and "Traceback" not in err, err
     assert (tmp_path / "m" / "weights.safetensors").exists() and (tmp_path / "ck").exists()

@@ -173,6 +173,11 @@ class BaseTagger(BaseEstimator):
 
     _min_texts = 1
 
+    def uses_validation(self) -> bool:
+        """Whether ``fit`` does anything with validation data (early stopping, a grid); a caller that
+        would hold rows out for it (``HashtagRecommender.validation_fraction``) trains on all of them otherwise."""
+        return True
+
     # state ---------------------------------------------------------------------------------------
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """The fitted model as ``(state, arrays)``: a JSON-able dict (class, ``__init__`` parameters,

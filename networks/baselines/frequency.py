@@ -17,6 +17,9 @@ class FrequencyTagger(BaseTagger):
     def __init__(self):
         pass
 
+    def uses_validation(self) -> bool:
+        return False  # the frequencies are counted on the training rows only
+
     def _fit(self, texts, Y, texts_val, Y_val):
         self.frequencies_ = Y.mean(axis=0).astype(float)
 

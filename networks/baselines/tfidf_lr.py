@@ -53,6 +53,9 @@ class TfidfLogisticTagger(BaseTagger):
         self.sublinear_tf = sublinear_tf
         self.max_iter = max_iter
 
+    def uses_validation(self) -> bool:
+        return bool(self.Cs)  # choosing C from the grid; with no grid C is used as given
+
     def _fit(self, texts, Y, texts_val, Y_val):
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
