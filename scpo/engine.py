@@ -59,8 +59,9 @@ class RunState:
     restarts of this run; ``rng``: the run's generator (its bit state is checkpointed);
     ``pending``: candidates asked and not yet told (``pending_partial``: cut short by
     ``max_evals``, the run's last batch); ``stop_message``: set by
-    :meth:`Optimizer.request_stop`, with ``stop_rule`` its short key (:attr:`OptimizeResult.stop_rule`). With torch, non-finite values are first summed on the
-    device (``device_nonfinite``) to avoid a synchronization per evaluation.
+    :meth:`Optimizer.request_stop`, with ``stop_rule`` its short key (the result's ``stop_rule``).
+    With torch, non-finite values are first summed on the device (``device_nonfinite``) to avoid
+    a synchronization per evaluation.
     """
 
     rng: np.random.Generator
