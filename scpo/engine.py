@@ -245,12 +245,12 @@ class Optimizer:
 
     def request_stop(self, message: str, rule: str | None = None) -> None:
         """End the run after the current evaluation; ``result().message`` will be ``message`` and
-        ``result().stop_rule`` ``rule`` (``None``: ``message`` itself for ``"interrupted"`` and
-        ``"terminated"``, else ``"requested"``). The first request wins."""
+        ``result().stop_rule`` ``rule`` (``None``: ``"interrupted"``, ``"terminated"`` or ``"callback"``
+        for those messages, else ``"requested"``). The first request wins."""
         run = self.run_state
         if run.stop_message is None:
-            run.stop_message = message
-            run.stop_rule = rule or (message if message in ("interrupted", "terminated") else "requested")
+            known = {"interrupted": "interrupted", "terminated": "terminated", "stopped by callback": "callback"}
+            run.stop_message, run.stop_rule = message, rule or known.get(message, "requested")
 
     def evaluator(self) -> Evaluator:
         """The backend's evaluator of this problem: compiled F1-F13 for numba and torch, else ``Problem.evaluate``."""
