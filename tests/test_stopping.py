@@ -165,6 +165,7 @@ def test_bad_values_are_one_line_errors_naming_the_value(key, value):
 
 
 def test_rules_on_numba_and_torch():
+    pytest.importorskip("torch")
     sphere5 = scpo.problems.get("sphere", 5)
     numba = scpo.minimize(sphere5, algorithm="po", backend="numba", seed=0, max_evals=100_000, target=1e-3)
     assert numba.stop_rule == "target" and numba.fun <= 1e-3 < numba.history["best"][-2]
@@ -173,7 +174,6 @@ def test_rules_on_numba_and_torch():
     torch_snes = scpo.minimize(sphere5, algorithm="snes", backend="torch", seed=0, max_evals=100_000, tol_x=1e-4,
                                tol_f=1e-30)
     assert torch_snes.stop_rule == "tol_x" and torch_snes.message.startswith("tol_x: step size ")
-    pytest.importorskip("torch")
     eager = scpo.backends.get("torch", "cpu", "float32", step="eager")  # tensor code, as on cuda
     run = scpo.minimize(sphere5, algorithm="sca", backend=eager, seed=0, max_evals=100_000, target=1e-2,
                         stagnation=50, tol_f=1e-30, tol_x=1e-30)
@@ -206,3 +206,18 @@ def test_cli_flags(tmp_path):
     bad = subprocess.run([SCPO_CLI, "optimize", "sphere", "--dim", "5", "--stagnation", "0", "--out", "b",
                           "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: stagnation must be an integer >= 1 (iterations), got 0"
+
+
+def test_torch_reads_device_values_once_per_iteration(monkeypatch):
+    pytest.importorskip("torch")
+    import scpo.stopping as stopping
+
+    reads = []
+    real = stopping._host
+    monkeypatch.setattr(stopping, "_host", lambda values: reads.append(len(values)) or real(values))
+    eager = scpo.backends.get("torch", "cpu", "float64", step="eager")  # tensor code, as on cuda
+    sphere5 = scpo.problems.get("sphere", 5)
+    result = scpo.minimize(sphere5, algorithm="sca", backend=eager, seed=0, max_iter=40, stagnation=1000,
+                           tol_f=1e-300, tol_x=1e-300)
+    assert result.stop_rule == "max_iter"
+    assert reads == [3 + 1] * result.nit  # best, fitness low and high, spread: one transfer per iteration
