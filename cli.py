@@ -375,6 +375,16 @@ def optimize(
     integrality: Annotated[str | None, typer.Option(
         help="Integral coordinates: 0 or 1 per dimension (e.g. 0,1,1), or 1 for all; their bounds must be "
              "integers (scipy's integrality)")] = None,
+    stop_target: Annotated[float | None, typer.Option(
+        "--target", help="Stop in the batch where the best fitness is <= this value (COCO style)")] = None,
+    tol_f: Annotated[float | None, typer.Option(
+        help="Stop when the fitness range of an iteration and of the recent iteration bests is below this")] = None,
+    tol_x: Annotated[float | None, typer.Option(
+        help="Stop when the step size (ES, CMA-ES) or the population's spread is below this")] = None,
+    max_time: Annotated[float | None, typer.Option(help="Stop after this many seconds (checked between batches)")]
+    = None,
+    stagnation: Annotated[int | None, typer.Option(
+        help="Stop after this many iterations without improvement of the best")] = None,
 ) -> None:
     """Minimize a benchmark function or your own objective; default: SCPO on shifted Rastrigin, d=30."""
     if list_names:  # `--list ALGO`: the positional argument names an algorithm
@@ -410,8 +420,10 @@ def optimize(
             backend_kwargs = {"backend": scpo.backends.get(backend, device or "cpu", dtype or "float64", step=step)}
         else:
             backend_kwargs["backend"] = backend
+        stops = {"target": stop_target, "tol_f": tol_f, "tol_x": tol_x, "max_time": max_time,
+                 "stagnation": stagnation}
         optimizer = scpo.make(target, algo, seed=seed, pop_size=pop, max_iter=iters, max_evals=evals,
-                              **backend_kwargs, **options)
+                              **backend_kwargs, **stops, **options)
         if resume and checkpoint is None:
             raise ValueError("--resume needs --checkpoint PATH")
         if checkpoint is not None and optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume):
@@ -430,6 +442,7 @@ def optimize(
         "pop_size": result.pop_size, "f_opt": target.f_opt, "nonfinite": result.nonfinite,
         "errors": result.errors, "executor": target.executor, "worker_restarts": result.worker_restarts,
         "message": result.message, "success": result.success, "evaluator": result.evaluator,
+        "stop_rule": result.stop_rule,
         "history": {"best": result.history["best"], "nfev": result.history["nfev"]},
         **run_settings(optimizer, problem, shifted, instance, evals),
     }
@@ -448,8 +461,9 @@ def optimize(
                    f"best so far {result.fun:.6g}, result.json and history written to {out_dir}", err=True)
         raise typer.Exit(STOP_STATUS[result.message])
     gap = "" if target.f_opt is None else f" (optimum {target.f_opt:.6g})"
+    stopped = "" if result.stop_rule in ("max_iter", "max_evals") else f" ({result.message})"
     typer.echo(f"{algo} on {target.name} d={target.dim}: best {result.fun:.6g}{gap} after {result.nfev} "
-               f"evaluations, {result.nit} iterations, {result.wall_time_s:.2f} s -> {out_dir}",
+               f"evaluations, {result.nit} iterations, {result.wall_time_s:.2f} s{stopped} -> {out_dir}",
                err=is_stdout(json_file))  # `--json -`: standard output holds the JSON alone
 
 

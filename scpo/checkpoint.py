@@ -3,7 +3,7 @@
 Two files. ``path`` (``.npz``): every array of the algorithm state under ``state.<field>``,
 the best point, and a JSON member ``meta`` with everything else (algorithm, options, the
 problem's fingerprint, iteration, counters, the generator's exact bit state, how many
-history rows belong to it). Written to a temporary file, fsynced and renamed, so a kill at
+history rows belong to it, the stopping rules' counters). Written to a temporary file, fsynced and renamed, so a kill at
 any moment leaves either the old or the new checkpoint. ``path.history``: the history, one
 fixed-size binary row per iteration (best, nfev, seconds: three float64), only appended to
 (fsynced before the ``.npz`` is replaced), so a save costs O(state + new rows), not
@@ -212,6 +212,7 @@ def state_dict(optimizer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         "initialized": state is not None, "nit": run.nit, "nfev": run.nfev, "extra_evals": run.extra_evals,
         "best_f": float(run.best_fitness),
         "rng": run.rng.bit_generator.state, "counters": dataclasses.asdict(run.counters),
+        "stopping": optimizer.stopping.state() if getattr(optimizer, "stopping", None) else {},
     }
     return arrays, meta
 
@@ -239,3 +240,5 @@ def load_state_dict(optimizer, arrays: dict[str, np.ndarray], meta: dict[str, An
     run.rng.bit_generator.state = meta["rng"]
     for key, value in meta["counters"].items():
         setattr(run.counters, key, value)
+    if getattr(optimizer, "stopping", None):  # the stagnation counter, tol_f's window: a resumed run stops
+        optimizer.stopping.load(meta.get("stopping", {}))  # where an uninterrupted one does

@@ -16,6 +16,7 @@ from scpo.backends import BACKENDS
 from scpo.backends.reference import Evaluator
 from scpo.observers import Callback, Checkpointer, History, Observer
 from scpo.problem import Problem, RunCounters, as_bounds, detect_vectorized, probe_size
+from scpo.stopping import make_rules
 
 __all__ = ["BACKENDS", "History", "OptimizeResult", "Optimizer", "Progress", "RunState", "make", "minimize"]
 
@@ -58,8 +59,9 @@ class RunState:
     restarts of this run; ``rng``: the run's generator (its bit state is checkpointed);
     ``pending``: candidates asked and not yet told (``pending_partial``: cut short by
     ``max_evals``, the run's last batch); ``stop_message``: set by
-    :meth:`Optimizer.request_stop`. With torch, non-finite values are first summed on the
-    device (``device_nonfinite``) to avoid a synchronization per evaluation.
+    :meth:`Optimizer.request_stop`, with ``stop_rule`` its short key (the result's ``stop_rule``).
+    With torch, non-finite values are first summed on the device (``device_nonfinite``) to avoid
+    a synchronization per evaluation.
     """
 
     rng: np.random.Generator
@@ -74,6 +76,7 @@ class RunState:
     pending_partial: bool = False
     extra_evals: int = 0
     stop_message: str | None = None
+    stop_rule: str | None = None
 
 
 def resolve_problem(fun_or_problem, bounds=None, vectorized: bool | str | None = None, name: str | None = None,
@@ -171,12 +174,21 @@ class Optimizer:
     (:class:`RunState`). ``compile_time_s``: seconds spent before the clock started compiling
     (or loading from numba's cache) the backend's kernels (:meth:`Backend.warm_up`); the
     result's ``wall_time_s`` leaves it out.
+
+    Stopping rules (:mod:`scpo.stopping`; ``None``: off): ``target`` (stop in the batch where the
+    best so far is ``<= target``), ``tol_f`` (fitness range of the iteration and of the recent
+    iteration bests below it), ``tol_x`` (step size or population spread below it), ``max_time``
+    (seconds of the run's clock, checked after every batch), ``stagnation`` (that many iterations
+    without a lower best so far). When one fires, ``done`` becomes True and ``result()`` names it
+    in ``message`` and ``stop_rule``; their state is checkpointed.
     """
 
     def __init__(self, algorithm: Algorithm, problem: Problem, pop_size: int | None = None,
                  max_iter: int | None = None, max_evals: int | None = None, seed: int | None = None,
                  backend="numpy", device: str = "cpu", dtype: str = "float64",
-                 observers: list[Observer] | tuple = (), initial_population=None):
+                 observers: list[Observer] | tuple = (), initial_population=None,
+                 target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
+                 max_time: float | None = None, stagnation: int | None = None):
         self.impl = backends.get(backend, device, dtype)
         self.backend, self.device, self.dtype = self.impl.name, self.impl.device, self.impl.dtype
         self.pop_size = algorithm.population_size(pop_size, dim=problem.dim)
@@ -192,7 +204,9 @@ class Optimizer:
         self._settings: Context = self.impl.context(seed, problem, self.max_iter)
         self.run_state = RunState(rng=self._settings.rng)
         self.history = History()
-        self.observers: list[Observer] = [self.history, *observers]
+        # stopping rules (scpo.stopping): after the history, before any checkpointer, so a save holds their state
+        self.stopping = make_rules(target, tol_f, tol_x, max_time, stagnation)
+        self.observers: list[Observer] = [self.history, *([self.stopping] if self.stopping else []), *observers]
         self.evaluator_kind: str | None = None
         if problem.vectorized == "auto" and self.max_evals is not None and self.max_evals < probe_size(problem.dim) + 2:
             raise ValueError(f"max_evals={self.max_evals} leaves no evaluation after the vectorized='auto' probe "
@@ -241,10 +255,14 @@ class Optimizer:
         self.attach(checkpointer)
         return resumed
 
-    def request_stop(self, message: str) -> None:
-        """End the run after the current evaluation; ``result().message`` will be ``message``."""
-        if self.run_state.stop_message is None:
-            self.run_state.stop_message = message
+    def request_stop(self, message: str, rule: str | None = None) -> None:
+        """End the run after the current evaluation; ``result().message`` will be ``message`` and
+        ``result().stop_rule`` ``rule`` (``None``: ``"interrupted"``, ``"terminated"`` or ``"callback"``
+        for those messages, else ``"requested"``). The first request wins."""
+        run = self.run_state
+        if run.stop_message is None:
+            known = {"interrupted": "interrupted", "terminated": "terminated", "stopped by callback": "callback"}
+            run.stop_message, run.stop_rule = message, rule or known.get(message, "requested")
 
     def evaluator(self) -> Evaluator:
         """The backend's evaluator of this problem: compiled F1-F13 for numba and torch, else ``Problem.evaluate``."""
@@ -492,13 +510,23 @@ class Optimizer:
                        f"{run.counters.errors} failed and penalized)")
         return OptimizeResult(
             x=None if run.best_x is None else self.impl.to_numpy(run.best_x).copy(), fun=best_f,
-            nit=run.nit, nfev=run.nfev, success=success, message=message,
+            nit=run.nit, nfev=run.nfev, success=success, message=message, stop_rule=self._end_rule(),
             algorithm=self.algorithm.name, pop_size=self.pop_size, max_iter=self.max_iter, seed=self.seed,
             backend=self.backend, device=self.device, dtype=self.dtype, evaluator=self.evaluator_kind,
             nonfinite=nonfinite, errors=run.counters.errors, worker_restarts=run.counters.worker_restarts,
             wall_time_s=self.elapsed(), compile_time_s=self.compile_time_s,
             history=self.history.as_dict(self.impl),
         )
+
+    def _end_rule(self) -> str | None:
+        """The short key of what ended the run (``None`` while it is not over): a stopping rule's
+        (``"target"``, ``"tol_f"``, ``"tol_x"``, ``"max_time"``, ``"stagnation"``), ``"max_iter"``,
+        ``"max_evals"``, ``"interrupted"``, ``"terminated"``, ``"callback"`` or ``"requested"``."""
+        if self.run_state.stop_rule is not None:
+            return self.run_state.stop_rule
+        if not self.done:
+            return None
+        return "max_evals" if self.evals_spent and self.run_state.nit < self.max_iter else "max_iter"
 
     def _end_reason(self) -> str:
         if self.run_state.stop_message is not None:
@@ -514,15 +542,17 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
          observers: list[Observer] | tuple = (), initial_population=None, on_error: str | None = None,
          timeout: float | None = None,
          integrality=None,
-         **options: Any) -> Optimizer:
+         target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
+         max_time: float | None = None, stagnation: int | None = None, **options: Any) -> Optimizer:
     """An ask/tell optimizer: ``opt = scpo.make(problem, "sca", seed=0); X = opt.ask(); opt.tell(f)``.
 
     The arguments come in ``minimize``'s order: ``problem_or_bounds`` is a Problem, a function
     with ``bounds=`` (``vectorized``, ``on_error``, ``timeout`` as in :func:`minimize`), or bounds
     alone (a list of (lb, ub) pairs) when the evaluation happens elsewhere. The older order
     ``make("sca", problem, ...)`` (algorithm first) is still accepted. ``backend``/``device``/
-    ``dtype``, ``initial_population``: see :class:`Optimizer`; ``integrality``: see :func:`minimize`
-    (with bounds alone too: ``ask()`` then returns rounded candidates); ``options`` go to the algorithm.
+    ``dtype``, ``initial_population``, the stopping rules (``target``, ``tol_f``, ``tol_x``, ``max_time``,
+    ``stagnation``): see :class:`Optimizer`; ``integrality``: see :func:`minimize` (with bounds alone
+    too: ``ask()`` then returns rounded candidates); ``options`` go to the algorithm.
     Arguments that would be ignored (``bounds`` with a Problem, ``vectorized`` without a
     function) are refused.
     """
@@ -542,7 +572,8 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
         problem = Problem(_no_objective, lb, ub, vectorized=True, name="external",  # never probed
                           integrality=integrality)
     return Optimizer(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend,
-                     device, dtype, observers, initial_population)
+                     device, dtype, observers, initial_population,
+                     target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation)
 
 
 def _check_initial_population(X, pop_size: int, problem: Problem) -> np.ndarray | None:
@@ -576,7 +607,8 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
              dtype: str = "float64", observers: list[Observer] | tuple = (), on_error: str | None = None,
              timeout: float | None = None,
              integrality=None,
-             **options: Any) -> OptimizeResult:
+             target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
+             max_time: float | None = None, stagnation: int | None = None, **options: Any) -> OptimizeResult:
     """Minimize over a box with a population algorithm; the whole population is evaluated per call.
 
     ``fun_or_problem`` is a :class:`Problem` (it carries its bounds and settings: ``bounds``,
@@ -604,6 +636,10 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
     all): those coordinates are integral in every candidate handed to ``fun`` and in ``x``; their
     bounds must be integers. A :class:`Problem` carries its own (``Problem(..., integrality=)``);
     see :class:`Optimizer` for what each algorithm learns.
+    Stopping rules (:mod:`scpo.stopping`), besides the budget: ``target`` (the best so far
+    ``<= target``, checked after every batch), ``tol_f`` (fitness range, as cma's tolfun), ``tol_x``
+    (population spread or step size), ``max_time`` (seconds), ``stagnation`` (iterations without
+    improvement). ``result.message`` names what ended the run and ``result.stop_rule`` gives its key.
     """
     if not (isinstance(fun_or_problem, Problem) or callable(fun_or_problem)):
         raise ValueError(f"fun must be callable (or a Problem), got {_short_repr(fun_or_problem)}")
@@ -613,7 +649,7 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
                      max_evals=max_evals, backend=backend, device=device, dtype=dtype, vectorized=vectorized,
                      on_error=on_error, timeout=timeout,
                      integrality=integrality,
-                     **options)
+                     target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation, **options)
     if checkpoint is not None:
         optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume)
     watchers = [*observers, *([Callback(callback)] if callback is not None else [])]

@@ -93,7 +93,7 @@ class Callback(Observer):
 
     def on_iteration(self, optimizer) -> None:
         if self.function(optimizer.progress()):
-            optimizer.request_stop("stopped by callback")
+            optimizer.request_stop("stopped by callback", "callback")
 
 
 class Checkpointer(Observer):
