@@ -95,6 +95,11 @@ def _is_tensor(value: Any) -> bool:
     return type(value).__module__.startswith("torch")
 
 
+def _on_host(tensor) -> bool:
+    """A tensor in host memory, whose statistics numpy computes on a view."""
+    return tensor.device.type == "cpu"
+
+
 class StatsLogger(Observer):
     """Computes the row of each logged iteration (see the module's docstring) and hands it to
     :meth:`write`; subclasses write it somewhere. ``every``: log every k-th iteration."""
@@ -102,7 +107,6 @@ class StatsLogger(Observer):
     def __init__(self, every: int = 1):
         self.every = _check_every(every)
         self.batches: list[tuple] = []  # (rows, mean, M2, fitness) of each batch of the iteration
-        self.width = None  # ub - lb, as the run's arrays (numpy or a tensor on the device)
         self.closed = False
         self.rows = 0
 
@@ -142,15 +146,20 @@ class StatsLogger(Observer):
     # ---- statistics
 
     def _moments(self, optimizer, X, fitness) -> tuple:
-        """Rows, per-coordinate mean and sum of squared deviations of the normalised batch, and a
-        copy of its fitness (numba reuses its buffers)."""
-        if self.width is None:
-            width = optimizer.problem.ub - optimizer.problem.lb
-            self.width = optimizer.impl.as_population(width) if _is_tensor(X) else width
-        U = X / self.width
-        mean = U.mean(0)
-        m2 = ((U - mean) ** 2).sum(0)
-        return len(X), mean, m2, (fitness.clone() if _is_tensor(fitness) else np.array(fitness, copy=True))
+        """Rows, per-coordinate mean and sum of squared deviations of the batch, and a copy of its
+        fitness (numba reuses its buffers). Tensors on the cpu are read as numpy views of the same
+        memory (a small torch op costs several times numpy's); on a GPU they stay there."""
+        if _is_tensor(X) and _on_host(X):
+            X, fitness = X.detach().numpy(), fitness.detach().numpy()
+        if _is_tensor(X):
+            import torch
+
+            var, mean = torch.var_mean(X, 0, correction=0)
+            return len(X), mean, var * len(X), fitness.detach().clone()
+        mean = X.sum(0) / len(X)  # sum, not mean(): numpy's mean costs more on small arrays
+        deviation = X - mean
+        m2 = np.einsum("ij,ij->j", deviation, deviation)
+        return len(X), mean, m2, np.array(fitness, copy=True)
 
     def _log(self, optimizer, iteration: int) -> None:
         batches, self.batches = self.batches, []
@@ -162,11 +171,11 @@ class StatsLogger(Observer):
             m2 = sum(b_m2 + n * (m - mean) ** 2 for n, m, b_m2, _ in batches)
         sigma = step_size(optimizer)
         best = optimizer.run_state.best_fitness
-        if _is_tensor(batches[0][3]):
-            values = _torch_stats(batches, m2, rows, best, sigma)
+        width = optimizer.problem.ub - optimizer.problem.lb
+        if _is_tensor(m2):
+            values = _torch_stats([b[3] for b in batches], m2, rows, width, best, sigma)
         else:
-            fitness = np.concatenate([b[3] for b in batches])
-            values = _numpy_stats(fitness, m2, rows, best, sigma)
+            values = _numpy_stats(np.concatenate([b[3] for b in batches]), m2, rows, width, best, sigma)
         best, pop_best, pop_mean, pop_median, pop_std, finite, diversity, sigma_value = values
         row = {"iteration": int(iteration), "nfev": int(optimizer.nfev), "time": float(optimizer.elapsed()),
                "best": best, "pop_best": pop_best, "pop_mean": pop_mean, "pop_median": pop_median,
@@ -177,22 +186,26 @@ class StatsLogger(Observer):
             self.rows += 1
 
 
-def _numpy_stats(fitness: np.ndarray, m2, rows: int, best, sigma) -> list[float]:
-    values = fitness[np.isfinite(fitness)].astype(float)
-    if values.size:
-        stats = [values.min(), values.mean(), np.median(values), values.std()]
+def _numpy_stats(fitness: np.ndarray, m2, rows: int, width: np.ndarray, best, sigma) -> list[float]:
+    """best so far, the finite fitness values' min, mean, median, std and count, diversity, sigma."""
+    finite = np.isfinite(fitness)
+    values = np.sort(fitness if finite.all() else fitness[finite]).astype(float, copy=False)
+    k = values.size
+    if k:
+        mean = values.sum() / k
+        deviation = values - mean
+        stats = [values[0], mean, (values[(k - 1) // 2] + values[k // 2]) / 2, math.sqrt(deviation @ deviation / k)]
     else:
         stats = [math.nan] * 4
-    diversity = float(np.sqrt(m2 / rows).mean())
-    return [float(best), *map(float, stats), float(values.size), diversity,
-            math.nan if sigma is None else float(sigma)]
+    diversity = float((np.sqrt(m2 / rows) / width).mean())
+    return [float(best), *map(float, stats), float(k), diversity, math.nan if sigma is None else float(sigma)]
 
 
-def _torch_stats(batches, m2, rows: int, best, sigma) -> list[float]:
-    """The statistics as tensor operations on the device, stacked and brought back in one transfer."""
+def _torch_stats(fitness: list, m2, rows: int, width: np.ndarray, best, sigma) -> list[float]:
+    """:func:`_numpy_stats` as tensor operations on the device, stacked and brought back in one transfer."""
     import torch
 
-    fitness = torch.cat([b[3] for b in batches]).to(torch.float64)
+    fitness = torch.cat(fitness).to(torch.float64)
     device = fitness.device
     finite = torch.isfinite(fitness)
     count = finite.sum()
@@ -206,7 +219,8 @@ def _torch_stats(batches, m2, rows: int, best, sigma) -> list[float]:
     middle = torch.stack([(count - 1).clamp(min=0) // 2, count // 2])
     median = ordered.gather(0, middle).mean()
     some = count > 0
-    diversity = (m2.to(torch.float64) / rows).sqrt().mean()
+    width = torch.as_tensor(width, dtype=torch.float64, device=device)
+    diversity = ((m2.to(torch.float64) / rows).sqrt() / width).mean()
 
     def scalar(value):
         if value is None:

@@ -106,6 +106,33 @@ def test_a_torch_run_logs_the_same_columns(tmp_path):
     assert float(rows[0]["sigma"]) == pytest.approx(0.1)
 
 
+@pytest.mark.parametrize("algorithm", ["snes", "po"])
+def test_the_device_path_gives_the_host_paths_rows(tmp_path, monkeypatch, algorithm):
+    """The statistics of tensors on a GPU (torch operations, one transfer per row), run here on cpu
+    tensors, equal numpy's on the same run, non-finite values and PO's two batches included."""
+    from scpo import loggers
+
+    def noisy(X):
+        f = (X**2).sum(1)
+        f[::7] = float("nan")
+        return f
+
+    settings = dict(algorithm=algorithm, backend="torch", max_iter=6, pop_size=16, seed=5, vectorized=True)
+    scpo.minimize(noisy, BOX, observers=[CSVLogger(tmp_path / "host.csv")], **settings)
+    monkeypatch.setattr(loggers, "_on_host", lambda tensor: False)
+    scpo.minimize(noisy, BOX, observers=[CSVLogger(tmp_path / "device.csv")], **settings)
+    host, device = read_rows(tmp_path / "host.csv"), read_rows(tmp_path / "device.csv")
+    assert len(host) == len(device) == 6 and int(host[0]["pop_nonfinite"]) > 0
+    for a, b in zip(host, device, strict=True):
+        for key in COLUMNS:
+            if key == "time":
+                continue
+            if key == "sigma" and a[key] == "":
+                assert b[key] == ""
+                continue
+            assert float(b[key]) == pytest.approx(float(a[key]), rel=1e-9, abs=1e-12), key
+
+
 def test_every_k_logs_every_kth_and_the_last_iteration(tmp_path):
     result, rows, _ = logged_run(tmp_path, every=5, max_iter=12)
     assert [int(r["iteration"]) for r in rows] == [5, 10, 12]
@@ -171,6 +198,12 @@ def test_tensorboard_events_read_back(tmp_path):
     assert [e.value for e in best] == pytest.approx(result.history["best"], rel=1e-6)  # stored as float32
 
 
+def no_file_store_opt_in(monkeypatch):
+    """MLFLOW_ALLOW_FILE_STORE unset now and after the test (MLflowLogger sets it for a file store)."""
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")
+
+
 def fake_mlflow(monkeypatch):
     """A stand-in for mlflow that records MlflowClient's calls."""
     calls = []
@@ -209,7 +242,7 @@ def fake_mlflow(monkeypatch):
 
 def test_mlflow_gets_params_at_start_and_metrics_per_iteration(monkeypatch, tmp_path):
     calls = fake_mlflow(monkeypatch)
-    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    no_file_store_opt_in(monkeypatch)
     result = scpo.minimize(sphere, BOX, algorithm="sca", max_iter=6, pop_size=10, seed=4, vectorized=True,
                            observers=[MLflowLogger(f"file:{tmp_path}/mlruns")], a=2.0)
     assert calls[0] == ("client", f"file:{tmp_path}/mlruns") and calls[1] == ("experiment", "scpo")
@@ -228,7 +261,7 @@ def test_mlflow_local_file_store(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    no_file_store_opt_in(monkeypatch)
     uri = f"file:{tmp_path}/mlruns"
     result = scpo.minimize(sphere, BOX, algorithm="snes", max_iter=5, seed=4, vectorized=True,
                            observers=[MLflowLogger(uri, run_name="t")])
@@ -271,6 +304,19 @@ def test_cli_log_csv_writes_the_file(tmp_path):
     assert done.exit_code == 0, done.output
     rows = read_rows(tmp_path / "log.csv")
     assert len(rows) == 5 and all(math.isfinite(float(r["sigma"])) for r in rows)
+
+
+def test_cli_tensorboard_mlflow_and_log_every(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    calls = fake_mlflow(monkeypatch)
+    no_file_store_opt_in(monkeypatch)
+    done = cli("--out", tmp_path / "r", "--log-csv", tmp_path / "log.csv", "--tensorboard", tmp_path / "tb",
+               "--mlflow", f"file:{tmp_path}/m", "--log-every", "2")
+    assert done.exit_code == 0, done.output
+    assert [r["iteration"] for r in read_rows(tmp_path / "log.csv")] == ["2", "4", "5"]
+    assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "tb").iterdir())
+    assert calls[0] == ("client", f"file:{tmp_path}/m") and calls[-1] == ("end", "FINISHED")
+    assert len([c for c in calls if c[0] == "batch" and c[1]]) == 3
 
 
 def test_cli_missing_extra_exits_2_with_one_line(tmp_path, monkeypatch):
