@@ -232,6 +232,13 @@ def _torch_stats(fitness: list, m2, rows: int, width: np.ndarray, best, sigma) -
     return vector.cpu().tolist()
 
 
+def _row_until(line: str, iteration: int) -> bool:
+    """``line`` is a complete row (a file another program cut short may end with a partial one) of an
+    iteration up to ``iteration``."""
+    fields = line.split(",")
+    return len(fields) == len(COLUMNS) and fields[0].isdigit() and int(fields[0]) <= iteration
+
+
 def _format(value: Any) -> str:
     if value is None:
         return ""
@@ -273,7 +280,7 @@ class CSVLogger(StatsLogger):
         kept = ""
         if self.resume and self.path.is_file():
             lines = self.path.read_text().split("\n")[1:]
-            kept = "".join(f"{line}\n" for line in lines if line and int(line.split(",", 1)[0]) <= keep_until)
+            kept = "".join(f"{line}\n" for line in lines if _row_until(line, keep_until))
         with _sigint_deferred():
             atomic_write(self.path, lambda tmp: tmp.write_text(header + kept))
             self.handle = open(self.path, "a", newline="")  # noqa: SIM115  (closed by close())

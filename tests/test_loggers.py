@@ -177,7 +177,7 @@ def test_resume_keeps_the_rows_up_to_the_checkpoint(tmp_path):
     run = dict(algorithm="sca", max_iter=10, seed=2, vectorized=True, checkpoint=checkpoint)
     scpo.minimize(sphere, BOX, observers=[CSVLogger(path), StopAt(6, "stopped")], **run)
     with open(path, "a") as handle:  # an iteration logged after the checkpoint, redone by the resumed run
-        handle.write("7,70,0.1,1.0,1.0,1.0,1.0,0.0,10,0,0.1,\n")
+        handle.write("7,70,0.1,1.0,1.0,1.0,1.0,0.0,10,0,0.1,\n5,50,0.1")  # and a row cut short
     result = scpo.minimize(sphere, BOX, observers=[CSVLogger(path, resume=True)], resume=True, **run)
     rows = read_rows(path)
     assert [int(r["iteration"]) for r in rows] == list(range(1, 11))
