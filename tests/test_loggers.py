@@ -51,7 +51,7 @@ def test_a_run_cut_by_max_evals_gets_a_last_row_as_the_history(tmp_path):
     assert float(rows[-1]["best"]) == result.fun
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", ["numpy", "numba", "torch"])
 def test_statistics_equal_a_direct_computation_with_nonfinite_values(tmp_path, backend):
     opt = scpo.make(BOX, "sca", seed=0, pop_size=8, backend=backend)
     log = opt.attach(CSVLogger(tmp_path / "x.csv"))
@@ -74,6 +74,35 @@ def test_po_rows_cover_the_campaign_and_the_parliament(tmp_path):
     assert len(rows) == result.nit == 5
     assert all(r["pop_rows"] == "20" for r in rows)
     assert [float(r["best"]) for r in rows] == result.history["best"]
+
+
+class Recorder(scpo.observers.Observer):
+    """Copies of every evaluated batch, grouped by the iteration they belong to."""
+
+    def __init__(self):
+        self.batches = {}
+
+    def on_evaluation(self, optimizer, candidates, fitness):
+        if optimizer.run_state.algorithm_state is not None:  # PO: the initial population is no iteration
+            self.batches.setdefault(optimizer.nit + 1, []).append((np.array(candidates), np.array(fitness)))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_po_statistics_cover_both_batches_of_an_iteration(tmp_path, backend):
+    """numba reuses its buffers between the campaign and the parliament: the logger keeps its own copies."""
+    recorder = Recorder()
+    log = CSVLogger(tmp_path / "x.csv")
+    scpo.minimize(sphere, BOX, algorithm="po", pop_size=16, max_iter=4, seed=2, backend=backend, vectorized=True,
+                  observers=[recorder, log])
+    rows = read_rows(tmp_path / "x.csv")
+    assert len(rows) == 4
+    for row in rows:
+        X = np.concatenate([b[0] for b in recorder.batches[int(row["iteration"])]])
+        f = np.concatenate([b[1] for b in recorder.batches[int(row["iteration"])]])
+        assert len(X) == int(row["pop_rows"]) == 20
+        assert float(row["pop_mean"]) == pytest.approx(f.mean(), rel=1e-12)
+        assert float(row["pop_median"]) == pytest.approx(np.median(f), rel=1e-12)
+        assert float(row["diversity"]) == pytest.approx((X.std(0) / 10.0).mean(), rel=1e-9)
 
 
 def test_diversity_shrinks_over_a_run_on_sphere(tmp_path):
