@@ -165,7 +165,7 @@ class StatsLogger(Observer):
         batches, self.batches = self.batches, []
         rows = sum(b[0] for b in batches)
         if len(batches) == 1:
-            _, mean, m2, fitness = batches[0]
+            m2 = batches[0][2]
         else:  # Chan et al.'s merge of the batches' moments
             mean = sum(n * m for n, m, _, _ in batches) / rows
             m2 = sum(b_m2 + n * (m - mean) ** 2 for n, m, b_m2, _ in batches)
