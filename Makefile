@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.test-installed: $(STAMP)
-	$(PIP) install -q -e ".[test,distributed,bbob,peers]"
+	$(PIP) install -q -e ".[test,distributed,bbob,peers,tensorboard,mlflow]"
 	touch $@
 
 run: $(STAMP)

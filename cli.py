@@ -385,6 +385,14 @@ def optimize(
     = None,
     stagnation: Annotated[int | None, typer.Option(
         help="Stop after this many iterations without improvement of the best")] = None,
+    log_csv: Annotated[Path | None, typer.Option(parser=output_path, help="Log per-iteration statistics (best, "
+                                                 "mean, spread, diversity, step size) to this CSV file")] = None,
+    tensorboard: Annotated[Path | None, typer.Option(parser=output_path, help="Log them for TensorBoard into this "
+                                                     "directory (pip install scpo[tensorboard])")] = None,
+    mlflow_uri: Annotated[str | None, typer.Option("--mlflow", help="Log them to MLflow at this tracking URI, e.g. "
+                                                   "file:./mlruns (pip install scpo[mlflow])")] = None,
+    log_every: Annotated[int, typer.Option(min=1, help="Iterations between logged rows (--log-csv, --tensorboard, "
+                                           "--mlflow)")] = 1,
 ) -> None:
     """Minimize a benchmark function or your own objective; default: SCPO on shifted Rastrigin, d=30."""
     if list_names:  # `--list ALGO`: the positional argument names an algorithm
@@ -428,6 +436,7 @@ def optimize(
             raise ValueError("--resume needs --checkpoint PATH")
         if checkpoint is not None and optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume):
             typer.echo(f"resumed from {checkpoint} at iteration {optimizer.nit}/{optimizer.max_iter}", err=True)
+        attach_loggers(optimizer, log_csv, tensorboard, mlflow_uri, log_every, resume)
     except USER_ERRORS as exc:
         fail(located(exc))  # the probe of a FILE.py:FUNCTION objective runs here
     result = run_with_progress(optimizer, target, quiet)
@@ -465,6 +474,22 @@ def optimize(
     typer.echo(f"{algo} on {target.name} d={target.dim}: best {result.fun:.6g}{gap} after {result.nfev} "
                f"evaluations, {result.nit} iterations, {result.wall_time_s:.2f} s{stopped} -> {out_dir}",
                err=is_stdout(json_file))  # `--json -`: standard output holds the JSON alone
+
+
+def attach_loggers(optimizer: scpo.Optimizer, csv_path: Path | None, logdir: Path | None, mlflow_uri: str | None,
+                   every: int, resume: bool) -> None:
+    """The loggers of ``scpo optimize`` (:mod:`scpo.loggers`), attached for its run; a missing extra or an
+    unwritable path is a one-line error before any evaluation. A resumed run's CSV keeps the rows up to
+    its checkpoint."""
+    from scpo.loggers import CSVLogger, MLflowLogger, TensorBoardLogger
+
+    check_outputs((csv_path, "file", "--log-csv"), (logdir, "directory", "--tensorboard"))
+    if csv_path is not None:
+        optimizer.attach(CSVLogger(csv_path, every=every, resume=resume))
+    if logdir is not None:
+        optimizer.attach(TensorBoardLogger(logdir, every=every))
+    if mlflow_uri is not None:
+        optimizer.attach(MLflowLogger(mlflow_uri, every=every))
 
 
 def run_with_progress(optimizer: scpo.Optimizer, problem: scpo.Problem, quiet: bool) -> scpo.OptimizeResult:
