@@ -361,6 +361,13 @@ def optimize(
                                              "`--list ALGO` shows one algorithm")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
     force: Annotated[bool, typer.Option(help="Write into an existing non-empty --out directory")] = False,
+    x0: Annotated[str | None, typer.Option(
+        "--x0", help="Start point: X1,X2,...,XD or one number for every coordinate (inside the bounds); "
+                     "distribution algorithms start their mean there, the others sample their population around it")]
+    = None,
+    sigma0: Annotated[str | None, typer.Option(
+        "--sigma0", help="Initial step in the units of x: S or S1,...,SD (default: the algorithm's; population "
+                         "algorithms: the spread around --x0, a tenth of the box)")] = None,
 ) -> None:
     """Minimize a benchmark function or your own objective; default: SCPO on shifted Rastrigin, d=30."""
     if list_names:  # `--list ALGO`: the positional argument names an algorithm
@@ -371,6 +378,7 @@ def optimize(
     if seed < 0:
         fail(f"--seed must be >= 0, got {seed}")
     options = parse_options(option or [], algo)
+    start = start_point(x0, sigma0, options)
     check_outputs((out or Path("runs"), "directory", "--out"), (json_file, "file", "--json"),
                   (checkpoint, "file", "--checkpoint"))
     check_checkpoint_folder(checkpoint)
@@ -395,7 +403,8 @@ def optimize(
         else:
             backend_kwargs["backend"] = backend
         optimizer = scpo.make(target, algo, seed=seed, pop_size=pop, max_iter=iters, max_evals=evals,
-                              **backend_kwargs, **options)
+                              **backend_kwargs, **options,
+                              **start)
         if resume and checkpoint is None:
             raise ValueError("--resume needs --checkpoint PATH")
         if checkpoint is not None and optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume):
@@ -417,6 +426,7 @@ def optimize(
         "history": {"best": result.history["best"], "nfev": result.history["nfev"]},
         **run_settings(optimizer, problem, shifted, instance, evals),
     }
+    summary.update({**start, "center": result.center})  # the start point given, a distribution's final mean
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = out or Path("runs") / f"{stamp}-{target.name}-{algo}"
     try:
@@ -433,6 +443,27 @@ def optimize(
     typer.echo(f"{algo} on {target.name} d={target.dim}: best {result.fun:.6g}{gap} after {result.nfev} "
                f"evaluations, {result.nit} iterations, {result.wall_time_s:.2f} s -> {out_dir}",
                err=is_stdout(json_file))  # `--json -`: standard output holds the JSON alone
+
+
+def start_point(x0: str | None, sigma0: str | None, options: dict) -> dict:
+    """``--x0``/``--sigma0`` as ``make``'s ``x0``/``sigma0`` (one number, or a list); ``-o sigma0=S`` is the same
+    setting (the engine's, in the units of x; moved out of ``options``), so giving both is refused. Bad numbers
+    exit 2."""
+    if "sigma0" in options:
+        if sigma0 is not None:
+            fail("--sigma0 and -o sigma0= set the same initial step: give one of them")
+        given = {"sigma0": options.pop("sigma0")}  # out of the algorithm's options: make() takes it
+    else:
+        given = {}
+    for flag, text in (("--x0", x0), ("--sigma0", sigma0)):
+        if text is None:
+            continue
+        try:
+            values = [float(part) for part in text.split(",")]
+        except ValueError:
+            fail(f"{flag} must be numbers separated by commas (or one number), got {text!r}")
+        given[flag[2:]] = values[0] if len(values) == 1 else values
+    return given
 
 
 def run_with_progress(optimizer: scpo.Optimizer, problem: scpo.Problem, quiet: bool) -> scpo.OptimizeResult:
