@@ -131,7 +131,8 @@ def split_bounds(bounds) -> tuple[np.ndarray, np.ndarray]:
 
 class Optimizer:
     """Ask/tell driver and the run loop. ``ask()`` returns candidates to evaluate,
-    ``tell(fitness)`` takes their fitness. The first ask is the uniform initial population;
+    ``tell(fitness)`` takes their fitness. The first ask is the uniform initial population (a
+    distribution algorithm started at its mean, ``x0`` or ``init="center"``, asks its own sample instead);
     algorithms with two evaluation phases per iteration (PO, SCPO) simply ask twice.
     ``run()`` is the loop: ask, evaluate with the backend's evaluator, tell, until the budget
     is spent or an observer requests a stop (:mod:`scpo.observers`).
