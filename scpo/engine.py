@@ -155,7 +155,9 @@ class Optimizer:
     their first ask is their own sample. The population algorithms (``sca``, ``po``, ``scpo``,
     ``pso``, ``de``, ``random``) start from ``initial_population`` = ``x0`` plus ``x0 + sigma0 N(0, I)``
     clipped to the bounds (:func:`population_around`; default ``sigma0``: a tenth of each side);
-    ``sigma0`` without ``x0`` is refused there, and ``x0`` with ``initial_population`` everywhere.
+    ``sigma0`` without ``x0`` is refused there, and ``x0`` with ``initial_population`` everywhere
+    (a distribution algorithm takes ``sigma0`` with ``initial_population``: its step, and its ``init``
+    start from that population).
     ``result().center``: the distribution's mean in the box (``None`` for population algorithms),
     not evaluated: ``fun`` is ``f(x)``, ``x`` the best evaluated sample.
 
@@ -212,9 +214,8 @@ class Optimizer:
         x0, sigma0 = check_x0(x0, problem), check_sigma0(sigma0, problem.dim)
         if x0 is None and sigma0 is None:
             return None, None
-        if initial_population is not None:
-            raise ValueError(f"{'x0' if x0 is not None else 'sigma0'}= and initial_population= both set the start: "
-                             "give one of them")
+        if initial_population is not None and x0 is not None:
+            raise ValueError("x0= and initial_population= both set the start: give one of them")
         span = problem.ub - problem.lb
         if self.algorithm.distribution:
             self.algorithm = self.algorithm.for_start(None if x0 is None else (x0 - problem.lb) / span,

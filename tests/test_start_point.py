@@ -138,6 +138,12 @@ def test_x0_contradicting_an_es_init_or_cma_stds_is_refused():
 def test_sigma0_alone_sets_a_distributions_step_around_its_default_start():
     X = first_batch("snes", 0.01, x0=None)
     assert np.all(np.abs(X) < 6 * 0.01)  # the box centre, step 0.01 (the default would be 0.1 of 20)
+    given = np.full((N, 4), 5.0)  # with an initial population, sigma0 is still the step (init="best" starts there)
+    opt = scpo.make(BOX, "snes", seed=0, pop_size=N, max_evals=2000, sigma0=0.01, initial_population=given,
+                    init="best")
+    assert np.array_equal(opt.ask(), given)
+    opt.tell(np.arange(N, dtype=float))
+    assert np.all(np.abs(np.asarray(opt.ask()) - 5.0) < 6 * 0.01)
 
 
 @pytest.mark.parametrize(("backend", "name"), [("numba", "sca"), ("numba", "scpo"), ("torch", "po"),
