@@ -446,15 +446,13 @@ def optimize(
 
 
 def start_point(x0: str | None, sigma0: str | None, options: dict) -> dict:
-    """``--x0``/``--sigma0`` as ``make``'s ``x0``/``sigma0`` (one number, or a list); ``-o sigma0=S`` is the same
-    setting (the engine's, in the units of x; moved out of ``options``), so giving both is refused. Bad numbers
-    exit 2."""
+    """``--x0``/``--sigma0`` as ``make``'s ``x0``/``sigma0`` (one number, or a list); bad numbers exit 2.
+    ``-o sigma0=`` (the algorithms' option, a share of the range) would reach ``make`` as its ``sigma0``, in
+    the units of x: refused in one line rather than read in other units."""
     if "sigma0" in options:
-        if sigma0 is not None:
-            fail("--sigma0 and -o sigma0= set the same initial step: give one of them")
-        given = {"sigma0": options.pop("sigma0")}  # out of the algorithm's options: make() takes it
-    else:
-        given = {}
+        fail(f"-o sigma0={options['sigma0']!r}: the initial step is --sigma0, in the units of x (the option was a "
+             "share of the range: multiply it by the side of the box)")
+    given = {}
     for flag, text in (("--x0", x0), ("--sigma0", sigma0)):
         if text is None:
             continue

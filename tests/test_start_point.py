@@ -190,3 +190,6 @@ def test_cli_x0_and_sigma0(tmp_path):
                          timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "x0 must lie inside the bounds, got x0[2]=300.0" in bad.stderr
+    old = subprocess.run([*args, "-o", "sigma0=0.2", "--out", "old"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)  # the option's share of the range is not read as units of x
+    assert old.returncode == 2 and "the initial step is --sigma0, in the units of x" in old.stderr
