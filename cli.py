@@ -393,6 +393,13 @@ def optimize(
                                                    "file:./mlruns (pip install scpo[mlflow])")] = None,
     log_every: Annotated[int, typer.Option(min=1, help="Iterations between logged rows (--log-csv, --tensorboard, "
                                            "--mlflow)")] = 1,
+    x0: Annotated[str | None, typer.Option(
+        "--x0", help="Start point: X1,X2,...,XD or one number for every coordinate (inside the bounds); "
+                     "distribution algorithms start their mean there, the others sample their population around it")]
+    = None,
+    sigma0: Annotated[str | None, typer.Option(
+        "--sigma0", help="Initial step in the units of x: S or S1,...,SD (default: the algorithm's; population "
+                         "algorithms: the spread around --x0, a tenth of the box)")] = None,
 ) -> None:
     """Minimize a benchmark function or your own objective; default: SCPO on shifted Rastrigin, d=30."""
     if list_names:  # `--list ALGO`: the positional argument names an algorithm
@@ -403,6 +410,7 @@ def optimize(
     if seed < 0:
         fail(f"--seed must be >= 0, got {seed}")
     options = parse_options(option or [], algo)
+    start = start_point(x0, sigma0, options)
     check_outputs((out or Path("runs"), "directory", "--out"), (json_file, "file", "--json"),
                   (checkpoint, "file", "--checkpoint"))
     check_checkpoint_folder(checkpoint)
@@ -431,7 +439,7 @@ def optimize(
         stops = {"target": stop_target, "tol_f": tol_f, "tol_x": tol_x, "max_time": max_time,
                  "stagnation": stagnation}
         optimizer = scpo.make(target, algo, seed=seed, pop_size=pop, max_iter=iters, max_evals=evals,
-                              **backend_kwargs, **stops, **options)
+                              **backend_kwargs, **stops, **options, **start)
         if resume and checkpoint is None:
             raise ValueError("--resume needs --checkpoint PATH")
         if checkpoint is not None and optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume):
@@ -457,6 +465,7 @@ def optimize(
     }
     if target.integrality is not None:
         summary["integrality"] = target.integrality.astype(int).tolist()
+    summary.update({**start, "center": result.center})  # the start point given, a distribution's final mean
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = out or Path("runs") / f"{stamp}-{target.name}-{algo}"
     try:
@@ -490,6 +499,25 @@ def attach_loggers(optimizer: scpo.Optimizer, csv_path: Path | None, logdir: Pat
         optimizer.attach(TensorBoardLogger(logdir, every=every))
     if mlflow_uri is not None:
         optimizer.attach(MLflowLogger(mlflow_uri, every=every))
+
+
+def start_point(x0: str | None, sigma0: str | None, options: dict) -> dict:
+    """``--x0``/``--sigma0`` as ``make``'s ``x0``/``sigma0`` (one number, or a list); bad numbers exit 2.
+    ``-o sigma0=`` (the algorithms' option, a share of the range) would reach ``make`` as its ``sigma0``, in
+    the units of x: refused in one line rather than read in other units."""
+    if "sigma0" in options:
+        fail(f"-o sigma0={options['sigma0']!r}: the initial step is --sigma0, in the units of x (the option was a "
+             "share of the range: multiply it by the side of the box)")
+    given = {}
+    for flag, text in (("--x0", x0), ("--sigma0", sigma0)):
+        if text is None:
+            continue
+        try:
+            values = [float(part) for part in text.split(",")]
+        except ValueError:
+            fail(f"{flag} must be numbers separated by commas (or one number), got {text!r}")
+        given[flag[2:]] = values[0] if len(values) == 1 else values
+    return given
 
 
 def run_with_progress(optimizer: scpo.Optimizer, problem: scpo.Problem, quiet: bool) -> scpo.OptimizeResult:

@@ -16,7 +16,8 @@ at exactly the same moments as the run it belongs to; :func:`read_extra` reads i
 
 A checkpoint belongs to one run: algorithm and options, the problem's fingerprint (name,
 dim, bounds, shift and rotation seeds, integral coordinates), population, iterations, evaluation budget, seed,
-backend, dtype and draws must all match, or loading is refused with a ``ValueError`` naming the field.
+backend, dtype, draws, ``x0`` and ``sigma0`` must all match, or loading is refused with a ``ValueError``
+naming the field.
 """
 
 from __future__ import annotations
@@ -179,6 +180,8 @@ def fingerprint(optimizer) -> dict[str, Any]:
         "seed": optimizer.seed,
         "backend": optimizer.backend, "dtype": optimizer.dtype, "draws": optimizer.impl.draws,
         "integrality": None if problem.integrality is None else np.flatnonzero(problem.integrality).tolist(),
+        **{key: None if getattr(optimizer, key, None) is None else getattr(optimizer, key).tolist()
+           for key in ("x0", "sigma0")},
     }
 
 

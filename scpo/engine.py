@@ -31,7 +31,7 @@ class OptimizeResult(dict):
             raise AttributeError(key) from None
 
     def __repr__(self) -> str:
-        shown = {k: v for k, v in self.items() if k not in ("history", "x")}
+        shown = {k: v for k, v in self.items() if k not in ("history", "x", "center")}
         return f"OptimizeResult(fun={self['fun']!r}, {', '.join(f'{k}={v!r}' for k, v in shown.items() if k != 'fun')})"
 
 
@@ -135,7 +135,8 @@ def split_bounds(bounds) -> tuple[np.ndarray, np.ndarray]:
 
 class Optimizer:
     """Ask/tell driver and the run loop. ``ask()`` returns candidates to evaluate,
-    ``tell(fitness)`` takes their fitness. The first ask is the uniform initial population;
+    ``tell(fitness)`` takes their fitness. The first ask is the uniform initial population (a
+    distribution algorithm started at its mean, ``x0`` or ``init="center"``, asks its own sample instead);
     algorithms with two evaluation phases per iteration (PO, SCPO) simply ask twice.
     ``run()`` is the loop: ask, evaluate with the backend's evaluator, tell, until the budget
     is spent or an observer requests a stop (:mod:`scpo.observers`).
@@ -160,6 +161,20 @@ class Optimizer:
     returns one, which the first ``ask()`` returns instead of the uniform draw (``None``, the
     default): a caller who knows a good region (a network's initial weights, a previous run)
     starts the algorithm there.
+
+    ``x0`` (a point in the box; a number is broadcast) and ``sigma0`` (a positive step in the units
+    of x, one number or one per coordinate) set where the search starts. The distribution
+    algorithms (``cmaes``, ``sep-cmaes``, ``openai-es``, ``snes``, ``pgpe``) put their mean at
+    ``x0`` (default: the box centre, or ``cmaes``'s best of a uniform population) with initial step
+    ``sigma0`` (default: their option's share of the range), and evaluate no initial population:
+    their first ask is their own sample. The population algorithms (``sca``, ``po``, ``scpo``,
+    ``pso``, ``de``, ``random``) start from ``initial_population`` = ``x0`` plus ``x0 + sigma0 N(0, I)``
+    clipped to the bounds (:func:`population_around`; default ``sigma0``: a tenth of each side);
+    ``sigma0`` without ``x0`` is refused there, and ``x0`` with ``initial_population`` everywhere
+    (a distribution algorithm takes ``sigma0`` with ``initial_population``: its step, and its ``init``
+    start from that population).
+    ``result().center``: the distribution's mean in the box (``None`` for population algorithms),
+    not evaluated: ``fun`` is ``f(x)``, ``x`` the best evaluated sample.
 
     Budget: ``max_iter`` is the algorithm's iteration count T (its schedule); ``max_evals`` sets
     T as the algorithm's reference does (:meth:`Algorithm.iterations`) and is also a hard cap:
@@ -188,7 +203,8 @@ class Optimizer:
                  backend="numpy", device: str = "cpu", dtype: str = "float64",
                  observers: list[Observer] | tuple = (), initial_population=None,
                  target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
-                 max_time: float | None = None, stagnation: int | None = None):
+                 max_time: float | None = None, stagnation: int | None = None,
+                 x0=None, sigma0=None):
         self.impl = backends.get(backend, device, dtype)
         self.backend, self.device, self.dtype = self.impl.name, self.impl.device, self.impl.dtype
         self.pop_size = algorithm.population_size(pop_size, dim=problem.dim)
@@ -201,6 +217,7 @@ class Optimizer:
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])  # reported, so reproducible
         self.seed = seed
+        self.x0, self.sigma0 = self._start_point(x0, sigma0, initial_population)
         self._settings: Context = self.impl.context(seed, problem, self.max_iter)
         self.run_state = RunState(rng=self._settings.rng)
         self.history = History()
@@ -215,6 +232,28 @@ class Optimizer:
         self._start = time.perf_counter()
         if problem.vectorized == "auto":
             self.run_state.nfev += self._detect_vectorized()
+
+    def _start_point(self, x0, sigma0, initial_population) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``x0``/``sigma0`` checked, as ``(D,)`` arrays (or ``None``), and put to use: a distribution
+        algorithm starts its mean there (:meth:`Algorithm.for_start`); a population algorithm gets an
+        ``initial_population`` around ``x0`` (:func:`population_around`)."""
+        problem = self.problem
+        x0, sigma0 = check_x0(x0, problem), check_sigma0(sigma0, problem.dim)
+        if x0 is None and sigma0 is None:
+            return None, None
+        if initial_population is not None and x0 is not None:
+            raise ValueError("x0= and initial_population= both set the start: give one of them")
+        span = problem.ub - problem.lb
+        if self.algorithm.distribution:
+            self.algorithm = self.algorithm.for_start(None if x0 is None else (x0 - problem.lb) / span,
+                                                      None if sigma0 is None else sigma0 / span)
+        elif x0 is None:
+            raise ValueError(f"sigma0= needs x0= for {self.algorithm.name!r}: it is the spread of the initial "
+                             "population around x0")
+        else:
+            spread = POPULATION_SPREAD * span if sigma0 is None else sigma0
+            self.initial_population = population_around(x0, spread, self.pop_size, problem, self.seed)
+        return x0, sigma0
 
     def _detect_vectorized(self) -> int:
         """Decide ``problem.vectorized`` by probing the objective; returns the rows it was handed
@@ -372,6 +411,9 @@ class Optimizer:
         ctx = self._context()
         if run.algorithm_state is None and self.initial_population is not None:
             candidates = self.impl.given_population(self.initial_population)
+        elif run.algorithm_state is None and (started := self.algorithm.start(self.pop_size, ctx)) is not None:
+            run.algorithm_state = started  # a distribution at its start point: its first ask is its own sample
+            candidates = self.algorithm.ask(started, ctx)
         elif run.algorithm_state is None:
             candidates = self.impl.initial_population(ctx, (self.pop_size, self.problem.dim))
         else:
@@ -516,6 +558,7 @@ class Optimizer:
             nonfinite=nonfinite, errors=run.counters.errors, worker_restarts=run.counters.worker_restarts,
             wall_time_s=self.elapsed(), compile_time_s=self.compile_time_s,
             history=self.history.as_dict(self.impl),
+            center=self._center(),
         )
 
     def _end_rule(self) -> str | None:
@@ -527,6 +570,14 @@ class Optimizer:
         if not self.done:
             return None
         return "max_evals" if self.evals_spent and self.run_state.nit < self.max_iter else "max_iter"
+
+    def _center(self) -> np.ndarray | None:
+        """The distribution's mean in the box (``result.center``): distribution algorithms only, never
+        evaluated by the engine (``fun`` stays ``f(x)``, the best evaluated sample)."""
+        state = self.run_state.algorithm_state
+        if state is None or not self.algorithm.distribution:
+            return None
+        return np.array(self.impl.to_numpy(self.algorithm.center(state, self._context())), dtype=float)
 
     def _end_reason(self) -> str:
         if self.run_state.stop_message is not None:
@@ -543,16 +594,20 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
          timeout: float | None = None,
          integrality=None,
          target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
-         max_time: float | None = None, stagnation: int | None = None, **options: Any) -> Optimizer:
+         max_time: float | None = None, stagnation: int | None = None,
+         x0=None, sigma0=None,
+         **options: Any) -> Optimizer:
     """An ask/tell optimizer: ``opt = scpo.make(problem, "sca", seed=0); X = opt.ask(); opt.tell(f)``.
 
     The arguments come in ``minimize``'s order: ``problem_or_bounds`` is a Problem, a function
     with ``bounds=`` (``vectorized``, ``on_error``, ``timeout`` as in :func:`minimize`), or bounds
     alone (a list of (lb, ub) pairs) when the evaluation happens elsewhere. The older order
     ``make("sca", problem, ...)`` (algorithm first) is still accepted. ``backend``/``device``/
-    ``dtype``, ``initial_population``, the stopping rules (``target``, ``tol_f``, ``tol_x``, ``max_time``,
-    ``stagnation``): see :class:`Optimizer`; ``integrality``: see :func:`minimize` (with bounds alone
-    too: ``ask()`` then returns rounded candidates); ``options`` go to the algorithm.
+    ``dtype``, ``initial_population``, ``x0``, ``sigma0``, the stopping rules (``target``, ``tol_f``,
+    ``tol_x``, ``max_time``, ``stagnation``): see :class:`Optimizer`; ``integrality``: see :func:`minimize`
+    (with bounds alone too: ``ask()`` then returns rounded candidates); ``options`` go to the algorithm
+    (the algorithms' own ``sigma0`` option, a share of the range, is reached through
+    ``Optimizer(scpo.create(name, sigma0=...), ...)``: ``sigma0=`` here is in the units of x).
     Arguments that would be ignored (``bounds`` with a Problem, ``vectorized`` without a
     function) are refused.
     """
@@ -573,7 +628,8 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
                           integrality=integrality)
     return Optimizer(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend,
                      device, dtype, observers, initial_population,
-                     target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation)
+                     target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation,
+                     x0=x0, sigma0=sigma0)
 
 
 def _check_initial_population(X, pop_size: int, problem: Problem) -> np.ndarray | None:
@@ -595,6 +651,66 @@ def _check_initial_population(X, pop_size: int, problem: Problem) -> np.ndarray 
     return X
 
 
+POPULATION_SPREAD = 0.1  # a population algorithm's default sigma0 around x0: a tenth of each side of the box
+
+
+def check_x0(x0, problem: Problem) -> np.ndarray | None:
+    """``x0`` (a scalar is broadcast) as a float ``(D,)`` copy inside the bounds, or a one-line ValueError."""
+    if x0 is None:
+        return None
+    values = _numbers(x0, "x0 must be a point: one number per coordinate (or one number for all)")
+    if values.ndim == 0:
+        values = np.full(problem.dim, float(values))
+    if values.shape != (problem.dim,):
+        raise ValueError(f"x0 must have length dim={problem.dim} (or be one number), got shape {values.shape}")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"x0 must be finite, got x0[{bad[0]}]={float(values[bad[0]])!r}")
+    outside = np.flatnonzero((values < problem.lb) | (values > problem.ub))
+    if outside.size:
+        i = outside[0]
+        raise ValueError(f"x0 must lie inside the bounds, got x0[{i}]={float(values[i])!r} outside "
+                         f"[{float(problem.lb[i])!r}, {float(problem.ub[i])!r}]")
+    return values
+
+
+def check_sigma0(sigma0, dim: int) -> np.ndarray | None:
+    """``sigma0`` (a scalar is broadcast) as a positive finite float ``(D,)`` array, or a one-line ValueError."""
+    if sigma0 is None:
+        return None
+    values = _numbers(sigma0, "sigma0 must be a number or one number per coordinate (positive, in the units of x)")
+    if values.ndim == 0:
+        values = np.full(dim, float(values))
+    if values.shape != (dim,):
+        raise ValueError(f"sigma0 must have length dim={dim} (or be one number), got shape {values.shape}")
+    bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+    if bad.size:
+        raise ValueError(f"sigma0 must be positive and finite, got sigma0[{bad[0]}]={float(values[bad[0]])!r}")
+    return values
+
+
+def _numbers(value, message: str) -> np.ndarray:
+    """``value`` as a float array if it holds real numbers only (no strings, booleans or objects)."""
+    try:
+        kind = np.asarray(value).dtype.kind
+        values = np.array(value, dtype=float) if kind in "iuf" else None
+    except (TypeError, ValueError):
+        values = None
+    if values is None or values.ndim > 1:
+        raise ValueError(f"{message}, got {_short_repr(value)}")
+    return values
+
+
+def population_around(x0: np.ndarray, sigma0: np.ndarray, pop_size: int, problem: Problem, seed: int) -> np.ndarray:
+    """A population algorithm's initial population from ``x0``: ``x0`` itself as member 0, the others
+    ``x0 + sigma0 * N(0, I)`` clipped to the bounds. Drawn from a generator of its own keyed by the
+    seed, so the run's stream is that of a run given this array as ``initial_population``."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5830]))
+    X = np.clip(x0 + sigma0 * rng.standard_normal((pop_size, problem.dim)), problem.lb, problem.ub)
+    X[0] = x0
+    return X
+
+
 def _no_objective(X):
     raise RuntimeError("this optimizer was made from bounds alone: evaluate its ask() yourself")
 
@@ -608,7 +724,9 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
              timeout: float | None = None,
              integrality=None,
              target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
-             max_time: float | None = None, stagnation: int | None = None, **options: Any) -> OptimizeResult:
+             max_time: float | None = None, stagnation: int | None = None,
+             x0=None, sigma0=None,
+             **options: Any) -> OptimizeResult:
     """Minimize over a box with a population algorithm; the whole population is evaluated per call.
 
     ``fun_or_problem`` is a :class:`Problem` (it carries its bounds and settings: ``bounds``,
@@ -619,6 +737,8 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
     ``on_error`` and ``timeout`` are :class:`Problem`'s. ``max_evals`` sets the iterations as
     each algorithm's reference does (PO/SCPO: ``round(max_evals / (N + parties))``) and caps
     ``nfev``: the last batch is cut to fit.
+    ``x0``/``sigma0``: the start point and initial step (units of x), see :class:`Optimizer`; the
+    result's ``center`` is a distribution algorithm's final mean.
     ``options`` go to the algorithm. ``callback(progress)`` runs after each iteration
     (True stops); ``observers`` (:mod:`scpo.observers`) get every hook. ``checkpoint`` saves
     the full state (every ``checkpoint_every`` iterations; ``None``: adaptively, at most
@@ -649,7 +769,8 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
                      max_evals=max_evals, backend=backend, device=device, dtype=dtype, vectorized=vectorized,
                      on_error=on_error, timeout=timeout,
                      integrality=integrality,
-                     target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation, **options)
+                     target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation,
+                     x0=x0, sigma0=sigma0, **options)
     if checkpoint is not None:
         optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume)
     watchers = [*observers, *([Callback(callback)] if callback is not None else [])]

@@ -93,8 +93,9 @@ def test_default_population_is_4_plus_3_ln_d_even_for_mirrored(name, dim, expect
     ("openai-es", {"pop_size": 21}, "pop_size must be even for openai-es (mirrored pairs), got 21"),
     ("pgpe", {"pop_size": 9}, "pop_size must be even for pgpe"),
     ("sep-cmaes", {"pop_size": 3}, "pop_size must be at least 4 for sep-cmaes"),
-    ("snes", {"sigma0": 0.0}, "sigma0 must be a number in (0.0, 1.0], got 0.0"),
+    ("snes", {"sigma0": 0.0}, "sigma0 must be positive and finite, got sigma0[0]=0.0"),  # the engine's sigma0
     ("snes", {"sigma0": float("nan")}, "sigma0 must be"),
+    ("snes", {"sigma0": [0.1, 0.2]}, "sigma0 must have length dim=4 (or be one number), got shape (2,)"),
     ("openai-es", {"optimizer": "rmsprop"}, "optimizer must be one of adam, sgd, got 'rmsprop'"),
     ("pgpe", {"optimizer": "sgd"}, "optimizer must be one of clipup, adam, got 'sgd'"),
     ("openai-es", {"learning_rate": -1}, "learning_rate must be"),
@@ -132,8 +133,7 @@ def test_sep_cma_learning_rate_is_raised_by_d_plus_2_over_3():
 @pytest.mark.parametrize("name", ["openai-es", "pgpe"])
 def test_mirrored_samples_are_symmetric_about_the_centre(name):
     opt = scpo.make(name, [(-100.0, 100.0)] * 6, seed=1, max_iter=3, pop_size=8)
-    opt.tell((opt.ask() ** 2).sum(axis=1))
-    X = opt.ask()
+    X = opt.ask()  # init="center": the first ask is the strategy's own sample (no uniform population)
     assert np.allclose(X[:4] + X[4:], 0.0, atol=1e-12)  # centre = box centre = 0, no clipping
 
 
@@ -165,6 +165,7 @@ def test_evolution_strategies_never_round_past_the_upper_bound(algorithm, option
         seen.append(np.array(X.numpy() if hasattr(X, "numpy") else X, dtype=np.float64))
         return (seen[-1][:, 0] - ub) ** 2
 
+    options = {k: v * (ub - lb) if k == "sigma0" else v for k, v in options.items()}  # sigma0: in units of x
     result = scpo.minimize(f, bounds=[(lb, ub)], algorithm=algorithm, pop_size=8, max_evals=400, seed=0,
                            vectorized=True, backend=backend, dtype=dtype, **options)
     X = np.concatenate(seen)

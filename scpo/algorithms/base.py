@@ -83,6 +83,11 @@ class Algorithm:
     # True: every ask is a uniform draw on the box (random search); with integral coordinates
     # (``Problem.integrality``) the engine maps it so each integer of [lb, ub] is equally likely
     uniform_asks: ClassVar[bool] = False
+    # True: samples a distribution around a mean (cmaes, sep-cmaes, openai-es, snes, pgpe): ``x0`` is where
+    # that mean starts, ``sigma0`` its initial step, and ``result.center`` the final mean
+    distribution: ClassVar[bool] = False
+    x0_unit: np.ndarray | None = None  # the start point in the unit box (for_start), None: the default
+    step_unit: np.ndarray | None = None  # the initial per-coordinate step in the unit box, None: the default
 
     def population_size(self, pop_size: int | None, dim: int | None = None) -> int:
         """N for a requested ``pop_size`` (None: the default, which may depend on ``dim``)."""
@@ -93,6 +98,21 @@ class Algorithm:
     def for_population(self, pop_size: int) -> Algorithm:
         """This algorithm with every setting that depends on the population size resolved (self if none)."""
         return self
+
+    def for_start(self, x0: np.ndarray | None, step: np.ndarray | None) -> Algorithm:
+        """This algorithm starting its mean at ``x0`` with per-coordinate step ``step`` (both in the unit box,
+        ``(D,)`` numpy, ``None``: the default): distribution algorithms only (the engine's ``x0=``/``sigma0=``;
+        population algorithms get an initial population around ``x0`` instead)."""
+        return resolved_copy(self, x0_unit=x0, step_unit=step)
+
+    def start(self, pop_size: int, ctx: Context) -> Any:
+        """The state of a distribution algorithm at its start point, built without evaluating anything (its
+        first ask is then its own sample); ``None``: it starts from an evaluated initial population (``init``)."""
+        return None
+
+    def center(self, state: Any, ctx: Context) -> Any:
+        """The distribution's mean in the box (``result.center``); ``None`` for population algorithms."""
+        return None
 
     def replace_members(self, state: Any, indices: np.ndarray, X: np.ndarray, fitness: np.ndarray,
                         ctx: Context) -> Any:

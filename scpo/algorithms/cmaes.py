@@ -5,6 +5,10 @@ Choices:
   one step size fits boxes whose sides differ; ``cma``'s bound handling keeps ``u`` inside;
 - it starts at the best point of the engine's initial uniform population (those
   evaluations are already spent) with ``sigma0 = 0.3`` of the range, ``popsize = N``;
+  ``Optimizer(x0=)`` starts the mean at ``x0`` instead, with no initial population evaluated
+  (the first ask is ``cma``'s own sample); ``Optimizer(sigma0=)`` (units of x, per coordinate)
+  is passed as ``cma``'s ``sigma0`` (its root mean square in the unit box) and ``CMA_stds`` (the ratios);
+  ``result.center`` is ``cma``'s distribution mean (``result.xfavorite``) in the box;
 - randomness: ``cma`` draws its normal deviates through the ``randn`` option, which we
   point at a ``numpy.random.Generator`` seeded from ``ctx.rng``. (Its ``seed`` option would
   call ``np.random.seed``: a process-wide side effect, and two interleaved instances would
@@ -15,7 +19,8 @@ Choices:
   ``tolx``, flat fitness ...), it restarts from a uniform random point with the same
   population size (``restarts=False`` keeps stepping the stopped instance);
 - NaN or inf fitness is told to ``cma`` as a value worse than every finite one;
-- the initial uniform population counts as iteration 1: ``T = max_evals // N``;
+- the initial uniform population counts as iteration 1 (with ``x0``, ``cma``'s first sample does):
+  ``T = max_evals // N``;
 - ``Optimizer.tell(fitness, candidates=X)`` (points evaluated instead of the asked ones): the
   distribution is updated from the samples ``cma`` drew, with the told fitness attributed to
   them; ``X`` only becomes the best so far (``cma`` ignores modified points under its bound
@@ -31,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from scpo.algorithms import es_tools as es
 from scpo.algorithms.base import Algorithm, Context, check_bool, check_number, check_positive_int, register
 
 RESERVED = ("bounds", "popsize", "randn", "seed", "verbose", "verb_disp", "verb_log", "maxiter", "maxfevals")
@@ -75,6 +81,7 @@ class CMAES(Algorithm):
 
     name = "cmaes"
     initial_counts_as_iteration = True
+    distribution = True
     checkpointable = False  # the state is a cma.CMAEvolutionStrategy, which a checkpoint will not pickle
 
     def __init__(self, sigma0: float = 0.3, restarts: bool = True, cma_options: dict | None = None):
@@ -97,12 +104,30 @@ class CMAES(Algorithm):
         import cma  # imported here: only this algorithm needs it
 
         one_d = {"maxstd": np.inf} if u0.size == 1 else {}  # cma's 1-D cap crashes (see the module's docstring)
+        sigma0, stds = self.sigma0, {}
+        if self.step_unit is not None:  # Optimizer(sigma0=): one global step, the diagonal carries the ratios
+            sigma0 = es.step_scale(self.step_unit)
+            if not np.allclose(self.step_unit, sigma0, rtol=1e-12, atol=0):
+                stds = {"CMA_stds": (self.step_unit / sigma0).tolist()}
         options = {
-            **one_d, "bounds": [0.0, 1.0], "popsize": pop_size, "randn": GeneratorRandn(int(ctx.rng.integers(2**63))),
+            **one_d, **stds, "bounds": [0.0, 1.0], "popsize": pop_size,
+            "randn": GeneratorRandn(int(ctx.rng.integers(2**63))),
             "seed": np.nan, "verbose": -9, "verb_disp": 0, "verb_log": 0, "maxiter": np.inf, "maxfevals": np.inf,
             **self.cma_options,
         }
-        return cma.CMAEvolutionStrategy(u0, self.sigma0, options)
+        return cma.CMAEvolutionStrategy(u0, sigma0, options)
+
+    def for_start(self, x0, step) -> CMAES:
+        if step is not None and "CMA_stds" in self.cma_options:
+            raise ValueError("cma_options 'CMA_stds' and sigma0= both set the initial steps: give one of them")
+        return super().for_start(x0, step)
+
+    def start(self, pop_size: int, ctx: Context) -> CMAESState | None:
+        """At ``x0`` when it is given; otherwise from the best of the evaluated uniform population."""
+        return None if self.x0_unit is None else CMAESState(self._strategy(self.x0_unit, pop_size, ctx))
+
+    def center(self, state: CMAESState, ctx: Context) -> np.ndarray:
+        return es.to_box(np.asarray(state.es.result.xfavorite, dtype=float), ctx)
 
     def init(self, X, fitness, ctx: Context) -> CMAESState:
         u0 = (X[int(np.argmin(fitness))] - ctx.lb) / (ctx.ub - ctx.lb)

@@ -100,6 +100,44 @@ def start_point(X, fitness, ctx: Context, how: str, xp=np):
     return U[int(xp.argmin(fitness))]
 
 
+def starts_without_population(algorithm) -> bool:
+    """Whether the strategy starts from its centre without an evaluated initial population: at ``x0``
+    (``Optimizer(x0=)``) or at the box centre (``init="center"``, the default), the engine's uniform
+    population would be evaluated and thrown away; ``"mean"`` and ``"best"`` need it."""
+    return algorithm.x0_unit is not None or algorithm.init_how == "center"
+
+
+def check_start(algorithm, x0) -> None:
+    """``x0`` is the start: with ``init="mean"`` or ``"best"`` (starts taken from an evaluated initial
+    population) it would contradict it."""
+    if x0 is not None and algorithm.init_how != "center":
+        raise ValueError(f"x0 sets {algorithm.name}'s start, init={algorithm.init_how!r} another: leave init "
+                         "at 'center' (the default) with x0")
+
+
+def vector(values: np.ndarray, ref, xp=np):
+    """A copy of numpy ``values`` in ``ref``'s kind (dtype and device for torch), owned by a state."""
+    if xp is np:
+        return np.array(values, dtype=float)
+    return xp.as_tensor(np.asarray(values, dtype=float), device=ref.device).to(ref.dtype).clone()
+
+
+def zeros(shape: tuple[int, ...], ref, xp=np):
+    return np.zeros(shape) if xp is np else xp.zeros(shape, dtype=ref.dtype, device=ref.device)
+
+
+def start_centre(algorithm, ctx: Context, xp=np):
+    """The initial centre in the unit box when no population is evaluated: ``x0`` or the box centre."""
+    dim = ctx.lb.shape[0]
+    return vector(np.full(dim, 0.5) if algorithm.x0_unit is None else algorithm.x0_unit, ctx.lb, xp)
+
+
+def step_scale(step: np.ndarray) -> float:
+    """One number for a per-coordinate step (its root mean square): the global step of sep-CMA-ES and
+    ``cma``, whose diagonal then carries the ratios."""
+    return float(np.sqrt(np.mean(np.square(step))))
+
+
 def fitness_order(fitness, xp=np):
     """Indices best (lowest loss) first; ties keep their index order, so runs are reproducible."""
     return xp.argsort(fitness, kind="stable") if xp is np else xp.argsort(fitness, stable=True)

@@ -19,10 +19,13 @@ Choices:
   ``v = momentum v + g``, ``theta -= learning_rate v``);
   SGD's step scales with the gradient, which grows like ``1 / sigma``, so it needs a far
   smaller ``learning_rate`` than Adam (e.g. 3e-5 with ``sigma = 0.01``);
-- start: ``init="center"`` (box centre, default), ``"mean"`` or ``"best"`` of the engine's
-  uniform initial population; the centre is kept in the box after each step;
+- start: ``init="center"`` (box centre, default; no initial population is evaluated: the
+  first ask is the strategy's own sample), ``"mean"`` or ``"best"`` of the engine's uniform
+  initial population; ``Optimizer(x0=, sigma0=)`` starts the centre at ``x0`` with
+  ``sigma = sigma0`` (units of x, per coordinate); the centre is kept in the box after each step;
 - bounds: candidates are clipped to the box; the gradient uses the drawn ``eps``;
-- the initial uniform population counts as iteration 1: ``T = max_evals // N``.
+- with ``init="mean"``/``"best"`` the initial uniform population counts as iteration 1; either
+  way ``T = max_evals // N``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class OpenAIESState:
     v: np.ndarray  # (D,) Adam's second moment
     eps: np.ndarray  # (N/2, D) the last ask's noise
     step: int = 0
+    sigma: np.ndarray | None = None  # (D,) per-coordinate step from Optimizer(sigma0=); None: the option's
 
 
 def openai_es_gradient(eps, fitness, sigma: float, xp=np):
@@ -58,6 +62,7 @@ class OpenAIES(Algorithm):
 
     name = "openai-es"
     initial_counts_as_iteration = True
+    distribution = True
     xp = np
 
     def __init__(self, sigma: float = 0.002, learning_rate: float = 0.001, optimizer: Literal["adam", "sgd"] = "adam",
@@ -80,19 +85,38 @@ class OpenAIES(Algorithm):
     def normal(self, shape, ctx: Context):
         return ctx.rng.standard_normal(shape)
 
+    def for_start(self, x0, step) -> OpenAIES:
+        es.check_start(self, x0)
+        return super().for_start(x0, step)
+
+    def _step(self, theta):
+        return None if self.step_unit is None else es.vector(self.step_unit, theta, self.xp)
+
     def init(self, X, fitness, ctx: Context) -> OpenAIESState:
         theta = es.start_point(X, fitness, ctx, self.init_how, self.xp)
         zeros = theta * 0.0
-        return OpenAIESState(theta, zeros, zeros, X[: X.shape[0] // 2] * 0.0)
+        return OpenAIESState(theta, zeros, zeros, X[: X.shape[0] // 2] * 0.0, sigma=self._step(theta))
+
+    def start(self, pop_size: int, ctx: Context) -> OpenAIESState | None:
+        if not es.starts_without_population(self):
+            return None
+        theta = es.start_centre(self, ctx, self.xp)
+        zeros = theta * 0.0
+        return OpenAIESState(theta, zeros, zeros, es.zeros((pop_size // 2, theta.shape[0]), theta, self.xp),
+                             sigma=self._step(theta))
+
+    def center(self, state: OpenAIESState, ctx: Context):
+        return es.to_box(state.theta, ctx)
 
     def ask(self, state: OpenAIESState, ctx: Context):
         state.eps = self.normal((state.eps.shape[0], state.theta.shape[0]), ctx)
-        U = state.theta + self.sigma * self.xp.concatenate([state.eps, -state.eps])
+        sigma = self.sigma if state.sigma is None else state.sigma
+        U = state.theta + sigma * self.xp.concatenate([state.eps, -state.eps])
         return es.to_box(U, ctx)
 
     def tell(self, state: OpenAIESState, candidates, fitness, ctx: Context) -> tuple[OpenAIESState, bool]:
         xp = self.xp
-        grad = openai_es_gradient(state.eps, fitness, self.sigma, xp)
+        grad = openai_es_gradient(state.eps, fitness, self.sigma if state.sigma is None else state.sigma, xp)
         grad = grad + self.weight_decay * (state.theta - 0.5)
         step = state.step + 1
         if self.optimizer == "adam":
@@ -101,4 +125,4 @@ class OpenAIES(Algorithm):
             m, v = self.momentum * state.m + grad, state.v
             delta = self.learning_rate * m
         theta = (state.theta - delta).clip(0.0, 1.0)
-        return OpenAIESState(theta, m, v, state.eps, step), True
+        return OpenAIESState(theta, m, v, state.eps, step, state.sigma), True

@@ -20,9 +20,13 @@ Choices:
   default (``experiments/bench_es.py`` compares ``optimizer="clipup"`` with evotorch's ClipUp PGPE);
 - stdev: ``sigma += stdev_learning_rate g_sigma`` (0.2), each coordinate's change limited
   to ``stdev_max_change = 20 %`` of its value, so sigma stays positive;
-- start: ``init="center"`` (default), ``"mean"`` or ``"best"`` of the initial population;
+- start: ``init="center"`` (default; no initial population is evaluated: the first ask is the
+  strategy's own sample), ``"mean"`` or ``"best"`` of the initial population;
+  ``Optimizer(x0=, sigma0=)`` starts ``mu`` at ``x0`` with stdev ``sigma0`` (units of x), the
+  default speeds then scaled by its root mean square (as by ``sigma0`` here);
 - bounds: candidates are clipped to the box; the update uses the drawn ``eps``;
-- the initial uniform population counts as iteration 1: ``T = max_evals // N``.
+- with ``init="mean"``/``"best"`` the initial uniform population counts as iteration 1; either
+  way ``T = max_evals // N``.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class PGPE(Algorithm):
 
     name = "pgpe"
     initial_counts_as_iteration = True
+    distribution = True
     xp = np
 
     def __init__(self, sigma0: float = 0.1, optimizer: Literal["clipup", "adam"] = "adam",
@@ -93,14 +98,32 @@ class PGPE(Algorithm):
 
     def speeds(self, dim: int) -> tuple[float, float]:
         """(learning rate, max speed) of the centre's optimizer."""
-        max_speed = self.max_speed or self.sigma0 * math.sqrt(dim) / 15
-        default_lr = max_speed / 2 if self.optimizer == "clipup" else self.sigma0 / 30
+        sigma0 = self.sigma0 if self.step_unit is None else es.step_scale(self.step_unit)
+        max_speed = self.max_speed or sigma0 * math.sqrt(dim) / 15
+        default_lr = max_speed / 2 if self.optimizer == "clipup" else sigma0 / 30
         return self.learning_rate or default_lr, max_speed
+
+    def for_start(self, x0, step) -> PGPE:
+        es.check_start(self, x0)
+        return super().for_start(x0, step)
+
+    def _sigma(self, mu):
+        return mu * 0.0 + self.sigma0 if self.step_unit is None else es.vector(self.step_unit, mu, self.xp)
 
     def init(self, X, fitness, ctx: Context) -> PGPEState:
         mu = es.start_point(X, fitness, ctx, self.init_how, self.xp)
         zeros = mu * 0.0
-        return PGPEState(mu, zeros + self.sigma0, zeros, zeros, X[: X.shape[0] // 2] * 0.0)
+        return PGPEState(mu, self._sigma(mu), zeros, zeros, X[: X.shape[0] // 2] * 0.0)
+
+    def start(self, pop_size: int, ctx: Context) -> PGPEState | None:
+        if not es.starts_without_population(self):
+            return None
+        mu = es.start_centre(self, ctx, self.xp)
+        zeros = mu * 0.0
+        return PGPEState(mu, self._sigma(mu), zeros, zeros, es.zeros((pop_size // 2, mu.shape[0]), mu, self.xp))
+
+    def center(self, state: PGPEState, ctx: Context):
+        return es.to_box(state.mu, ctx)
 
     def ask(self, state: PGPEState, ctx: Context):
         state.eps = state.sigma * self.normal(tuple(state.eps.shape), ctx)

@@ -11,14 +11,18 @@ Choices (the paper's settings):
   min(1, (2 mu_eff - 1) / ((D + 2)^2 + mu_eff))``, used as ``c_cov (D + 2) / 3`` (at most 1);
 - ``h_sigma`` stalls ``p_c`` while ``||p_sigma||`` is large, as in the paper;
 - search in the unit box with ``sigma0 = 0.3`` (as ``cmaes``); start ``init="center"``
-  (default), ``"mean"`` or ``"best"`` of the initial population;
+  (default; no initial population is evaluated: the first ask is the strategy's own sample),
+  ``"mean"`` or ``"best"`` of the initial population; ``Optimizer(x0=, sigma0=)`` starts ``m`` at
+  ``x0``, with a per-coordinate ``sigma0`` (units of x) as the global step (its root mean square)
+  times the square root of the initial diagonal;
 - bounds: candidates are clipped to the box; the update uses the drawn samples, and the
   mean is kept in the box;
 - no restarts; ties in fitness are ranked by index;
 - against ``cma`` (``CMA_diagonal=True``; experiments/bench_es.py): the same or better at
   D = 100; at D = 1000 ``cma``'s default step-size rule is TPA, which converges faster on
   sphere; with CSA, the rule used here, ``cma`` is behind this implementation;
-- the initial uniform population counts as iteration 1: ``T = max_evals // N``.
+- with ``init="mean"``/``"best"`` the initial uniform population counts as iteration 1; either
+  way ``T = max_evals // N``.
 """
 
 from __future__ import annotations
@@ -96,6 +100,7 @@ class SepCMAES(Algorithm):
 
     name = "sep-cmaes"
     initial_counts_as_iteration = True
+    distribution = True
     xp = np
 
     def __init__(self, sigma0: float = 0.3, init: Literal[es.STARTS] = "center"):
@@ -111,10 +116,29 @@ class SepCMAES(Algorithm):
     def normal(self, shape, ctx: Context):
         return ctx.rng.standard_normal(shape)
 
-    def init(self, X, fitness, ctx: Context) -> SepCMAESState:
-        m = es.start_point(X, fitness, ctx, self.init_how, self.xp)
+    def for_start(self, x0, step) -> SepCMAES:
+        es.check_start(self, x0)
+        return super().for_start(x0, step)
+
+    def _state(self, m, z) -> SepCMAESState:
         zeros = m * 0.0
-        return SepCMAESState(m, zeros.sum() + self.sigma0, zeros + 1.0, zeros, zeros, X * 0.0)
+        if self.step_unit is None:
+            return SepCMAESState(m, zeros.sum() + self.sigma0, zeros + 1.0, zeros, zeros, z)
+        scale = es.step_scale(self.step_unit)
+        C = es.vector((self.step_unit / scale) ** 2, m, self.xp)
+        return SepCMAESState(m, zeros.sum() + scale, C, zeros, zeros, z)
+
+    def init(self, X, fitness, ctx: Context) -> SepCMAESState:
+        return self._state(es.start_point(X, fitness, ctx, self.init_how, self.xp), X * 0.0)
+
+    def start(self, pop_size: int, ctx: Context) -> SepCMAESState | None:
+        if not es.starts_without_population(self):
+            return None
+        m = es.start_centre(self, ctx, self.xp)
+        return self._state(m, es.zeros((pop_size, m.shape[0]), m, self.xp))
+
+    def center(self, state: SepCMAESState, ctx: Context):
+        return es.to_box(state.m, ctx)
 
     def ask(self, state: SepCMAESState, ctx: Context):
         state.z = self.normal(tuple(state.z.shape), ctx)

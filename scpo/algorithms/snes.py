@@ -11,11 +11,14 @@ Choices (the paper's defaults):
 - search in the unit box; ``sigma0 = 0.1`` of the range in every coordinate (the paper
   leaves it to the user; 0.3 reaches 10x less far on shifted sphere in 200-D at 20,000
   evaluations, since in D dimensions the samples lie ``sigma sqrt(D)`` from the centre);
-- start: ``init="center"`` (default), ``"mean"`` or ``"best"`` of the initial population;
+- start: ``init="center"`` (default; no initial population is evaluated: the first ask is the
+  strategy's own sample), ``"mean"`` or ``"best"`` of the initial population;
+  ``Optimizer(x0=, sigma0=)`` starts ``mu`` at ``x0`` with ``sigma = sigma0`` (units of x);
 - bounds: candidates are clipped to the box (the update uses the drawn ``s``), and so is
   the centre after each step;
 - ties in fitness (e.g. several ``+inf``) are ranked by index: deterministic;
-- the initial uniform population counts as iteration 1: ``T = max_evals // N``.
+- with ``init="mean"``/``"best"`` the initial uniform population counts as iteration 1; either
+  way ``T = max_evals // N``.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class SNES(Algorithm):
 
     name = "snes"
     initial_counts_as_iteration = True
+    distribution = True
     xp = np
 
     def __init__(self, sigma0: float = 0.1, eta_mu: float = 1.0, eta_sigma: float | None = None,
@@ -73,9 +77,25 @@ class SNES(Algorithm):
     def normal(self, shape, ctx: Context):
         return ctx.rng.standard_normal(shape)
 
+    def for_start(self, x0, step) -> SNES:
+        es.check_start(self, x0)
+        return super().for_start(x0, step)
+
+    def _sigma(self, mu):
+        return mu * 0.0 + self.sigma0 if self.step_unit is None else es.vector(self.step_unit, mu, self.xp)
+
     def init(self, X, fitness, ctx: Context) -> SNESState:
         mu = es.start_point(X, fitness, ctx, self.init_how, self.xp)
-        return SNESState(mu, mu * 0.0 + self.sigma0, X * 0.0)
+        return SNESState(mu, self._sigma(mu), X * 0.0)
+
+    def start(self, pop_size: int, ctx: Context) -> SNESState | None:
+        if not es.starts_without_population(self):
+            return None
+        mu = es.start_centre(self, ctx, self.xp)
+        return SNESState(mu, self._sigma(mu), es.zeros((pop_size, mu.shape[0]), mu, self.xp))
+
+    def center(self, state: SNESState, ctx: Context):
+        return es.to_box(state.mu, ctx)
 
     def ask(self, state: SNESState, ctx: Context):
         state.s = self.normal(tuple(state.s.shape), ctx)
