@@ -43,6 +43,7 @@ import numpy as np
 
 from scpo.io import _sigint_deferred, atomic_write
 from scpo.observers import Observer
+from scpo.stopping import step_size as sampling_step
 
 __all__ = ["COLUMNS", "CSVLogger", "MLflowLogger", "StatsLogger", "TensorBoardLogger", "run_params", "step_size"]
 
@@ -51,24 +52,16 @@ COLUMNS = ("iteration", "nfev", "time", "best", "pop_best", "pop_mean", "pop_med
 
 
 def step_size(optimizer) -> Any:
-    """The step size of the optimizer's algorithm as a share of the box width, or ``None``.
-
-    ``cmaes``: cma's global ``sigma``; ``sep-cmaes``: its global ``sigma``; ``snes`` and
-    ``pgpe``: the mean of their per-coordinate ``sigma``; ``openai-es``: its fixed ``sigma``.
-    A float, or a 0-d array or tensor (left on the device); ``None`` for the other algorithms.
+    """The step size of the optimizer's algorithm as a share of the box width, or ``None``: the mean over
+    coordinates of the sampling distribution's standard deviation (:meth:`Algorithm.step_size`: cma's
+    ``stds`` for ``cmaes``, ``sigma sqrt(C)`` for ``sep-cmaes``, the per-coordinate ``sigma`` of ``snes``,
+    ``pgpe`` and ``openai-es``). A float, or a 0-d array or tensor (left on the device); ``None`` for the
+    other algorithms.
     """
-    state = optimizer.run_state.algorithm_state
-    if state is None:
+    step = sampling_step(optimizer.algorithm, optimizer.run_state.algorithm_state)
+    if step is None:
         return None
-    es = getattr(state, "es", None)  # cmaes: a cma.CMAEvolutionStrategy
-    if es is not None and hasattr(es, "sigma"):
-        return float(es.sigma)
-    sigma = getattr(state, "sigma", None)
-    if sigma is not None:
-        return sigma.mean()
-    if optimizer.algorithm.name == "openai-es":
-        return float(optimizer.algorithm.sigma)
-    return None
+    return step.mean() if hasattr(step, "mean") else float(step)
 
 
 def run_params(optimizer) -> dict[str, Any]:

@@ -162,22 +162,12 @@ def make_rules(target: float | None = None, tol_f: float | None = None, tol_x: f
     return StopRules(rules) if rules else None
 
 
-# ---- step sizes: per-coordinate standard deviation of the sampling distribution, in the unit box
-
-STEP_SIZES = {
-    "cmaes": lambda algorithm, state: np.asarray(state.es.stds),
-    "sep-cmaes": lambda algorithm, state: state.sigma * state.C ** 0.5,
-    "snes": lambda algorithm, state: state.sigma,
-    "pgpe": lambda algorithm, state: state.sigma,
-    "openai-es": lambda algorithm, state: algorithm.sigma,
-}
-
+# ---- step sizes
 
 def step_size(algorithm, state) -> Any | None:
-    """The algorithm's sampling step per coordinate as a share of the range (an array or a scalar, in the
-    state's array type), or ``None`` for algorithms without one (they move a population)."""
-    get = STEP_SIZES.get(algorithm.name)
-    return None if get is None or state is None else get(algorithm, state)
+    """The algorithm's sampling step per coordinate as a share of the range (:meth:`Algorithm.step_size`),
+    or ``None`` for algorithms without one (they move a population) and before the first tell."""
+    return None if state is None else algorithm.step_size(state)
 
 
 # ---- whole-array helpers that work on numpy arrays and torch tensors alike
@@ -231,7 +221,7 @@ class StopRules(Observer):
             self.rules["tol_f"].length = 10 + math.ceil(30 * optimizer.problem.dim / optimizer.pop_size)
         if "tol_x" in self.rules:
             self.width = optimizer.impl.as_population(np.asarray(optimizer.problem.ub - optimizer.problem.lb))
-            if optimizer.algorithm.name in STEP_SIZES:
+            if optimizer.algorithm.distribution:
                 self.rules["tol_x"].what = "step size"
         self.bound = True
 
@@ -254,7 +244,7 @@ class StopRules(Observer):
         if "tol_f" in self.rules:
             self.low = _combine(self.low, fitness.min(), pick_max=False)
             self.high = _combine(self.high, fitness.max(), pick_max=True)
-        if "tol_x" in self.rules and optimizer.algorithm.name not in STEP_SIZES:
+        if "tol_x" in self.rules and not optimizer.algorithm.distribution:
             self.spread = _combine(self.spread, _population_spread(candidates), pick_max=True)
         if "stagnation" in self.rules and run.algorithm_state is None \
                 and not optimizer.algorithm.initial_counts_as_iteration:  # the best at "iteration 0" (PO, SCPO)

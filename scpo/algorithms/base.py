@@ -114,6 +114,12 @@ class Algorithm:
         """The distribution's mean in the box (``result.center``); ``None`` for population algorithms."""
         return None
 
+    def step_size(self, state: Any) -> Any:
+        """The sampling distribution's standard deviation per coordinate, as a share of the range (an array
+        or a scalar, in the state's array type): what ``tol_x`` and the loggers read. ``None`` for
+        population algorithms, which have no step."""
+        return None
+
     def replace_members(self, state: Any, indices: np.ndarray, X: np.ndarray, fitness: np.ndarray,
                         ctx: Context) -> Any:
         """A state whose members ``indices`` sit at ``X`` with ``fitness`` (Lamarckian refinement).

@@ -129,6 +129,9 @@ class CMAES(Algorithm):
     def center(self, state: CMAESState, ctx: Context) -> np.ndarray:
         return es.to_box(np.asarray(state.es.result.xfavorite, dtype=float), ctx)
 
+    def step_size(self, state: CMAESState) -> np.ndarray:
+        return np.asarray(state.es.stds)
+
     def init(self, X, fitness, ctx: Context) -> CMAESState:
         u0 = (X[int(np.argmin(fitness))] - ctx.lb) / (ctx.ub - ctx.lb)
         return CMAESState(self._strategy(u0, X.shape[0], ctx))

@@ -108,6 +108,9 @@ class OpenAIES(Algorithm):
     def center(self, state: OpenAIESState, ctx: Context):
         return es.to_box(state.theta, ctx)
 
+    def step_size(self, state: OpenAIESState):
+        return self.sigma if state.sigma is None else state.sigma
+
     def ask(self, state: OpenAIESState, ctx: Context):
         state.eps = self.normal((state.eps.shape[0], state.theta.shape[0]), ctx)
         sigma = self.sigma if state.sigma is None else state.sigma

@@ -125,6 +125,9 @@ class PGPE(Algorithm):
     def center(self, state: PGPEState, ctx: Context):
         return es.to_box(state.mu, ctx)
 
+    def step_size(self, state: PGPEState):
+        return state.sigma
+
     def ask(self, state: PGPEState, ctx: Context):
         state.eps = state.sigma * self.normal(tuple(state.eps.shape), ctx)
         return es.to_box(state.mu + self.xp.concatenate([state.eps, -state.eps]), ctx)

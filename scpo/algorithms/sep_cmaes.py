@@ -140,6 +140,9 @@ class SepCMAES(Algorithm):
     def center(self, state: SepCMAESState, ctx: Context):
         return es.to_box(state.m, ctx)
 
+    def step_size(self, state: SepCMAESState):
+        return state.sigma * self.xp.sqrt(state.C)
+
     def ask(self, state: SepCMAESState, ctx: Context):
         state.z = self.normal(tuple(state.z.shape), ctx)
         return es.to_box(state.m + state.sigma * self.xp.sqrt(state.C) * state.z, ctx)

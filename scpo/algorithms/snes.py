@@ -97,6 +97,9 @@ class SNES(Algorithm):
     def center(self, state: SNESState, ctx: Context):
         return es.to_box(state.mu, ctx)
 
+    def step_size(self, state: SNESState):
+        return state.sigma
+
     def ask(self, state: SNESState, ctx: Context):
         state.s = self.normal(tuple(state.s.shape), ctx)
         return es.to_box(state.mu + state.sigma * state.s, ctx)
