@@ -81,8 +81,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, case):
     (tmp_path / "broken.py").write_text("def f(x:\n")
     args, fragment = BAD_INPUTS[case]
     # defaults first: a repeated option takes its last value, so the case's own value wins
-    done = run("optimize", "--dim", "3", "--evals", "500", "--quiet", "--out", "r", *args, cwd=tmp_path)
-    assert done.returncode == 2, (done.stdout, done.stderr)
+    done = invoke("optimize", "--dim", "3", "--evals", "500", "--quiet", "--out", "r", *args, cwd=tmp_path)
+    assert done.exit_code == 2, (done.stdout, done.stderr)  # in-process: an uncaught exception is exit code 1
     assert "Traceback" not in done.stderr + done.stdout
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], done.stderr
