@@ -71,7 +71,7 @@ def test_a_checkpoint_holding_pickled_objects_is_not_executed(tmp_path):
 
 
 def test_sigkilled_cli_run_resumes_to_the_same_result(tmp_path):
-    args = ["optimize", "rastrigin", "--algo", "scpo", "--dim", "100", "--pop", "100", "--iters", "1500",
+    args = ["optimize", "rastrigin", "--algo", "scpo", "--dim", "100", "--pop", "100", "--iters", "600",
             "--seed", "3", "--quiet"]
     full = subprocess.run([SCPO, *args, "--out", "full", "--json", "full.json"], cwd=tmp_path, capture_output=True,
                           timeout=300)
@@ -81,7 +81,7 @@ def test_sigkilled_cli_run_resumes_to_the_same_result(tmp_path):
         deadline = time.time() + 60
         while not (tmp_path / "ck").exists() and time.time() < deadline:
             time.sleep(0.05)
-        time.sleep(0.5)
+        time.sleep(0.25)  # past the first checkpoints (every 25 iterations), far from the 600th iteration
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
     assert not (tmp_path / "out.json").exists(), "run finished before the kill: make it longer"

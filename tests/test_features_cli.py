@@ -21,6 +21,17 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([SCPO, *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
 
 
+def invoke(*args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch):
+    """``scpo *args`` in-process (typer's runner): the same command without a process start-up of its own."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    monkeypatch.setenv("SCPO_DATA_HOME", str(DATA_HOME))
+    monkeypatch.chdir(cwd)
+    return CliRunner().invoke(app, list(args))
+
+
 @pytest.fixture(scope="module")
 def data_home() -> Path:
     if not (DATA_HOME / "avengers_endgame_tweets.csv").is_file():
@@ -43,10 +54,11 @@ def test_data_info_prints_and_writes_json(tmp_path, data_home):
     assert info["top_tags"][0][0] == "avengersendgame"
 
 
-def test_data_info_user_csv_with_text_column(tmp_path):
+def test_data_info_user_csv_with_text_column(tmp_path, monkeypatch):
     (tmp_path / "mine.csv").write_text("id,body\n1,hello #World\n2,hi #world #Moon\n3,plain\n", encoding="utf-8")
-    done = run("data", "info", "mine.csv", "--text-column", "body", "--json", "out.json", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    done = invoke("data", "info", "mine.csv", "--text-column", "body", "--json", "out.json", cwd=tmp_path,
+                  monkeypatch=monkeypatch)
+    assert done.exit_code == 0, done.output
     info = json.loads((tmp_path / "out.json").read_text())
     assert (info["rows"], info["tagged_rows"], info["distinct_tags"]) == (3, 2, 2)
     assert info["top_tags"] == [["world", 2], ["moon", 1]]
@@ -60,10 +72,10 @@ def test_data_info_user_csv_with_text_column(tmp_path):
         (("mine.csv",), "cannot guess"),
     ],
 )
-def test_data_info_bad_source_is_one_line_exit_2(tmp_path, args, fragment):
+def test_data_info_bad_source_is_one_line_exit_2(tmp_path, monkeypatch, args, fragment):
     (tmp_path / "mine.csv").write_text("a,b\n1,2\n", encoding="utf-8")
-    done = run("data", "info", *args, cwd=tmp_path)
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr + done.stdout
+    done = invoke("data", "info", *args, cwd=tmp_path, monkeypatch=monkeypatch)
+    assert done.exit_code == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr + done.stdout  # in-process, an uncaught exception is exit code 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], done.stderr
