@@ -867,7 +867,6 @@ def train(
         if len(data.test_texts) < MIN_TEST_TWEETS:
             warnings.append(f"the test split has only {len(data.test_texts)} tweets (fewer than {MIN_TEST_TWEETS}): "
                             "the metrics say little; use a larger corpus or a larger test share")
-            typer.echo(f"warning: {warnings[-1]}", err=True)
         adam = model == "resnet" and optimizer == "adam"
         budget = _progress_line(epochs, "epochs") if adam else _progress_line(evals)
         announced = []
@@ -942,6 +941,8 @@ def train(
         typer.echo(f"{report['message']} at {at}: the best weights so far (selection loss {history.best_loss:.4g}) "
                    f"evaluated{f', written to {where}' if where else ''}", err=True)
         raise typer.Exit(STOP_STATUS[report["message"]])
+    for warning in warnings:  # beside the metrics it qualifies (an error before them stays one line)
+        typer.echo(f"warning: {warning}", err=True)
     ours, base = report["metrics"], report["frequency_metrics"]
     typer.echo(f"{model}{'/' + optimizer if optimizer else ''} on {source} ({leakage}, seed {seed}): "
                f"P@1 {ours['p@1']:.3f} (frequency {base['p@1']:.3f}), micro-F1 {ours['micro_f1@top1']:.3f} "
