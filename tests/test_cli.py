@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from _children import child
+from _cli import invoke
 
 SCPO = shutil.which("scpo", path=str(Path(sys.executable).parent)) or shutil.which("scpo")
 
@@ -150,22 +151,6 @@ def test_benchmark_command_writes_40_rows_and_resumes(tmp_path):
 
 # ---------------------------------------------------------------------------- option parsing, outputs, small traps
 # (issue 18 points 2, 4, 5; issue 14 part 5), in-process through typer's runner: fast, and stderr apart
-
-
-def invoke(*args, cwd):
-    """``scpo *args`` in-process with ``cwd`` as the working directory."""
-    import os
-
-    from typer.testing import CliRunner
-
-    from cli import app
-
-    here = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(app, list(args))
-    finally:
-        os.chdir(here)
 
 
 def one_line_error(done, *fragments):

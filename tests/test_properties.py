@@ -154,6 +154,20 @@ def objective(setup: dict) -> Counting:
     return Counting(setup["centre"], setup["weights"], MODES[setup["mode"]][1])
 
 
+def recording_objective(setup: dict) -> tuple[Counting, list[np.ndarray]]:
+    """The setup's objective and the list in which it keeps a float64 copy of every batch it is handed."""
+    seen: list[np.ndarray] = []
+    f = objective(setup)
+    inner = f.value
+
+    def recording(X):
+        seen.append(np.atleast_2d(float64(X)))
+        return inner(X)
+
+    f.value = recording
+    return f, seen
+
+
 def run(algorithm: str, backend: str, setup: dict, f: Counting | None = None) -> tuple[scpo.OptimizeResult, Counting]:
     f = f or objective(setup)
     result = scpo.minimize(f, bounds=np.column_stack([setup["lb"], setup["ub"]]), algorithm=algorithm,
@@ -192,15 +206,7 @@ def test_x_is_inside_the_bounds(algorithm, backend, data):
     """``lb <= x <= ub``, and every candidate the objective saw too. In float32 the box is the bounds
     rounded to float32 (a clipped float64 value rounds into it, never out of it)."""
     setup = data.draw(setups(algorithm, dtypes=dtypes(backend)))
-    seen = []
-    f = objective(setup)
-    inner = f.value
-
-    def recording(X):
-        seen.append(np.atleast_2d(float64(X)))
-        return inner(X)
-
-    f.value = recording
+    f, seen = recording_objective(setup)
     result, _ = run(algorithm, backend, setup, f)
     lb, ub = (setup[k].astype(setup["dtype"]).astype(np.float64) for k in ("lb", "ub"))
     for X in [result.x[None, :], *seen]:
@@ -299,15 +305,7 @@ def test_integral_coordinates_are_integral_in_every_row(algorithm, backend, data
     setup = data.draw(setups(algorithm, dtypes=dtypes(backend)))
     mask = np.array(data.draw(st.lists(st.booleans(), min_size=setup["dim"], max_size=setup["dim"]), label="mask"))
     lb, ub = np.where(mask, np.floor(setup["lb"]), setup["lb"]), np.where(mask, np.ceil(setup["ub"]), setup["ub"])
-    seen = []
-    f = objective(setup)
-    inner = f.value
-
-    def recording(X):
-        seen.append(np.atleast_2d(float64(X)))
-        return inner(X)
-
-    f.value = recording
+    f, seen = recording_objective(setup)
     result = scpo.minimize(f, bounds=np.column_stack([lb, ub]), algorithm=algorithm, pop_size=setup["pop_size"],
                            max_evals=setup["max_evals"], seed=setup["seed"], backend=backend, dtype=setup["dtype"],
                            vectorized=MODES[setup["mode"]][0], integrality=mask)

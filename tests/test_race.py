@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from _children import child
+from _cli import invoke
 
 from networks.race import OptimizerSpec, parse_optimizers
 from networks.resnet import DeepResNet
@@ -23,22 +24,6 @@ SCPO = shutil.which("scpo", path=str(Path(sys.executable).parent)) or shutil.whi
 def run(*args, cwd, timeout=120):
     assert SCPO, "the scpo console script is not installed (pip install -e .)"
     return subprocess.run([SCPO, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
-def invoke(*args, cwd):
-    """``scpo *args`` in-process (typer's runner) with ``cwd`` as the working directory: no start-up of its own."""
-    import os
-
-    from typer.testing import CliRunner
-
-    from cli import app
-
-    here = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(app, list(args))
-    finally:
-        os.chdir(here)
 
 
 # ---------------------------------------------------------------------------- optimizer entries
