@@ -66,7 +66,7 @@ METRICS = ("hit@1", "hit@5", "ndcg@5", "micro_f1", "macro_f1")
 FIELDS = ("optimizer", "seed", *METRICS, "wall_s", "evals", "grad_steps", "examples_forwarded", "val_loss",
           "val_hit@5", "n_train", "n_val", "n_test", "ended")
 CONFIG_KEYS = ("source", "evals", "epochs", "pop", "top_k", "train_share", "val_share", "exclude_collection_tag",
-               "text_column", "leakage", "monitor_points")
+               "text_column", "encoding", "leakage", "monitor_points")
 N_FEATURES = 9  # f1..f9 of the default featurizer (hashing on)
 
 
@@ -392,7 +392,7 @@ def run_race(source: str, optimizers: str | Sequence[str], seeds: int = 5, evals
               "text_column": text_column, "encoding": encoding, "leakage": leakage, "monitor_points": monitor_points,
               "adam_patience": ADAM_PATIENCE, "n_weights": n_weights}
     out_dir.mkdir(parents=True, exist_ok=True)
-    _check_config(out_dir, config, CONFIG_KEYS)
+    _check_config(out_dir, config, CONFIG_KEYS, older={"encoding": None})  # folders from before --encoding
     results = ResultsFile(out_dir / "results.csv", FIELDS, _parse_row, _row_key)
     labels = [FREQUENCY, *(s.label for s in specs)]
     keys = [(label, seed) for seed in range(seeds) for label in labels]

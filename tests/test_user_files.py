@@ -55,9 +55,9 @@ def test_other_separators_read_the_same_columns(tmp_path, delimiter, name):
     assert load_tweets(path, text_column="text") == [text for _, text in ROWS]  # the id is not in the text
 
 
-def test_tsv_suffix_is_tab_separated_even_when_the_header_has_one_column(tmp_path):
+def test_tsv_suffix_is_tab_separated_whatever_else_the_header_holds(tmp_path):
     path = tmp_path / "t.tsv"
-    path.write_text("text\ttags\nhello, world #a\tx\n", encoding="utf-8")
+    path.write_text("text\tnotes, more\nhello, world #a\tx, y\n", encoding="utf-8")
     assert load_tweets(path) == ["hello, world #a"]
 
 
