@@ -619,6 +619,8 @@ app.add_typer(data_app, name="data")
 def data_info(
     source: Annotated[str, typer.Argument(help="apple | avengers | path to a CSV file")],
     text_column: Annotated[str | None, typer.Option(help="Column with the tweet text (CSV files)")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Encoding of a user file (default UTF-8; e.g. latin-1)")]
+    = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="Also write the statistics as JSON here")]
     = None,
 ) -> None:
@@ -627,7 +629,7 @@ def data_info(
     import features  # here, so that optimizer commands do not load the text pipeline
 
     try:
-        info = features.dataset_info(source, text_column=text_column)
+        info = features.dataset_info(source, text_column=text_column, encoding=encoding)
     except (ValueError, OSError) as exc:
         fail(str(exc))
     to_stderr = is_stdout(json_file)  # `--json -`: standard output holds the JSON alone
@@ -770,6 +772,8 @@ def train(
     = False,
     leakage: Annotated[str, typer.Option(help="strict | tagfinder (labels leak into the text)")] = "strict",
     text_column: Annotated[str | None, typer.Option(help="Text column of a user CSV")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Encoding of a user file (default UTF-8; e.g. latin-1)")]
+    = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the split and of training")] = 0,
     out: Annotated[Path | None, typer.Option(parser=output_path,
                                              help="Save the trained model here (for `scpo recommend --model`)")]
@@ -854,7 +858,7 @@ def train(
             raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         data = features.build_dataset(source, top_k=top_k, train_share=train_share, val_share=val_share, seed=seed,
                                       leakage=leakage, exclude_collection_tag=exclude_collection_tag,
-                                      text_column=text_column)
+                                      text_column=text_column, encoding=encoding)
         if not data.test_texts:
             raise ValueError(f"{source} gives an empty test split ({len(data.train_texts)} training, "
                              f"{len(data.val_texts)} validation tweets with a kept tag): use a larger corpus or "
@@ -908,7 +912,7 @@ def train(
     # "model" names what was trained; its test metrics are under "metrics", the floor's under "frequency_metrics".
     report = {"source": source, "model": model, "optimizer": optimizer, "seed": seed, "device": device,
               "leakage": leakage, "top_k": top_k, "exclude_collection_tag": exclude_collection_tag,
-              "text_column": text_column,
+              "text_column": text_column, "encoding": encoding,
               "train_share": train_share, "val_share": val_share, "n_train": len(data.train_texts),
               "n_val": len(data.val_texts), "n_test": len(data.test_texts), "tags": list(data.tag_names),
               "warnings": warnings, "message": _train_message(history)}
@@ -1022,6 +1026,8 @@ def train_benchmark(
     = False,
     leakage: Annotated[str, typer.Option(help="strict | tagfinder (labels leak into the text)")] = "strict",
     text_column: Annotated[str | None, typer.Option(help="Text column of a user CSV")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Encoding of a user file (default UTF-8; e.g. latin-1)")]
+    = None,
     threads: Annotated[int | None, typer.Option(min=1, help="Torch threads per run")] = 1,
     out: Annotated[Path, typer.Option(parser=output_path, help="Output directory (re-running resumes)")]
     = Path("train-benchmark"),
@@ -1039,7 +1045,7 @@ def train_benchmark(
         result = run_race(source, optimizers, seeds=seeds, evals=evals, out_dir=out, epochs=epochs, pop=pop,
                           top_k=top_k, train_share=train_share, val_share=val_share,
                           exclude_collection_tag=exclude_collection_tag, text_column=text_column, leakage=leakage,
-                          threads=threads, progress=_bench_progress(quiet))
+                          threads=threads, progress=_bench_progress(quiet), encoding=encoding)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (scpo.observers.Terminated)
         _benchmark_interrupted(out, exc)
     except USER_ERRORS as exc:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,9 @@ SOURCES: dict[str, TweetSource] = {
     ),
 }
 
+# Field separators a user file may use; the header line (or csv.Sniffer on a sample) says which one.
+_DELIMITERS = ",;\t|"
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 # Column names tried, in order, when a user CSV does not say which column holds the text.
 _TEXT_COLUMN_GUESSES = ("text", "tweet", "tweet_text", "full_text", "content", "body", "message")
 
@@ -131,11 +136,13 @@ def load_tweets(
     *,
     encoding: str | None = None,
 ) -> list[str]:
-    """Tweet texts of `"apple"`, `"avengers"`, or any CSV file, one string per data row.
+    """Tweet texts of `"apple"`, `"avengers"`, or any CSV/TSV/JSON-lines file, one string per data row.
 
     Known corpora get their documented reading (Apple: Mac Roman, bare-CR records, double-encoding
-    repair). A user CSV is read as UTF-8 unless `encoding` says otherwise; its text column is
-    guessed from common names when `text_column` is None. Empty cells give empty strings, so the
+    repair). A user file is read as UTF-8 unless `encoding` says otherwise; its text column (a
+    `.jsonl` file's key) is guessed from common names when `text_column` is None. A CSV's separator
+    (comma, semicolon, tab or pipe) is detected, `.tsv` is tab-separated, and a file whose separator
+    cannot be told is refused. Empty cells give empty strings, so the
     result has exactly one entry per row.
     """
     path = resolve_source(source, data_home)
@@ -152,13 +159,22 @@ def load_tweets(
         content = raw.decode(encoding)
     except UnicodeDecodeError as error:
         raise ValueError(
-            f"{path} is not valid {encoding} (byte {error.start}); pass encoding= (e.g. 'latin-1')"
+            f"{path} is not valid {encoding} (byte {error.start}); pass its encoding (e.g. 'latin-1': "
+            "--encoding latin-1 on the command line, encoding='latin-1' in Python)"
         ) from None
     except LookupError:
         raise ValueError(f"unknown encoding {encoding!r}") from None
 
+    if path.suffix.lower() == ".jsonl":
+        return _json_lines(content, text_column, path)
+    if known is not None:
+        delimiter = ","
+    elif path.suffix.lower() == ".tsv":
+        delimiter = "\t"
+    else:
+        delimiter = _sniff_delimiter(content, path)
     # newline="" keeps bare CR record ends and line breaks inside quoted fields for the csv module.
-    reader = csv.reader(io.StringIO(content, newline=""))
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
         rows = list(reader)
@@ -174,4 +190,63 @@ def load_tweets(
     texts = [row[column] if column < len(row) else "" for row in rows]
     if known is not None and known.double_encoded and encoding == known.encoding:
         texts = [_repair_double_encoding(text) if not text.isascii() else text for text in texts]
+    return texts
+
+
+def _sniff_delimiter(content: str, path: Path) -> str:
+    """The field separator of a user CSV: the one candidate that splits its header, else csv.Sniffer's pick.
+
+    A header no candidate splits is a one-column file (read as before, comma-separated). Several
+    candidates that csv.Sniffer cannot decide between are refused rather than guessed, since a wrong
+    separator silently moves text between columns.
+    """
+    sample = content[:65536]
+    header_line = re.split(r"\r\n|\r|\n", sample, maxsplit=1)[0]
+    splitting = [
+        d for d in _DELIMITERS
+        if len(next(iter(csv.reader(io.StringIO(header_line, newline=""), delimiter=d)), [])) > 1
+    ]
+    if not splitting:
+        return ","
+    if len(splitting) == 1:
+        return splitting[0]
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters="".join(splitting)).delimiter
+    except csv.Error:
+        delimiter = ""
+    if delimiter not in splitting:
+        names = ", ".join(_DELIMITER_NAMES[d] for d in splitting)
+        raise ValueError(
+            f"cannot tell the field separator of {path} (its header splits on {names}); "
+            "save it with one separator, or as .tsv or .jsonl"
+        )
+    return delimiter
+
+
+def _json_lines(content: str, text_column: str | None, path: Path) -> list[str]:
+    """Texts of a JSON-lines file: one JSON object per non-blank line, `text_column` naming the key."""
+    records: list[tuple[int, dict[str, object]]] = []
+    for number, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} line {number} is not valid JSON: {error.msg}") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path} line {number} is not a JSON object (got {type(record).__name__})")
+        records.append((number, record))
+    if not records:
+        raise ValueError(f"{path} has no JSON lines")
+    keys = list(dict.fromkeys(key for _, record in records for key in record))
+    key = keys[_pick_column(keys, text_column, path)]
+    texts: list[str] = []
+    for number, record in records:
+        value = record.get(key)
+        if value is None:
+            texts.append("")  # as an empty CSV cell: one entry per record
+        elif isinstance(value, str):
+            texts.append(value)
+        else:
+            raise ValueError(f"{path} line {number}: {key!r} is a {type(value).__name__}, not text")
     return texts

@@ -87,9 +87,10 @@ def _texts_of(
     source: str | os.PathLike[str] | Sequence[str],
     text_column: str | None,
     data_home: str | os.PathLike[str] | None,
+    encoding: str | None = None,
 ) -> tuple[str, list[str]]:
     if isinstance(source, (str, os.PathLike)):
-        return str(source), load_tweets(source, text_column=text_column, data_home=data_home)
+        return str(source), load_tweets(source, text_column=text_column, data_home=data_home, encoding=encoding)
     texts = list(source)
     bad = next((text for text in texts if not isinstance(text, str)), None)
     if bad is not None:
@@ -132,6 +133,7 @@ def build_dataset(
     collection_tag: str | None = None,
     text_column: str | None = None,
     data_home: str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
 ) -> Dataset:
     """Clean, de-duplicate, split with a seeded generator, and label with the top-K training tags.
 
@@ -149,7 +151,7 @@ def build_dataset(
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     _check_shares(train_share, val_share)
 
-    name, texts = _texts_of(source, text_column, data_home)
+    name, texts = _texts_of(source, text_column, data_home, encoding)
     excluded: tuple[str, ...] = ()
     if exclude_collection_tag:
         tag = collection_tag or (known_collection_tag(name) if name != "texts" else None)
@@ -206,6 +208,8 @@ def dataset_info(
     text_column: str | None = None,
     data_home: str | os.PathLike[str] | None = None,
     top: int = 20,
+    *,
+    encoding: str | None = None,
 ) -> dict[str, object]:
     """Corpus statistics as in data/SOURCES.md: rows, distinct texts, tagged rows, top tags.
 
@@ -213,7 +217,7 @@ def dataset_info(
     `hashtag_tokens` counts every occurrence. `distinct_clean_texts` is what survives cleaning
     (strict mode) and de-duplication, i.e. what a split is drawn from.
     """
-    texts = load_tweets(source, text_column=text_column, data_home=data_home)
+    texts = load_tweets(source, text_column=text_column, data_home=data_home, encoding=encoding)
     tag_lists = [extract_hashtags(text) for text in texts]
     counts = Counter(tag for tags in tag_lists for tag in tags)
     clean = {prepare_text(text) for text in texts}

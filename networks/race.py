@@ -66,7 +66,7 @@ METRICS = ("hit@1", "hit@5", "ndcg@5", "micro_f1", "macro_f1")
 FIELDS = ("optimizer", "seed", *METRICS, "wall_s", "evals", "grad_steps", "examples_forwarded", "val_loss",
           "val_hit@5", "n_train", "n_val", "n_test", "ended")
 CONFIG_KEYS = ("source", "evals", "epochs", "pop", "top_k", "train_share", "val_share", "exclude_collection_tag",
-               "text_column", "leakage", "monitor_points")
+               "text_column", "encoding", "leakage", "monitor_points")
 N_FEATURES = 9  # f1..f9 of the default featurizer (hashing on)
 
 
@@ -234,12 +234,14 @@ class Split:
 
 
 def prepare_split(source: str, seed: int, top_k: int, train_share: float, val_share: float,
-                  exclude_collection_tag: bool, text_column: str | None, leakage: str) -> Split:
+                  exclude_collection_tag: bool, text_column: str | None, leakage: str,
+                  encoding: str | None = None) -> Split:
     """Build the seeded split and fit the featurizer once (shared by every optimizer of this seed)."""
     from features import KeywordSetFeaturizer, build_dataset
 
     data = build_dataset(source, top_k=top_k, train_share=train_share, val_share=val_share, seed=seed,
-                         exclude_collection_tag=exclude_collection_tag, leakage=leakage, text_column=text_column)
+                         exclude_collection_tag=exclude_collection_tag, leakage=leakage, text_column=text_column,
+                         encoding=encoding)
     sizes = {"train": len(data.train_texts), "val": len(data.val_texts), "test": len(data.test_texts)}
     if min(sizes.values()) < 2:
         raise ValueError(f"{source} gives too small a split for seed {seed} ({sizes}): every part needs 2 tweets "
@@ -362,7 +364,7 @@ def run_race(source: str, optimizers: str | Sequence[str], seeds: int = 5, evals
              epochs: int = 200, pop: int | None = 64, top_k: int = 10, train_share: float = 0.8,
              val_share: float = 0.1, exclude_collection_tag: bool = False, text_column: str | None = None,
              leakage: str = "strict", monitor_points: int = 25, threads: int | None = 1,
-             progress: bool | str | None = None) -> RaceResult:
+             progress: bool | str | None = None, encoding: str | None = None) -> RaceResult:
     """Race ``optimizers`` on ``seeds`` splits of ``source``; resumes finished rows from ``out_dir``.
 
     Every bad input (optimizer entries, budgets, shares, a folder holding another race) is a one-line
@@ -387,10 +389,10 @@ def run_race(source: str, optimizers: str | Sequence[str], seeds: int = 5, evals
     out_dir = Path(out_dir)
     config = {"source": str(source), "evals": evals, "epochs": epochs, "pop": pop, "top_k": top_k,
               "train_share": train_share, "val_share": val_share, "exclude_collection_tag": exclude_collection_tag,
-              "text_column": text_column, "leakage": leakage, "monitor_points": monitor_points,
+              "text_column": text_column, "encoding": encoding, "leakage": leakage, "monitor_points": monitor_points,
               "adam_patience": ADAM_PATIENCE, "n_weights": n_weights}
     out_dir.mkdir(parents=True, exist_ok=True)
-    _check_config(out_dir, config, CONFIG_KEYS)
+    _check_config(out_dir, config, CONFIG_KEYS, older={"encoding": None})  # folders from before --encoding
     results = ResultsFile(out_dir / "results.csv", FIELDS, _parse_row, _row_key)
     labels = [FREQUENCY, *(s.label for s in specs)]
     keys = [(label, seed) for seed in range(seeds) for label in labels]
@@ -402,7 +404,7 @@ def run_race(source: str, optimizers: str | Sequence[str], seeds: int = 5, evals
             if not todo:
                 continue
             split = prepare_split(source, seed, top_k, train_share, val_share, exclude_collection_tag, text_column,
-                                  leakage)
+                                  leakage, encoding)
             sizes = {f"n_{k}": len(v) for k, v in split.Y.items()}
             for label in todo:
                 if label == FREQUENCY:
