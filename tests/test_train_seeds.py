@@ -97,10 +97,11 @@ def test_one_seed_has_no_interval(tmp_path):
                                                  "high": None}
 
 
-@pytest.mark.parametrize("extra", [["--seeds", "0"], ["--seeds", "2", "--out", "m"]])
-def test_seeds_refused_in_one_line(tmp_path, extra):
+@pytest.mark.parametrize("extra, says", [(["--seeds", "0"], "--seeds must be at least 1"),
+                                         (["--seeds", "2", "--out", "m"], "saves none (--out)")])
+def test_seeds_refused_in_one_line(tmp_path, extra, says):
     corpus(tmp_path / "t.csv")
     done = invoke("train", "t.csv", "--model", "frequency", *extra, cwd=tmp_path)
     lines = done.stderr.strip().splitlines()
-    assert done.exit_code == 2 and len(lines) == 1 and "--seeds" in lines[0], (done.stdout, done.stderr)
+    assert done.exit_code == 2 and len(lines) == 1 and says in lines[0], (done.stdout, done.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
