@@ -105,3 +105,29 @@ def test_seeds_refused_in_one_line(tmp_path, extra, says):
     lines = done.stderr.strip().splitlines()
     assert done.exit_code == 2 and len(lines) == 1 and says in lines[0], (done.stdout, done.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
+@pytest.mark.parametrize("signal_exc, message, status", [("KeyboardInterrupt", "interrupted", 130),
+                                                         ("Terminated", "terminated", 143)])
+def test_stop_between_seeds_keeps_the_finished_ones(tmp_path, monkeypatch, signal_exc, message, status):
+    import features
+    import scpo
+
+    corpus(tmp_path / "t.csv")
+    build, calls = features.build_dataset, []
+
+    def stopping(*args, **kwargs):  # Ctrl-C (or SIGTERM) as the third seed starts
+        calls.append(kwargs["seed"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt() if signal_exc == "KeyboardInterrupt" else scpo.observers.Terminated()
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(features, "build_dataset", stopping)
+    done = invoke("train", "t.csv", "--model", "frequency", "--seeds", "4", "--train-share", "0.6", "--json", "r.json",
+                  cwd=tmp_path)
+    assert done.exit_code == status, (done.stdout, done.stderr)
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["message"] == message and result["seeds"] == [0, 1] and len(result["runs"]) == 2
+    assert result["summary"]["model"]["p@1"]["mean"] == pytest.approx(
+        np.mean([run["metrics"]["p@1"] for run in result["runs"]]))
+    assert done.stderr.strip().splitlines()[-1].startswith(f"{message}: finished seeds kept (0, 1)")
