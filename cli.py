@@ -789,6 +789,10 @@ def train(
     = None,
     resume: Annotated[bool, typer.Option(help="Continue from --checkpoint if it exists")] = False,
     force: Annotated[bool, typer.Option(help="Save into an existing non-empty --out directory")] = False,
+    seeds: Annotated[int | None, typer.Option(
+        help="Train and evaluate on seeds --seed .. --seed+N-1 and report each metric's mean and 95 % t-interval "
+             "over seeds for the model, the frequency floor and their paired difference (default: one run)")]
+    = None,
 ) -> None:
     """Train a hashtag recommender on a seeded split and report test metrics beside the frequency floor.
 
@@ -802,6 +806,11 @@ def train(
              "leave a test split (sum below 1); lower one of them")
     if resume and checkpoint is None:
         fail("--resume needs --checkpoint PATH")
+    if seeds is not None and seeds < 1:
+        fail(f"--seeds must be at least 1 (the number of seeded runs), got {seeds}")
+    if seeds is not None and (out is not None or checkpoint is not None):
+        fail(f"--seeds trains {seeds} models: it saves none (--out) and keeps no --checkpoint; train the chosen "
+             "seed alone with --seed to save it")
     if checkpoint is not None and model != "resnet":
         fail(f"--checkpoint applies to --model resnet only; baseline {model!r} trains its own way")
     population = model == "resnet" and optimizer != "adam"
@@ -856,78 +865,95 @@ def train(
 
         if dtype not in DTYPES:
             raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-        data = features.build_dataset(source, top_k=top_k, train_share=train_share, val_share=val_share, seed=seed,
-                                      leakage=leakage, exclude_collection_tag=exclude_collection_tag,
-                                      text_column=text_column, encoding=encoding)
-        if not data.test_texts:
-            raise ValueError(f"{source} gives an empty test split ({len(data.train_texts)} training, "
-                             f"{len(data.val_texts)} validation tweets with a kept tag): use a larger corpus or "
-                             "lower --train-share / --val-share")
-        if data.n_tags < 2:
-            found = f"only #{data.tag_names[0]}" if data.tag_names else "none"
-            raise ValueError(f"{source}: a recommender needs at least 2 tags in the training split, found {found} "
-                             f"(--top-k {top_k}): every tweet would get the same tag")
-        warnings = []
-        if len(data.test_texts) < MIN_TEST_TWEETS:
-            warnings.append(f"the test split has only {len(data.test_texts)} tweets (fewer than {MIN_TEST_TWEETS}): "
-                            "the metrics say little; use a larger corpus or a larger test share")
-        adam = model == "resnet" and optimizer == "adam"
-        budget = _progress_line(epochs, "epochs") if adam else _progress_line(evals)
-        announced = []
-
-        def announce(history) -> None:  # "resumed from" once, as soon as training continues
-            if not announced and history.settings.get("resumed_at"):
-                unit = "epoch" if adam else "iteration"
-                total = epochs if adam else history.settings["max_iter"]
-                typer.echo(f"resumed from {checkpoint} at {unit} {history.settings['resumed_at']}/{total}", err=True)
-            announced.append(True)
-
-        def on_progress(history) -> None:
-            announce(history)
-            if progress:
-                budget(history)
-
-        population_params = {"resample": resample, "bounds": box, "refine": refine, "refine_steps": refine_steps,
-                             "refine_members": refine_members, "refine_lr": refine_lr,
-                             "refine_batch_size": refine_batch_size, "refine_adam": refine_adam, "subspace": subspace,
-                             "subspace_seed": subspace_seed, "init": init, "init_spread": init_spread} \
-            if population else {}
-        recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
-                                         loss=loss, **population_params,
-                                         epochs=epochs, seed=seed, pop_size=pop, batch_size=batch_size, dtype=dtype,
-                                         device=device,
-                                         memory_budget_mb=memory_budget_mb, num_threads=threads,
-                                         callback=on_progress if model == "resnet" else None,
-                                         checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
-                                         stop_on_sigint=model == "resnet", leakage=leakage)
-        recommender.fit(data.train_texts, data.train_tags, data.val_texts, data.val_tags)
-        history = getattr(recommender, "history_", None)
-        if history is not None:
-            announce(history)  # a resumed run with nothing left to train
-        # The floor counts the same training rows as the model (the frequency model holds nothing out).
-        floor = HashtagRecommender(model="frequency", top_k_tags=top_k, seed=seed, leakage=leakage)
-        floor.fit(data.train_texts, data.train_tags)
     except USER_ERRORS as exc:
         fail(str(exc))
-    # "model" names what was trained; its test metrics are under "metrics", the floor's under "frequency_metrics".
-    report = {"source": source, "model": model, "optimizer": optimizer, "seed": seed, "device": device,
-              "leakage": leakage, "top_k": top_k, "exclude_collection_tag": exclude_collection_tag,
-              "text_column": text_column, "encoding": encoding,
-              "train_share": train_share, "val_share": val_share, "n_train": len(data.train_texts),
-              "n_val": len(data.val_texts), "n_test": len(data.test_texts), "tags": list(data.tag_names),
-              "warnings": warnings, "message": _train_message(history)}
-    if history is not None:  # the training cost, for comparing optimizers (wall time, evaluations, steps)
-        report["training"] = {"wall_time_s": history.settings.get("wall_time_s"), "selection_loss": history.best_loss,
-                              "evals": history.evals[-1] if history.evals else 0,
-                              "grad_steps": history.grad_steps[-1] if history.grad_steps else 0,
-                              "samples": history.samples[-1] if history.samples else 0,
-                              "settings": {k: v for k, v in history.settings.items()
-                                           if k not in ("wall_time_s", "resumed_at")}}
-    for label, fitted in (("metrics", recommender), ("frequency_metrics", floor)):
-        scores = aligned_scores(fitted, data.test_texts, data.tag_names)
-        found = {**metrics.classification_metrics(data.Y_test, scores),
-                 **metrics.ranking_metrics(data.Y_test, scores, ks=(1, 3, 5))}
-        report[label] = {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
+    adam = model == "resnet" and optimizer == "adam"
+
+    def run_seed(seed: int) -> tuple[dict, object, object]:
+        """One seeded run (split, featurizer, initial weights, optimizer): its report as the single-seed
+        --json has it, the fitted recommender and its training history (None for a baseline)."""
+        try:
+            data = features.build_dataset(source, top_k=top_k, train_share=train_share, val_share=val_share,
+                                          seed=seed, leakage=leakage, exclude_collection_tag=exclude_collection_tag,
+                                          text_column=text_column, encoding=encoding)
+            if not data.test_texts:
+                raise ValueError(f"{source} gives an empty test split ({len(data.train_texts)} training, "
+                                 f"{len(data.val_texts)} validation tweets with a kept tag): use a larger corpus or "
+                                 "lower --train-share / --val-share")
+            if data.n_tags < 2:
+                found = f"only #{data.tag_names[0]}" if data.tag_names else "none"
+                raise ValueError(f"{source}: a recommender needs at least 2 tags in the training split, found "
+                                 f"{found} (--top-k {top_k}): every tweet would get the same tag")
+            warnings = []
+            if len(data.test_texts) < MIN_TEST_TWEETS:
+                warnings.append(f"the test split has only {len(data.test_texts)} tweets (fewer than "
+                                f"{MIN_TEST_TWEETS}): the metrics say little; use a larger corpus or a larger test "
+                                "share")
+            budget = _progress_line(epochs, "epochs") if adam else _progress_line(evals)
+            announced = []
+
+            def announce(history) -> None:  # "resumed from" once, as soon as training continues
+                if not announced and history.settings.get("resumed_at"):
+                    unit = "epoch" if adam else "iteration"
+                    total = epochs if adam else history.settings["max_iter"]
+                    typer.echo(f"resumed from {checkpoint} at {unit} {history.settings['resumed_at']}/{total}",
+                               err=True)
+                announced.append(True)
+
+            def on_progress(history) -> None:
+                announce(history)
+                if progress:
+                    budget(history)
+
+            population_params = {"resample": resample, "bounds": box, "refine": refine,
+                                 "refine_steps": refine_steps, "refine_members": refine_members,
+                                 "refine_lr": refine_lr, "refine_batch_size": refine_batch_size,
+                                 "refine_adam": refine_adam, "subspace": subspace, "subspace_seed": subspace_seed,
+                                 "init": init, "init_spread": init_spread} if population else {}
+            recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
+                                             loss=loss, **population_params,
+                                             epochs=epochs, seed=seed, pop_size=pop, batch_size=batch_size,
+                                             dtype=dtype, device=device,
+                                             memory_budget_mb=memory_budget_mb, num_threads=threads,
+                                             callback=on_progress if model == "resnet" else None,
+                                             checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+                                             stop_on_sigint=model == "resnet", leakage=leakage)
+            recommender.fit(data.train_texts, data.train_tags, data.val_texts, data.val_tags)
+            history = getattr(recommender, "history_", None)
+            if history is not None:
+                announce(history)  # a resumed run with nothing left to train
+            # The floor counts the same training rows as the model (the frequency model holds nothing out).
+            floor = HashtagRecommender(model="frequency", top_k_tags=top_k, seed=seed, leakage=leakage)
+            floor.fit(data.train_texts, data.train_tags)
+        except USER_ERRORS as exc:
+            fail(str(exc))
+        # "model" names what was trained; its test metrics are under "metrics", the floor's under "frequency_metrics".
+        report = {"source": source, "model": model, "optimizer": optimizer, "seed": seed, "device": device,
+                  "leakage": leakage, "top_k": top_k, "exclude_collection_tag": exclude_collection_tag,
+                  "text_column": text_column, "encoding": encoding,
+                  "train_share": train_share, "val_share": val_share, "n_train": len(data.train_texts),
+                  "n_val": len(data.val_texts), "n_test": len(data.test_texts), "tags": list(data.tag_names),
+                  "warnings": warnings, "message": _train_message(history)}
+        if history is not None:  # the training cost, for comparing optimizers (wall time, evaluations, steps)
+            report["training"] = {"wall_time_s": history.settings.get("wall_time_s"),
+                                  "selection_loss": history.best_loss,
+                                  "evals": history.evals[-1] if history.evals else 0,
+                                  "grad_steps": history.grad_steps[-1] if history.grad_steps else 0,
+                                  "samples": history.samples[-1] if history.samples else 0,
+                                  "settings": {k: v for k, v in history.settings.items()
+                                               if k not in ("wall_time_s", "resumed_at")}}
+        for label, fitted in (("metrics", recommender), ("frequency_metrics", floor)):
+            scores = aligned_scores(fitted, data.test_texts, data.tag_names)
+            found = {**metrics.classification_metrics(data.Y_test, scores),
+                     **metrics.ranking_metrics(data.Y_test, scores, ks=(1, 3, 5))}
+            report[label] = {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
+        return report, recommender, history
+
+    if seeds is not None:
+        _train_seeds(run_seed, list(range(seed, seed + seeds)), json_file, progress)
+        return
+    report, recommender, history = run_seed(seed)
+    warnings = report["warnings"]
     if out is not None:
         try:
             recommender.save(out)
@@ -952,6 +978,83 @@ def train(
                f"P@1 {ours['p@1']:.3f} (frequency {base['p@1']:.3f}), micro-F1 {ours['micro_f1@top1']:.3f} "
                f"({base['micro_f1@top1']:.3f}), NDCG@3 {ours['ndcg@3']:.3f} ({base['ndcg@3']:.3f})",
                err=is_stdout(json_file))  # `--json -`: standard output holds the JSON alone
+
+
+def _train_seeds(run_seed, seed_list: list[int], json_file: Path | None, progress: bool) -> None:
+    """`scpo train --seeds N`: one run per seed, then each metric's mean and 95 % t-interval over seeds for the
+    model, the frequency floor and the paired difference (model - floor on the same split: the floor's
+    seed-to-seed spread is as large as the models' gains, so the pairing is what separates them). Ctrl-C or
+    SIGTERM between (or during) runs keeps the finished runs, with "message" as a single run has it."""
+    runs, message, started = [], "finished", time.perf_counter()
+    try:
+        for i, seed in enumerate(seed_list, 1):
+            report, _, _ = run_seed(seed)
+            if report["message"] in STOP_STATUS:  # a resnet run stopped mid-training is not a finished run
+                message = report["message"]
+                break
+            runs.append(report)
+            if progress:
+                elapsed = time.perf_counter() - started
+                eta = elapsed / i * (len(seed_list) - i)
+                typer.echo(f"seed {seed} done ({i}/{len(seed_list)}): P@1 {report['metrics']['p@1']:.3f} (frequency "
+                           f"{report['frequency_metrics']['p@1']:.3f})  {elapsed:.0f} s  ETA {eta:.0f} s", err=True)
+    except KeyboardInterrupt as exc:  # scpo.observers.Terminated (SIGTERM) is one
+        message = "terminated" if isinstance(exc, scpo.observers.Terminated) else "interrupted"
+    per_seed = ("seed", "n_train", "n_val", "n_test", "tags", "warnings", "message", "metrics", "frequency_metrics",
+                "training")
+    first = runs[0] if runs else {}
+    result = {"model": first.get("model"), **{k: v for k, v in first.items() if k not in per_seed},
+              "seeds": [run["seed"] for run in runs], "runs": runs,
+              "interval": "95 % t-interval over seeds: mean +- t(0.975, N-1) * sd / sqrt(N), sd with N-1; "
+                          "none for N = 1; difference: model - frequency per seed (paired)",
+              "summary": _seed_summary(runs),
+              "warnings": list(dict.fromkeys(w for run in runs for w in run["warnings"])), "message": message}
+    if json_file is not None:
+        try:
+            emit_json(json_file, result)
+        except OSError as exc:
+            fail(str(exc))
+    if message in STOP_STATUS:
+        done = ", ".join(str(s) for s in result["seeds"]) or "none"
+        where = f", written to {json_file}" if json_file is not None and not is_stdout(json_file) else ""
+        typer.echo(f"{message}: finished seeds kept ({done}){where}", err=True)
+        raise typer.Exit(STOP_STATUS[message])
+    for warning in result["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
+    optimizer = first.get("optimizer")
+    echo = functools.partial(typer.echo, err=is_stdout(json_file))  # `--json -`: standard output holds the JSON alone
+    echo(f"{first['model']}{'/' + optimizer if optimizer else ''} on {first['source']} ({first['leakage']}, seeds "
+         f"{seed_list[0]}..{seed_list[-1]}): mean [95 % t-interval over {len(runs)} seeds]")
+
+    def shown(cell: dict) -> str:
+        return f"{cell['mean']:.3f}" + ("" if cell["low"] is None else f" [{cell['low']:.3f}, {cell['high']:.3f}]")
+
+    summary = result["summary"]
+    for name, key in (("P@1", "p@1"), ("micro-F1", "micro_f1@top1"), ("NDCG@3", "ndcg@3")):
+        echo(f"  {name}: model {shown(summary['model'][key])}, frequency {shown(summary['frequency'][key])}, "
+             f"difference {shown(summary['difference'][key])}")
+
+
+def _seed_summary(runs: list[dict]) -> dict:
+    """{"model" | "frequency" | "difference": {metric: {"mean", "low", "high"}}} over the runs (low and high
+    None for a single run); the difference is taken per seed, then summarized (a paired interval)."""
+    import numpy as np
+    from scipy import stats
+
+    def cell(values: list[float]) -> dict:
+        x = np.asarray(values, dtype=float)
+        mean = float(x.mean())
+        if len(x) < 2:
+            return {"mean": mean, "low": None, "high": None}
+        half = float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+        return {"mean": mean, "low": mean - half, "high": mean + half}
+
+    if not runs:
+        return {"model": {}, "frequency": {}, "difference": {}}
+    keys = [k for k in runs[0]["metrics"] if k in runs[0]["frequency_metrics"]]
+    return {"model": {k: cell([r["metrics"][k] for r in runs]) for k in runs[0]["metrics"]},
+            "frequency": {k: cell([r["frequency_metrics"][k] for r in runs]) for k in runs[0]["frequency_metrics"]},
+            "difference": {k: cell([r["metrics"][k] - r["frequency_metrics"][k] for r in runs]) for k in keys}}
 
 
 def _cuda_available() -> bool:
