@@ -1157,27 +1157,96 @@ def train_benchmark(
                f"{out / 'results.csv'}, summary in {result.summary}, curves in {result.plot}")
 
 
+RECOMMEND_FORMATS = ("text", "json", "csv")
+
+
+def _recommend_inputs(source: str, text_column: str | None) -> list[str]:
+    """The tweets of ``--input``: ``-`` (stdin) or a file, one tweet per line (blank lines skipped), or the
+    ``text_column`` of a CSV (a ``.csv`` file or any ``--text-column``), where a quoted tweet may hold newlines."""
+    try:
+        if source == "-":
+            content = sys.stdin.read()
+        else:
+            content = Path(source).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{source} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read --input {source}: {exc.strerror or exc}") from None
+    if text_column is None and not source.lower().endswith(".csv"):
+        return [line.rstrip("\r") for line in content.split("\n") if line.strip()]
+    column = text_column or "text"
+    reader = csv.DictReader(io.StringIO(content, newline=""))
+    if column not in (reader.fieldnames or []):
+        found = ", ".join(reader.fieldnames or []) or "none"
+        raise ValueError(f"{source} has no column {column!r} (columns: {found}); name it with --text-column")
+    return [row[column] for row in reader if row[column] and row[column].strip()]
+
+
+def _escaped(text: str) -> str:
+    """``text`` on one line: backslash, tab, CR and newline written as backslash escapes (as Python does)."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
+
+
 @app.command()
 def recommend(
-    texts: Annotated[list[str], typer.Argument(help="Tweets to tag; without --model the first is the model directory",
-                                               metavar="[MODEL_DIR] TEXT...")],
+    texts: Annotated[list[str] | None, typer.Argument(
+        help="Tweets to tag; without --model the first is the model directory", metavar="[MODEL_DIR] [TEXT...]",
+        show_default=False)] = None,
     model: Annotated[Path | None, typer.Option("--model", help="A directory written by `scpo train --out`")] = None,
-    k: Annotated[int, typer.Option(min=1, help="Tags per tweet")] = 3,
+    k: Annotated[int, typer.Option(min=1, help="Tags shown per tweet (at most)")] = 3,
+    min_score: Annotated[float | None, typer.Option(
+        "--min-score", help="Hide tags scoring below this; a tweet no tag reaches says so (text) or gets no tags "
+        "(json, csv). Scores mean different things per model: see the README")] = None,
+    input_: Annotated[str | None, typer.Option(
+        "--input", "-i", help="Read tweets from this file, or - for stdin: one tweet per line, or a CSV column "
+        "(a .csv file or --text-column)")] = None,
+    text_column: Annotated[str | None, typer.Option(
+        "--text-column", help="The CSV column holding the tweets (default: text); reads --input as CSV")] = None,
+    output_format: Annotated[str, typer.Option(
+        "--format", help="text: '#tag score ...<TAB>tweet' per line (tabs and newlines in the tweet escaped); "
+        "json: one JSON array of {text, tags: [{tag, score}]}; csv: text,tag_1,score_1,... (quoted as needed)")]
+        = "text",
 ) -> None:
-    """Recommend k hashtags for each tweet with a saved model (any model `scpo train --out` saved)."""
+    """Recommend up to k hashtags, with their scores, for each tweet with a saved model (any model `scpo train
+    --out` saved). Many tweets in one call (--input) load the model once; `frequency` and `tfidf-lr` models
+    load without torch."""
+    if output_format not in RECOMMEND_FORMATS:
+        fail(f"--format must be one of {', '.join(RECOMMEND_FORMATS)}, got {output_format!r}")
+    if min_score is not None and min_score != min_score:
+        fail("--min-score must be a number, got nan")
+    texts = list(texts or [])
+    if model is None:
+        if not texts:
+            fail("give the model directory (--model DIR or first argument) and at least one text (or --input)")
+        model, texts = Path(texts[0]), texts[1:]
+    if text_column is not None and input_ is None:
+        fail("--text-column names a column of --input; give --input FILE")
     from networks.recommender import HashtagRecommender
 
-    if model is None:
-        if len(texts) < 2:
-            fail("give the model directory (--model DIR or first argument) and at least one text")
-        model, texts = Path(texts[0]), texts[1:]
     try:
+        if input_ is not None:
+            texts += _recommend_inputs(input_, text_column)
+        if not texts:
+            fail(f"no tweet to tag: give texts{' or a non-empty --input' if input_ is not None else ' or --input'}")
         recommender = HashtagRecommender.load(model)
-        recommended = recommender.recommend(texts, k)
+        recommended = recommender.recommend(texts, k, min_score=min_score, with_scores=True)
     except USER_ERRORS as exc:
         fail(str(exc))
-    for text, tags in zip(texts, recommended, strict=True):
-        typer.echo(f"{' '.join('#' + t for t in tags)}\t{text}")
+    if output_format == "json":
+        records = [{"text": text, "tags": [{"tag": t, "score": round(s, 6)} for t, s in pairs]}
+                   for text, pairs in zip(texts, recommended, strict=True)]
+        typer.echo(json.dumps(records, ensure_ascii=False, indent=1))
+    elif output_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["text", *(f"{name}_{i}" for i in range(1, k + 1) for name in ("tag", "score"))])
+        for text, pairs in zip(texts, recommended, strict=True):
+            writer.writerow([text, *(cell for t, s in pairs for cell in (t, f"{s:.6f}"))])
+        typer.echo(buffer.getvalue(), nl=False)
+    else:
+        for text, pairs in zip(texts, recommended, strict=True):
+            shown = "  ".join(f"#{t} {s:.3f}" for t, s in pairs) if pairs else f"(no tag reaches {min_score:.2f})"
+            typer.echo(f"{shown}\t{_escaped(text)}")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python cli.py`

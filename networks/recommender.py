@@ -26,20 +26,23 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 import scpo
 from features.labels import multi_hot, rank_by_count
 from features.text import LEAKAGE_MODES, extract_hashtags, prepare_text
-from features.torchutil import load_state, module_state
 from networks.baselines._base import check_texts, json_value, params_from_json
-from networks.resnet import DeepResNet, probabilities
-from networks.training import RESAMPLING, TrainHistory, train_adam, train_population
+
+if TYPE_CHECKING:
+    import torch
+
+# torch, the ResNet and its training are imported where used, so loading and using a saved ``frequency`` or
+# ``tfidf-lr`` model (``scpo recommend``) does not import torch (1.6 s of a 3 s call).
+_RESAMPLING = ("fixed", "per-iteration")  # networks.training.RESAMPLING, here so that checking needs no torch
 
 __all__ = ["HashtagRecommender"]
 
@@ -225,8 +228,8 @@ class HashtagRecommender(BaseEstimator):
         if self.subspace is not None and (self.model != "resnet" or self.optimizer == "adam"):
             raise ValueError(f"subspace applies to a population optimizer of model='resnet', "
                              f"got model={self.model!r}, optimizer={self.optimizer!r}")
-        if self.resample not in RESAMPLING:
-            raise ValueError(f"resample must be one of {', '.join(RESAMPLING)}, got {self.resample!r}")
+        if self.resample not in _RESAMPLING:
+            raise ValueError(f"resample must be one of {', '.join(_RESAMPLING)}, got {self.resample!r}")
         if not (isinstance(self.validation_fraction, (int, float)) and 0 <= self.validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
         if not (isinstance(self.threshold, (int, float)) and math.isfinite(self.threshold)):
@@ -327,6 +330,9 @@ class HashtagRecommender(BaseEstimator):
         return ((X - self.feature_mean_) / self.feature_scale_).astype(np.float32)
 
     def _fit_resnet(self, texts, Y, texts_val, Y_val) -> None:
+        from networks.resnet import DeepResNet
+        from networks.training import train_adam, train_population
+
         self.featurizer_ = self._featurizer().fit(texts, Y)
         X = self.featurizer_.transform(texts)
         X = X.toarray() if hasattr(X, "toarray") else np.asarray(X, dtype=float)
@@ -375,15 +381,29 @@ class HashtagRecommender(BaseEstimator):
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Scores ``(n, n_tags)`` in ``classes_`` order: probabilities for the ResNet (rows sum to
-        1 unless ``multilabel``), the baseline's scores otherwise; the texts are read with their
-        tags removed (``leakage``), as in ``fit``."""
+        """Scores ``(n, n_tags)`` in ``classes_`` order, in [0, 1], higher = likelier; the texts are read
+        with their tags removed (``leakage``), as in ``fit``. What a score is depends on the model:
+
+        - ``resnet``: softmax probabilities, each row sums to 1 (the tags compete for one tweet);
+          with ``multilabel=True`` an independent sigmoid per tag.
+        - ``frequency``: the share of training tweets carrying the tag, the same for every text
+          (a floor: it knows nothing of the text).
+        - ``tfidf-lr``: one-vs-rest logistic regression (the default strategy): an independent probability
+          per tag that the tweet carries it, so a row need not sum to 1 (several tags can be near 1, or
+          none); ``strategy="label-powerset"``: the probability of the tag sets containing the tag.
+        - ``fasttext``, ``lstm``, ``text-resnet``, ``bert``: an independent sigmoid per tag (trained with
+          binary cross-entropy), rows need not sum to 1.
+        """
         check_is_fitted(self, "classes_")
         texts = self._prepare(check_texts(texts))
         if not texts:
             return np.zeros((0, len(self.classes_)))
         if self.model != "resnet":
             return np.asarray(self.baseline_.predict_proba(texts), dtype=float)
+        import torch
+
+        from networks.resnet import probabilities
+
         X = torch.as_tensor(self._features(texts), device=next(self.network_.parameters()).device)
         self.network_.eval()
         with torch.no_grad():
@@ -405,17 +425,30 @@ class HashtagRecommender(BaseEstimator):
             out |= (scores >= self.threshold).astype(int)
         return out
 
-    def recommend(self, texts: Sequence[str], k: int = 5) -> list[list[str]]:
-        """The ``k`` best tags of each text, best first (ties by tag frequency rank)."""
+    def recommend(self, texts: Sequence[str], k: int = 5, *, min_score: float | None = None,
+                  with_scores: bool = False) -> list[list[str]] | list[list[tuple[str, float]]]:
+        """The ``k`` best tags of each text, best first (ties by tag frequency rank).
+
+        ``min_score``: tags scoring below it are left out, so a text no tag fits gets an empty list
+        (abstention). ``with_scores``: ``(tag, score)`` pairs instead of tags. Scores are
+        ``predict_proba``'s, whose meaning depends on the model (see there): compare them within a
+        model, and set ``min_score`` per model."""
         from networks.metrics import rank_labels
 
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float, np.number))
+                                      or not math.isfinite(min_score)):
+            raise ValueError(f"min_score must be a finite number or None, got {min_score!r}")
         scores = self.predict_proba(texts)
         if not len(scores):
             return []
         ranked = rank_labels(scores, min(int(k), len(self.classes_)))
-        return [[self.classes_[j] for j in row] for row in ranked]
+        out = []
+        for row, order in zip(scores, ranked, strict=True):
+            pairs = [(self.classes_[j], float(row[j])) for j in order if min_score is None or row[j] >= min_score]
+            out.append(pairs if with_scores else [tag for tag, _ in pairs])
+        return out
 
     def score(self, texts: Sequence[str], tags=None) -> float:
         """Precision at 1: the share of texts whose top recommended tag is one of their tags.
@@ -453,6 +486,8 @@ class HashtagRecommender(BaseEstimator):
         }
         if self.model == "resnet":
             featurizer_state, featurizer_arrays = self.featurizer_.get_state()
+            from features.torchutil import module_state
+
             arrays = module_state(self.network_, "network.")
             arrays["scaler.mean"] = np.asarray(self.feature_mean_, dtype=np.float64)
             arrays["scaler.scale"] = np.asarray(self.feature_scale_, dtype=np.float64)
@@ -526,7 +561,11 @@ class HashtagRecommender(BaseEstimator):
             raise ValueError("classes must be a non-empty list of tags")
         est.n_train_ = int(config["n_train"])
         history = config.get("history")
-        est.history_ = None if history is None else TrainHistory(**history)
+        if history is not None:
+            from networks.training import TrainHistory
+
+            history = TrainHistory(**history)
+        est.history_ = history
         if est.model != "resnet":
             from networks import baselines
 
@@ -537,7 +576,11 @@ class HashtagRecommender(BaseEstimator):
             if est.baseline_.n_labels_ != len(est.classes_):
                 raise ValueError(f"the baseline scores {est.baseline_.n_labels_} tags, not {len(est.classes_)}")
             return est
+        import torch
+
         from features import KeywordSetFeaturizer
+        from features.torchutil import load_state
+        from networks.resnet import DeepResNet
 
         featurizer = {k[len("featurizer."):]: v for k, v in arrays.items() if k.startswith("featurizer.")}
         est.featurizer_ = KeywordSetFeaturizer.from_state(config["featurizer"], featurizer)
