@@ -1249,6 +1249,37 @@ def recommend(
             typer.echo(f"{shown}\t{_escaped(text)}")
 
 
+@app.command()
+def serve(
+    model: Annotated[Path, typer.Option("--model", help="A directory written by `scpo train --out`")],
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free port)")] = 8000,
+    k: Annotated[int, typer.Option(min=1, max=50, help="Tags shown per tweet unless the page asks for more")] = 5,
+) -> None:
+    """A local web page: type a tweet, see its tags with their scores and the cleaned text the model read;
+    GET /api/recommend?text=...&k=3 answers JSON. Ctrl-C (exit 130) or SIGTERM (143) stops it."""
+    from networks.recommender import HashtagRecommender
+    from networks.serve import make_server, url_of
+
+    try:
+        recommender = HashtagRecommender.load(model)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    try:
+        server = make_server(recommender, host, port, k, model_name=f"{recommender.model} ({model})")
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    typer.echo(f"serving {recommender.model} model at {url_of(server)} (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (scpo.observers.Terminated)
+        terminated = isinstance(exc, scpo.observers.Terminated)
+        typer.echo("terminated" if terminated else "interrupted", err=True)
+        raise typer.Exit(143 if terminated else 130) from None
+    finally:
+        server.server_close()
+
+
 def main() -> None:  # pragma: no cover - console entry for `python cli.py`
     app()
 
