@@ -256,3 +256,27 @@ def test_real_browser_types_a_tweet_and_reads_the_tags(model_dir, tmp_path):
     assert shown["cleaned"] == prepare_text(tweet, recommender.leakage)
     assert shown["scripts"] == 0  # the tweet's markup is shown as text, not rendered
     assert urllib.parse.parse_qs(urllib.parse.urlsplit(shown["url"]).query)["text"] == [tweet]
+
+
+@pytest.mark.parametrize(("stop", "status", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                     (signal.SIGTERM, 143, "terminated")])
+def test_signal_stops_the_server_cleanly(model_dir, stop, status, word):
+    """The CLI as a user runs it: the URL printed on start, the page answers there, Ctrl-C or SIGTERM
+    stops it with one line and the usual status (a subprocess: the CLI's start-up and signals are the subject)."""
+    import sys
+
+    from _children import child
+
+    root = Path(__file__).resolve().parents[1]
+    args = [sys.executable, "-m", "cli", "serve", "--model", str(model_dir), "--port", "0"]
+    with child(args, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as server:
+        ready = select.select([server.stdout], [], [], 60)[0]
+        assert ready, "no URL printed within 60 s"
+        line = server.stdout.readline()
+        assert line.startswith("serving tfidf-lr model at http://127.0.0.1:"), line
+        url = line.split(" at ")[1].split()[0]
+        assert json.loads(get(url + "api/recommend?text=latte")[1])["tags"][0]["tag"] == "coffee"
+        server.send_signal(stop)
+        out, err = server.communicate(timeout=30)
+    assert server.returncode == status
+    assert err == f"{word}\n" and out == ""
