@@ -633,7 +633,7 @@ def data_info(
     except (ValueError, OSError) as exc:
         fail(str(exc))
     to_stderr = is_stdout(json_file)  # `--json -`: standard output holds the JSON alone
-    for key in ("path", "rows", "distinct_texts", "distinct_clean_texts", "near_duplicates", "tagged_rows",
+    for key in ("path", "rows", "distinct_texts", "distinct_clean_texts", "duplicates_dropped", "tagged_rows",
                 "hashtag_tokens", "distinct_tags", "collection_tag"):
         typer.echo(f"{key.replace('_', ' '):<22}{info[key]}", err=to_stderr)
     typer.echo("top tags              " + ", ".join(f"{tag} {count}" for tag, count in info["top_tags"]),

@@ -234,7 +234,7 @@ def dataset_info(
 
     Tag counts are tweets carrying the tag (a tag repeated inside one tweet counts once);
     `hashtag_tokens` counts every occurrence. `distinct_clean_texts` is what survives cleaning
-    (strict mode) and exact de-duplication; `near_duplicates` counts the non-empty rows that a split
+    (strict mode) and exact de-duplication; `duplicates_dropped` counts the non-empty rows that a split
     drops as copies (same `duplicate_key`) of an earlier row.
     """
     texts = load_tweets(source, text_column=text_column, data_home=data_home, encoding=encoding)
@@ -250,7 +250,7 @@ def dataset_info(
         "rows": len(texts),
         "distinct_texts": len(set(texts)),
         "distinct_clean_texts": len(clean),
-        "near_duplicates": sum(1 for cleaned in prepared if cleaned) - len(keys),
+        "duplicates_dropped": sum(1 for cleaned in prepared if cleaned) - len(keys),
         "tagged_rows": sum(1 for tags in tag_lists if tags),
         "hashtag_tokens": sum(len(hashtag_tokens(text)) for text in texts),
         "distinct_tags": len(counts),

@@ -62,9 +62,9 @@ def test_train_report_and_data_info_show_the_counts(tmp_path):
     assert done.exit_code == 0, done.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["duplicates_dropped"] == 30 and report["test_without_kept_tag"] == 0
-    assert dataset_info(tmp_path / "t.csv")["near_duplicates"] == 30
+    assert dataset_info(tmp_path / "t.csv")["duplicates_dropped"] == 30
     info = invoke("data", "info", "t.csv", cwd=tmp_path)
-    assert info.exit_code == 0 and "near duplicates" in info.output
+    assert info.exit_code == 0 and "duplicates dropped" in info.output
 
 
 def test_apple_test_split_shares_no_text_with_training(apple_corpus):
