@@ -633,8 +633,8 @@ def data_info(
     except (ValueError, OSError) as exc:
         fail(str(exc))
     to_stderr = is_stdout(json_file)  # `--json -`: standard output holds the JSON alone
-    for key in ("path", "rows", "distinct_texts", "distinct_clean_texts", "tagged_rows", "hashtag_tokens",
-                "distinct_tags", "collection_tag"):
+    for key in ("path", "rows", "distinct_texts", "distinct_clean_texts", "duplicates_dropped", "tagged_rows",
+                "hashtag_tokens", "distinct_tags", "collection_tag"):
         typer.echo(f"{key.replace('_', ' '):<22}{info[key]}", err=to_stderr)
     typer.echo("top tags              " + ", ".join(f"{tag} {count}" for tag, count in info["top_tags"]),
                err=to_stderr)
@@ -932,7 +932,10 @@ def train(
                   "leakage": leakage, "top_k": top_k, "exclude_collection_tag": exclude_collection_tag,
                   "text_column": text_column, "encoding": encoding,
                   "train_share": train_share, "val_share": val_share, "n_train": len(data.train_texts),
-                  "n_val": len(data.val_texts), "n_test": len(data.test_texts), "tags": list(data.tag_names),
+                  "n_val": len(data.val_texts), "n_test": len(data.test_texts),
+                  # Near-copies merged before the split; test tweets left out for carrying no top-K tag.
+                  "duplicates_dropped": data.duplicates_dropped, "test_without_kept_tag": data.test_without_kept_tag,
+                  "tags": list(data.tag_names),
                   "warnings": warnings, "message": _train_message(history)}
         if history is not None:  # the training cost, for comparing optimizers (wall time, evaluations, steps)
             report["training"] = {"wall_time_s": history.settings.get("wall_time_s"),
@@ -1000,7 +1003,8 @@ def _train_seeds(run_seed, seed_list: list[int], json_file: Path | None, progres
                            f"{report['frequency_metrics']['p@1']:.3f})  {elapsed:.0f} s  ETA {eta:.0f} s", err=True)
     except KeyboardInterrupt as exc:  # scpo.observers.Terminated (SIGTERM) is one
         message = "terminated" if isinstance(exc, scpo.observers.Terminated) else "interrupted"
-    per_seed = ("seed", "n_train", "n_val", "n_test", "tags", "warnings", "message", "metrics", "frequency_metrics",
+    per_seed = ("seed", "n_train", "n_val", "n_test", "test_without_kept_tag", "tags", "warnings", "message", "metrics",
+                "frequency_metrics",
                 "training")
     first = runs[0] if runs else {}
     result = {"model": first.get("model"), **{k: v for k, v in first.items() if k not in per_seed},

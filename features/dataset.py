@@ -16,7 +16,7 @@ import numpy as np
 from features.data import collection_tag as known_collection_tag
 from features.data import load_tweets, resolve_source
 from features.labels import multi_hot, rank_by_count
-from features.text import LEAKAGE_MODES, extract_hashtags, hashtag_tokens, prepare_text
+from features.text import LEAKAGE_MODES, duplicate_key, extract_hashtags, hashtag_tokens, prepare_text
 
 __all__ = ["Dataset", "build_dataset", "dataset_info"]
 
@@ -29,6 +29,8 @@ class Dataset:
     frequent first); `y_*` is the single-label view for the paper's softmax setting: the tweet's
     tag that is most frequent on the training split, i.e. its first tag in `tag_names` order.
     `*_raw` keep the first original tweet of each de-duplicated text, for error analysis.
+    `duplicates_dropped` counts rows merged into an earlier copy (same `duplicate_key`) before the
+    split; `test_without_kept_tag` counts test tweets left out for carrying none of the top-K tags.
     """
 
     source: str
@@ -52,6 +54,8 @@ class Dataset:
     leakage: str = "strict"
     seed: int = 0
     excluded_tags: tuple[str, ...] = ()
+    duplicates_dropped: int = 0
+    test_without_kept_tag: int = 0
 
     @property
     def n_tags(self) -> int:
@@ -69,6 +73,8 @@ class Dataset:
             "n_train": len(self.train_texts),
             "n_val": len(self.val_texts),
             "n_test": len(self.test_texts),
+            "duplicates_dropped": self.duplicates_dropped,
+            "test_without_kept_tag": self.test_without_kept_tag,
         }
 
 
@@ -100,9 +106,15 @@ def _texts_of(
 
 def _deduplicate(
     texts: list[str], tag_lists: list[list[str]], leakage: str
-) -> tuple[list[str], list[list[str]], list[str]]:
-    """Unique non-empty cleaned texts, each with the union of the tags of its copies."""
+) -> tuple[list[str], list[list[str]], list[str], int]:
+    """Non-empty cleaned texts, one per `duplicate_key`, each with the union of the tags of its copies.
+
+    The first copy's text is kept. Copies keyed the same are one input to the model (strict mode), so
+    their tags are all right answers for it: the union loses none and keeps the label a function of
+    the text. Returns the texts, their tags, the first raw tweets, and how many rows were merged.
+    """
     index_of: dict[str, int] = {}
+    dropped = 0
     clean: list[str] = []
     tags: list[dict[str, None]] = []
     raw: list[str] = []
@@ -110,15 +122,17 @@ def _deduplicate(
         cleaned = prepare_text(text, leakage)
         if not cleaned:
             continue  # nothing left to learn from (e.g. a tweet that is only tags and a link)
-        position = index_of.get(cleaned)
+        key = duplicate_key(text) or cleaned  # empty only in tagfinder mode, for a text of tags alone
+        position = index_of.get(key)
         if position is None:
-            index_of[cleaned] = len(clean)
+            index_of[key] = len(clean)
             clean.append(cleaned)
             tags.append(dict.fromkeys(tweet_tags))
             raw.append(text)
         else:
             tags[position].update(dict.fromkeys(tweet_tags))
-    return clean, [list(t) for t in tags], raw
+            dropped += 1
+    return clean, [list(t) for t in tags], raw, dropped
 
 
 def build_dataset(
@@ -138,10 +152,12 @@ def build_dataset(
     """Clean, de-duplicate, split with a seeded generator, and label with the top-K training tags.
 
     `source` is a known corpus name, a CSV path, or a sequence of tweet texts. Texts empty after
-    cleaning are dropped; copies of the same cleaned text become one tweet carrying the union of
-    their tags, so no text is in two splits. Only tweets with at least one (non-excluded) tag are
-    split; shares are of those. The top-K tags are counted (tweets per tag) on the training split
-    only, ties broken alphabetically, and each split keeps the tweets carrying a kept tag.
+    cleaning are dropped; near-copies (same `duplicate_key`: equal once URLs, @mentions, RT, tags
+    and punctuation are gone) become one tweet, the first one's text with the union of their tags,
+    before the split, so no text is in two splits (in either leakage mode). Only tweets with at
+    least one (non-excluded) tag are split; shares are of those. The top-K tags are counted (tweets
+    per tag) on the training split only, ties broken alphabetically, and each split keeps the tweets
+    carrying a kept tag (`test_without_kept_tag` counts the test tweets left out).
     `exclude_collection_tag` drops the corpus's query tag (`aapl`, `avengersendgame`, or
     `collection_tag` for other sources) from the labels.
     """
@@ -160,7 +176,7 @@ def build_dataset(
         excluded = (tag.lower().lstrip("#"),)
 
     tag_lists = [[t for t in extract_hashtags(text) if t not in excluded] for text in texts]
-    clean, tags, raw = _deduplicate(texts, tag_lists, leakage)
+    clean, tags, raw, duplicates = _deduplicate(texts, tag_lists, leakage)
     tagged = [i for i, t in enumerate(tags) if t]
     if not tagged:
         raise ValueError(f"no tweet of {name!r} carries a hashtag after cleaning")
@@ -184,6 +200,8 @@ def build_dataset(
     for part, indices in parts.items():
         kept_tags = [[t for t in tags[i] if t in kept] for i in indices]
         keep = [row for row, t in enumerate(kept_tags) if t]
+        if part == "test":
+            fields["test_without_kept_tag"] = len(indices) - len(keep)
         Y = multi_hot([kept_tags[row] for row in keep], tag_names)
         fields[f"{part}_texts"] = [clean[indices[row]] for row in keep]
         fields[f"{part}_raw"] = [raw[indices[row]] for row in keep]
@@ -199,6 +217,7 @@ def build_dataset(
         leakage=leakage,
         seed=seed if isinstance(seed, (int, np.integer)) else -1,
         excluded_tags=excluded,
+        duplicates_dropped=duplicates,
         **fields,  # type: ignore[arg-type]
     )
 
@@ -215,19 +234,23 @@ def dataset_info(
 
     Tag counts are tweets carrying the tag (a tag repeated inside one tweet counts once);
     `hashtag_tokens` counts every occurrence. `distinct_clean_texts` is what survives cleaning
-    (strict mode) and de-duplication, i.e. what a split is drawn from.
+    (strict mode) and exact de-duplication; `duplicates_dropped` counts the non-empty rows that a split
+    drops as copies (same `duplicate_key`) of an earlier row.
     """
     texts = load_tweets(source, text_column=text_column, data_home=data_home, encoding=encoding)
     tag_lists = [extract_hashtags(text) for text in texts]
     counts = Counter(tag for tags in tag_lists for tag in tags)
-    clean = {prepare_text(text) for text in texts}
+    prepared = [prepare_text(text) for text in texts]
+    clean = set(prepared)
     clean.discard("")
+    keys = {duplicate_key(text) for text, cleaned in zip(texts, prepared, strict=True) if cleaned}
     return {
         "source": str(source),
         "path": str(resolve_source(source, data_home)),
         "rows": len(texts),
         "distinct_texts": len(set(texts)),
         "distinct_clean_texts": len(clean),
+        "duplicates_dropped": sum(1 for cleaned in prepared if cleaned) - len(keys),
         "tagged_rows": sum(1 for tags in tag_lists if tags),
         "hashtag_tokens": sum(len(hashtag_tokens(text)) for text in texts),
         "distinct_tags": len(counts),

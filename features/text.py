@@ -16,6 +16,7 @@ __all__ = [
     "STOP_WORDS",
     "analyze",
     "clean_text",
+    "duplicate_key",
     "extract_hashtags",
     "hashtag_tokens",
     "prepare_text",
@@ -55,6 +56,7 @@ _APOSTROPHE = re.compile("['\u2019\u02bc]")
 _WORD = re.compile(r"\w\w+")
 _LETTER = re.compile(r"[^\W\d_]")
 _SPACES = re.compile(r"\s+")
+_WORD_RUN = re.compile(r"\w+")
 
 
 def _decode_r_escape(match: re.Match[str]) -> str:
@@ -135,6 +137,19 @@ def _prepare(text: str, leakage: str) -> str:
     while count and "#" in text:
         text, count = _TAG.subn(replacement, text)
     return text
+
+
+def duplicate_key(text: str) -> str:
+    """The text two tweets share when one is a copy of the other: for de-duplicating before a split.
+
+    Strict-mode `prepare_text` (lowercase; no URLs, @mentions, RT marker, emoji or hashtags), then
+    only its word-character runs, one space apart: a retweet keeps the `:` of `RT @user:`, and copies
+    differ in quotes, dots or brackets around removed links and tags; none of that makes a new text.
+    Hashtags are not part of the key: in strict mode two tweets differing only by tags are the same
+    input to every model. A text with no word character keys on its prepared text.
+    """
+    prepared = prepare_text(text, "strict")
+    return " ".join(_WORD_RUN.findall(prepared)) or prepared
 
 
 def tokenize(text: str, stop_words: bool = True) -> list[str]:
