@@ -1138,7 +1138,9 @@ def train_benchmark(
     evals: Annotated[int, typer.Option(min=1, help="Fitness evaluations of every population optimizer")] = 2000,
     epochs: Annotated[int, typer.Option(min=1, help="Adam's cap in epochs (early stopping: patience 20)")] = 200,
     pop: Annotated[int | None, typer.Option(min=1, help="Population size (PO/SCPO: a perfect square)")] = 64,
-    top_k: Annotated[int, typer.Option(min=1, help="Number of tags kept (top-K of the training split)")] = 10,
+    top_k: Annotated[int, typer.Option(
+        min=1, help="Tags learned: the K most frequent of the training split, the only ones a model can recommend; "
+                    "a fixed K (the paper's 10) so that every optimizer trains the same network size")] = 10,
     train_share: Annotated[float, typer.Option(help="Training share of the tagged tweets")] = 0.8,
     val_share: Annotated[float, typer.Option(help="Validation share (curves and weight selection; > 0)")] = 0.1,
     exclude_collection_tag: Annotated[bool, typer.Option(help="Drop #aapl / #avengersendgame from the labels")]
