@@ -764,7 +764,13 @@ def train(
     device: Annotated[str, typer.Option(help="torch device of the network and its fitness pass: cpu | cuda | cuda:N")]
     = "cpu",
     progress: Annotated[bool, typer.Option(help="Progress on stderr (iterations or epochs of the budget)")] = True,
-    top_k: Annotated[int, typer.Option(min=1, help="Number of tags kept (top-K of the training split)")] = 10,
+    top_k: Annotated[int | None, typer.Option(
+        min=1, help="Tags learned: the model can only ever recommend these (a fixed K, the K most frequent on the "
+                    "training split; the paper's 10). Default: K from the data, every tag with at least "
+                    "--min-tag-count training tweets")] = None,
+    min_tag_count: Annotated[int | None, typer.Option(
+        min=1, help="Training tweets a tag needs to be learned (default 20 when no --top-k; with "
+                    "--top-k: at most K of these)")] = None,
     train_share: Annotated[float, typer.Option(help="Training share of the tagged tweets (0.6-0.9)")] = 0.8,
     val_share: Annotated[float, typer.Option(help="Validation share of the tagged tweets; the rest is the test split")]
     = 0.1,
@@ -869,13 +875,20 @@ def train(
         fail(str(exc))
     adam = model == "resnet" and optimizer == "adam"
 
+    # The tags learned: a fixed --top-k, or (default) every tag with at least N training tweets.
+    from features.labels import MIN_TAG_COUNT
+
+    tag_floor = MIN_TAG_COUNT if top_k is None and min_tag_count is None else min_tag_count
+    tag_choice = f"--top-k {top_k}" if tag_floor is None else f"--min-tag-count {tag_floor}" + (
+        f", --top-k {top_k}" if top_k is not None else "")
+
     def run_seed(seed: int) -> tuple[dict, object, object]:
         """One seeded run (split, featurizer, initial weights, optimizer): its report as the single-seed
         --json has it, the fitted recommender and its training history (None for a baseline)."""
         try:
             data = features.build_dataset(source, top_k=top_k, train_share=train_share, val_share=val_share,
                                           seed=seed, leakage=leakage, exclude_collection_tag=exclude_collection_tag,
-                                          text_column=text_column, encoding=encoding)
+                                          text_column=text_column, encoding=encoding, min_tag_count=min_tag_count)
             if not data.test_texts:
                 raise ValueError(f"{source} gives an empty test split ({len(data.train_texts)} training, "
                                  f"{len(data.val_texts)} validation tweets with a kept tag): use a larger corpus or "
@@ -883,7 +896,7 @@ def train(
             if data.n_tags < 2:
                 found = f"only #{data.tag_names[0]}" if data.tag_names else "none"
                 raise ValueError(f"{source}: a recommender needs at least 2 tags in the training split, found "
-                                 f"{found} (--top-k {top_k}): every tweet would get the same tag")
+                                 f"{found} ({tag_choice}): every tweet would get the same tag")
             warnings = []
             if len(data.test_texts) < MIN_TEST_TWEETS:
                 warnings.append(f"the test split has only {len(data.test_texts)} tweets (fewer than "
@@ -910,7 +923,8 @@ def train(
                                  "refine_lr": refine_lr, "refine_batch_size": refine_batch_size,
                                  "refine_adam": refine_adam, "subspace": subspace, "subspace_seed": subspace_seed,
                                  "init": init, "init_spread": init_spread} if population else {}
-            recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=top_k, max_evals=evals,
+            recommender = HashtagRecommender(model=model, optimizer=optimizer, top_k_tags=max(data.n_tags, 1),
+                                             max_evals=evals,
                                              loss=loss, **population_params,
                                              epochs=epochs, seed=seed, pop_size=pop, batch_size=batch_size,
                                              dtype=dtype, device=device,
@@ -923,13 +937,15 @@ def train(
             if history is not None:
                 announce(history)  # a resumed run with nothing left to train
             # The floor counts the same training rows as the model (the frequency model holds nothing out).
-            floor = HashtagRecommender(model="frequency", top_k_tags=top_k, seed=seed, leakage=leakage)
+            floor = HashtagRecommender(model="frequency", top_k_tags=max(data.n_tags, 1), seed=seed,
+                                       leakage=leakage)
             floor.fit(data.train_texts, data.train_tags)
         except USER_ERRORS as exc:
             fail(str(exc))
         # "model" names what was trained; its test metrics are under "metrics", the floor's under "frequency_metrics".
         report = {"source": source, "model": model, "optimizer": optimizer, "seed": seed, "device": device,
-                  "leakage": leakage, "top_k": top_k, "exclude_collection_tag": exclude_collection_tag,
+                  "leakage": leakage, "top_k": top_k, "min_tag_count": tag_floor, "n_tags": data.n_tags,
+                  "exclude_collection_tag": exclude_collection_tag,
                   "text_column": text_column, "encoding": encoding,
                   "train_share": train_share, "val_share": val_share, "n_train": len(data.train_texts),
                   "n_val": len(data.val_texts), "n_test": len(data.test_texts),
@@ -1126,7 +1142,9 @@ def train_benchmark(
     evals: Annotated[int, typer.Option(min=1, help="Fitness evaluations of every population optimizer")] = 2000,
     epochs: Annotated[int, typer.Option(min=1, help="Adam's cap in epochs (early stopping: patience 20)")] = 200,
     pop: Annotated[int | None, typer.Option(min=1, help="Population size (PO/SCPO: a perfect square)")] = 64,
-    top_k: Annotated[int, typer.Option(min=1, help="Number of tags kept (top-K of the training split)")] = 10,
+    top_k: Annotated[int, typer.Option(
+        min=1, help="Tags learned: the K most frequent of the training split, the only ones a model can recommend; "
+                    "a fixed K (the paper's 10) so that every optimizer trains the same network size")] = 10,
     train_share: Annotated[float, typer.Option(help="Training share of the tagged tweets")] = 0.8,
     val_share: Annotated[float, typer.Option(help="Validation share (curves and weight selection; > 0)")] = 0.1,
     exclude_collection_tag: Annotated[bool, typer.Option(help="Drop #aapl / #avengersendgame from the labels")]
@@ -1197,7 +1215,8 @@ def recommend(
         help="Tweets to tag; without --model the first is the model directory", metavar="[MODEL_DIR] [TEXT...]",
         show_default=False)] = None,
     model: Annotated[Path | None, typer.Option("--model", help="A directory written by `scpo train --out`")] = None,
-    k: Annotated[int, typer.Option(min=1, help="Tags shown per tweet (at most)")] = 3,
+    k: Annotated[int, typer.Option(min=1, help="Tags shown per tweet (at most), out of the tags the model learned "
+                                               "(`scpo train --top-k` / --min-tag-count)")] = 3,
     min_score: Annotated[float | None, typer.Option(
         "--min-score", help="Hide tags scoring below this; a tweet no tag reaches says so (text) or gets no tags "
         "(json, csv). Scores mean different things per model: see the README")] = None,

@@ -15,7 +15,7 @@ import numpy as np
 
 from features.data import collection_tag as known_collection_tag
 from features.data import load_tweets, resolve_source
-from features.labels import multi_hot, rank_by_count
+from features.labels import choose_tags, multi_hot, rank_by_count
 from features.text import LEAKAGE_MODES, duplicate_key, extract_hashtags, hashtag_tokens, prepare_text
 
 __all__ = ["Dataset", "build_dataset", "dataset_info"]
@@ -137,7 +137,7 @@ def _deduplicate(
 
 def build_dataset(
     source: str | os.PathLike[str] | Sequence[str],
-    top_k: int = 10,
+    top_k: int | None = None,
     train_share: float = 0.8,
     val_share: float = 0.1,
     seed: int | np.random.Generator = 0,
@@ -148,6 +148,7 @@ def build_dataset(
     text_column: str | None = None,
     data_home: str | os.PathLike[str] | None = None,
     encoding: str | None = None,
+    min_tag_count: int | None = None,
 ) -> Dataset:
     """Clean, de-duplicate, split with a seeded generator, and label with the top-K training tags.
 
@@ -155,16 +156,19 @@ def build_dataset(
     cleaning are dropped; near-copies (same `duplicate_key`: equal once URLs, @mentions, RT, tags
     and punctuation are gone) become one tweet, the first one's text with the union of their tags,
     before the split, so no text is in two splits (in either leakage mode). Only tweets with at
-    least one (non-excluded) tag are split; shares are of those. The top-K tags are counted (tweets
-    per tag) on the training split only, ties broken alphabetically, and each split keeps the tweets
-    carrying a kept tag (`test_without_kept_tag` counts the test tweets left out).
+    least one (non-excluded) tag are split; shares are of those. Tags are counted (tweets per tag) on
+    the training split only, ties broken alphabetically; kept are those with at least `min_tag_count`
+    training tweets (default `features.labels.MIN_TAG_COUNT`, 20) or, with `top_k=K`, the K most
+    frequent (the paper's 10; with both, at most K of those reaching the count). Each split keeps the
+    tweets carrying a kept tag (`test_without_kept_tag` counts the test tweets left out).
     `exclude_collection_tag` drops the corpus's query tag (`aapl`, `avengersendgame`, or
     `collection_tag` for other sources) from the labels.
     """
     if leakage not in LEAKAGE_MODES:
         raise ValueError(f"leakage must be one of {LEAKAGE_MODES}, got {leakage!r}")
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    for option, value in (("top_k", top_k), ("min_tag_count", min_tag_count)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise ValueError(f"{option} must be a positive integer or None, got {value!r}")
     _check_shares(train_share, val_share)
 
     name, texts = _texts_of(source, text_column, data_home, encoding)
@@ -193,7 +197,7 @@ def build_dataset(
 
     counts = Counter(tag for i in parts["train"] for tag in tags[i])
     ranked = rank_by_count(counts)
-    tag_names = [tag for tag, _ in ranked[:top_k]]
+    tag_names = [tag for tag, _ in choose_tags(counts, top_k, min_tag_count)]
     kept = set(tag_names)
 
     fields: dict[str, object] = {}

@@ -33,7 +33,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 import scpo
-from features.labels import multi_hot, rank_by_count
+from features.labels import choose_tags, multi_hot
 from features.text import LEAKAGE_MODES, extract_hashtags, prepare_text
 from networks.baselines._base import check_texts, json_value, params_from_json
 
@@ -95,8 +95,11 @@ class HashtagRecommender(BaseEstimator):
         ``networks.baselines.names()`` (reads raw texts; ``baseline_params`` go to it).
     optimizer : ``"adam"`` or any ``scpo.algorithm_names()`` entry for the ResNet (``None``: ``"scpo"``).
         Baselines train their own way; for them leave ``None`` (or ``"adam"`` for the torch ones).
-    top_k_tags : the tags kept, most frequent on the training texts (ties alphabetical); training
+    top_k_tags : the number of tags learned, most frequent on the training texts (ties alphabetical);
+        ``None``: every tag with at least ``min_tag_count`` training texts (K from the data). Training
         texts with none of them are dropped.
+    min_tag_count : with ``top_k_tags=None``, the training texts a tag needs (``None``: 20,
+        ``features.labels.MIN_TAG_COUNT``); with a fixed ``top_k_tags``, at most that many of these.
     multilabel : sigmoid outputs and multi-hot targets; otherwise softmax over the tags (a text with
         several kept tags wants equal mass on each).
     loss : ``"mse"`` (the paper's fitness), ``"ce"`` or ``"bce"`` (see ``networks.population``).
@@ -140,7 +143,7 @@ class HashtagRecommender(BaseEstimator):
         (``history_.interrupted``); a second Ctrl-C exits at once. Not saved.
     """
 
-    def __init__(self, model: str = "resnet", optimizer: str | None = None, top_k_tags: int = 10,
+    def __init__(self, model: str = "resnet", optimizer: str | None = None, top_k_tags: int | None = 10,
                  multilabel: bool = False, loss: str = "mse", max_evals: int = 30_000, pop_size: int | None = 64,
                  bounds=(-1.0, 1.0), batch_size: int | None = None, resample: str = "fixed",
                  epochs: int = 200, lr: float = 1e-2, adam_batch_size: int = 64, patience: int | None = None,
@@ -152,10 +155,12 @@ class HashtagRecommender(BaseEstimator):
                  stop_on_sigint: bool = False, refine: str | None = None, refine_steps: int = 10,
                  refine_members: int = 4, refine_lr: float = 1e-2, refine_batch_size: int = 64,
                  subspace: int | None = None, subspace_seed: int = 0, init: str = "uniform",
-                 init_spread: float = 0.1, refine_adam: str = "fresh", leakage: str = "strict"):
+                 init_spread: float = 0.1, refine_adam: str = "fresh", leakage: str = "strict",
+                 min_tag_count: int | None = None):
         self.model = model
         self.optimizer = optimizer
         self.top_k_tags = top_k_tags
+        self.min_tag_count = min_tag_count
         self.multilabel = multilabel
         self.loss = loss
         self.max_evals = max_evals
@@ -214,9 +219,11 @@ class HashtagRecommender(BaseEstimator):
             raise ValueError(
                 f"model={self.model!r} is a baseline trained its own way; use optimizer=None, got {self.optimizer!r}"
             )
-        if isinstance(self.top_k_tags, bool) or not isinstance(self.top_k_tags, (int, np.integer)) \
-                or self.top_k_tags < 1:
-            raise ValueError(f"top_k_tags must be an integer >= 1, got {self.top_k_tags!r}")
+        for name in ("top_k_tags", "min_tag_count"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < 1):
+                raise ValueError(f"{name} must be an integer >= 1 or None, got {value!r}")
         if self.refine is not None:
             from networks.memetic import REFINERS, check_refinable
 
@@ -268,7 +275,7 @@ class HashtagRecommender(BaseEstimator):
         counts = Counter(t for ts in tags for t in ts)
         if not counts:
             raise ValueError("no tags in the training data: every entry of tags is empty")
-        self.classes_ = [t for t, _ in rank_by_count(counts, self.top_k_tags)]
+        self.classes_ = [t for t, _ in choose_tags(counts, self.top_k_tags, self.min_tag_count)]
         if len(self.classes_) < 2:
             raise ValueError(f"need at least 2 distinct tags to recommend from, got {len(self.classes_)} "
                              f"(#{self.classes_[0]}; top_k_tags={self.top_k_tags}): every text would get the same tag")

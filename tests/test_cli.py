@@ -293,7 +293,8 @@ def test_version_and_list_read_from_the_registry(tmp_path):
 
 def test_train_small_traps(tmp_path):
     (tmp_path / "two.csv").write_text('text\n"love my #iphone"\n"new #iphone battery #apple"\n')
-    one_line_error(invoke("train", "two.csv", "--model", "frequency", cwd=tmp_path), "empty test split")
+    one_line_error(invoke("train", "two.csv", "--model", "frequency", "--top-k", "10", cwd=tmp_path),
+                   "empty test split")
     one_line_error(invoke("train", "--model", "tfidf-lr", "--optimizer", "adam", cwd=tmp_path),
                    "--optimizer applies to --model resnet only")
     one_line_error(invoke("train", "--train-share", "0.99", cwd=tmp_path), "--val-share 0.1")

@@ -44,7 +44,7 @@ def three_seeds(tmp_path_factory):
     folder = tmp_path_factory.mktemp("seeds")
     corpus(folder / "t.csv")
     done = invoke("train", "t.csv", "--model", "tfidf-lr", "--seeds", "3", "--seed", "4", "--train-share", "0.6",
-                  "--json", "r.json", cwd=folder)
+                  "--json", "r.json", "--top-k", "10", cwd=folder)
     assert done.exit_code == 0, (done.stdout, done.stderr)
     return json.loads((folder / "r.json").read_text()), done
 
@@ -89,7 +89,7 @@ def test_seeds_difference_is_paired(three_seeds):
 def test_one_seed_has_no_interval(tmp_path):
     corpus(tmp_path / "t.csv")
     done = invoke("train", "t.csv", "--model", "frequency", "--seeds", "1", "--train-share", "0.6", "--json", "-",
-                  cwd=tmp_path)
+                  "--top-k", "10", cwd=tmp_path)
     assert done.exit_code == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["seeds"] == [0] and len(result["runs"]) == 1
@@ -124,7 +124,7 @@ def test_stop_between_seeds_keeps_the_finished_ones(tmp_path, monkeypatch, signa
 
     monkeypatch.setattr(features, "build_dataset", stopping)
     done = invoke("train", "t.csv", "--model", "frequency", "--seeds", "4", "--train-share", "0.6", "--json", "r.json",
-                  cwd=tmp_path)
+                  "--top-k", "10", cwd=tmp_path)
     assert done.exit_code == status, (done.stdout, done.stderr)
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["message"] == message and result["seeds"] == [0, 1] and len(result["runs"]) == 2
