@@ -116,5 +116,6 @@ def test_latin1_file_needs_encoding(tmp_path):
     assert "brûlée" in result.stdout
     # The API takes the same encoding down to the loader.
     assert dataset_info(path, text_column="text", encoding="latin-1")["tagged_rows"] == 2
-    data = build_dataset(path, text_column="text", encoding="latin-1", train_share=0.5, val_share=0.0, seed=0)
+    data = build_dataset(path, text_column="text", encoding="latin-1", train_share=0.5, val_share=0.0, seed=0,
+                         top_k=2)
     assert data.train_texts == ["café, très bon"]
