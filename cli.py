@@ -144,6 +144,13 @@ def check_checkpoint_folder(checkpoint: Path | None) -> None:
         fail(f"--checkpoint {checkpoint}: folder {checkpoint.parent} does not exist; create it first")
 
 
+def check_fresh_out(out: Path | None, overwrite: bool) -> None:
+    """An existing non-empty ``--out`` is not written into unless ``overwrite`` (``--force``, or ``--resume``,
+    which continues the run that wrote it): exit 2 before any work."""
+    if out is not None and not overwrite and out.is_dir() and any(out.iterdir()):
+        fail(f"--out {out} exists and is not empty: choose another directory, or add --force to overwrite it")
+
+
 JSON_STREAMS: list = []  # the real standard output while a command's prints go to stderr (json_stdout_alone)
 
 
@@ -331,8 +338,8 @@ def optimize(
     pop: Annotated[int | None, typer.Option(min=1, help="Population size (PO/SCPO: a perfect square)")] = None,
     iters: Annotated[int | None, typer.Option(min=1, help="Iterations")] = None,
     evals: Annotated[int | None, typer.Option(min=1, help="Evaluation budget (default 30000)")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed of the algorithm (the problem stays the same: --instance)")]
-    = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed of the algorithm (the problem stays the same: "
+                                                  "--instance)")] = 0,
     instance: Annotated[int | None, typer.Option(
         min=0, help="Problem instance of a shifted benchmark: the seed of its shift (default 0, as in scpo benchmark)",
         show_default=False)] = None,
@@ -407,15 +414,12 @@ def optimize(
             fail(f"--list {problem!r}: no algorithm of that name; choose from {', '.join(scpo.algorithm_names())}")
         list_algorithms(problem if problem in scpo.algorithm_names() else None)
         return
-    if seed < 0:
-        fail(f"--seed must be >= 0, got {seed}")
     options = parse_options(option or [], algo)
     start = start_point(x0, sigma0, options)
     check_outputs((out or Path("runs"), "directory", "--out"), (json_file, "file", "--json"),
                   (checkpoint, "file", "--checkpoint"))
     check_checkpoint_folder(checkpoint)
-    if out is not None and not force and not resume and out.is_dir() and any(out.iterdir()):
-        fail(f"--out {out} exists and is not empty: choose another directory, or add --force to overwrite it")
+    check_fresh_out(out, force or resume)
     if iters is None and evals is None:
         evals = 30000
     backend_kwargs = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
@@ -854,8 +858,7 @@ def train(
         fail(f"--bounds must be a positive number B (the box [-B, B]) or 'scaled', got {bounds!r}")
     check_outputs((out, "directory", "--out"), (json_file, "file", "--json"), (checkpoint, "file", "--checkpoint"))
     check_checkpoint_folder(checkpoint)
-    if out is not None and not force and not resume and out.is_dir() and any(out.iterdir()):
-        fail(f"--out {out} exists and is not empty: choose another directory, or add --force to overwrite it")
+    check_fresh_out(out, force or resume)
     import features  # after the checks: loading the text pipeline takes seconds
     from networks import metrics
     from networks.recommender import HashtagRecommender

@@ -6,9 +6,7 @@ implement and checks what a researcher relies on without looking: ``fun`` is the
 a seed reproduces a run bit for bit, and ask/tell by hand is the same run as ``minimize``.
 
 Hypothesis is deterministic here (``derandomize=True``, no example database), so these tests cannot
-flake. Properties that today's code breaks for known reasons are marked, from one table
-(:data:`KNOWN_FAILURES`), as strict xfails: they turn red when the fix lands, and the fix removes
-their row.
+flake.
 """
 
 from __future__ import annotations
@@ -39,8 +37,6 @@ GROUPS = {"given": ("batch", "rows"), "auto": ("auto-batch", "auto-rows")}
 PROBE_ROWS = 4  # vectorized="auto" hands the objective probe_size(dim) = 2 or 3 rows, then one if it refuses them
 
 # (property, algorithms or None for all, groups or None for all, reason). Remove a row when its fix is merged.
-KNOWN_FAILURES: list[tuple] = []  # items 1, 4 and 5 of issue #25 were its rows until their fixes landed
-
 # No shrinking: the examples are tiny already, and shrinking a failure (an xfail's included) costs
 # hundreds of runs. A failure is reported with the example that failed, as drawn (add Phase.shrink
 # locally for a smaller one).
@@ -49,17 +45,9 @@ PROPERTY_SETTINGS = settings(max_examples=10, deadline=None, derandomize=True, d
                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def known_failure(prop: str, algorithm: str, group: str | None = None) -> list:
-    """A strict xfail mark if :data:`KNOWN_FAILURES` says today's code breaks ``prop`` here, else no mark."""
-    for name, algorithms, groups, reason in KNOWN_FAILURES:
-        if name == prop and (algorithms is None or algorithm in algorithms) and (groups is None or group in groups):
-            return [pytest.mark.xfail(strict=True, reason=reason)]
-    return []
-
-
-def cases(prop: str, groups=(None,)) -> list:
-    """``pytest.param`` per (algorithm, backend[, group]), marked by :func:`known_failure`."""
-    return [pytest.param(*values, marks=known_failure(prop, algorithm, group), id="-".join(values))
+def cases(groups=(None,)) -> list:
+    """``pytest.param`` per (algorithm, backend[, group])."""
+    return [pytest.param(*values, id="-".join(values))
             for algorithm, backend in PAIRS for group in groups
             for values in [(algorithm, backend) if group is None else (algorithm, backend, group)]]
 
@@ -182,7 +170,7 @@ def dtypes(backend: str) -> tuple[str, ...]:
 
 # ---- the properties --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("algorithm, backend", cases("fun"))
+@pytest.mark.parametrize("algorithm, backend", cases())
 @given(data=st.data())
 @PROPERTY_SETTINGS
 def test_fun_is_the_objective_at_x(algorithm, backend, data):
@@ -199,7 +187,7 @@ def test_fun_is_the_objective_at_x(algorithm, backend, data):
         assert result.fun in (exact, float(np.float32(exact))), (result.fun, exact)
 
 
-@pytest.mark.parametrize("algorithm, backend", cases("bounds"))
+@pytest.mark.parametrize("algorithm, backend", cases())
 @given(data=st.data())
 @PROPERTY_SETTINGS
 def test_x_is_inside_the_bounds(algorithm, backend, data):
@@ -214,7 +202,7 @@ def test_x_is_inside_the_bounds(algorithm, backend, data):
         assert below.size == 0 and above.size == 0, (X[below][:1], X[above][:1], lb, ub)
 
 
-@pytest.mark.parametrize("algorithm, backend, group", cases("nfev", GROUPS))
+@pytest.mark.parametrize("algorithm, backend, group", cases(GROUPS))
 @given(data=st.data())
 @PROPERTY_SETTINGS
 def test_nfev_is_the_rows_the_objective_saw(algorithm, backend, group, data):
@@ -224,7 +212,7 @@ def test_nfev_is_the_rows_the_objective_saw(algorithm, backend, group, data):
     assert result.nfev == f.rows, (result.nfev, f.rows)
 
 
-@pytest.mark.parametrize("algorithm, backend, group", cases("budget", GROUPS))
+@pytest.mark.parametrize("algorithm, backend, group", cases(GROUPS))
 @given(data=st.data())
 @PROPERTY_SETTINGS
 def test_the_objective_sees_at_most_max_evals_rows(algorithm, backend, group, data):
@@ -236,7 +224,7 @@ def test_the_objective_sees_at_most_max_evals_rows(algorithm, backend, group, da
     assert f.rows <= setup["max_evals"], (f.rows, setup["max_evals"], setup["pop_size"])
 
 
-@pytest.mark.parametrize("algorithm, backend", cases("seed"))
+@pytest.mark.parametrize("algorithm, backend", cases())
 @given(data=st.data())
 @PROPERTY_SETTINGS
 def test_the_same_seed_gives_the_same_run(algorithm, backend, data):
@@ -249,7 +237,7 @@ def test_the_same_seed_gives_the_same_run(algorithm, backend, data):
     assert (first.history["best"], first.history["nfev"]) == (second.history["best"], second.history["nfev"])
 
 
-@pytest.mark.parametrize("algorithm, backend", cases("ask_tell"))
+@pytest.mark.parametrize("algorithm, backend", cases())
 @given(data=st.data())
 @PROPERTY_SETTINGS
 def test_ask_tell_by_hand_is_the_minimize_run(algorithm, backend, data):
@@ -270,9 +258,7 @@ def test_ask_tell_by_hand_is_the_minimize_run(algorithm, backend, data):
     assert (result.fun, result.nfev, result.nit) == (expected.fun, expected.nfev, expected.nit)
 
 
-@pytest.mark.parametrize("algorithm", [
-    pytest.param(algorithm, marks=known_failure("problem_default", algorithm), id=algorithm)
-    for algorithm in scpo.algorithm_names()])
+@pytest.mark.parametrize("algorithm", scpo.algorithm_names())
 @given(data=st.data())
 @PROPERTY_SETTINGS
 def test_a_problem_without_vectorized_never_misreads_a_per_vector_function(algorithm, data):
@@ -296,7 +282,7 @@ def test_a_problem_without_vectorized_never_misreads_a_per_vector_function(algor
 
 
 
-@pytest.mark.parametrize("algorithm, backend", cases("integrality"))
+@pytest.mark.parametrize("algorithm, backend", cases())
 @given(data=st.data())
 @PROPERTY_SETTINGS
 def test_integral_coordinates_are_integral_in_every_row(algorithm, backend, data):

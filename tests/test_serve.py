@@ -27,23 +27,10 @@ from pathlib import Path
 
 import pytest
 
-TOPICS = {
-    "running": "morning run marathon miles training pace",
-    "coffee": "espresso latte cafe cup barista beans",
-    "apple": "iphone ipad apple store release battery",
-}
-
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    """A saved tfidf-lr model over three tags, 14 tweets each."""
-    from networks.recommender import HashtagRecommender
-
-    words = {tag: text.split() for tag, text in TOPICS.items()}
-    texts = [" ".join(words[tag][j % 6] for j in range(i, i + 4)) + f" #{tag}" for tag in TOPICS for i in range(14)]
-    out = tmp_path_factory.mktemp("serve") / "tfidf"
-    HashtagRecommender(model="tfidf-lr").fit(texts).save(out)
-    return out
+def model_dir(tiny_tfidf_model) -> Path:
+    return tiny_tfidf_model
 
 
 @contextmanager
