@@ -407,6 +407,10 @@ def optimize(
     sigma0: Annotated[str | None, typer.Option(
         "--sigma0", help="Initial step in the units of x: S or S1,...,SD (default: the algorithm's; population "
                          "algorithms: the spread around --x0, a tenth of the box)")] = None,
+    restarts: Annotated[str | None, typer.Option(
+        help="Restart strategy inside the --evals budget: ipop (population doubled at each restart) | bipop "
+             "(large and small populations alternating); a run restarts when --tol-f/--tol-x/--stagnation (cma's "
+             "defaults where not given), the algorithm's own criteria or --iters end it")] = None,
 ) -> None:
     """Minimize a benchmark function or your own objective; default: SCPO on shifted Rastrigin, d=30."""
     if list_names:  # `--list ALGO`: the positional argument names an algorithm
@@ -442,8 +446,11 @@ def optimize(
             backend_kwargs["backend"] = backend
         stops = {"target": stop_target, "tol_f": tol_f, "tol_x": tol_x, "max_time": max_time,
                  "stagnation": stagnation}
+        if restarts is not None and "restarts" in options:
+            raise ValueError(f"--restarts {restarts} and -o restarts={options['restarts']!r}: give one of them")
+        strategy = {} if restarts is None else {"restarts": restarts}
         optimizer = scpo.make(target, algo, seed=seed, pop_size=pop, max_iter=iters, max_evals=evals,
-                              **backend_kwargs, **stops, **options, **start)
+                              **backend_kwargs, **stops, **options, **start, **strategy)
         if resume and checkpoint is None:
             raise ValueError("--resume needs --checkpoint PATH")
         if checkpoint is not None and optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume):
@@ -470,6 +477,9 @@ def optimize(
     if target.integrality is not None:
         summary["integrality"] = target.integrality.astype(int).tolist()
     summary.update({**start, "center": result.center})  # the start point given, a distribution's final mean
+    if "restarts" in result:  # --restarts: how many, and each run's population, regime and budget spent
+        summary.update({key: result[key] for key in ("restarts", "restart_strategy", "restart_pop_sizes",
+                                                     "restart_regimes", "restart_evals", "restart_stop_rules")})
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = out or Path("runs") / f"{stamp}-{target.name}-{algo}"
     try:

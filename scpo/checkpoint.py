@@ -177,7 +177,7 @@ def fingerprint(optimizer) -> dict[str, Any]:
         "shift_seed": getattr(objective, "shift_seed", None),
         "rotation_seed": getattr(objective, "rotation_seed", None),
         "pop_size": optimizer.pop_size, "max_iter": optimizer.max_iter, "max_evals": optimizer.max_evals,
-        "seed": optimizer.seed,
+        "seed": optimizer.seed, "restarts": getattr(optimizer, "restart_strategy", None),
         "backend": optimizer.backend, "dtype": optimizer.dtype, "draws": optimizer.impl.draws,
         "integrality": None if problem.integrality is None else np.flatnonzero(problem.integrality).tolist(),
         **{key: None if getattr(optimizer, key, None) is None else getattr(optimizer, key).tolist()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from scpo.backends import BACKENDS
 from scpo.backends.reference import Evaluator
 from scpo.observers import Callback, Checkpointer, History, Observer
 from scpo.problem import Problem, RunCounters, as_bounds, detect_vectorized, probe_size
+from scpo.restarts import RestartOptimizer, check_restarts
 from scpo.stopping import make_rules
 
 __all__ = ["BACKENDS", "History", "OptimizeResult", "Optimizer", "Progress", "RunState", "make", "minimize"]
@@ -596,6 +598,7 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
          target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
          max_time: float | None = None, stagnation: int | None = None,
          x0=None, sigma0=None,
+         restarts: str | None = None,
          **options: Any) -> Optimizer:
     """An ask/tell optimizer: ``opt = scpo.make(problem, "sca", seed=0); X = opt.ask(); opt.tell(f)``.
 
@@ -609,11 +612,13 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
     (the algorithms' own ``sigma0`` option, a share of the range, is reached through
     ``Optimizer(scpo.create(name, sigma0=...), ...)``: ``sigma0=`` here is in the units of x).
     Arguments that would be ignored (``bounds`` with a Problem, ``vectorized`` without a
-    function) are refused.
+    function) are refused. ``restarts="ipop"|"bipop"``: a :class:`scpo.restarts.RestartOptimizer` (same
+    interface) runs the algorithm with restarts inside ``max_evals`` (see :func:`minimize`).
     """
     seed = check_seed(seed)
     if isinstance(problem_or_bounds, str):  # the old order: make(algorithm, problem, ...)
         problem_or_bounds, algorithm = algorithm, problem_or_bounds
+    restarts = check_restarts(restarts, algorithm, options)  # a boolean is cmaes's own option
     if problem_or_bounds is None:
         problem_or_bounds, bounds = bounds, None
     if isinstance(problem_or_bounds, Problem) or callable(problem_or_bounds) or bounds is not None:
@@ -626,10 +631,11 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
         lb, ub = split_bounds(problem_or_bounds)
         problem = Problem(_no_objective, lb, ub, vectorized=True, name="external",  # never probed
                           integrality=integrality)
-    return Optimizer(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend,
-                     device, dtype, observers, initial_population,
-                     target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation,
-                     x0=x0, sigma0=sigma0)
+    driver = Optimizer if restarts is None else partial(RestartOptimizer, restarts)
+    return driver(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend,
+                  device, dtype, observers, initial_population,
+                  target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation,
+                  x0=x0, sigma0=sigma0)
 
 
 def _check_initial_population(X, pop_size: int, problem: Problem) -> np.ndarray | None:
@@ -726,6 +732,7 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
              target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
              max_time: float | None = None, stagnation: int | None = None,
              x0=None, sigma0=None,
+             restarts: str | None = None,
              **options: Any) -> OptimizeResult:
     """Minimize over a box with a population algorithm; the whole population is evaluated per call.
 
@@ -760,6 +767,10 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
     ``<= target``, checked after every batch), ``tol_f`` (fitness range, as cma's tolfun), ``tol_x``
     (population spread or step size), ``max_time`` (seconds), ``stagnation`` (iterations without
     improvement). ``result.message`` names what ended the run and ``result.stop_rule`` gives its key.
+    ``restarts="ipop"`` (population doubled at each restart) or ``"bipop"`` (large and small regimes
+    alternating) restarts the algorithm inside the one budget ``max_evals`` (required), whenever a run ends
+    before it (its ``tol_f``/``tol_x``/``stagnation``, given or cma's defaults, the algorithm's own criteria,
+    or its ``max_iter``); ``result.restarts`` counts the restarts (:mod:`scpo.restarts`).
     """
     if not (isinstance(fun_or_problem, Problem) or callable(fun_or_problem)):
         raise ValueError(f"fun must be callable (or a Problem), got {_short_repr(fun_or_problem)}")
@@ -770,7 +781,7 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
                      on_error=on_error, timeout=timeout,
                      integrality=integrality,
                      target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation,
-                     x0=x0, sigma0=sigma0, **options)
+                     x0=x0, sigma0=sigma0, restarts=restarts, **options)
     if checkpoint is not None:
         optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume)
     watchers = [*observers, *([Callback(callback)] if callback is not None else [])]

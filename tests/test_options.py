@@ -45,7 +45,7 @@ def test_benchmark_entries_use_the_same_parser():
     ("po", {"reference_switch_bug": "false"}, "reference_switch_bug must be True or False, got 'false'"),
     ("scpo", {"reference_switch_bug": 1}, "reference_switch_bug must be True or False, got 1"),
     ("sca", {"greedy": "no"}, "greedy must be True or False"),
-    ("cmaes", {"restarts": "False"}, "restarts must be True or False"),
+    ("cmaes", {"restarts": "False"}, "restarts must be 'ipop', 'bipop', None, True or False (cmaes's own restarts)"),
     ("sca", {"a": "2"}, "a must be a number, got '2'"),
     ("scpo", {"a": "abc"}, "a must be a number, got 'abc'"),
     ("po", {"lambda_max": "1"}, "lambda_max must be a number"),

@@ -120,6 +120,17 @@ class Algorithm:
         population algorithms, which have no step."""
         return None
 
+    def converged(self, state: Any) -> str | None:
+        """Why the algorithm's own termination criteria say its run is over (``cmaes``: ``cma``'s ``stop()``),
+        or ``None``. Read by restarts (:mod:`scpo.restarts`), which then start the next run; a run without
+        restarts goes on to its budget."""
+        return None
+
+    def for_restarts(self) -> Algorithm:
+        """This algorithm as the later runs of a restart strategy (:mod:`scpo.restarts`): its population set by
+        the strategy, any restart mechanism of its own off (self if nothing changes)."""
+        return self
+
     def replace_members(self, state: Any, indices: np.ndarray, X: np.ndarray, fitness: np.ndarray,
                         ctx: Context) -> Any:
         """A state whose members ``indices`` sit at ``X`` with ``fitness`` (Lamarckian refinement).

@@ -3,6 +3,7 @@
 Choices:
 - the search runs in the unit box: ``x = lb + u (ub - lb)`` with ``u`` in ``[0, 1]^D``, so
   one step size fits boxes whose sides differ; ``cma``'s bound handling keeps ``u`` inside;
+- the default population is cma's, ``4 + floor(3 ln D)`` (it was 30 before issue 26);
 - it starts at the best point of the engine's initial uniform population (those
   evaluations are already spent) with ``sigma0 = 0.3`` of the range, ``popsize = N``;
   ``Optimizer(x0=)`` starts the mean at ``x0`` instead, with no initial population evaluated
@@ -17,7 +18,10 @@ Choices:
   (dimension needed)") when it caps a step size at its default ``maxstd``, a third of the box;
 - when ``cma``'s own termination criteria fire before the budget is spent (``tolfun``,
   ``tolx``, flat fitness ...), it restarts from a uniform random point with the same
-  population size (``restarts=False`` keeps stepping the stopped instance);
+  population size (``restarts=False`` keeps stepping the stopped instance); under the engine's
+  restart strategies (``minimize(restarts="ipop"|"bipop")``, :mod:`scpo.restarts`) these own
+  restarts are off and ``cma``'s criteria end the run instead (:meth:`CMAES.converged`), so the
+  next run starts with the strategy's population;
 - NaN or inf fitness is told to ``cma`` as a value worse than every finite one;
 - the initial uniform population counts as iteration 1 (with ``x0``, ``cma``'s first sample does):
   ``T = max_evals // N``;
@@ -37,7 +41,15 @@ from typing import Any
 import numpy as np
 
 from scpo.algorithms import es_tools as es
-from scpo.algorithms.base import Algorithm, Context, check_bool, check_number, check_positive_int, register
+from scpo.algorithms.base import (
+    Algorithm,
+    Context,
+    check_bool,
+    check_number,
+    check_positive_int,
+    register,
+    resolved_copy,
+)
 
 RESERVED = ("bounds", "popsize", "randn", "seed", "verbose", "verb_disp", "verb_log", "maxiter", "maxfevals")
 
@@ -98,7 +110,18 @@ class CMAES(Algorithm):
         self.cma_options = extra
 
     def population_size(self, pop_size: int | None, dim: int | None = None) -> int:
+        """cma's default ``4 + floor(3 ln D)`` (Hansen's rule); at least 2 when given."""
+        if pop_size is None and dim is not None:
+            return es.default_population(dim)
         return 30 if pop_size is None else check_positive_int("pop_size", pop_size, minimum=2)
+
+    def for_restarts(self) -> CMAES:
+        return resolved_copy(self, restarts=False)
+
+    def converged(self, state: CMAESState) -> str | None:
+        """``cma``'s own termination criteria (``tolfun``, ``tolx``, ``tolstagnation``, flat fitness ...)."""
+        stop = state.es.stop()
+        return f"cma stopped: {', '.join(sorted(stop))}" if stop else None
 
     def _strategy(self, u0: np.ndarray, pop_size: int, ctx: Context):
         import cma  # imported here: only this algorithm needs it

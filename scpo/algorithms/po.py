@@ -130,6 +130,10 @@ class PO(Algorithm):
     def for_population(self, pop_size: int) -> PO:
         return resolved_copy(self, parties=int(round(pop_size**0.5)))
 
+    def for_restarts(self) -> PO:
+        """Restarts set the population (a perfect square): the parties follow it, whatever ``parties`` was."""
+        return resolved_copy(self, parties=None)
+
     def replace_members(self, state: POState, indices, X, fitness, ctx: Context) -> POState:
         """Members keep their slot (party, constituency); leaders and winners are recomputed."""
         if state.phase != "campaign":
