@@ -173,6 +173,14 @@ class _RunView:
     def stop_message(self) -> str | None:
         return self._owner.stop_message
 
+    @property
+    def feasibility(self):
+        """With constraints, the best's ``[f, violation]`` over all runs (as :class:`scpo.engine.BestPair`)."""
+        from scpo.engine import BestPair
+
+        x, key, pair = self._owner._best()
+        return None if pair is None else BestPair(pair, key)
+
     def __getattr__(self, name: str):
         return getattr(self._owner.inner.run_state, name)
 
@@ -218,7 +226,8 @@ class RestartOptimizer:
                  backend="numpy", device: str = "cpu", dtype: str = "float64",
                  observers: list[Observer] | tuple = (), initial_population=None,
                  target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
-                 max_time: float | None = None, stagnation: int | None = None, x0=None, sigma0=None):
+                 max_time: float | None = None, stagnation: int | None = None, x0=None, sigma0=None,
+                 threads: int | None = None):
         from scpo.algorithms.base import check_positive_int
         from scpo.engine import check_seed
 
@@ -235,7 +244,7 @@ class RestartOptimizer:
         self.rng = np.random.default_rng(np.random.SeedSequence([self.seed, RESTART_KEY]))
         self.problem, self.base_algorithm = problem, algorithm
         self.restart_algorithm = algorithm.for_restarts()
-        self._backend, self._device, self._dtype = backend, device, dtype
+        self._backend, self._device, self._dtype, self.threads = backend, device, dtype, threads
         self._given = {"pop_size": pop_size, "initial_population": initial_population, "x0": x0, "sigma0": sigma0}
         self._user_triggers = {"tol_f": tol_f, "tol_x": tol_x, "stagnation": stagnation}
         self.history = History()
@@ -245,8 +254,9 @@ class RestartOptimizer:
         self.stop_message: str | None = None  # a whole-run stop (request_stop), or why no restart could follow
         self.stop_rule: str | None = None
         self.evaluator_kind: str | None = None
-        self.carried_x = None  # the best of the finished runs (the run's array type)
-        self.carried_f: Any = None
+        # the best of the finished runs (the run's array types): point, key (f, or Deb's key with constraints)
+        # and, with constraints, [f, violation]
+        self.carried_x, self.carried_f, self.carried_pair = None, None, None
         self._start = time.perf_counter()
         self.runs: list[dict[str, Any]] = []
         first_size = algorithm.population_size(pop_size, dim=problem.dim)  # the user's, as without restarts
@@ -271,7 +281,7 @@ class RestartOptimizer:
         inner = Optimizer(algorithm, self.problem, pop, self.user_max_iter, record["max_evals"], record["seed"],
                           self._backend, self._device, self._dtype,
                           initial_population=self._given["initial_population"] if first else None,
-                          **triggers, **start)
+                          threads=self.threads, **triggers, **start)
         inner.attach(_Relay(self))
         inner.resume_elapsed(self.elapsed())  # one clock for the whole run
         record = {**record, "pop_size": inner.pop_size}
@@ -289,8 +299,10 @@ class RestartOptimizer:
                                                                             + self.impl.pending_nonfinite(run)),
                              errors=run.counters.errors, worker_restarts=run.counters.worker_restarts,
                              compile_time_s=self.inner.compile_time_s)
-        x, f = self._best_pair()
-        self.carried_x, self.carried_f = (None, None) if x is None else (self.impl.copy(x), f)
+        x, key, pair = self._best()
+        if x is not None:
+            self.carried_x, self.carried_f = self.impl.copy(x), key
+            self.carried_pair = None if pair is None else self.impl.copy(pair)
 
     def _advance(self) -> None:
         """The current run has ended and the whole run has not: start the next run, or end (budget spent)."""
@@ -399,28 +411,46 @@ class RestartOptimizer:
         """The budget is spent, a stop was requested, or no restart fits in what is left."""
         return self.stop_message is not None or self.evals_spent or self.inner.done
 
-    def _best_pair(self):
-        """The best over all runs: (x, f) in the run's array types (torch: compared on the device)."""
+    def _best(self):
+        """The best over all runs: (x, key, [f, violation] or None), in the run's array types. Keys compare
+        across runs: f, or with constraints Deb's key (:func:`scpo.constraints.feasibility_key`, absolute).
+        On torch the choice is made on the device (no read)."""
         run = self.inner.run_state
+        pair = None if run.feasibility is None else run.feasibility.best_x
         if self.carried_x is None:
-            return run.best_x, run.best_fitness
+            return run.best_x, run.best_fitness, pair
         if run.best_x is None:
-            return self.carried_x, self.carried_f
+            return self.carried_x, self.carried_f, self.carried_pair
         torch = _torch_of(run.best_fitness)
         if torch is not None:
             better = torch.as_tensor(run.best_fitness) < torch.as_tensor(self.carried_f)
             return (torch.where(better, run.best_x, self.carried_x),
-                    torch.where(better, run.best_fitness, torch.as_tensor(self.carried_f)))
-        return (run.best_x, run.best_fitness) if run.best_fitness < self.carried_f else (self.carried_x,
-                                                                                       self.carried_f)
+                    torch.where(better, run.best_fitness, torch.as_tensor(self.carried_f)),
+                    None if pair is None else torch.where(better, pair, self.carried_pair))
+        if run.best_fitness < self.carried_f:
+            return run.best_x, run.best_fitness, pair
+        return self.carried_x, self.carried_f, self.carried_pair
 
     @property
     def best_x(self):
-        return self._best_pair()[0]
+        return self._best()[0]
 
     @property
     def best_fitness(self):
-        return self._best_pair()[1]
+        """The best's key (f; with constraints Deb's key, as :class:`~scpo.engine.RunState`'s)."""
+        return self._best()[1]
+
+    @property
+    def best_objective(self):
+        """f of the best over all runs (a backend scalar)."""
+        _, key, pair = self._best()
+        return key if pair is None else pair[0]
+
+    @property
+    def best_violation(self) -> float:
+        """The total constraint violation of the best over all runs (0.0: feasible, or no constraints)."""
+        pair = self._best()[2]
+        return 0.0 if pair is None else self.impl.to_float(pair[1])
 
     def elapsed(self) -> float:
         return time.perf_counter() - self._start
@@ -500,8 +530,8 @@ class RestartOptimizer:
     def progress(self):
         from scpo.engine import Progress
 
-        x, f = self._best_pair()
-        return Progress(self.nit, self.max_iter, self.nfev, self.impl.to_float(f),
+        x = self.best_x
+        return Progress(self.nit, self.max_iter, self.nfev, self.impl.to_float(self.best_objective),
                         None if x is None else self.impl.to_numpy(x), self.elapsed())
 
     def _end(self) -> tuple[str, str | None]:
@@ -516,18 +546,21 @@ class RestartOptimizer:
         from scpo.engine import OptimizeResult
 
         last = self.inner.result()
-        x, f = self._best_pair()
-        fun = self.impl.to_float(f)
+        x, fun, violation = self.best_x, self.impl.to_float(self.best_objective), self.best_violation
         message, rule = self._end()
         run = self.inner.run_state
         records = [*self.runs[:-1], {**self.runs[-1], "evals": run.nfev - run.extra_evals,
                                      "stop_rule": self.inner._end_rule()}]
-        success = bool(np.isfinite(fun))
-        if not success and self.nfev:
+        success = bool(np.isfinite(fun)) and violation == 0
+        if not np.isfinite(fun) and self.nfev:
             message = f"no finite fitness in {self.nfev} evaluations"
+        elif not success and self.nfev:
+            message = (f"no feasible point found in {self.nfev} evaluations: the least total constraint violation "
+                       f"was {violation:.6g} (at x, with f = {fun:.6g})")
         return OptimizeResult({
             **last, "x": None if x is None else np.array(self.impl.to_numpy(x), dtype=float), "fun": fun,
             "nit": self.nit, "nfev": self.nfev, "success": success, "message": message, "stop_rule": rule,
+            "constraint_violation": violation,
             "algorithm": self.base_algorithm.name, "pop_size": self.runs[0]["pop_size"], "max_iter": self.max_iter,
             "seed": self.seed, "evaluator": self.evaluator_kind or last["evaluator"],
             "nonfinite": self._finished("nonfinite") + last["nonfinite"],
@@ -569,6 +602,8 @@ class RestartOptimizer:
                              "inner_stop": inner_stop,
                              "ended": [self.stop_message, self.stop_rule] if self.stop_rule == "max_evals" else None}}
         arrays = {} if self.carried_x is None else {"carried_x": np.asarray(self.carried_x)}
+        if self.carried_pair is not None:
+            arrays["carried_pair"] = np.asarray(self.carried_pair)
         return arrays, meta
 
     def _load(self, path: Path) -> int:
@@ -585,7 +620,7 @@ class RestartOptimizer:
         self.runs = [dict(r) for r in saved["runs"]]
         self.rng.bit_generator.state = saved["rng"]
         self.carried_f = saved["carried_f"]
-        self.carried_x = arrays.get("carried_x")
+        self.carried_x, self.carried_pair = arrays.get("carried_x"), arrays.get("carried_pair")
         current = self.runs[-1]
         if current["index"] > 0:
             self.inner = self._build(current)

@@ -191,3 +191,15 @@ def test_cli_restarts(tmp_path):
                  "--quiet", "--out", tmp_path / "bad", cwd=tmp_path)
     assert bad.exit_code == 2 and "restarts must be 'ipop', 'bipop' or None, got 'x'" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_constraints_keep_the_best_feasible_point_over_all_runs():
+    """min |x|^2 subject to x_0 >= 1: the optimum (1, 0, 0) on the constraint's boundary, f = 1."""
+    def sphere(X):
+        return (X**2).sum(1)
+
+    result = scpo.minimize(sphere, [(-5.0, 5.0)] * 3, algorithm="de", max_iter=40, max_evals=6000, seed=0,
+                           vectorized=True, constraints=lambda X: 1.0 - X[:, 0], restarts="bipop")
+    assert result.restarts >= 2 and result.success and result.constraint_violation == 0.0
+    assert result.x[0] >= 1.0 and result.fun == float(sphere(result.x[None])[0]) and abs(result.fun - 1.0) < 1e-2
+    assert result.history["best"][-1] == result.fun and np.all(np.diff(result.history["best"]) <= 0)
