@@ -219,8 +219,9 @@ def part1b(results: Path) -> tuple[list[str], dict]:
             "population and scaling), so that pair compares two DEs, not one implementation against another. "
             "Our PSO is the inertia-weight global-best PSO (SPEC 1.4); nevergrad's PSO has its own parameters "
             "and bound handling. Our CMA-ES and ng:CMA both drive pycma (`cma`) with their own "
-            "settings: ours starts from the best initial point, population 30, sigma0 0.3 of the range in the unit "
-            "box, with restarts; nevergrad's uses its defaults on the clipped box.", ""]
+            "settings: ours starts from the best initial point, population 30 in these results (its default then; "
+            "cma's 4 + floor(3 ln d) since issue 26), sigma0 0.3 of the range in the unit box, with restarts; "
+            "nevergrad's uses its defaults on the clipped box.", ""]
     return out, facts
 
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 
@@ -61,12 +62,16 @@ def table(rows: list[dict], variants: list[str]) -> str:
     for instance, seed in keys:
         cells = []
         for variant in variants:
-            row = next(r for r in rows if (r["variant"], r["instance"], r["seed"]) == (variant, instance, seed))
+            row = next((r for r in rows if (r["variant"], r["instance"], r["seed"]) == (variant, instance, seed)),
+                       None)
+            if row is None:
+                cells.append("not run")
+                continue
             extra = f"; {row['restarts']} restarts, pop <= {row['max_pop']}" if row["restarts"] is not None else ""
             cells.append(cell(row) + extra)
         lines.append(f"| {instance} | {seed} | " + " | ".join(cells) + " |")
-    solved = [f"{v}: {sum(r['evals_to_target'] is not None for r in rows if r['variant'] == v)}/{len(keys)}"
-              for v in variants]
+    solved = [f"{v}: {sum(r['evals_to_target'] is not None for r in rows if r['variant'] == v)}/"
+              f"{sum(r['variant'] == v for r in rows)}" for v in variants]
     lines += ["", "Solved to 1e-8: " + ", ".join(solved)]
     return "\n".join(lines)
 
@@ -81,26 +86,36 @@ def main() -> None:
     parser.add_argument("--variants", default="plain,ipop,bipop")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--rows", default=None, help="JSON lines of finished runs (appended; a rerun skips them)")
     args = parser.parse_args()
     variants = args.variants.split(",")
     budget = int(args.budget_multiplier * args.dim)
-    tasks = [(v, args.function, args.dim, int(i), int(s), budget) for i in args.instances.split(",")
-             for s in args.seeds.split(",") for v in variants]
+    tasks = [(v, args.function, args.dim, int(i), int(s), budget) for v in variants  # plain (longest) first
+             for i in args.instances.split(",") for s in args.seeds.split(",")]
     start = time.perf_counter()
+    rows = [json.loads(line) for line in open(args.rows)] if args.rows and os.path.exists(args.rows) else []
+    done = {(r["variant"], r["instance"], r["seed"]) for r in rows}
+    tasks = [t for t in tasks if (t[0], t[3], t[4]) not in done]  # a killed run continues
     with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(one_run, *zip(*tasks, strict=True)))
+        for future in as_completed([pool.submit(one_run, *task) for task in tasks]):
+            rows.append(future.result())
+            print(json.dumps(rows[-1]), flush=True)
+            if args.rows:  # each finished run kept at once: the table can be rendered from what finished
+                with open(args.rows, "a") as handle:
+                    handle.write(json.dumps(rows[-1]) + "\n")
     wall = time.perf_counter() - start
     header = [f"# Restarts: BBOB f{args.function}, d = {args.dim}, budget {budget:,} evaluations (10^5 x d)", "",
               f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.node()}, "
               f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared); "
               f"scpo {scpo.__version__}, numpy {np.__version__}; {args.jobs} processes, {wall:.0f} s wall.", "",
               "`PYTHONPATH=$PWD python experiments/restarts.py " + " ".join(
-                  f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out") + "`", "",
+                  f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("out", "rows")) + "`", "",
               "Each cell: evaluations until `f - f_opt <= 1e-8` (bold), or the final error and the evaluations "
               "spent. plain: scpo's `cmaes` (population 10; cma's own criteria restart it at the same size); "
               "ipop / bipop: `restarts=`.", ""]
     text = "\n".join(header) + table(rows, variants) + "\n\nSeconds per run: " + ", ".join(
-        f"{r['variant']} i{r['instance']} s{r['seed']}: {r['seconds']:.0f}" for r in rows) + "\n"
+        f"{r['variant']} i{r['instance']} s{r['seed']}: {r['seconds']:.0f}" for r in sorted(
+            rows, key=lambda r: (r["instance"], r["seed"], variants.index(r["variant"])))) + "\n"
     print(text)
     if args.out:
         from scpo.io import write_text

@@ -5,7 +5,8 @@ instances 1-3, one run per instance, budget 300 x d evaluations; our SCPO (publi
 ``variant=invariant``), SCA (both), PSO, DE, CMA-ES and random search, and nevergrad's PSO,
 CMA and TwoPointsDE. It is shorter than the issue's setting (d = 5, 10, 20; 15 instances;
 10^4 x d): nevergrad's one-candidate ask/tell costs 1-2 ms per evaluation here, so the peers
-alone would need hours at that size.
+alone would need hours at that size. CMA-ES's default population is cma's ``4 + floor(3 ln d)``
+since issue 26; ``experiments/results/bbob`` was run before it, with 30.
 
     python experiments/run_bbob.py                       # the report's setting (resumable)
     python experiments/run_bbob.py --functions 1,15 --dims 2 --budget-multiplier 50 --out /tmp/bbob_smoke
