@@ -32,7 +32,7 @@ def as_numpy(X):
     (dict(backend="numba", dtype="float16"), "unknown dtype 'float16'"),
     (dict(backend="numba", device="cuda"), "device 'cuda' needs backend='torch'"),
     (dict(backend="numpy", dtype="float32"), "dtype 'float32' needs backend='numba' or 'torch'"),
-    (dict(backend="numba", algorithm="pso"), "algorithm 'pso' has no numba implementation"),
+    (dict(backend="numba", algorithm="scpo", variant="invariant"), "variant='invariant' has no numba implementation"),
 ])
 def test_bad_settings_are_one_line_value_errors(kwargs, message):
     settings = dict(algorithm="sca", max_iter=2, pop_size=4, seed=0) | kwargs
