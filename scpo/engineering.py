@@ -274,19 +274,25 @@ def names() -> list[str]:
     return list(DESIGNS)
 
 
-def design(name: str) -> Design:
-    """The pieces of problem ``name`` (see :data:`DESIGNS`); unknown names raise ``ValueError``."""
-    key = str(name).strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in DESIGNS:
+def key(name: str) -> str:
+    """The registry key of ``name`` (case and the aliases in :data:`ALIASES` allowed); unknown names raise
+    ``ValueError``."""
+    text = str(name).strip().lower()
+    text = ALIASES.get(text, text)
+    if text not in DESIGNS:
         raise ValueError(f"unknown engineering problem {name!r}; choose from {', '.join(names())}")
-    return DESIGNS[key]
+    return text
+
+
+def design(name: str) -> Design:
+    """The pieces of problem ``name`` (see :data:`DESIGNS`)."""
+    return DESIGNS[key(name)]
 
 
 def get(name: str) -> Problem:
     """Engineering problem ``name`` as a constrained :class:`Problem` (vectorized, integrality set)."""
-    spec = design(name)
-    key = next(k for k, v in DESIGNS.items() if v is spec)
-    return Problem(spec.objective, np.array(spec.lb), np.array(spec.ub), vectorized=True, name=key,
+    name = key(name)
+    spec = DESIGNS[name]
+    return Problem(spec.objective, np.array(spec.lb), np.array(spec.ub), vectorized=True, name=name,
                    f_opt=spec.f_opt, x_opt=np.array(spec.x_opt), integrality=spec.integrality,
                    constraints=spec.constraints)

@@ -176,3 +176,48 @@ def test_cli_benchmark_suite_engineering(tmp_path):
         "error: --dim does not apply to --suite engineering; see `scpo benchmark --help` for that suite's options")
     bad = CliRunner().invoke(cli_module.app, [*args[:6], "bridge", "--out", str(tmp_path / "y")])
     assert bad.exit_code == 2 and bad.output.startswith("error: unknown engineering problem 'bridge'")
+
+
+# ---------------------------------------------------------------------------- experiments/engineering.py
+
+
+def experiment():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from experiments import engineering as script
+
+    return script
+
+
+@pytest.mark.parametrize("name", ["spring", "speed_reducer"])  # the speed reducer starts with no feasible member
+def test_scipy_de_spends_at_most_the_budget_counted_by_wrappers(name):
+    script = experiment()
+    row = script.run_scipy(name, 0, 1, 500)
+    assert 400 <= row["nfev"] <= 500 and row["f_calls"] <= row["nfev"]
+    assert script.scipy_budget(engineering.design(name).dim, 500)[1] == 500 // (15 * engineering.design(name).dim) - 1
+
+
+def test_goal_verdict_follows_its_stated_rules():
+    script = experiment()
+    f_opt = engineering.design("spring").f_opt
+
+    def runs(algorithm, values, violation=0.0, success=True):
+        return [{"algorithm": algorithm, "problem": "spring", "run": i, "fun": v, "violation": violation,
+                 "feasible": violation == 0.0, "success": success, "nfev": 10} for i, v in enumerate(values)]
+
+    rows = runs("de", [f_opt * 1.004] * 3) + runs("pso", [f_opt * 1.02] * 3) + runs(script.SCIPY, [f_opt * 1.005] * 3)
+    stats = script.cells(rows, ["de", "pso", script.SCIPY], ["spring"])
+    lines, holds = script.verdict(stats, ["de", "pso", script.SCIPY], ["spring"])
+    assert holds and lines[0].startswith("- spring: holds: best scpo algorithm de, median 0.0127159 (+0.400 %")
+    better_scipy = runs(script.SCIPY, [f_opt * 1.001] * 3)
+    stats = script.cells(rows[:6] + better_scipy, ["de", "pso", script.SCIPY], ["spring"])
+    lines, holds = script.verdict(stats, ["de", "pso", script.SCIPY], ["spring"])
+    assert not holds and "scipy DE is better" in lines[0]
+    # an infeasible run must say so: success=True with a violation is a failure of the Goal
+    silent = runs("de", [f_opt] * 2, violation=1.0, success=True) + runs("de", [f_opt])[:1]
+    stats = script.cells(silent + runs("pso", [f_opt * 1.001] * 3), ["de", "pso"], ["spring"])
+    lines, holds = script.verdict(stats, ["de", "pso"], ["spring"])
+    assert not holds and "de on spring: 2 infeasible runs with success=True" in lines[-1]
+    assert stats[("de", "spring")]["feasible"] is False  # 1 of 3 feasible: the median run is infeasible
