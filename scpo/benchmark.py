@@ -23,6 +23,10 @@ problem, and ``scpo optimize --instance K`` runs that same problem.
 
 Algorithms are given as ``"name"`` or ``"name:key=value:key=value"`` (for example
 ``"po:reference_switch_bug=True"``), labelled ``po[reference_switch_bug=True]``.
+
+``run_engineering`` (``scpo benchmark --suite engineering``) runs the constrained design problems of
+:mod:`scpo.engineering` the same way (resumable results.csv, summary.md), with feasibility-aware
+statistics in place of the rank tests and plots.
 """
 
 from __future__ import annotations

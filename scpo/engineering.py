@@ -5,8 +5,8 @@ welded beam, the pressure vessel (plate thicknesses in multiples of 1/16 inch, p
 multipliers with ``integrality``), the speed reducer and the three-bar truss. Each objective maps
 ``(N, D) -> (N,)`` and each constraint function ``(N, D) -> (N, m)``, feasible where every value is
 ``<= 0`` (the convention of :class:`scpo.problem.Problem`'s ``constraints``). Both are written once
-over an array module ``xp`` (numpy by default; ``xp=torch`` evaluates torch tensors with the same
-operations).
+over an array module ``xp``: numpy for arrays, torch for torch tensors (recognised, as the torch
+backend hands them; or say ``xp=``), with the same operations.
 
 ``get(name)`` returns the :class:`Problem` (constraints, integrality, bounds, ``f_opt`` and
 ``x_opt`` set); ``DESIGNS[name]`` holds the pieces, for callers that pose them elsewhere (scipy's
@@ -33,6 +33,17 @@ from scpo.problem import Problem
 SQRT2 = math.sqrt(2.0)
 
 
+def _module(X, xp):
+    """``xp`` when given, else torch for a torch tensor (the torch backend hands tensors) and numpy otherwise."""
+    if xp is not None:
+        return xp
+    if type(X).__module__.startswith("torch"):
+        import torch
+
+        return torch
+    return np
+
+
 def _stack(columns, xp):
     return xp.stack(columns, axis=1)
 
@@ -40,7 +51,7 @@ def _stack(columns, xp):
 # ---------------------------------------------------------------------------- spring
 
 
-def spring(X, xp=np):
+def spring(X, xp=None):
     """Tension/compression spring: minimize the weight ``(N + 2) D d^2``.
 
     Variables ``x = (d, D, N)``: wire diameter in [0.05, 2], mean coil diameter in [0.25, 1.3],
@@ -55,10 +66,11 @@ def spring(X, xp=np):
     return (N + 2.0) * D * d**2
 
 
-def spring_constraints(X, xp=np):
+def spring_constraints(X, xp=None):
     """``g1 = 1 - D^3 N / (71785 d^4)`` (deflection), ``g2 = (4 D^2 - d D) / (12566 (D d^3 - d^4))
     + 1 / (5108 d^2) - 1`` (shear stress), ``g3 = 1 - 140.45 d / (D^2 N)`` (surge frequency),
     ``g4 = (d + D) / 1.5 - 1`` (outer diameter)."""
+    xp = _module(X, xp)
     d, D, N = X[:, 0], X[:, 1], X[:, 2]
     g1 = 1.0 - D**3 * N / (71785.0 * d**4)
     g2 = (4.0 * D**2 - d * D) / (12566.0 * (D * d**3 - d**4)) + 1.0 / (5108.0 * d**2) - 1.0
@@ -73,7 +85,7 @@ WB_P, WB_L, WB_E, WB_G = 6000.0, 14.0, 30e6, 12e6
 WB_TAU_MAX, WB_SIGMA_MAX, WB_DELTA_MAX = 13600.0, 30000.0, 0.25
 
 
-def welded_beam(X, xp=np):
+def welded_beam(X, xp=None):
     """Welded beam: minimize the fabrication cost ``1.10471 h^2 l + 0.04811 t b (14 + l)``.
 
     Variables ``x = (h, l, t, b)``: weld thickness in [0.1, 2], weld length in [0.1, 10], bar
@@ -90,7 +102,7 @@ def welded_beam(X, xp=np):
     return 1.10471 * h**2 * l + 0.04811 * t * b * (14.0 + l)
 
 
-def welded_beam_constraints(X, xp=np):
+def welded_beam_constraints(X, xp=None):
     """``g1 = tau - 13600`` (shear stress, psi), ``g2 = sigma - 30000`` (bending stress),
     ``g3 = h - b``, ``g4 = 0.10471 h^2 + 0.04811 t b (14 + l) - 5``, ``g5 = 0.125 - h``,
     ``g6 = delta - 0.25`` (deflection, in), ``g7 = P - P_c`` (buckling load, lb); with P = 6000,
@@ -98,6 +110,7 @@ def welded_beam_constraints(X, xp=np):
     ``M = P (L + l / 2)``, ``R = sqrt(l^2 / 4 + ((h + t) / 2)^2)``,
     ``tau = sqrt(tau'^2 + tau' tau'' l / R + tau''^2)``, ``sigma = 6 P L / (b t^2)``,
     ``delta = 4 P L^3 / (E b t^3)``, ``P_c = 4.013 E t b^3 / (6 L^2) (1 - t / (2 L) sqrt(E / (4 G)))``."""
+    xp = _module(X, xp)
     h, l, t, b = X[:, 0], X[:, 1], X[:, 2], X[:, 3]
     P, L, E, G = WB_P, WB_L, WB_E, WB_G
     tau1 = P / (SQRT2 * h * l)
@@ -120,7 +133,7 @@ def welded_beam_constraints(X, xp=np):
 INCH_16 = 0.0625  # plate thicknesses come in multiples of 1/16 inch
 
 
-def pressure_vessel(X, xp=np):
+def pressure_vessel(X, xp=None):
     """Pressure vessel: minimize the cost of material, forming and welding
     ``0.6224 Ts R L + 1.7781 Th R^2 + 3.1661 Ts^2 L + 19.84 Ts^2 R``.
 
@@ -138,9 +151,10 @@ def pressure_vessel(X, xp=np):
     return 0.6224 * Ts * R * L + 1.7781 * Th * R**2 + 3.1661 * Ts**2 * L + 19.84 * Ts**2 * R
 
 
-def pressure_vessel_constraints(X, xp=np):
+def pressure_vessel_constraints(X, xp=None):
     """``g1 = -Ts + 0.0193 R``, ``g2 = -Th + 0.00954 R`` (inches), ``g3 = -pi R^2 L - 4/3 pi R^3
     + 1296000`` (cubic inches), ``g4 = L - 240`` (inches), with ``Ts = ks / 16``, ``Th = kh / 16``."""
+    xp = _module(X, xp)
     Ts, Th, R, L = X[:, 0] * INCH_16, X[:, 1] * INCH_16, X[:, 2], X[:, 3]
     g3 = -math.pi * R**2 * L - 4.0 / 3.0 * math.pi * R**3 + 1296000.0
     return _stack([-Ts + 0.0193 * R, -Th + 0.00954 * R, g3, L - 240.0], xp)
@@ -149,7 +163,7 @@ def pressure_vessel_constraints(X, xp=np):
 # ---------------------------------------------------------------------------- speed reducer
 
 
-def speed_reducer(X, xp=np):
+def speed_reducer(X, xp=None):
     """Speed reducer (Golinski): minimize the weight of a two-stage gearbox,
     ``0.7854 b m^2 (3.3333 z^2 + 14.9334 z - 43.0934) - 1.508 b (d1^2 + d2^2)
     + 7.4777 (d1^3 + d2^3) + 0.7854 (l1 d1^2 + l2 d2^2)``.
@@ -170,12 +184,13 @@ def speed_reducer(X, xp=np):
             + 7.4777 * (d1**3 + d2**3) + 0.7854 * (l1 * d1**2 + l2 * d2**2))
 
 
-def speed_reducer_constraints(X, xp=np):
+def speed_reducer_constraints(X, xp=None):
     """``g1 = 27 / (b m^2 z) - 1``, ``g2 = 397.5 / (b m^2 z^2) - 1``, ``g3 = 1.93 l1^3 / (m z d1^4) - 1``,
     ``g4 = 1.93 l2^3 / (m z d2^4) - 1``, ``g5 = sqrt((745 l1 / (m z))^2 + 16.9e6) / (110 d1^3) - 1``,
     ``g6 = sqrt((745 l2 / (m z))^2 + 157.5e6) / (85 d2^3) - 1``, ``g7 = m z / 40 - 1``,
     ``g8 = 5 m / b - 1``, ``g9 = b / (12 m) - 1``, ``g10 = (1.5 d1 + 1.9) / l1 - 1``,
     ``g11 = (1.1 d2 + 1.9) / l2 - 1``."""
+    xp = _module(X, xp)
     b, m, z, l1, l2, d1, d2 = (X[:, i] for i in range(7))
     return _stack([
         27.0 / (b * m**2 * z) - 1.0,
@@ -198,7 +213,7 @@ TRUSS_LENGTH, TRUSS_LOAD, TRUSS_STRESS = 100.0, 2.0, 2.0
 TINY = 1e-12  # the bars' cross-sections may reach 0: a floor keeps the stresses finite (and huge)
 
 
-def three_bar_truss(X, xp=np):
+def three_bar_truss(X, xp=None):
     """Three-bar truss: minimize the volume ``(2 sqrt(2) A1 + A2) l`` with l = 100 cm.
 
     Variables ``x = (A1, A2)``: cross-sections in [0, 1]. Constraints
@@ -211,10 +226,11 @@ def three_bar_truss(X, xp=np):
     return (2.0 * SQRT2 * X[:, 0] + X[:, 1]) * TRUSS_LENGTH
 
 
-def three_bar_truss_constraints(X, xp=np):
+def three_bar_truss_constraints(X, xp=None):
     """``g1 = (sqrt(2) A1 + A2) / (sqrt(2) A1^2 + 2 A1 A2) P - sigma``, ``g2 = A2 / (sqrt(2) A1^2
     + 2 A1 A2) P - sigma``, ``g3 = 1 / (A1 + sqrt(2) A2) P - sigma``; each denominator floored at
     1e-12, so that bars of zero section give a finite, huge violation rather than inf or NaN."""
+    xp = _module(X, xp)
     a1, a2 = X[:, 0], X[:, 1]
     shared = (SQRT2 * a1**2 + 2.0 * a1 * a2).clip(min=TINY)
     g1 = (SQRT2 * a1 + a2) / shared * TRUSS_LOAD - TRUSS_STRESS

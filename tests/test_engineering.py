@@ -54,6 +54,8 @@ def test_whole_population_shapes_and_torch_give_the_same_values(name):
     T = torch.as_tensor(X, dtype=torch.float64)
     assert np.allclose(spec.objective(T, xp=torch).numpy(), f, rtol=1e-12)
     assert np.allclose(spec.constraints(T, xp=torch).numpy(), g, rtol=1e-12, atol=1e-12)
+    assert isinstance(spec.constraints(T), torch.Tensor)  # a tensor is recognised without xp=
+    assert np.allclose(spec.constraints(T).numpy(), g, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", list(CONSTRAINT_COUNTS))
