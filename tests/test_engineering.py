@@ -217,6 +217,10 @@ def test_goal_verdict_follows_its_stated_rules():
     stats = script.cells(rows[:6] + better_scipy, ["de", "pso", script.SCIPY], ["spring"])
     lines, holds = script.verdict(stats, ["de", "pso", script.SCIPY], ["spring"])
     assert not holds and "scipy DE is better" in lines[0]
+    same = runs(script.SCIPY, [f_opt * 1.004 * (1 - 5e-7)] * 3)  # below the 1e-6 of the published digits
+    lines, holds = script.verdict(script.cells(rows[:6] + same, ["de", "pso", script.SCIPY], ["spring"]),
+                                  ["de", "pso", script.SCIPY], ["spring"])
+    assert holds and "(ours +5.0e-07 relative): at least as good" in lines[0]
     # an infeasible run must say so: success=True with a violation is a failure of the Goal
     silent = runs("de", [f_opt] * 2, violation=1.0, success=True) + runs("de", [f_opt])[:1]
     stats = script.cells(silent + runs("pso", [f_opt * 1.001] * 3), ["de", "pso"], ["spring"])
