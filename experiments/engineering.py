@@ -164,7 +164,7 @@ def table(stats: dict, algos: list[str], problems: list[str]) -> list[str]:
             if c is None:
                 parts.append("not run")
             elif c["feasible"]:
-                parts.append(f"{c['fun']:.6g} ({c['gap_pct']:+.2f} %, {c['feasible_runs']}/{c['runs']})")
+                parts.append(f"{c['fun']:.6g} ({c['gap_pct']:+.3f} %, {c['feasible_runs']}/{c['runs']})")
             else:
                 parts.append(f"infeasible, v = {c['violation']:.3g} ({c['feasible_runs']}/{c['runs']})")
         lines.append(f"| {a} | " + " | ".join(parts) + " |")
