@@ -673,8 +673,10 @@ def benchmark(
     algos: Annotated[str, typer.Option(help="Comma-separated algorithms; name:key=value adds an option; "
                                             "ng:<Name> runs a nevergrad optimizer (bbob; needs scpo[peers])")]
     = "scpo,sca,po,random",
-    suite: Annotated[str, typer.Option(help="classic (F1-F13) or bbob (COCO, needs scpo[bbob])")] = "classic",
-    problems: Annotated[str, typer.Option(help="classic: comma-separated problems, or all")] = "sphere,rastrigin",
+    suite: Annotated[str, typer.Option(help="classic (F1-F13), bbob (COCO, needs scpo[bbob]) or engineering "
+                                            "(constrained design problems)")] = "classic",
+    problems: Annotated[str, typer.Option(help="classic: comma-separated problems, or all; engineering: design "
+                                               "problems, default all")] = "sphere,rastrigin",
     shifted: Annotated[bool, typer.Option(
         help="classic: shift every optimum off the diagonal, as scpo optimize does; --no-shifted for the papers' "
              "classical functions")] = True,
@@ -682,10 +684,13 @@ def benchmark(
         min=0, help="classic, shifted: problem instance, the shift's seed, one for all runs (default 0; "
                     "scpo optimize --instance runs the same problem)", show_default=False)] = None,
     dim: Annotated[int, typer.Option(min=1, help="classic: dimension")] = 30,
-    runs: Annotated[int | None, typer.Option(min=1, help="Independent runs per cell (classic: per (algorithm, "
-                                                         "problem), default 30; bbob: per instance, default 1)")]
+    runs: Annotated[int | None, typer.Option(min=1, help="Independent runs per cell (classic, engineering: per "
+                                                         "(algorithm, problem), default 30; bbob: per instance, "
+                                                         "default 1)")]
     = None,
-    evals: Annotated[int, typer.Option(min=1, help="classic: evaluation budget of every run")] = 30000,
+    evals: Annotated[int | None, typer.Option(min=1, help="classic, engineering: evaluation budget of every run "
+                                                          "(default 30000; engineering 20000)", show_default=False)]
+    = None,
     functions: Annotated[str, typer.Option(help="bbob: functions, lists and ranges (1-24)")] = "1-24",
     dims: Annotated[str, typer.Option(help="bbob: dimensions out of 2,3,5,10,20,40")] = "2,3,5,10,20",
     instances: Annotated[str, typer.Option(help="bbob: instances, lists and ranges")] = "1-15",
@@ -697,16 +702,19 @@ def benchmark(
     quiet: Annotated[bool, typer.Option(help="No progress on stderr")] = False,
 ) -> None:
     """Every (algorithm, problem, run) at one budget: results.csv, summary.md (Wilcoxon, Friedman), plots;
-    --suite bbob: COCO's BBOB functions, runtimes to 51 targets, ecdf.png and aRT in summary.md."""
+    --suite bbob: COCO's BBOB functions, runtimes to 51 targets, ecdf.png and aRT in summary.md;
+    --suite engineering: the constrained design problems (scpo.engineering), feasibility-aware statistics."""
     given = {name for name in ctx.params if str(ctx.get_parameter_source(name)).endswith("COMMANDLINE")}
     other = {"bbob": ("problems", "shifted", "instance", "dim", "evals"),
-             "classic": ("functions", "dims", "instances", "budget_multiplier")}.get(suite, ())
+             "classic": ("functions", "dims", "instances", "budget_multiplier"),
+             "engineering": ("shifted", "instance", "dim", "functions", "dims", "instances", "budget_multiplier"),
+             }.get(suite, ())
     misplaced = [name for name in other if name in given]
     if misplaced:
         flag = "--" + misplaced[0].replace("_", "-")
         fail(f"{flag} does not apply to --suite {suite}; see `scpo benchmark --help` for that suite's options")
-    if suite not in ("classic", "bbob"):
-        fail(f"unknown suite {suite!r}; choose from classic, bbob")
+    if suite not in ("classic", "bbob", "engineering"):
+        fail(f"unknown suite {suite!r}; choose from classic, bbob, engineering")
     check_outputs((out, "directory", "--out"))
     try:
         if suite == "bbob":
@@ -715,10 +723,17 @@ def benchmark(
             result = run_bbob(algos, functions=functions, dims=dims, instances=instances,
                               budget_multiplier=budget_multiplier, runs=1 if runs is None else runs, seed=seed,
                               out_dir=out, jobs=jobs, progress=_bench_progress(quiet))
+        elif suite == "engineering":
+            from scpo.benchmark import run_engineering
+
+            result = run_engineering(algos, problems if "problems" in given else "all",
+                                     runs=30 if runs is None else runs, evals=20000 if evals is None else evals,
+                                     seed=seed, out_dir=out, jobs=jobs, progress=_bench_progress(quiet))
         else:
             from scpo.benchmark import run_benchmark
 
-            result = run_benchmark(algos, problems, dim=dim, runs=30 if runs is None else runs, evals=evals,
+            result = run_benchmark(algos, problems, dim=dim, runs=30 if runs is None else runs,
+                                   evals=30000 if evals is None else evals,
                                    seed=seed, out_dir=out, shifted=shifted, instance=instance, jobs=jobs,
                                    progress=_bench_progress(quiet))
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (scpo.observers.Terminated)
