@@ -86,14 +86,15 @@ def parse(path: Path) -> list[Block]:
         previous = ""
         i = end + 1
     for block, after in zip(blocks, blocks[1:], strict=False):
-        if block.lang in ("python", "py") and after.lang == "text" and (TITLE.search(after.info) or {}).get(
-                "title", "") == "Output" and _only_blank_between(lines_of(block.page), block, after):
+        if block.lang in ("python", "py") and after.lang == "text" and _title(after.info) == "Output" \
+                and _only_blank_between(lines, block, after):
             block.expected = after.code
     return blocks
 
 
-def lines_of(page: str) -> list[str]:
-    return (ROOT / page).read_text(encoding="utf-8").splitlines()
+def _title(info: str) -> str:
+    match = TITLE.search(info)
+    return match["title"] if match else ""
 
 
 def _only_blank_between(lines: list[str], block: Block, after: Block) -> bool:
