@@ -13,6 +13,7 @@ import importlib.util
 import inspect
 import io
 import json
+import math
 import os
 import sys
 import sysconfig
@@ -271,7 +272,8 @@ def parse_integrality(text: str) -> list[bool]:
 def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, seed: int,
                   vectorized: bool, **hostile) -> scpo.Problem:
     """A benchmark by name (``seed``: its instance, the shift's seed) or a user objective; ``hostile`` sets
-    on_error, timeout, the executor and integrality (a benchmark's optimum, continuous, is then not reported)."""
+    on_error, timeout, the executor, integrality and constraints (a benchmark's optimum, continuous and
+    unconstrained, is then not reported)."""
     if ":" not in problem and (problem.endswith(".py") or Path(problem).is_file()):
         raise ValueError(f"objective {problem!r} names no function: use {problem}:FUNCTION")
     if ":" in problem:
@@ -283,7 +285,8 @@ def build_problem(problem: str, dim: int, bounds: str | None, shifted: bool, see
     if bounds is not None:
         raise ValueError(f"--bounds applies to an objective FILE.py:FUNCTION, not to benchmark {problem!r}")
     target = scpo.problems.get(problem, dim, shifted=shifted, seed=seed)
-    known = {} if "integrality" in hostile else {"f_opt": target.f_opt, "x_opt": target.x_opt}
+    changed = "integrality" in hostile or "constraints" in hostile  # the benchmark's optimum may be cut off
+    known = {} if changed else {"f_opt": target.f_opt, "x_opt": target.x_opt}
     return scpo.Problem(target.objective, target.lb, target.ub, vectorized=True, name=target.name,
                         **known, **hostile) if hostile else target
 
@@ -407,6 +410,10 @@ def optimize(
     sigma0: Annotated[str | None, typer.Option(
         "--sigma0", help="Initial step in the units of x: S or S1,...,SD (default: the algorithm's; population "
                          "algorithms: the spread around --x0, a tenth of the box)")] = None,
+    constraints: Annotated[str | None, typer.Option(
+        "--constraints", help="Inequality constraints g(x) <= 0: FILE.py:FUNCTION or MODULE:FUNCTION returning one "
+                              "value per constraint (for the population (N, D) -> (N, m), or per point); every "
+                              "comparison follows Deb's feasibility rules")] = None,
 ) -> None:
     """Minimize a benchmark function or your own objective; default: SCPO on shifted Rastrigin, d=30."""
     if list_names:  # `--list ALGO`: the positional argument names an algorithm
@@ -433,6 +440,8 @@ def optimize(
                    if v is not None}
         if integrality is not None:
             hostile["integrality"] = parse_integrality(integrality)
+        if constraints is not None:
+            hostile["constraints"] = load_objective(constraints)
         instance = problem_instance(problem, shifted, instance)
         target = build_problem(problem, dim, bounds, shifted, instance or 0,
                                "auto" if vectorized is None else vectorized, **hostile)
@@ -453,7 +462,8 @@ def optimize(
         fail(located(exc))  # the probe of a FILE.py:FUNCTION objective runs here
     result = run_with_progress(optimizer, target, quiet)
     interrupted = result.message in STOP_STATUS  # Ctrl-C or SIGTERM: what exists is written
-    if not result.success and not interrupted:
+    infeasible = result.constraint_violation > 0 and math.isfinite(result.fun)  # written, then exit 1
+    if not result.success and not interrupted and not infeasible:
         fail(result.message)
     summary = {
         "algorithm": algo, "problem": target.name, "dim": target.dim, "seed": seed,
@@ -469,6 +479,8 @@ def optimize(
     }
     if target.integrality is not None:
         summary["integrality"] = target.integrality.astype(int).tolist()
+    if target.constraints is not None:
+        summary.update(constraints=constraints, constraint_violation=result.constraint_violation)
     summary.update({**start, "center": result.center})  # the start point given, a distribution's final mean
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = out or Path("runs") / f"{stamp}-{target.name}-{algo}"
@@ -482,6 +494,9 @@ def optimize(
         typer.echo(f"{result.message} at iteration {result.nit}/{optimizer.max_iter} ({result.nfev} evaluations): "
                    f"best so far {result.fun:.6g}, result.json and history written to {out_dir}", err=True)
         raise typer.Exit(STOP_STATUS[result.message])
+    if infeasible:
+        typer.echo(f"{result.message}; result.json and history written to {out_dir}", err=True)
+        raise typer.Exit(1)
     gap = "" if target.f_opt is None else f" (optimum {target.f_opt:.6g})"
     stopped = "" if result.stop_rule in ("max_iter", "max_evals") else f" ({result.message})"
     typer.echo(f"{algo} on {target.name} d={target.dim}: best {result.fun:.6g}{gap} after {result.nfev} "

@@ -5,7 +5,8 @@ the best point, and a JSON member ``meta`` with everything else (algorithm, opti
 problem's fingerprint, iteration, counters, the generator's exact bit state, how many
 history rows belong to it, the stopping rules' counters). Written to a temporary file, fsynced and renamed, so a kill at
 any moment leaves either the old or the new checkpoint. ``path.history``: the history, one
-fixed-size binary row per iteration (best, nfev, seconds: three float64), only appended to
+fixed-size binary row per iteration (best, nfev, seconds, constraint violation: four float64; format 2
+files have the first three), only appended to
 (fsynced before the ``.npz`` is replaced), so a save costs O(state + new rows), not
 O(history). Rows past the count in ``meta`` (a kill between the two writes) are cut on
 resume. Loaded with ``allow_pickle=False``: a checkpoint can carry data, never code.
@@ -15,9 +16,9 @@ is stored in the same ``.npz`` under ``extra.<name>`` and ``meta["extra"]``, so 
 at exactly the same moments as the run it belongs to; :func:`read_extra` reads it back.
 
 A checkpoint belongs to one run: algorithm and options, the problem's fingerprint (name,
-dim, bounds, shift and rotation seeds, integral coordinates), population, iterations, evaluation budget, seed,
-backend, dtype, draws, ``x0`` and ``sigma0`` must all match, or loading is refused with a ``ValueError``
-naming the field.
+dim, bounds, shift and rotation seeds, integral coordinates, number of constraints), population, iterations,
+evaluation budget, seed, backend, dtype, draws, ``x0`` and ``sigma0`` must all match, or loading is refused
+with a ``ValueError`` naming the field.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ import numpy as np
 
 from scpo.io import atomic_write
 
-FORMAT = "scpo-checkpoint/2"
-ROW = np.dtype([("best", "<f8"), ("nfev", "<f8"), ("time", "<f8")])
+FORMAT = "scpo-checkpoint/3"
+ROW = np.dtype([("best", "<f8"), ("nfev", "<f8"), ("time", "<f8"), ("violation", "<f8")])
+ROWS = {"scpo-checkpoint/2": np.dtype([("best", "<f8"), ("nfev", "<f8"), ("time", "<f8")]), FORMAT: ROW}
 
 
 def history_path(path: str | Path) -> Path:
@@ -73,6 +75,7 @@ def _write_history(history, path: Path, saved: int | None) -> None:
         table = np.empty(len(history) - start, ROW)
         table["best"] = [float(b) for b in history.best[start:]]
         table["nfev"], table["time"] = history.nfev[start:], history.time[start:]
+        table["violation"] = [float(v) for v in history.violation[start:]] if history.violation else np.nan
         return table.tobytes()
 
     if saved is None or not path.exists():
@@ -97,7 +100,7 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         raise
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is not a readable scpo checkpoint (corrupted or truncated: {exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") not in ROWS:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ValueError(f"{path} is not an scpo checkpoint of this version (format {found!r}, expected {FORMAT!r})")
     return arrays, meta
@@ -116,11 +119,13 @@ def load_checkpoint(optimizer, path: str | Path) -> int:
     path = Path(path)
     arrays, meta = _read(path)
     arrays = {k: v for k, v in arrays.items() if not k.startswith("extra.")}
-    history = _read_history(history_path(path), int(meta["history_rows"]))
+    history = _read_history(history_path(path), int(meta["history_rows"]), ROWS[meta["format"]])
     load_state_dict(optimizer, arrays, meta, source=str(path))
     optimizer.history.best = history["best"].tolist()
     optimizer.history.nfev = history["nfev"].astype(int).tolist()
     optimizer.history.time = history["time"].tolist()
+    if optimizer.problem.constraints is not None and "violation" in history.dtype.names:
+        optimizer.history.violation = history["violation"].tolist()
     optimizer.resume_elapsed(optimizer.history.time[-1] if optimizer.history.time else 0.0)
     return int(meta["history_rows"])
 
@@ -136,7 +141,7 @@ def check_best(optimizer, source: str | Path = "checkpoint") -> float:
     A benchmark that adds noise from its own generator (F7) is not re-evaluated: its value at a point is
     not reproducible, and a draw would shift its noise stream."""
     run, impl = optimizer.run_state, optimizer.impl
-    saved = float(run.best_fitness)
+    saved = float(optimizer.best_objective)
     if run.best_x is None or getattr(optimizer.problem.objective, "noise", None) is not None:
         return saved
     evaluate = optimizer.evaluator()
@@ -157,14 +162,14 @@ def check_best(optimizer, source: str | Path = "checkpoint") -> float:
                      f"{BEST_RTOL:g}); restore the objective or start a new run with another checkpoint path")
 
 
-def _read_history(path: Path, rows: int) -> np.ndarray:
-    size = rows * ROW.itemsize
+def _read_history(path: Path, rows: int, row: np.dtype = ROW) -> np.ndarray:
+    size = rows * row.itemsize
     if not path.exists() or path.stat().st_size < size:
-        found = path.stat().st_size // ROW.itemsize if path.exists() else "no file"
+        found = path.stat().st_size // row.itemsize if path.exists() else "no file"
         raise ValueError(f"{path} (the checkpoint's history) is missing or truncated: {rows} rows expected, "
                          f"found {found}")
     with open(path, "rb") as handle:
-        return np.frombuffer(handle.read(size), dtype=ROW)
+        return np.frombuffer(handle.read(size), dtype=row)
 
 
 def fingerprint(optimizer) -> dict[str, Any]:
@@ -180,6 +185,7 @@ def fingerprint(optimizer) -> dict[str, Any]:
         "seed": optimizer.seed,
         "backend": optimizer.backend, "dtype": optimizer.dtype, "draws": optimizer.impl.draws,
         "integrality": None if problem.integrality is None else np.flatnonzero(problem.integrality).tolist(),
+        "constraints": None if problem.constraints is None else len(problem.constraints.parts),
         **{key: None if getattr(optimizer, key, None) is None else getattr(optimizer, key).tolist()
            for key in ("x0", "sigma0")},
     }
@@ -210,6 +216,8 @@ def state_dict(optimizer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         scalars["value"] = state
     if run.best_x is not None:
         arrays["best_x"] = np.asarray(run.best_x)
+    if run.feasibility is not None and run.feasibility.best_x is not None:  # [f, violation] of the best
+        arrays["feasibility_best"] = np.asarray(run.feasibility.best_x)
     meta = {
         "format": FORMAT, **fingerprint(optimizer), "state_type": state_type, "state_scalars": scalars,
         "initialized": state is not None, "nit": run.nit, "nfev": run.nfev, "extra_evals": run.extra_evals,
@@ -240,6 +248,10 @@ def load_state_dict(optimizer, arrays: dict[str, np.ndarray], meta: dict[str, An
     run.nit, run.nfev, run.extra_evals = meta["nit"], meta["nfev"], meta.get("extra_evals", 0)
     run.best_fitness = float(meta["best_f"])
     run.best_x = arrays.get("best_x")
+    if "feasibility_best" in arrays:
+        from scpo.engine import BestPair
+
+        run.feasibility = BestPair(arrays["feasibility_best"], run.best_fitness)
     run.rng.bit_generator.state = meta["rng"]
     for key, value in meta["counters"].items():
         setattr(run.counters, key, value)

@@ -14,6 +14,7 @@ from scpo import backends
 from scpo.algorithms import Algorithm, Context, create
 from scpo.backends import BACKENDS
 from scpo.backends.reference import Evaluator
+from scpo.constraints import feasibility_key
 from scpo.observers import Callback, Checkpointer, History, Observer
 from scpo.problem import Problem, RunCounters, as_bounds, detect_vectorized, probe_size
 from scpo.stopping import make_rules
@@ -60,6 +61,8 @@ class RunState:
     ``pending``: candidates asked and not yet told (``pending_partial``: cut short by
     ``max_evals``, the run's last batch); ``stop_message``: set by
     :meth:`Optimizer.request_stop`, with ``stop_rule`` its short key (the result's ``stop_rule``).
+    A constrained problem: ``best_fitness`` is the best's Deb key (:func:`scpo.constraints.feasibility_key`,
+    what the comparisons use), and ``feasibility`` (:class:`BestPair`) holds its objective and violation.
     With torch, non-finite values are first summed on the device (``device_nonfinite``) to avoid
     a synchronization per evaluation.
     """
@@ -77,6 +80,16 @@ class RunState:
     extra_evals: int = 0
     stop_message: str | None = None
     stop_rule: str | None = None
+    feasibility: Any = None
+
+
+@dataclass
+class BestPair:
+    """A constrained run's best so far as ``best_x = [f, total violation]`` (backend array), kept by the
+    backend's own ``update_best`` on the same keys as the best point, so the two always agree."""
+
+    best_x: Any = None
+    best_fitness: Any = np.inf
 
 
 def resolve_problem(fun_or_problem, bounds=None, vectorized: bool | str | None = None, name: str | None = None,
@@ -84,7 +97,7 @@ def resolve_problem(fun_or_problem, bounds=None, vectorized: bool | str | None =
     """A Problem from a Problem, or from a function plus scipy-style bounds.
 
     ``vectorized`` (``None``: ``"auto"``) and ``settings`` (``on_error``, ``timeout``,
-    ``integrality``; ``None``: the Problem's default) describe a function. A Problem carries its
+    ``integrality``, ``constraints``; ``None``: the Problem's default) describe a function. A Problem carries its
     own bounds and settings: passing one with it is a ValueError rather than an argument silently
     ignored.
     """
@@ -189,6 +202,15 @@ class Optimizer:
     (:class:`RunState`). ``compile_time_s``: seconds spent before the clock started compiling
     (or loading from numba's cache) the backend's kernels (:meth:`Backend.warm_up`); the
     result's ``wall_time_s`` leaves it out.
+
+    Constraints (``problem.constraints``, :mod:`scpo.constraints`): every comparison follows Deb's
+    feasibility rules (a feasible point beats an infeasible one; two feasible ones compare by f, two
+    infeasible ones by total violation). ``tell`` computes each candidate's violation and hands the
+    algorithm, the best so far and the ``target``/``stagnation`` rules the Deb key of each candidate
+    instead of f; observers' ``on_evaluation``, the history and loggers see f itself. The result's
+    ``fun`` is ``f(x)``, ``constraint_violation`` the violation of ``x`` (0.0: feasible), and
+    ``success`` is False when no evaluated point was feasible. Constraint evaluations do not count in
+    ``nfev``.
 
     Stopping rules (:mod:`scpo.stopping`; ``None``: off): ``target`` (stop in the batch where the
     best so far is ``<= target``), ``tol_f`` (fitness range of the iteration and of the recent
@@ -455,9 +477,12 @@ class Optimizer:
         if not checked:
             fitness = self.impl.check_fitness(run, self.problem, fitness, len(candidates))
         run.nfev += len(candidates)
+        objective = fitness
+        if self.problem.constraints is not None:  # from here on, compare by Deb's rules
+            fitness = self._feasibility_keys(candidates, fitness)
         self.impl.update_best(run, candidates, fitness)
         for observer in self.observers:
-            observer.on_evaluation(self, candidates, fitness)
+            observer.on_evaluation(self, candidates, objective)
         if run.pending_partial:  # the budget's last, cut batch: the algorithm's update needs a whole one
             run.pending_partial, iteration_done = False, False
         elif run.algorithm_state is None:
@@ -472,6 +497,17 @@ class Optimizer:
                 observer.on_iteration(self)
         elif self.evals_spent:  # the run ends inside an iteration: the history still gets its last point
             self.history.on_iteration(self)
+
+    def _feasibility_keys(self, candidates, fitness):
+        """The candidates' Deb keys (:func:`scpo.constraints.feasibility_key`); the best's objective and
+        violation follow the same keys in ``run_state.feasibility``."""
+        run = self.run_state
+        violation = self.problem.violation(candidates)
+        keys = feasibility_key(fitness, violation)
+        if run.feasibility is None:
+            run.feasibility = BestPair()
+        self.impl.update_best(run.feasibility, _columns(fitness, violation), keys)
+        return keys
 
     def _told_candidates(self, X, asked):
         """``X`` as the engine's own array (a copy: the algorithm may keep or reuse it), checked
@@ -526,6 +562,8 @@ class Optimizer:
             raise ValueError("replace_members: X lies outside the bounds")
         self._check_integral("replace_members: X", X)
         fitness = self.impl.check_fitness(run, self.problem, fitness, indices.size)
+        if self.problem.constraints is not None and indices.size:
+            fitness = self._feasibility_keys(X, fitness)
         run.algorithm_state = self.algorithm.replace_members(run.algorithm_state, indices, X, fitness,
                                                              self._context())
         if indices.size:
@@ -538,21 +576,26 @@ class Optimizer:
     def progress(self) -> Progress:
         run = self.run_state
         best_x = None if run.best_x is None else self.impl.to_numpy(run.best_x)
-        return Progress(run.nit, self.max_iter, run.nfev, self.impl.to_float(run.best_fitness), best_x,
+        return Progress(run.nit, self.max_iter, run.nfev, self.impl.to_float(self.best_objective), best_x,
                         self.elapsed())
 
     def result(self, message: str | None = None) -> OptimizeResult:
         run = self.run_state
-        best_f = self.impl.to_float(run.best_fitness)
+        best_f = self.impl.to_float(self.best_objective)
+        violation = self.best_violation
         nonfinite = run.counters.nonfinite + self.impl.pending_nonfinite(run)
-        success = bool(np.isfinite(best_f))
+        success = bool(np.isfinite(best_f)) and violation == 0
         message = message or run.stop_message or self._end_reason()
-        if not success and run.nfev:
+        if not np.isfinite(best_f) and run.nfev:
             message = (f"no finite fitness in {run.nfev} evaluations ({nonfinite} NaN or inf, "
                        f"{run.counters.errors} failed and penalized)")
+        elif not success and run.nfev:
+            message = (f"no feasible point found in {run.nfev} evaluations: the least total constraint violation "
+                       f"was {violation:.6g} (at x, with f = {best_f:.6g})")
         return OptimizeResult(
             x=None if run.best_x is None else self.impl.to_numpy(run.best_x).copy(), fun=best_f,
             nit=run.nit, nfev=run.nfev, success=success, message=message, stop_rule=self._end_rule(),
+            constraint_violation=violation,
             algorithm=self.algorithm.name, pop_size=self.pop_size, max_iter=self.max_iter, seed=self.seed,
             backend=self.backend, device=self.device, dtype=self.dtype, evaluator=self.evaluator_kind,
             nonfinite=nonfinite, errors=run.counters.errors, worker_restarts=run.counters.worker_restarts,
@@ -560,6 +603,19 @@ class Optimizer:
             history=self.history.as_dict(self.impl),
             center=self._center(),
         )
+
+    @property
+    def best_objective(self):
+        """The objective f of the best so far (a backend scalar): with constraints, that of the best by
+        Deb's rules (``run_state.best_fitness`` then holds its key)."""
+        pair = self.run_state.feasibility
+        return self.run_state.best_fitness if pair is None or pair.best_x is None else pair.best_x[0]
+
+    @property
+    def best_violation(self) -> float:
+        """The total constraint violation of the best so far (0.0: feasible, or no constraints)."""
+        pair = self.run_state.feasibility
+        return 0.0 if pair is None or pair.best_x is None else self.impl.to_float(pair.best_x[1])
 
     def _end_rule(self) -> str | None:
         """The short key of what ended the run (``None`` while it is not over): a stopping rule's
@@ -596,6 +652,7 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
          target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
          max_time: float | None = None, stagnation: int | None = None,
          x0=None, sigma0=None,
+         constraints=None,
          **options: Any) -> Optimizer:
     """An ask/tell optimizer: ``opt = scpo.make(problem, "sca", seed=0); X = opt.ask(); opt.tell(f)``.
 
@@ -604,8 +661,9 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
     alone (a list of (lb, ub) pairs) when the evaluation happens elsewhere. The older order
     ``make("sca", problem, ...)`` (algorithm first) is still accepted. ``backend``/``device``/
     ``dtype``, ``initial_population``, ``x0``, ``sigma0``, the stopping rules (``target``, ``tol_f``,
-    ``tol_x``, ``max_time``, ``stagnation``): see :class:`Optimizer`; ``integrality``: see :func:`minimize`
-    (with bounds alone too: ``ask()`` then returns rounded candidates); ``options`` go to the algorithm
+    ``tol_x``, ``max_time``, ``stagnation``): see :class:`Optimizer`; ``integrality`` and ``constraints``:
+    see :func:`minimize` (with bounds alone too: ``ask()`` then returns rounded candidates, and ``tell``
+    evaluates the constraints itself); ``options`` go to the algorithm
     (the algorithms' own ``sigma0`` option, a share of the range, is reached through
     ``Optimizer(scpo.create(name, sigma0=...), ...)``: ``sigma0=`` here is in the units of x).
     Arguments that would be ignored (``bounds`` with a Problem, ``vectorized`` without a
@@ -618,14 +676,14 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
         problem_or_bounds, bounds = bounds, None
     if isinstance(problem_or_bounds, Problem) or callable(problem_or_bounds) or bounds is not None:
         problem = resolve_problem(problem_or_bounds, bounds, vectorized, on_error=on_error, timeout=timeout,
-                                  integrality=integrality)
+                                  integrality=integrality, constraints=constraints)
     else:
         for key, value in (("vectorized", vectorized), ("on_error", on_error), ("timeout", timeout)):
             if value is not None:
                 raise ValueError(f"{key}= describes an objective, and an optimizer made from bounds alone has none")
         lb, ub = split_bounds(problem_or_bounds)
         problem = Problem(_no_objective, lb, ub, vectorized=True, name="external",  # never probed
-                          integrality=integrality)
+                          integrality=integrality, constraints=constraints)
     return Optimizer(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend,
                      device, dtype, observers, initial_population,
                      target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation,
@@ -711,6 +769,15 @@ def population_around(x0: np.ndarray, sigma0: np.ndarray, pop_size: int, problem
     return X
 
 
+def _columns(first, second):
+    """Two length-N vectors as an ``(N, 2)`` array of their kind (numpy, or a torch tensor on their device)."""
+    if isinstance(first, np.ndarray):
+        return np.column_stack([first, second])
+    pair = first.new_empty((len(first), 2))
+    pair[:, 0], pair[:, 1] = first, second
+    return pair
+
+
 def _no_objective(X):
     raise RuntimeError("this optimizer was made from bounds alone: evaluate its ask() yourself")
 
@@ -726,6 +793,7 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
              target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
              max_time: float | None = None, stagnation: int | None = None,
              x0=None, sigma0=None,
+             constraints=None,
              **options: Any) -> OptimizeResult:
     """Minimize over a box with a population algorithm; the whole population is evaluated per call.
 
@@ -756,6 +824,10 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
     all): those coordinates are integral in every candidate handed to ``fun`` and in ``x``; their
     bounds must be integers. A :class:`Problem` carries its own (``Problem(..., integrality=)``);
     see :class:`Optimizer` for what each algorithm learns.
+    ``constraints``: inequality constraints ``g(x) <= 0`` (a callable, vectorized ``(N, D) -> (N, m)``
+    or per vector, decided by a probe; scipy's ``NonlinearConstraint``/``LinearConstraint``; or a
+    list): every comparison follows Deb's feasibility rules (:mod:`scpo.constraints`), the result
+    gains ``constraint_violation`` (of ``x``) and has ``success=False`` when no feasible point was found.
     Stopping rules (:mod:`scpo.stopping`), besides the budget: ``target`` (the best so far
     ``<= target``, checked after every batch), ``tol_f`` (fitness range, as cma's tolfun), ``tol_x``
     (population spread or step size), ``max_time`` (seconds), ``stagnation`` (iterations without
@@ -770,7 +842,7 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
                      on_error=on_error, timeout=timeout,
                      integrality=integrality,
                      target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation,
-                     x0=x0, sigma0=sigma0, **options)
+                     x0=x0, sigma0=sigma0, constraints=constraints, **options)
     if checkpoint is not None:
         optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume)
     watchers = [*observers, *([Callback(callback)] if callback is not None else [])]

@@ -163,7 +163,7 @@ class StatsLogger(Observer):
             mean = sum(n * m for n, m, _, _ in batches) / rows
             m2 = sum(b_m2 + n * (m - mean) ** 2 for n, m, b_m2, _ in batches)
         sigma = step_size(optimizer)
-        best = optimizer.run_state.best_fitness
+        best = optimizer.best_objective
         width = optimizer.problem.ub - optimizer.problem.lb
         if _is_tensor(m2):
             values = _torch_stats([b[3] for b in batches], m2, rows, width, best, sigma)

@@ -66,14 +66,23 @@ class Observer:
 
 @dataclass
 class History(Observer):
-    """Best fitness after each counted iteration, with evaluations used and seconds elapsed."""
+    """Best fitness after each counted iteration, with evaluations used and seconds elapsed.
+
+    With constraints, ``best`` is the objective of the best so far by Deb's rules (an infeasible
+    point's while none is feasible) and ``violation`` its total constraint violation."""
 
     best: list = field(default_factory=list)
     nfev: list[int] = field(default_factory=list)
     time: list[float] = field(default_factory=list)
+    violation: list = field(default_factory=list)
 
     def on_iteration(self, optimizer) -> None:
-        self.best.append(optimizer.run_state.best_fitness)
+        pair = optimizer.run_state.feasibility
+        if pair is None or pair.best_x is None:
+            self.best.append(optimizer.run_state.best_fitness)
+        else:
+            self.best.append(pair.best_x[0])
+            self.violation.append(pair.best_x[1])
         self.nfev.append(optimizer.nfev)
         self.time.append(optimizer.elapsed())
 
@@ -81,8 +90,9 @@ class History(Observer):
         return len(self.nfev)
 
     def as_dict(self, backend=None) -> dict[str, list]:
-        best = [float(b) for b in self.best] if backend is None else backend.floats(self.best)
-        return {"best": best, "nfev": list(self.nfev), "time": list(self.time)}
+        floats = (lambda values: [float(v) for v in values]) if backend is None else backend.floats
+        shown = {"best": floats(self.best), "nfev": list(self.nfev), "time": list(self.time)}
+        return {**shown, "violation": floats(self.violation)} if self.violation else shown
 
 
 class Callback(Observer):
@@ -177,7 +187,7 @@ class ProgressDisplay(Observer):
         if self.quiet or now - self.last < (0.1 if self.bar is not None else self.every_s):
             return
         self.last = now
-        best = f"{optimizer.best_fitness:.4g}"
+        best = f"{float(optimizer.best_objective):.4g}"
         if self.bar is not None:
             self.bar.update(self.task, completed=optimizer.nit, best=best)
         else:

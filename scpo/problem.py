@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from scpo.constraints import as_constraints
 from scpo.executors import ExecutorError, check_executor, make_executor
 
 
@@ -134,6 +135,11 @@ class Problem:
     :class:`scpo.engine.Optimizer`); their bounds must be integers. Stored as a read-only
     boolean mask, or ``None`` when no coordinate is integral.
 
+    Constraints: ``constraints`` (``g(x) <= 0``: a callable, vectorized or per vector, or scipy's
+    ``NonlinearConstraint``/``LinearConstraint``, or a list; :mod:`scpo.constraints`) make every
+    comparison of a run follow Deb's feasibility rules; :meth:`violation` gives each row's total
+    violation. Stored as a :class:`scpo.constraints.Constraints`, or ``None``.
+
     Counters: ``evaluate(X, counters)`` adds to the run's :class:`RunCounters`; the problem's
     own ``nonfinite_count``, ``error_count`` and ``worker_restarts`` are lifetime totals over
     every evaluation it ever made (all runs included), for direct ``evaluate`` calls.
@@ -153,6 +159,7 @@ class Problem:
     executor: str | None = None
     ray_address: str | None = None
     integrality: Any = None
+    constraints: Any = None
     totals: RunCounters = field(default_factory=RunCounters, init=False, repr=False, compare=False)
     _pool: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -175,6 +182,7 @@ class Problem:
         self.lb, self.ub = as_bounds(self.lb, self.ub, self.dim)
         self.dim = int(self.lb.size)
         self.integrality = check_integrality(self.integrality, self.lb, self.ub)
+        self.constraints = as_constraints(self.constraints, self.lb, self.ub)
 
     def probe_population(self) -> np.ndarray:
         """The rows that decide ``vectorized="auto"`` (:func:`detect_vectorized`): spread inside the box,
@@ -182,6 +190,13 @@ class Problem:
         fractions = np.linspace(0.3, 0.7, probe_size(self.dim))[:, None]
         rows = self.lb + fractions * (self.ub - self.lb)
         return rows if self.integrality is None else np.where(self.integrality, np.round(rows), rows)
+
+    def violation(self, population):
+        """Total constraint violation of every row (0: feasible), of the population's kind: numpy, or a
+        torch tensor on its device. All zeros without constraints."""
+        if self.constraints is None:
+            return population[:, 0] * 0
+        return self.constraints.violation(population)
 
     @property
     def nonfinite_count(self) -> int:

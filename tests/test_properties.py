@@ -299,3 +299,30 @@ def test_integral_coordinates_are_integral_in_every_row(algorithm, backend, data
         off = np.flatnonzero((X[:, mask] != np.round(X[:, mask])).any(1))
         assert off.size == 0, (X[off][:1], mask)
     assert result.nfev == f.rows <= setup["max_evals"], (result.nfev, f.rows, setup["max_evals"])
+
+
+@pytest.mark.parametrize("algorithm, backend", cases())
+@given(data=st.data())
+@settings(PROPERTY_SETTINGS, max_examples=5)
+def test_constrained_runs_keep_the_invariants_and_prefer_feasible_points(algorithm, backend, data):
+    """Under a random half-space constraint ``a . x <= b`` through the box (issue #26): ``fun == f(x)``,
+    ``constraint_violation`` is the violation at ``x``, ``nfev`` counts the objective's rows only and stays
+    within ``max_evals``, ``x`` is in the box, and Deb's first rule holds for the run as a whole: if any
+    evaluated candidate was feasible, ``x`` is feasible and ``success`` is True."""
+    setup = data.draw(setups(algorithm, modes=("batch", "rows")))
+    direction = np.array(data.draw(st.lists(st.floats(-1, 1), min_size=setup["dim"], max_size=setup["dim"])))
+    through = setup["lb"] + np.array(data.draw(st.lists(st.floats(0.2, 0.8), min_size=setup["dim"],
+                                                        max_size=setup["dim"]))) * (setup["ub"] - setup["lb"])
+    bound = float(direction @ through)
+    f, seen = recording_objective(setup)
+    constraint = ((lambda X: float64(X) @ direction - bound) if f.batch
+                  else (lambda x: [float(float64(x) @ direction - bound)]))
+    result = scpo.minimize(f, bounds=np.column_stack([setup["lb"], setup["ub"]]), algorithm=algorithm,
+                           pop_size=setup["pop_size"], max_evals=setup["max_evals"], seed=setup["seed"],
+                           backend=backend, vectorized=MODES[setup["mode"]][0], constraints=constraint)
+    assert result.fun == f.value(result.x)
+    assert result.constraint_violation == max(float(result.x @ direction - bound), 0.0)
+    assert result.nfev == f.rows <= setup["max_evals"]
+    assert np.all(setup["lb"] <= result.x) and np.all(result.x <= setup["ub"])
+    any_feasible = any((X @ direction - bound <= 0).any() for X in seen)
+    assert result.success == any_feasible and (result.constraint_violation == 0) == any_feasible

@@ -77,7 +77,11 @@ class CMAESState:
 
 @register
 class CMAES(Algorithm):
-    """CMA-ES with restarts, via ``cma``; ``cma_options`` go to ``cma.CMAEvolutionStrategy``."""
+    """CMA-ES with restarts, via ``cma``; ``cma_options`` go to ``cma.CMAEvolutionStrategy``.
+
+    Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the ranking of each
+    generation that ``cma`` selects and weights by, and the engine's best so far.
+    """
 
     name = "cmaes"
     initial_counts_as_iteration = True

@@ -35,7 +35,11 @@ def distinct_partners(rng: np.random.Generator, n: int, k: int = 3) -> np.ndarra
 
 @register
 class DE(Algorithm):
-    """DE/rand/1/bin with greedy selection."""
+    """DE/rand/1/bin with greedy selection.
+
+    Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the greedy selection, each
+    trial against its target, and the engine's best so far.
+    """
 
     name = "de"
     initial_counts_as_iteration = True

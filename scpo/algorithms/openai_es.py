@@ -58,7 +58,11 @@ def openai_es_gradient(eps, fitness, sigma: float, xp=np):
 
 @register
 class OpenAIES(Algorithm):
-    """Salimans et al.'s ES: mirrored sampling, centred ranks, Adam or SGD, weight decay."""
+    """Salimans et al.'s ES: mirrored sampling, centred ranks, Adam or SGD, weight decay.
+
+    Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the centred ranks of each
+    generation, and the engine's best so far.
+    """
 
     name = "openai-es"
     initial_counts_as_iteration = True

@@ -68,7 +68,11 @@ def pgpe_stdev(sigma, g_sigma, lr: float, max_change: float, xp=np):
 
 @register
 class PGPE(Algorithm):
-    """Symmetric PGPE with centred ranks; Adam (default) or ClipUp on the centre."""
+    """Symmetric PGPE with centred ranks; Adam (default) or ClipUp on the centre.
+
+    Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the centred ranks of each
+    generation (both samples of a symmetric pair), and the engine's best so far.
+    """
 
     name = "pgpe"
     initial_counts_as_iteration = True

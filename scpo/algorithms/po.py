@@ -94,6 +94,10 @@ def apply_switch(X, source, diagonal):
 class PO(Algorithm):
     """Political Optimizer with ``parties`` x ``parties`` agents.
 
+    Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the party leaders and
+    constituency winners (the best of each party and constituency), party switching's least fit member of the
+    receiving party, the election (a winner keeps its move only if it is better), and the engine's best so far.
+
     ``reference_switch_bug=True`` reproduces the authors' ``Positions(toPInd,:) =
     Positions(fromPInd)``, which fills the receiving row with one scalar and so favours
     optima on the diagonal; the default is the intended swap of whole vectors.

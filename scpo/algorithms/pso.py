@@ -30,7 +30,11 @@ class PSOState:
 
 @register
 class PSO(Algorithm):
-    """Global-best PSO with a linearly decreasing inertia weight and velocity clamping."""
+    """Global-best PSO with a linearly decreasing inertia weight and velocity clamping.
+
+    Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): each particle's personal
+    best (new position against it) and the global best (the engine's best so far).
+    """
 
     name = "pso"
     initial_counts_as_iteration = True

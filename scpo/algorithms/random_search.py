@@ -9,7 +9,11 @@ from scpo.algorithms.base import Algorithm, Context, register
 
 @register
 class RandomSearch(Algorithm):
-    """Uniform random search: each iteration draws a fresh population; the engine keeps the best seen."""
+    """Uniform random search: each iteration draws a fresh population; the engine keeps the best seen.
+
+    Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): only the engine's best so
+    far.
+    """
 
     name = "random"
     initial_counts_as_iteration = True

@@ -34,6 +34,9 @@ def sca_move(X, destination, r1, r2, r3, r4, xp=np, invariant=False):
 class SCA(Algorithm):
     """Sine Cosine Algorithm as SCA.m; ``greedy=True`` is mealpy's OriginalSCA.
 
+    Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the destination P is the
+    engine's best so far; with ``greedy=True`` each agent keeps its move only if the new position is better.
+
     Reference behaviour: every agent moves, is clipped and evaluated; the
     destination P (best so far) is updated after the whole population moved.
     ``greedy=True`` is mealpy's OriginalSCA: an agent keeps the better of old and new, and

@@ -61,6 +61,10 @@ def case1_update(variant, centre, best, r, d1, d2, d3, d4, xp=np):
 class SCPO(PO):
     """The paper's hybrid. ``variant="derived"`` (default) or ``"printed"`` for Eq. 46 as printed.
 
+    Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): those of PO (leaders,
+    constituency winners, party switching, the election) and the SCA phase's destination, the engine's best so
+    far.
+
     ``variant="invariant"``: the derived algebra applied to differences
     (:func:`scpo_case1_invariant`). The published update pulls towards ``d k d3 G``, the
     best point scaled about the origin (SCA's ``|r3 P - X|`` bias carried into PO), so its

@@ -96,7 +96,11 @@ def sep_cma_update(state: SepCMAESState, fitness, p: SepCMAParams, xp=np) -> Sep
 
 @register
 class SepCMAES(Algorithm):
-    """Diagonal CMA-ES with the adapted covariance learning rate of Ros & Hansen."""
+    """Diagonal CMA-ES with the adapted covariance learning rate of Ros & Hansen.
+
+    Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the ranking of each
+    generation that selects and weights the mu best, and the engine's best so far.
+    """
 
     name = "sep-cmaes"
     initial_counts_as_iteration = True

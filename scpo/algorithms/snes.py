@@ -57,7 +57,11 @@ def snes_update(mu, sigma, s, fitness, eta_mu: float, eta_sigma: float, xp=np):
 
 @register
 class SNES(Algorithm):
-    """Separable NES with the paper's population size, utilities and learning rates."""
+    """Separable NES with the paper's population size, utilities and learning rates.
+
+    Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the ranking behind the
+    utilities of each generation, and the engine's best so far.
+    """
 
     name = "snes"
     initial_counts_as_iteration = True
