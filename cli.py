@@ -414,6 +414,9 @@ def optimize(
         "--constraints", help="Inequality constraints g(x) <= 0: FILE.py:FUNCTION or MODULE:FUNCTION returning one "
                               "value per constraint (for the population (N, D) -> (N, m), or per point); every "
                               "comparison follows Deb's feasibility rules")] = None,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="Threads of numba's kernels and of torch, both (they share the OpenMP runtime); default: "
+                    "as they are")] = None,
 ) -> None:
     """Minimize a benchmark function or your own objective; default: SCPO on shifted Rastrigin, d=30."""
     if list_names:  # `--list ALGO`: the positional argument names an algorithm
@@ -452,7 +455,7 @@ def optimize(
         stops = {"target": stop_target, "tol_f": tol_f, "tol_x": tol_x, "max_time": max_time,
                  "stagnation": stagnation}
         optimizer = scpo.make(target, algo, seed=seed, pop_size=pop, max_iter=iters, max_evals=evals,
-                              **backend_kwargs, **stops, **options, **start)
+                              **backend_kwargs, **stops, **options, **start, threads=threads)
         if resume and checkpoint is None:
             raise ValueError("--resume needs --checkpoint PATH")
         if checkpoint is not None and optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume):

@@ -14,6 +14,7 @@ from scpo import backends
 from scpo.algorithms import Algorithm, Context, create
 from scpo.backends import BACKENDS
 from scpo.backends.reference import Evaluator
+from scpo.backends.threads import set_threads
 from scpo.constraints import feasibility_key
 from scpo.observers import Callback, Checkpointer, History, Observer
 from scpo.problem import Problem, RunCounters, as_bounds, detect_vectorized, probe_size
@@ -218,6 +219,10 @@ class Optimizer:
     (seconds of the run's clock, checked after every batch), ``stagnation`` (that many iterations
     without a lower best so far). When one fires, ``done`` becomes True and ``result()`` names it
     in ``message`` and ``stop_rule``; their state is checkpointed.
+
+    ``threads``: the thread count of numba's kernels and of torch (both, as they share the OpenMP
+    runtime; :mod:`scpo.backends.threads`), set process-wide when the optimizer is made; ``None`` (default)
+    leaves both as they are, and a numba run then leaves torch's count as the user set it.
     """
 
     def __init__(self, algorithm: Algorithm, problem: Problem, pop_size: int | None = None,
@@ -226,7 +231,9 @@ class Optimizer:
                  observers: list[Observer] | tuple = (), initial_population=None,
                  target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
                  max_time: float | None = None, stagnation: int | None = None,
-                 x0=None, sigma0=None):
+                 x0=None, sigma0=None, threads: int | None = None):
+        set_threads(threads)  # before anything compiles or runs: numba's kernels and torch's pool
+        self.threads = threads
         self.impl = backends.get(backend, device, dtype)
         self.backend, self.device, self.dtype = self.impl.name, self.impl.device, self.impl.dtype
         self.pop_size = algorithm.population_size(pop_size, dim=problem.dim)
@@ -298,7 +305,10 @@ class Optimizer:
         """Save the full state to ``path`` (see :class:`scpo.observers.Checkpointer`; ``every=None``:
         adaptive); with ``resume``, first continue from ``path`` if it exists. Returns whether it resumed.
 
-        An algorithm whose state cannot be stored (cmaes) is refused here, before any evaluation. A
+        Every backend checkpoints: numpy and numba resume bit for bit, torch (its tensors and its own
+        generator saved) to the same result on the cpu; a checkpoint resumes only on the backend (and torch
+        device) that wrote it. An algorithm whose state cannot be stored (cmaes) is refused here, before any
+        evaluation. A
         resume re-evaluates the best point so far (one evaluation, counted in ``nfev``) and refuses a
         checkpoint whose objective changed (:func:`scpo.checkpoint.check_best`)."""
         from scpo.checkpoint import check_best, load_checkpoint
@@ -307,8 +317,6 @@ class Optimizer:
         if not self.algorithm.checkpointable:
             raise ValueError(f"algorithm {self.algorithm.name!r} does not support checkpoints (its state holds an "
                              "external library's object): run it without a checkpoint")
-        if self.backend == "torch":
-            raise ValueError("checkpoints need backend='numpy' or 'numba', got backend='torch'")
         resumed = bool(resume and checkpointer.path.exists())
         if resumed:
             checkpointer.history_rows = load_checkpoint(self, checkpointer.path)
@@ -653,6 +661,7 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
          max_time: float | None = None, stagnation: int | None = None,
          x0=None, sigma0=None,
          constraints=None,
+         threads: int | None = None,
          **options: Any) -> Optimizer:
     """An ask/tell optimizer: ``opt = scpo.make(problem, "sca", seed=0); X = opt.ask(); opt.tell(f)``.
 
@@ -661,7 +670,7 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
     alone (a list of (lb, ub) pairs) when the evaluation happens elsewhere. The older order
     ``make("sca", problem, ...)`` (algorithm first) is still accepted. ``backend``/``device``/
     ``dtype``, ``initial_population``, ``x0``, ``sigma0``, the stopping rules (``target``, ``tol_f``,
-    ``tol_x``, ``max_time``, ``stagnation``): see :class:`Optimizer`; ``integrality`` and ``constraints``:
+    ``tol_x``, ``max_time``, ``stagnation``), ``threads``: see :class:`Optimizer`; ``integrality`` and ``constraints``:
     see :func:`minimize` (with bounds alone too: ``ask()`` then returns rounded candidates, and ``tell``
     evaluates the constraints itself); ``options`` go to the algorithm
     (the algorithms' own ``sigma0`` option, a share of the range, is reached through
@@ -687,7 +696,7 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
     return Optimizer(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend,
                      device, dtype, observers, initial_population,
                      target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation,
-                     x0=x0, sigma0=sigma0)
+                     x0=x0, sigma0=sigma0, threads=threads)
 
 
 def _check_initial_population(X, pop_size: int, problem: Problem) -> np.ndarray | None:
@@ -794,6 +803,7 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
              max_time: float | None = None, stagnation: int | None = None,
              x0=None, sigma0=None,
              constraints=None,
+             threads: int | None = None,
              **options: Any) -> OptimizeResult:
     """Minimize over a box with a population algorithm; the whole population is evaluated per call.
 
@@ -807,7 +817,8 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
     ``nfev``: the last batch is cut to fit.
     ``x0``/``sigma0``: the start point and initial step (units of x), see :class:`Optimizer`; the
     result's ``center`` is a distribution algorithm's final mean.
-    ``options`` go to the algorithm. ``callback(progress)`` runs after each iteration
+    ``threads``: numba's and torch's thread count (:class:`Optimizer`). ``options`` go to the algorithm.
+    ``callback(progress)`` runs after each iteration
     (True stops); ``observers`` (:mod:`scpo.observers`) get every hook. ``checkpoint`` saves
     the full state (every ``checkpoint_every`` iterations; ``None``: adaptively, at most
     10 % of the run time); with ``resume=True`` a run continues from it and ends bit for
@@ -842,7 +853,7 @@ def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int
                      on_error=on_error, timeout=timeout,
                      integrality=integrality,
                      target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation,
-                     x0=x0, sigma0=sigma0, constraints=constraints, **options)
+                     x0=x0, sigma0=sigma0, constraints=constraints, threads=threads, **options)
     if checkpoint is not None:
         optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume)
     watchers = [*observers, *([Callback(callback)] if callback is not None else [])]

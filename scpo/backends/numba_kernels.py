@@ -39,6 +39,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from scpo.algorithms.scpo_hybrid import DENOMINATOR_GUARD as GUARD
+from scpo.backends.threads import restore_torch_threads, torch_threads
 
 # error_model="numpy": no ZeroDivisionError checks in the loops (they stop vectorization).
 scalar = partial(njit, cache=True, error_model="numpy")
@@ -63,15 +64,17 @@ PARALLEL_MIN = 1_000_000  # coordinates; below this one thread beats waking (and
 
 
 def launch(kernel, work: int, *args):
-    """Run ``kernel``; on fewer than PARALLEL_MIN coordinates, on one thread (the same result)."""
+    """Run ``kernel``; on fewer than PARALLEL_MIN coordinates, on one thread (the same result). torch's
+    thread count, which shares the OpenMP runtime, is left as it was (:mod:`scpo.backends.threads`)."""
     if work >= PARALLEL_MIN:
         return kernel(*args)
-    threads = numba.get_num_threads()
+    threads, before = numba.get_num_threads(), torch_threads()
     numba.set_num_threads(1)
     try:
         return kernel(*args)
     finally:
         numba.set_num_threads(threads)
+        restore_torch_threads(before)
 
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # splitmix64's increment

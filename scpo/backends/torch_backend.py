@@ -240,9 +240,24 @@ class TorchBackend(Backend):
         return float(value)
 
     def floats(self, values: list) -> list[float]:
-        if values and torch.is_tensor(values[0]):
-            return torch.stack(values).cpu().tolist()
-        return list(values)
+        """Host floats of a list of 0-d tensors and floats (a resumed history starts with floats): one read."""
+        tensors = [v.reshape(()).to(torch.float64) for v in values if torch.is_tensor(v)]
+        if not tensors:
+            return [float(v) for v in values]
+        host = iter(torch.stack(tensors).cpu().tolist())
+        return [next(host) if torch.is_tensor(v) else float(v) for v in values]
+
+    def restore(self, value):
+        """A checkpoint's numpy array (or number) as a tensor on the device, its dtype kept."""
+        if isinstance(value, np.ndarray):
+            return torch.from_numpy(np.array(value)).to(self.torch_device)
+        return torch.as_tensor(value, dtype=self.torch_dtype, device=self.torch_device)
+
+    def generator_state(self, settings) -> dict[str, np.ndarray]:
+        return {"torch_generator": settings.generator.get_state().numpy()}
+
+    def load_generator_state(self, settings, arrays: dict[str, np.ndarray]) -> None:
+        settings.generator.set_state(torch.from_numpy(np.array(arrays["torch_generator"])))
 
 
 def as_numpy(state):
