@@ -71,6 +71,7 @@ from networks.population import (
     resolve_dtype,
     to_flat,
 )
+from scpo.algorithms import create as create_algorithm
 
 __all__ = ["INITS", "RESAMPLING", "TrainHistory", "evaluate_loss", "torch_threads", "train_adam", "train_population"]
 
@@ -338,7 +339,11 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
     uniformly in the bounds. ``"w0"`` starts around the module's initial weights ``W0`` (its
     PyTorch/He initialization, where Adam starts; ``z = 0`` in a subspace): one member is ``W0``
     itself and the others ``W0 + init_spread * (ub - lb) / 2 * U(-1, 1)`` per weight, clipped to
-    the bounds. Why: a uniform member of ``[-1, 1]`` has weights and batch-norm scales far from
+    the bounds. A distribution algorithm (``cmaes``, ``sep-cmaes``, ``openai-es``, ``snes``, ``pgpe``),
+    which evaluates no initial population, starts its mean at ``W0`` instead (``x0=``) with the step
+    ``sigma0 = init_spread * (ub - lb) / 2 / sqrt(3)`` per weight (the standard deviation of the
+    population's offsets); before issue #28 it silently started at the box centre.
+    Why ``"w0"``: a uniform member of ``[-1, 1]`` has weights and batch-norm scales far from
     a He-initialized network's, and its refined descendants generalize worse: the memetic anchor
     (README, Fidelity) with ``"w0"`` scores higher Hit@5 on held-out training tweets than with
     ``"uniform"`` (``experiments/memetic_heldout.py``), although its selected validation MSE is
@@ -436,12 +441,18 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     batch = list(draw_batch())  # the fitness batch; the selection observer redraws it per iteration
     problem = scpo.Problem(lambda W: fitness_of(W, *batch), lb, ub, vectorized=True,
                            name=f"{type(module).__name__} {loss}")
-    initial = None
+    initial, start = None, {}
     if init == "w0":  # W0, the module's weights at the call; z = 0 in a subspace
-        initial = _around(to_flat(module).astype(float) if space is None else np.zeros(space.k), lb, ub,
-                          float(init_spread), init_rng)
+        w0 = to_flat(module).astype(float) if space is None else np.zeros(space.k)
+        if create_algorithm(algorithm).distribution:  # an ES starts its mean there: x0, not a population
+            if "x0" in options or "sigma0" in options:
+                raise ValueError("init='w0' sets x0 and sigma0 of a distribution algorithm; give init='uniform' "
+                                 "with x0=/sigma0=, or drop them")
+            start = {"x0": np.clip(w0, lb, ub), "sigma0": float(init_spread) * (ub - lb) / 2 / math.sqrt(3)}
+        else:
+            initial = _around(w0, lb, ub, float(init_spread), init_rng)
     opt = scpo.make(problem, algorithm, seed=engine_seed, pop_size=pop_size, max_evals=max_evals,
-                    initial_population=initial, **options)
+                    initial_population=initial, **start, **options)
     history = TrainHistory(method=algorithm, seed=seed, settings={
         "algorithm": algorithm, "max_evals": max_evals, "pop_size": opt.pop_size, "max_iter": opt.max_iter,
         "bounds": "scaled" if isinstance(bounds, str) else [float(lb.min()), float(ub.max())],

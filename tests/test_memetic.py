@@ -335,3 +335,28 @@ def test_refine_adam_must_be_fresh_or_continued():
     X, Y = toy(40)
     with pytest.raises(ValueError, match="refine_adam must be one of fresh, continued, got 'warm'"):
         train_population(small_net(), X, Y, max_evals=64, pop_size=16, refine="adam", refine_adam="warm")
+
+
+@pytest.mark.parametrize("algorithm", ["snes", "pgpe", "openai-es"])
+def test_init_w0_starts_an_evolution_strategy_at_the_network_weights(algorithm, monkeypatch):
+    """A distribution algorithm evaluates no initial population: init="w0" is its x0 (the mean starts at W0)
+    with the population's spread as sigma0, not a silently ignored initial population (issue #28)."""
+    made = []
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    real = scpo.make
+    monkeypatch.setattr(scpo, "make", spy)
+    X, Y = toy(60)
+    module = small_net()
+    w0 = to_flat(module).astype(float)
+    train_population(module, X, Y, algorithm=algorithm, max_evals=16, pop_size=8, seed=0, num_threads=1,
+                     init="w0", init_spread=0.01, bounds=(-2.0, 2.0))
+    opt = made[-1]
+    np.testing.assert_allclose(opt.x0, w0) and np.testing.assert_allclose(opt.sigma0, 0.01 * 2 / np.sqrt(3))
+    assert opt.initial_population is None
+    assert np.abs(to_flat(module) - w0).max() < 0.1  # the kept weights: samples near W0, not near the box centre
+    with pytest.raises(ValueError, match="init='w0' sets x0"):
+        train_population(small_net(), X, Y, algorithm=algorithm, max_evals=16, pop_size=8, init="w0", x0=w0)
