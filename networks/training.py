@@ -1,10 +1,11 @@
 """Training a network by a population optimizer (any ``scpo`` algorithm) or by Adam, comparably.
 
-Both trainers take the module, training arrays ``X (n, d)`` and ``Y (n, L)`` (0/1 targets), an
-optional validation pair for early stopping, and a ``seed``; both restore the best weights into the
-module, calibrate batch norm on the training set, leave the module in eval mode, and return a
-:class:`TrainHistory` with the loss per iteration (or epoch), the network evaluations (or gradient
-steps), the examples forwarded, and the wall time, so an optimizer can be set against Adam.
+Both trainers take the module, training arrays ``X (n, d)`` and ``Y (n, L)`` (0/1 targets; integer
+class labels ``(n,)`` are one-hot encoded over the module's outputs), an optional validation pair
+for early stopping, and a ``seed``; both restore the best weights into the module, calibrate batch
+norm on the training set, leave the module in eval mode, and return a :class:`TrainHistory` with the
+loss per iteration (or epoch), the network evaluations (or gradient steps), the examples forwarded,
+and the wall time, so an optimizer can be set against Adam.
 
 Choices (each with its switch):
 
@@ -67,6 +68,7 @@ from networks.population import (
     loss_per_example,
     members_per_chunk,
     parameter_bounds,
+    population_mode,
     population_program,
     resolve_dtype,
     to_flat,
@@ -123,9 +125,12 @@ class TrainHistory:
 def _tensors(module: nn.Module, X, Y, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     like = next(iter(module.parameters()))
     X = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X, dtype=float)
-    Y = Y.detach().cpu().numpy() if isinstance(Y, torch.Tensor) else np.asarray(Y, dtype=float)
+    Y = Y.detach().cpu().numpy() if isinstance(Y, torch.Tensor) else np.asarray(Y)
     if X.ndim != 2:
         raise ValueError(f"X_{name} must be 2-D (n, features), got shape {X.shape}")
+    if Y.ndim == 1 and Y.dtype.kind in "iu":  # integer class labels: one-hot over the module's outputs
+        Y = _one_hot(module, X, Y, name)
+    Y = Y.astype(float)
     if Y.ndim != 2:
         raise ValueError(f"Y_{name} must be 2-D (n, labels), got shape {Y.shape}")
     if len(X) != len(Y):
@@ -139,6 +144,19 @@ def _tensors(module: nn.Module, X, Y, name: str) -> tuple[torch.Tensor, torch.Te
         raise ValueError(f"Y_{name} has {Y.shape[1]} label columns but the module outputs {n_out}")
     to = {"dtype": like.dtype, "device": like.device}
     return torch.as_tensor(X, **to), torch.as_tensor(Y, **to)
+
+
+def _one_hot(module: nn.Module, X: np.ndarray, labels: np.ndarray, name: str) -> np.ndarray:
+    """Integer class labels as one-hot rows over the module's outputs (``n_classes``, or one forward)."""
+    n_out = getattr(module, "n_classes", None)
+    if n_out is None:
+        like = next(iter(module.parameters()))
+        with torch.no_grad(), population_mode(module):
+            n_out = int(module(torch.as_tensor(X[:2], dtype=like.dtype, device=like.device)).shape[-1])
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_out):
+        bad = int(labels.min() if labels.min() < 0 else labels.max())
+        raise ValueError(f"Y_{name} has class label {bad} but the module outputs {n_out} classes (0...{n_out - 1})")
+    return np.eye(n_out)[labels]
 
 
 def _validation(module, X_val, Y_val):
