@@ -93,11 +93,14 @@ class SupervisedProblem(Problem):
     ``B`` distinct rows that every member of that call is scored on. Call ``k`` (``generation``,
     counted from 0) uses ``numpy.random.default_rng([seed, k]).choice(N, B, replace=False)``
     (:meth:`batch_indices`), so runs are reproducible and the draw does not depend on the population.
-    The serial executor only: parallel workers would each keep their own call counter.
+    The serial executor only: parallel workers would each keep their own call counter. The counter is
+    not part of an engine checkpoint: on resuming, set ``problem.generation`` to the calls already made
+    to continue the same sequence.
 
     Bounds (``bounds``): the box is centred on the module's current weights ``w0``, so ``x0``
-    (:attr:`x0`, the weights at construction, float64) is also the box centre where the
-    distribution algorithms (SNES, PGPE, OpenAI-ES, CMA-ES) start by default. ``"scaled"``
+    (:attr:`x0`, the weights at construction, float64) is also the box centre, where SNES, PGPE,
+    OpenAI-ES and sep-CMA-ES start by default (pass ``x0=problem.x0`` to say so, and for ``cmaes``,
+    which otherwise starts from the best of a uniform population). ``"scaled"``
     (default, with ``bound_scale=1``): half-width ``sqrt(6 / fan_in)`` for weight matrices and
     kernels (He-uniform's bound, about 2.4 times PyTorch's default initial range), 1 for biases
     and other 1-D parameters (batch-norm scales included): :func:`networks.population.parameter_bounds`'
