@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # torch==2.13.0 is a CPU build on local disk; an unpinned torch would pull a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: run test lint bench experiments clean
+.PHONY: run test docs lint bench experiments clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -18,15 +18,28 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.test-installed: $(STAMP)
-	$(PIP) install -q -e ".[test,distributed,bbob,peers,tensorboard,mlflow]"
+	$(PIP) install -q -e ".[test,docs,distributed,bbob,peers,tensorboard,mlflow]"
 	touch $@
 
 run: $(STAMP)
 	$(VENV)/bin/scpo optimize
 
+# The site: docs/*.md, mkdocs.yml, the API reference from the docstrings. Not -q: with -q mkdocs drops
+# its warnings before --strict counts them, so a broken link would pass.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
+
 test: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
+	$(MKDOCS)
+
+$(VENV)/.docs-installed: $(STAMP)
+	$(PIP) install -q -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	$(MKDOCS)
+	@echo "site/index.html"
 
 bench: $(STAMP)
 	# mealpy 3.0.3 pins numpy<=1.26, which changes our reference results: keep our numpy
@@ -60,4 +73,4 @@ experiments: $(STAMP)
 	$(PY) experiments/report.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site

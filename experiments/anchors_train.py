@@ -51,11 +51,12 @@ COMMON = ["--exclude-collection-tag", "--top-k", "10", "--threads", "1", "--no-p
 # on the test split (experiments/memetic_heldout.py).
 REFINE = ["--optimizer", "scpo", "--refine", "adam", "--pop", "16", "--evals", "400", "--refine-members", "1",
           "--refine-steps", "15", "--init", "w0"]
-# The same with the uniform initial population (the anchor before --init w0). Shown, not judged.
-REFINE_UNIFORM = REFINE[:-2]
+# The same with the uniform initial population (the anchor before --init w0). Shown, not judged. Said
+# explicitly: --refine adam alone implies --init w0 (with the rest of the anchor) since issue #28.
+REFINE_UNIFORM = [*REFINE[:-2], "--init", "uniform"]
 # A heavier memetic setting (the first anchors run's): 2 members x 10 steps, 600 evaluations. Shown, not judged.
 REFINE_2X10 = ["--optimizer", "scpo", "--refine", "adam", "--pop", "16", "--evals", "600", "--refine-members", "2",
-               "--refine-steps", "10"]
+               "--refine-steps", "10", "--init", "uniform"]
 # The anchor with continued Adam chains (--refine-adam continued, session 7): without a better member from
 # the population the chain is one unbroken Adam run, refined 15 steps per iteration. Shown beside the anchor.
 REFINE_CONTINUED = [*REFINE, "--refine-adam", "continued"]

@@ -665,6 +665,7 @@ def render(results: Path) -> str:
         f"Command: `{COMMANDS['part1b']}` (writes `results/bbob/`; resumable).",
         "",
         *p1b,
+        *written_part(results, "bias_report.md"),
         "## 2. The paper's Table 2 setting: hashtag recommendation",
         "",
         "The Deep ResNet trained by SCPO (3,000 evaluations; one row with 30,000: 2 seeds, collection tag "
@@ -704,8 +705,16 @@ def render(results: Path) -> str:
         + race_setting(facts4),
         "",
         *p4,
+        *written_part(results, "engineering_report.md"),
     ]
     return "\n".join(lines)
+
+
+def written_part(results: Path, name: str) -> list[str]:
+    """A part its own experiment script writes whole (``experiments/bias.py``-style commands inside it), as
+    lines; nothing when the file is missing."""
+    path = results / name
+    return [*path.read_text(encoding="utf-8").strip().splitlines(), ""] if path.exists() else []
 
 
 def race_setting(facts4: dict) -> str:

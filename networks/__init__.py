@@ -20,6 +20,7 @@ _EXPORTS = {
     "to_flat": "networks.population",
     "load_flat": "networks.population",
     "calibrate_batch_norm": "networks.population",
+    "SupervisedProblem": "networks.neuro",
 }
 
 __all__ = sorted(_EXPORTS)

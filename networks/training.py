@@ -1,10 +1,11 @@
 """Training a network by a population optimizer (any ``scpo`` algorithm) or by Adam, comparably.
 
-Both trainers take the module, training arrays ``X (n, d)`` and ``Y (n, L)`` (0/1 targets), an
-optional validation pair for early stopping, and a ``seed``; both restore the best weights into the
-module, calibrate batch norm on the training set, leave the module in eval mode, and return a
-:class:`TrainHistory` with the loss per iteration (or epoch), the network evaluations (or gradient
-steps), the examples forwarded, and the wall time, so an optimizer can be set against Adam.
+Both trainers take the module, training arrays ``X (n, d)`` and ``Y (n, L)`` (0/1 targets; integer
+class labels ``(n,)`` are one-hot encoded over the module's outputs), an optional validation pair
+for early stopping, and a ``seed``; both restore the best weights into the module, calibrate batch
+norm on the training set, leave the module in eval mode, and return a :class:`TrainHistory` with the
+loss per iteration (or epoch), the network evaluations (or gradient steps), the examples forwarded,
+and the wall time, so an optimizer can be set against Adam.
 
 Choices (each with its switch):
 
@@ -67,10 +68,12 @@ from networks.population import (
     loss_per_example,
     members_per_chunk,
     parameter_bounds,
+    population_mode,
     population_program,
     resolve_dtype,
     to_flat,
 )
+from scpo.algorithms import create as create_algorithm
 
 __all__ = ["INITS", "RESAMPLING", "TrainHistory", "evaluate_loss", "torch_threads", "train_adam", "train_population"]
 
@@ -122,9 +125,12 @@ class TrainHistory:
 def _tensors(module: nn.Module, X, Y, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     like = next(iter(module.parameters()))
     X = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X, dtype=float)
-    Y = Y.detach().cpu().numpy() if isinstance(Y, torch.Tensor) else np.asarray(Y, dtype=float)
+    Y = Y.detach().cpu().numpy() if isinstance(Y, torch.Tensor) else np.asarray(Y)
     if X.ndim != 2:
         raise ValueError(f"X_{name} must be 2-D (n, features), got shape {X.shape}")
+    if Y.ndim == 1 and Y.dtype.kind in "iu":  # integer class labels: one-hot over the module's outputs
+        Y = _one_hot(module, X, Y, name)
+    Y = Y.astype(float)
     if Y.ndim != 2:
         raise ValueError(f"Y_{name} must be 2-D (n, labels), got shape {Y.shape}")
     if len(X) != len(Y):
@@ -138,6 +144,19 @@ def _tensors(module: nn.Module, X, Y, name: str) -> tuple[torch.Tensor, torch.Te
         raise ValueError(f"Y_{name} has {Y.shape[1]} label columns but the module outputs {n_out}")
     to = {"dtype": like.dtype, "device": like.device}
     return torch.as_tensor(X, **to), torch.as_tensor(Y, **to)
+
+
+def _one_hot(module: nn.Module, X: np.ndarray, labels: np.ndarray, name: str) -> np.ndarray:
+    """Integer class labels as one-hot rows over the module's outputs (``n_classes``, or one forward)."""
+    n_out = getattr(module, "n_classes", None)
+    if n_out is None:
+        like = next(iter(module.parameters()))
+        with torch.no_grad(), population_mode(module):
+            n_out = int(module(torch.as_tensor(X[:2], dtype=like.dtype, device=like.device)).shape[-1])
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_out):
+        bad = int(labels.min() if labels.min() < 0 else labels.max())
+        raise ValueError(f"Y_{name} has class label {bad} but the module outputs {n_out} classes (0...{n_out - 1})")
+    return np.eye(n_out)[labels]
 
 
 def _validation(module, X_val, Y_val):
@@ -338,7 +357,11 @@ def train_population(module: nn.Module, X_train, Y_train, algorithm: str = "scpo
     uniformly in the bounds. ``"w0"`` starts around the module's initial weights ``W0`` (its
     PyTorch/He initialization, where Adam starts; ``z = 0`` in a subspace): one member is ``W0``
     itself and the others ``W0 + init_spread * (ub - lb) / 2 * U(-1, 1)`` per weight, clipped to
-    the bounds. Why: a uniform member of ``[-1, 1]`` has weights and batch-norm scales far from
+    the bounds. A distribution algorithm (``cmaes``, ``sep-cmaes``, ``openai-es``, ``snes``, ``pgpe``),
+    which evaluates no initial population, starts its mean at ``W0`` instead (``x0=``) with the step
+    ``sigma0 = init_spread * (ub - lb) / 2 / sqrt(3)`` per weight (the standard deviation of the
+    population's offsets); before issue #28 it silently started at the box centre.
+    Why ``"w0"``: a uniform member of ``[-1, 1]`` has weights and batch-norm scales far from
     a He-initialized network's, and its refined descendants generalize worse: the memetic anchor
     (README, Fidelity) with ``"w0"`` scores higher Hit@5 on held-out training tweets than with
     ``"uniform"`` (``experiments/memetic_heldout.py``), although its selected validation MSE is
@@ -436,12 +459,18 @@ def _train_population(module, X_train, Y_train, algorithm, max_evals, pop_size, 
     batch = list(draw_batch())  # the fitness batch; the selection observer redraws it per iteration
     problem = scpo.Problem(lambda W: fitness_of(W, *batch), lb, ub, vectorized=True,
                            name=f"{type(module).__name__} {loss}")
-    initial = None
+    initial, start = None, {}
     if init == "w0":  # W0, the module's weights at the call; z = 0 in a subspace
-        initial = _around(to_flat(module).astype(float) if space is None else np.zeros(space.k), lb, ub,
-                          float(init_spread), init_rng)
+        w0 = to_flat(module).astype(float) if space is None else np.zeros(space.k)
+        if create_algorithm(algorithm).distribution:  # an ES starts its mean there: x0, not a population
+            if "x0" in options or "sigma0" in options:
+                raise ValueError("init='w0' sets x0 and sigma0 of a distribution algorithm; give init='uniform' "
+                                 "with x0=/sigma0=, or drop them")
+            start = {"x0": np.clip(w0, lb, ub), "sigma0": float(init_spread) * (ub - lb) / 2 / math.sqrt(3)}
+        else:
+            initial = _around(w0, lb, ub, float(init_spread), init_rng)
     opt = scpo.make(problem, algorithm, seed=engine_seed, pop_size=pop_size, max_evals=max_evals,
-                    initial_population=initial, **options)
+                    initial_population=initial, **start, **options)
     history = TrainHistory(method=algorithm, seed=seed, settings={
         "algorithm": algorithm, "max_evals": max_evals, "pop_size": opt.pop_size, "max_iter": opt.max_iter,
         "bounds": "scaled" if isinstance(bounds, str) else [float(lb.min()), float(ub.max())],

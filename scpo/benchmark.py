@@ -23,6 +23,10 @@ problem, and ``scpo optimize --instance K`` runs that same problem.
 
 Algorithms are given as ``"name"`` or ``"name:key=value:key=value"`` (for example
 ``"po:reference_switch_bug=True"``), labelled ``po[reference_switch_bug=True]``.
+
+``run_engineering`` (``scpo benchmark --suite engineering``) runs the constrained design problems of
+:mod:`scpo.engineering` the same way (resumable results.csv, summary.md), with feasibility-aware
+statistics in place of the rank tests and plots.
 """
 
 from __future__ import annotations
@@ -659,4 +663,152 @@ def render_summary(stats: dict, config: dict) -> str:
         else:
             lines.append(f"- Friedman {label}: chi2 = {f['statistic']:.3f}, df = {len(algos) - 1}, "
                          f"p = {_p(f['p'])}.")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------- engineering suite
+
+ENGINEERING_FIELDS = ("algorithm", "problem", "run", "seed", "best_fitness", "violation", "feasible", "nfev",
+                      "wall_time_s", "x")
+ENGINEERING_CONFIG_KEYS = ("suite", "evals", "seed")
+
+
+def _parse_engineering_row(raw: dict) -> dict:
+    return {**raw, "run": int(raw["run"]), "seed": int(raw["seed"]), "nfev": int(raw["nfev"]),
+            "best_fitness": float(raw["best_fitness"]), "violation": float(raw["violation"]),
+            "feasible": raw["feasible"] in ("True", "true", "1", True), "wall_time_s": float(raw["wall_time_s"])}
+
+
+def resolve_engineering(problems: str | Iterable) -> list[str]:
+    """Engineering problem keys; ``"all"`` is the whole suite (:func:`scpo.problems.engineering_names`)."""
+    items = _as_list(problems, "problems")
+    if len(items) == 1 and str(items[0]).lower() == "all":
+        return problem_registry.engineering_names()
+    return list(dict.fromkeys(problem_registry.engineering(str(name)).name for name in items))
+
+
+def execute_engineering(task: Task, evals: int) -> dict:
+    """One constrained run: its results.csv row (the best point by Deb's rules, its violation)."""
+    problem = problem_registry.engineering(task.problem)
+    result = minimize(problem, algorithm=task.algo.name, max_evals=evals, seed=task.seed, **task.algo.options)
+    violation = float(result.constraint_violation)
+    x = "" if result.x is None else " ".join(repr(float(v)) for v in result.x)
+    return {"algorithm": task.algo.label, "problem": task.problem_label, "run": task.run, "seed": task.seed,
+            "best_fitness": float(result.fun), "violation": violation, "feasible": bool(violation <= 0.0),
+            "nfev": int(result.nfev), "wall_time_s": round(result.wall_time_s, 6), "x": x}
+
+
+def run_engineering(algos, problems="all", runs: int = 30, evals: int = 20000, seed: int = 0,
+                    out_dir="engineering", jobs: int = 1, progress: bool | str | None = None,
+                    options: Mapping[str, Mapping] | None = None) -> BenchmarkResult:
+    """Every (algorithm, engineering problem, run) with ``evals`` evaluations, resumable, feasibility-aware.
+
+    The constrained design problems of :mod:`scpo.engineering` (``problems``: names or ``"all"``).
+    results.csv holds per run the best point by Deb's feasibility rules, its ``f``, its total
+    violation and whether it is feasible; summary.md gives per cell the feasible-run rate, the
+    median, best and worst ``f`` over the feasible runs, their gap to the best-known value in %, and
+    the violation of the infeasible runs (:func:`engineering_statistics`). An infeasible run's ``f``
+    is never mixed into the statistics of ``f``: it is not a design.
+    """
+    runs = check_positive_int("runs", runs)
+    evals = check_positive_int("evals", evals)
+    jobs = check_positive_int("jobs", jobs)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    specs = resolve_algos(algos, options)
+    keys = resolve_engineering(problems)
+    first = problem_registry.engineering(keys[0])
+    for spec in specs:  # unknown algorithm or option, bad pop_size, budget below one iteration
+        make(first, spec.name, seed=0, max_evals=evals, **spec.options)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_config(out_dir, {"suite": "engineering", "evals": evals, "seed": seed}, ENGINEERING_CONFIG_KEYS)
+    results = ResultsFile(out_dir / "results.csv", ENGINEERING_FIELDS, _parse_engineering_row, _row_key)
+    tasks = [Task(spec, key, key, r, run_seed(seed, key, r)) for spec in specs for key in keys for r in range(runs)]
+    for task in tasks:
+        done = results.rows.get(task.key)
+        if done is not None and done["seed"] != task.seed:
+            raise ValueError(f"{results.path} has run {task.key} with seed {done['seed']}, expected {task.seed}")
+    pending = [t for t in tasks if t.key not in results.rows]
+    with _progress_bar(progress, len(tasks), len(tasks) - len(pending)) as advance:
+        for _, row in run_tasks(lambda task: execute_engineering(task, evals), pending, jobs):
+            results.append(row)
+            advance()
+    rows = [results.rows[t.key] for t in tasks]
+    covered, labels, scope = summary_scope(list(results.rows.values()), rows, [s.label for s in specs],
+                                           lambda r: (r["problem"], r["run"]))
+    problem_keys = list(dict.fromkeys(r["problem"] for r in covered))
+    statistics = engineering_statistics(covered, labels, problem_keys)
+    config = {"evals": evals, "seed": seed, "runs": len({r["run"] for r in covered}), "scope": scope}
+    summary = out_dir / "summary.md"
+    write_if_changed(summary, render_engineering_summary(statistics, config))
+    return BenchmarkResult(out_dir, rows, len(pending), len(tasks) - len(pending), summary, [], statistics,
+                           len(results.rows), scope)
+
+
+def engineering_statistics(rows: Sequence[dict], algos: Sequence[str], problems: Sequence[str]) -> dict:
+    """Per (algorithm, problem): runs, feasible runs, median / best / worst ``f`` over the feasible runs
+    and their gaps to the best-known value in % (NaN where no run was feasible), and the median and
+    largest violation of the infeasible runs (NaN where every run was feasible)."""
+    cells = {}
+    for p in problems:
+        f_opt = problem_registry.designs.design(p).f_opt
+        for a in algos:
+            mine = [r for r in rows if r["algorithm"] == a and r["problem"] == p]
+            f = np.array([r["best_fitness"] for r in mine if r["feasible"]], dtype=float)
+            v = np.array([r["violation"] for r in mine if not r["feasible"]], dtype=float)
+            median, best, worst = (float(g(f)) if f.size else math.nan for g in (np.median, np.min, np.max))
+            cells[(a, p)] = {
+                "runs": len(mine), "feasible": int(f.size), "median": median, "best": best, "worst": worst,
+                "gap_median_pct": 100.0 * (median - f_opt) / abs(f_opt),
+                "gap_best_pct": 100.0 * (best - f_opt) / abs(f_opt),
+                "violation_median": float(np.median(v)) if v.size else math.nan,
+                "violation_max": float(v.max()) if v.size else math.nan,
+                "nfev": max((r["nfev"] for r in mine), default=0), "f_opt": f_opt,
+            }
+    return {"algorithms": list(algos), "problems": list(problems), "cells": cells}
+
+
+def _gap(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:+.3f}"
+
+
+def _f(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:.6g}"
+
+
+def render_engineering_summary(stats: dict, config: dict) -> str:
+    """The Markdown report of :func:`engineering_statistics`."""
+    algos, problems, cells = stats["algorithms"], stats["problems"], stats["cells"]
+    lines = [
+        "# Engineering design benchmark", "",
+        f"{config['evals']} evaluations per run, {config['runs']} runs per cell, seed {config['seed']}. "
+        "Each run seed comes from (seed, problem, run) and is shared by all algorithms. Every comparison inside a "
+        "run follows Deb's feasibility rules; a run's result is its best point by those rules.", "",
+        *([f"**Scope:** {config['scope']}.", ""] if config.get("scope") else []),
+        "feasible: runs whose result satisfies every constraint (total violation 0). median, best, worst: f over "
+        "the feasible runs only (n/a when none); gap: (f - f*) / |f*| in %, f* the best-known value (a negative "
+        "gap is within the rounding of the published point). violation: the total violation (sum of the positive "
+        "constraint values, in the constraints' own units) of the infeasible runs, median and largest.",
+        "", "## Median gap to the best-known value (%), feasible runs", "",
+        "| problem | f* | " + " | ".join(algos) + " |", "|---|---:|" + "---:|" * len(algos),
+    ]
+    for p in problems:
+        row = [f"{_gap(cells[(a, p)]['gap_median_pct'])} ({cells[(a, p)]['feasible']}/{cells[(a, p)]['runs']})"
+               for a in algos]
+        lines.append(f"| {p} | {_f(cells[(algos[0], p)]['f_opt'])} | " + " | ".join(row) + " |")
+    lines += ["", "(in parentheses: feasible runs / runs)"]
+    for p in problems:
+        lines += ["", f"## {p}", "", "| algorithm | feasible | median f | best f | worst f | gap median % "
+                  "| gap best % | violation (median, max) of infeasible runs | nfev |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for a in algos:
+            c = cells[(a, p)]
+            violation = "" if not np.isfinite(c["violation_median"]) else (
+                f"{c['violation_median']:.3g}, {c['violation_max']:.3g}")
+            lines.append(f"| {a} | {c['feasible']}/{c['runs']} | {_f(c['median'])} | {_f(c['best'])} "
+                         f"| {_f(c['worst'])} | {_gap(c['gap_median_pct'])} | {_gap(c['gap_best_pct'])} "
+                         f"| {violation} | {c['nfev']} |")
     return "\n".join(lines) + "\n"

@@ -184,6 +184,7 @@ def fingerprint(optimizer) -> dict[str, Any]:
         "pop_size": optimizer.pop_size, "max_iter": optimizer.max_iter, "max_evals": optimizer.max_evals,
         "seed": optimizer.seed, "restarts": getattr(optimizer, "restart_strategy", None),
         "backend": optimizer.backend, "dtype": optimizer.dtype, "draws": optimizer.impl.draws,
+        "device": optimizer.device if optimizer.backend == "torch" else None,
         "integrality": None if problem.integrality is None else np.flatnonzero(problem.integrality).tolist(),
         "constraints": None if problem.constraints is None else len(problem.constraints.parts),
         **{key: None if getattr(optimizer, key, None) is None else getattr(optimizer, key).tolist()
@@ -214,22 +215,30 @@ def state_dict(optimizer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
                 )
     elif state is not None:
         scalars["value"] = state
+    impl = optimizer.impl
     if run.best_x is not None:
-        arrays["best_x"] = np.asarray(run.best_x)
+        arrays["best_x"] = np.asarray(impl.to_numpy(run.best_x))
     if run.feasibility is not None and run.feasibility.best_x is not None:  # [f, violation] of the best
-        arrays["feasibility_best"] = np.asarray(run.feasibility.best_x)
+        arrays["feasibility_best"] = np.asarray(impl.to_numpy(run.feasibility.best_x))
+    arrays.update(impl.generator_state(optimizer._settings))  # torch's own generator
+    counters = dataclasses.asdict(run.counters)
+    counters["nonfinite"] += impl.pending_nonfinite(run)  # torch counts them on the device
     meta = {
         "format": FORMAT, **fingerprint(optimizer), "state_type": state_type, "state_scalars": scalars,
         "initialized": state is not None, "nit": run.nit, "nfev": run.nfev, "extra_evals": run.extra_evals,
         "best_f": float(run.best_fitness),
-        "rng": run.rng.bit_generator.state, "counters": dataclasses.asdict(run.counters),
+        "rng": run.rng.bit_generator.state, "counters": counters,
         "stopping": optimizer.stopping.state() if getattr(optimizer, "stopping", None) else {},
     }
     return arrays, meta
 
 
 def load_state_dict(optimizer, arrays: dict[str, np.ndarray], meta: dict[str, Any], source: str = "checkpoint"):
+    impl = optimizer.impl
     for key, value in fingerprint(optimizer).items():
+        if key == "backend" and value != meta.get(key):
+            raise ValueError(f"{source} was taken on backend {meta.get(key)!r} and this run is on backend "
+                             f"{value!r}: a checkpoint resumes on the backend that wrote it")
         if json.loads(json.dumps(value)) != meta.get(key):
             raise ValueError(f"{source} belongs to another run: {key}={meta.get(key)!r}, this run has {value!r}")
     state = None
@@ -241,18 +250,22 @@ def load_state_dict(optimizer, arrays: dict[str, np.ndarray], meta: dict[str, An
             if not module_name.startswith("scpo."):
                 raise ValueError(f"{source} names a state type outside scpo: {meta['state_type']!r}")
             state_cls = getattr(importlib.import_module(module_name), qualname)
-            values = {k[len("state."):]: v for k, v in arrays.items() if k.startswith("state.")}
+            values = {k[len("state."):]: impl.restore(v) for k, v in arrays.items() if k.startswith("state.")}
             state = state_cls(**values, **meta["state_scalars"])
     run = optimizer.run_state
     run.algorithm_state = state
     run.nit, run.nfev, run.extra_evals = meta["nit"], meta["nfev"], meta.get("extra_evals", 0)
     run.best_fitness = float(meta["best_f"])
     run.best_x = arrays.get("best_x")
+    if run.best_x is not None and optimizer.backend == "torch":  # tensors on the device, as the run keeps them
+        run.best_x, run.best_fitness = impl.restore(run.best_x), impl.restore(run.best_fitness)
     if "feasibility_best" in arrays:
         from scpo.engine import BestPair
 
-        run.feasibility = BestPair(arrays["feasibility_best"], run.best_fitness)
+        run.feasibility = BestPair(impl.restore(arrays["feasibility_best"]), run.best_fitness)
+    run.device_nonfinite = 0  # in the counters below
     run.rng.bit_generator.state = meta["rng"]
+    impl.load_generator_state(optimizer._settings, arrays)
     for key, value in meta["counters"].items():
         setattr(run.counters, key, value)
     if getattr(optimizer, "stopping", None):  # the stagnation counter, tol_f's window: a resumed run stops

@@ -307,7 +307,10 @@ class Optimizer:
         """Save the full state to ``path`` (see :class:`scpo.observers.Checkpointer`; ``every=None``:
         adaptive); with ``resume``, first continue from ``path`` if it exists. Returns whether it resumed.
 
-        An algorithm whose state cannot be stored (cmaes) is refused here, before any evaluation. A
+        Every backend checkpoints: numpy and numba resume bit for bit, torch (its tensors and its own
+        generator saved) to the same result on the cpu; a checkpoint resumes only on the backend (and torch
+        device) that wrote it. An algorithm whose state cannot be stored (cmaes) is refused here, before any
+        evaluation. A
         resume re-evaluates the best point so far (one evaluation, counted in ``nfev``) and refuses a
         checkpoint whose objective changed (:func:`scpo.checkpoint.check_best`)."""
         from scpo.checkpoint import check_best, load_checkpoint
@@ -316,8 +319,6 @@ class Optimizer:
         if not self.algorithm.checkpointable:
             raise ValueError(f"algorithm {self.algorithm.name!r} does not support checkpoints (its state holds an "
                              "external library's object): run it without a checkpoint")
-        if self.backend == "torch":
-            raise ValueError("checkpoints need backend='numpy' or 'numba', got backend='torch'")
         resumed = bool(resume and checkpointer.path.exists())
         if resumed:
             checkpointer.history_rows = load_checkpoint(self, checkpointer.path)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scpo import engineering as designs
 from scpo.problem import Problem
 
 SCHWEFEL226_X = 420.968746
@@ -222,3 +223,14 @@ class Benchmark:
         if self.rotation is None:
             return self.base(X - self.offset)
         return self.base((X - self.centre) @ self.rotation.T + self.x_opt)
+
+
+def engineering_names() -> list[str]:
+    """The constrained engineering design problems (:mod:`scpo.engineering`)."""
+    return designs.names()
+
+
+def engineering(name: str) -> Problem:
+    """Constrained engineering design problem ``name`` (spring, welded_beam, pressure_vessel, speed_reducer,
+    three_bar_truss) as a :class:`Problem`; formulations and best-known values in :mod:`scpo.engineering`."""
+    return designs.get(name)

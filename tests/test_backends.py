@@ -32,7 +32,7 @@ def as_numpy(X):
     (dict(backend="numba", dtype="float16"), "unknown dtype 'float16'"),
     (dict(backend="numba", device="cuda"), "device 'cuda' needs backend='torch'"),
     (dict(backend="numpy", dtype="float32"), "dtype 'float32' needs backend='numba' or 'torch'"),
-    (dict(backend="numba", algorithm="pso"), "algorithm 'pso' has no numba implementation"),
+    (dict(backend="numba", algorithm="scpo", variant="invariant"), "variant='invariant' has no numba implementation"),
 ])
 def test_bad_settings_are_one_line_value_errors(kwargs, message):
     settings = dict(algorithm="sca", max_iter=2, pop_size=4, seed=0) | kwargs
@@ -312,7 +312,7 @@ def test_float32_runs_in_float32_and_still_optimizes():
         assert result.x.dtype == np.float32 and result.fun < 0.05 * problem.evaluate(problem.lb[None])[0]
 
 
-def test_numba_checkpoint_resumes_bit_for_bit_and_torch_refuses(tmp_path):
+def test_numba_checkpoint_resumes_bit_for_bit_and_another_backend_refuses_it(tmp_path):
     problem = problems.get("rastrigin", 12, shifted=True, seed=3)
     settings = dict(algorithm="scpo", max_iter=20, seed=5, pop_size=16, backend="numba")
     full = scpo.minimize(problem, **settings)
@@ -320,8 +320,28 @@ def test_numba_checkpoint_resumes_bit_for_bit_and_torch_refuses(tmp_path):
     scpo.minimize(problem, **settings, checkpoint=path, checkpoint_every=3, callback=lambda p: p.nit >= 10)
     resumed = scpo.minimize(problem, **settings, checkpoint=path, checkpoint_every=3, resume=True)
     assert np.array_equal(resumed.x, full.x) and resumed.history["best"] == full.history["best"]
-    with pytest.raises(ValueError, match="checkpoints need backend='numpy' or 'numba'"):
-        scpo.minimize(problem, algorithm="sca", max_iter=3, backend="torch", checkpoint=tmp_path / "t.ck")
+    with pytest.raises(ValueError, match="taken on backend 'numba' and this run is on backend 'torch'") as caught:
+        scpo.minimize(problem, **{**settings, "backend": "torch"}, checkpoint=path, resume=True)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("algorithm", "step", "dtype"), [
+    ("scpo", "fused", "float64"), ("sca", "eager", "float32"), ("snes", "auto", "float64"),
+    ("random", "eager", "float64"), ("pgpe", "auto", "float32"),
+])
+def test_torch_checkpoint_resumes_to_the_same_result(tmp_path, algorithm, step, dtype):
+    """torch on the cpu (issue #27 item 3): the state's tensors, the best so far and torch's own generator
+    are saved; a resumed run ends where the uninterrupted one does (the resume re-evaluates the best: +1)."""
+    problem = problems.get("rastrigin", 6, shifted=True, seed=3)
+    backend = scpo.backends.get("torch", "cpu", dtype, step=step)
+    settings = dict(algorithm=algorithm, max_iter=16, seed=5, backend=backend)
+    full = scpo.minimize(problem, **settings)
+    path = tmp_path / "run.ck"
+    stopped = scpo.minimize(problem, **settings, checkpoint=path, checkpoint_every=3, callback=lambda p: p.nit >= 7)
+    assert stopped.nit < full.nit
+    resumed = scpo.minimize(problem, **settings, checkpoint=path, resume=True)
+    assert np.array_equal(resumed.x, full.x) and resumed.fun == full.fun and resumed.nfev == full.nfev + 1
+    assert resumed.history["best"] == full.history["best"]
 
 
 def generation_peak_bytes(backend, N=256, D=2000):

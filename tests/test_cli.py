@@ -399,3 +399,37 @@ def test_train_memetic_and_subspace_run_and_report_their_cost(tmp_path):
     too_big = invoke("train", "t.csv", "--optimizer", "scpo", "--subspace", "100000", "--evals", "10", "--pop", "4",
                      "--no-progress", cwd=tmp_path)
     one_line_error(too_big, "subspace=100000", "weights")
+
+
+
+def test_train_refine_adam_alone_implies_the_measured_memetic_setting(tmp_path, monkeypatch):
+    """--refine adam with no other flag trains with pop 16, 400 evaluations, 1 member x 15 steps, --init w0
+    (the measured setting); a flag given wins over its implied value and the others keep theirs."""
+    from networks.recommender import HashtagRecommender
+
+    words = ["battery", "screen", "camera", "price", "store", "update", "music", "watch"]
+    rows = [f'"{words[i % 8]} {words[(i * 3) % 8]} news day {i} #{"abc"[i % 3]}"' for i in range(90)]
+    (tmp_path / "t.csv").write_text("text\n" + "\n".join(rows) + "\n")
+    common = ["train", "t.csv", "--optimizer", "scpo", "--refine", "adam", "--no-progress", "--threads", "1"]
+    keys = ("pop_size", "max_evals", "refine_members", "refine_steps", "init")
+    # a real run, partly overridden: the JSON's training settings are what ran
+    done = invoke(*common, "--pop", "9", "--evals", "40", "--refine-steps", "2", "--json", "b.json", cwd=tmp_path)
+    assert done.exit_code == 0, done.output
+    settings = json.loads((tmp_path / "b.json").read_text())["training"]["settings"]
+    assert tuple(settings[k] for k in keys) == (9, 40, 1, 2, "w0")
+    # what the trainer is handed (training stopped there: the full setting takes 15 s here)
+    seen = []
+
+    def fit(self, *args, **kwargs):
+        seen.append(tuple(getattr(self, k) for k in keys))
+        raise ValueError("stopped by the test")
+
+    monkeypatch.setattr(HashtagRecommender, "fit", fit)
+    for args, expected in (([], (16, 400, 1, 15, "w0")),
+                           (["--init", "uniform", "--refine-members", "2"], (16, 400, 2, 15, "uniform")),
+                           (["--optimizer", "pso", "--evals", "1000"], (16, 1000, 1, 15, "w0"))):
+        one_line_error(invoke(*common, *args, cwd=tmp_path), "stopped by the test")
+        assert seen[-1] == expected, args
+    seen.clear()
+    one_line_error(invoke("train", "t.csv", "--optimizer", "scpo", cwd=tmp_path), "stopped by the test")
+    assert seen == [(64, 30000, 4, 10, "uniform")]  # without --refine: the train defaults

@@ -8,7 +8,7 @@ import scpo
 from networks import DeepResNet
 from networks.memetic import AdamRefiner, Subspace, check_refinable, population_members, subspace_projection
 from networks.population import batched_loss, flat_size, to_flat
-from networks.training import train_population
+from networks.training import train_adam, train_population
 
 
 def toy(n: int = 160, seed: int = 0):
@@ -335,3 +335,42 @@ def test_refine_adam_must_be_fresh_or_continued():
     X, Y = toy(40)
     with pytest.raises(ValueError, match="refine_adam must be one of fresh, continued, got 'warm'"):
         train_population(small_net(), X, Y, max_evals=64, pop_size=16, refine="adam", refine_adam="warm")
+
+
+@pytest.mark.parametrize("algorithm", ["snes", "pgpe", "openai-es"])
+def test_init_w0_starts_an_evolution_strategy_at_the_network_weights(algorithm, monkeypatch):
+    """A distribution algorithm evaluates no initial population: init="w0" is its x0 (the mean starts at W0)
+    with the population's spread as sigma0, not a silently ignored initial population (issue #28)."""
+    made = []
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    real = scpo.make
+    monkeypatch.setattr(scpo, "make", spy)
+    X, Y = toy(60)
+    module = small_net()
+    w0 = to_flat(module).astype(float)
+    train_population(module, X, Y, algorithm=algorithm, max_evals=16, pop_size=8, seed=0, num_threads=1,
+                     init="w0", init_spread=0.01, bounds=(-2.0, 2.0))
+    opt = made[-1]
+    np.testing.assert_allclose(opt.x0, w0) and np.testing.assert_allclose(opt.sigma0, 0.01 * 2 / np.sqrt(3))
+    assert opt.initial_population is None
+    assert np.abs(to_flat(module) - w0).max() < 0.1  # the kept weights: samples near W0, not near the box centre
+    with pytest.raises(ValueError, match="init='w0' sets x0"):
+        train_population(small_net(), X, Y, algorithm=algorithm, max_evals=16, pop_size=8, init="w0", x0=w0)
+
+
+def test_trainers_take_integer_class_labels_as_their_one_hot_rows():
+    X, Y = toy(60)
+    labels = Y.argmax(1)
+    common = {"max_evals": 32, "pop_size": 16, "seed": 0, "num_threads": 1}
+    by_rows = train_population(small_net(), X, Y, **common)
+    by_labels = train_population(small_net(), X, labels, **common)
+    assert by_labels.loss == by_rows.loss and by_labels.best_loss == by_rows.best_loss
+    adam_rows = train_adam(small_net(), X, Y, epochs=2, seed=0, num_threads=1)
+    adam_labels = train_adam(small_net(), X, torch.as_tensor(labels), epochs=2, seed=0, num_threads=1)
+    assert adam_labels.loss == adam_rows.loss
+    with pytest.raises(ValueError, match="class label 4 but the module outputs 4 classes"):
+        train_population(small_net(), X, np.full(60, 4), **common)

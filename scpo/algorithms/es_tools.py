@@ -154,6 +154,48 @@ def centered_ranks(fitness, xp=np):
     return (below + up_to - 1) * like(np.array(0.5 / (n - 1)), fitness, xp) - 0.5
 
 
+SHAPINGS = ("centered", "raw", "normalized")  # fitness shaping of the evolution strategies (fitness_shaping=)
+
+
+def finite_fitness(fitness, xp=np):
+    """``fitness`` with non-finite values (a failed candidate: +inf) replaced by the worst finite one
+    (0 when none is finite), so value-based shaping never turns into NaN."""
+    ok = xp.isfinite(fitness)  # no branch on the values: no synchronisation on a device
+    worst = xp.where(ok, fitness, -math.inf).max()
+    return xp.where(ok, fitness, xp.where(xp.isfinite(worst), worst, 0.0))
+
+
+def shape_fitness(fitness, how: str, xp=np):
+    """The losses an evolution strategy's update weighs its samples by, lower is better:
+    ``"centered"``: :func:`centered_ranks` (Salimans et al.; invariant to any increasing map of the
+    loss, the robust default); ``"raw"``: the loss itself (non-finite values as the worst finite one);
+    ``"normalized"``: the loss standardised to mean 0 and standard deviation 1 over the population
+    (all zero when every sample ties). Value-based shaping follows the loss's scale and outliers."""
+    if how == "centered":
+        return centered_ranks(fitness, xp)
+    fitness = finite_fitness(fitness, xp)
+    if how == "raw":
+        return fitness
+    centred = fitness - fitness.mean()
+    big = xp.abs(centred).max()
+    z = centred / xp.where(big > 0, big, 1.0)  # scaled first: squaring a loss near 1e200 would overflow
+    std = xp.sqrt((z * z).mean())
+    return z / xp.where(std > 0, std, 1.0)
+
+
+def decayed_fitness(fitness, candidates, weight_decay: float, xp=np):
+    """``fitness + weight_decay * mean(x**2)`` per candidate ``x`` (the problem's units): an L2 penalty
+    that pulls the distribution towards ``x = 0`` whatever the fitness shaping (as evosax's shaper)."""
+    if not weight_decay:
+        return fitness
+    return fitness + weight_decay * (candidates * candidates).mean(1)
+
+
+def decay_target(ctx: Context, xp=np):
+    """``x = 0`` in the unit box, clipped to it: where a gradient-form weight decay pulls the centre."""
+    return (-ctx.lb / (ctx.ub - ctx.lb)).clip(0.0, 1.0)
+
+
 def adam(grad, m, v, t: int, lr: float, beta1: float, beta2: float, eps: float = 1e-8, xp=np):
     """Kingma & Ba's step for gradient ``grad`` at step ``t >= 1``: (step to subtract, m, v)."""
     m = beta1 * m + (1 - beta1) * grad

@@ -11,10 +11,12 @@ Choices:
   1e-4 of random search's value); neuroevolution work typically uses larger ones;
 - mirrored sampling: ``eps_1..eps_{N/2} ~ N(0, I)`` and their negatives, so ``pop_size``
   must be even (default ``4 + floor(3 ln D)`` rounded up to even);
-- fitness shaping: centred ranks in ``[-0.5, 0.5]`` (ties share their average rank);
-  gradient ``g = 1 / (N sigma) sum_i r_i eps_i``, plus ``weight_decay (theta - 1/2)``: the
-  paper's L2 penalty pulls the weights towards 0, which for the symmetric boxes of
-  neuroevolution is the box centre (default 0: no pull);
+- fitness shaping: centred ranks in ``[-0.5, 0.5]`` (ties share their average rank;
+  ``fitness_shaping="centered"``, default), or the ``"raw"`` or ``"normalized"`` loss
+  (:func:`scpo.algorithms.es_tools.shape_fitness`); gradient ``g = 1 / (N sigma) sum_i r_i eps_i``,
+  plus ``weight_decay (theta - theta_0)``: the paper's L2 penalty pulls the weights towards
+  ``x = 0`` (``theta_0``, its place in the unit box, clipped to the box: the box centre for a symmetric
+  box; default 0: no pull);
 - ``optimizer="adam"`` (``beta1 = 0.9, beta2 = 0.999``) or ``"sgd"`` (heavy ball:
   ``v = momentum v + g``, ``theta -= learning_rate v``);
   SGD's step scales with the gradient, which grows like ``1 / sigma``, so it needs a far
@@ -49,9 +51,9 @@ class OpenAIESState:
     sigma: np.ndarray | None = None  # (D,) per-coordinate step from Optimizer(sigma0=); None: the option's
 
 
-def openai_es_gradient(eps, fitness, sigma: float, xp=np):
+def openai_es_gradient(eps, fitness, sigma: float, xp=np, shaping: str = "centered"):
     """``1 / (N sigma) sum_i r_i eps_i`` over the mirrored population ``[eps, -eps]``."""
-    ranks = es.centered_ranks(fitness, xp)
+    ranks = es.shape_fitness(fitness, shaping, xp)
     half = eps.shape[0]
     return ((ranks[:half] - ranks[half:])[:, None] * eps).sum(0) / (2 * half * sigma)
 
@@ -71,8 +73,9 @@ class OpenAIES(Algorithm):
 
     def __init__(self, sigma: float = 0.002, learning_rate: float = 0.001, optimizer: Literal["adam", "sgd"] = "adam",
                  momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999, weight_decay: float = 0.0,
-                 init: Literal[es.STARTS] = "center"):
+                 init: Literal[es.STARTS] = "center", fitness_shaping: Literal[es.SHAPINGS] = "centered"):
         self.sigma = es.check_number("sigma", sigma, 0.0, 1.0)
+        self.fitness_shaping = es.check_choice("fitness_shaping", fitness_shaping, es.SHAPINGS)
         self.learning_rate = es.check_number("learning_rate", learning_rate)
         self.optimizer = es.check_choice("optimizer", optimizer, ("adam", "sgd"))
         self.momentum = es.check_number("momentum", momentum, 0.0, 1.0, low_open=False)
@@ -123,8 +126,10 @@ class OpenAIES(Algorithm):
 
     def tell(self, state: OpenAIESState, candidates, fitness, ctx: Context) -> tuple[OpenAIESState, bool]:
         xp = self.xp
-        grad = openai_es_gradient(state.eps, fitness, self.sigma if state.sigma is None else state.sigma, xp)
-        grad = grad + self.weight_decay * (state.theta - 0.5)
+        grad = openai_es_gradient(state.eps, fitness, self.sigma if state.sigma is None else state.sigma, xp,
+                                  self.fitness_shaping)
+        if self.weight_decay:
+            grad = grad + self.weight_decay * (state.theta - es.decay_target(ctx, xp))
         step = state.step + 1
         if self.optimizer == "adam":
             delta, m, v = es.adam(grad, state.m, state.v, step, self.learning_rate, self.beta1, self.beta2, xp=xp)

@@ -6,7 +6,10 @@ Choices:
 - symmetric pairs ``mu +- eps``, ``eps ~ N(0, sigma^2)``: ``pop_size`` must be even
   (default ``4 + floor(3 ln D)`` rounded up to even);
 - utilities: centred ranks (Salimans et al. 2017) with the best at ``+0.5``, ties sharing
-  their average rank; baseline ``b`` = their mean (0);
+  their average rank (``fitness_shaping="centered"``, default), or the negated ``"raw"`` or
+  ``"normalized"`` loss (:func:`scpo.algorithms.es_tools.shape_fitness`); baseline ``b`` = their mean;
+- ``weight_decay`` (default 0): each sample is scored ``f(x) + weight_decay * mean(x**2)`` (x in the
+  problem's units; :func:`~scpo.algorithms.es_tools.decayed_fitness`) before shaping, an L2 pull towards 0;
 - Sehnke's symmetric estimates, averaged over the P pairs:
   ``g_mu = 1/P sum eps (u+ - u-) / 2``,
   ``g_sigma = 1/P sum ((u+ + u-) / 2 - b) (eps^2 - sigma^2) / sigma``;
@@ -51,9 +54,9 @@ class PGPEState:
     step: int = 0
 
 
-def pgpe_gradients(eps, sigma, fitness, xp=np):
+def pgpe_gradients(eps, sigma, fitness, xp=np, shaping: str = "centered"):
     """Sehnke's symmetric-sampling estimates for centre and stdev (ascending the utility)."""
-    u = -es.centered_ranks(fitness, xp)
+    u = -es.shape_fitness(fitness, shaping, xp)
     half = eps.shape[0]
     plus, minus = u[:half, None], u[half:, None]
     g_mu = (eps * (plus - minus) / 2).mean(0)
@@ -82,8 +85,11 @@ class PGPE(Algorithm):
     def __init__(self, sigma0: float = 0.1, optimizer: Literal["clipup", "adam"] = "adam",
                  learning_rate: float | None = None, max_speed: float | None = None, momentum: float = 0.9,
                  stdev_learning_rate: float = 0.2, stdev_max_change: float = 0.2, beta1: float = 0.9,
-                 beta2: float = 0.999, init: Literal[es.STARTS] = "center"):
+                 beta2: float = 0.999, init: Literal[es.STARTS] = "center",
+                 fitness_shaping: Literal[es.SHAPINGS] = "centered", weight_decay: float = 0.0):
         self.sigma0 = es.check_number("sigma0", sigma0, 0.0, 1.0)
+        self.fitness_shaping = es.check_choice("fitness_shaping", fitness_shaping, es.SHAPINGS)
+        self.weight_decay = es.check_number("weight_decay", weight_decay, 0.0, low_open=False)
         self.optimizer = es.check_choice("optimizer", optimizer, ("clipup", "adam"))
         self.learning_rate = None if learning_rate is None else es.check_number("learning_rate", learning_rate)
         self.max_speed = None if max_speed is None else es.check_number("max_speed", max_speed)
@@ -138,7 +144,8 @@ class PGPE(Algorithm):
 
     def tell(self, state: PGPEState, candidates, fitness, ctx: Context) -> tuple[PGPEState, bool]:
         xp = self.xp
-        g_mu, g_sigma = pgpe_gradients(state.eps, state.sigma, fitness, xp)
+        fitness = es.decayed_fitness(fitness, candidates, self.weight_decay, xp)
+        g_mu, g_sigma = pgpe_gradients(state.eps, state.sigma, fitness, xp, self.fitness_shaping)
         lr, max_speed = self.speeds(state.mu.shape[0])
         step, v = state.step + 1, state.v
         if self.optimizer == "clipup":

@@ -5,7 +5,14 @@ natural gradient of the expected utility; O(N D) per generation, for high dimens
 
 Choices (the paper's defaults):
 - ``lambda = 4 + floor(3 ln D)`` samples ``z = mu + sigma s``, ``s ~ N(0, I)``;
-- utilities by rank, best first: ``u_k = max(0, ln(lambda/2 + 1) - ln k) / sum_j (...) - 1/lambda``;
+- utilities by rank, best first: ``u_k = max(0, ln(lambda/2 + 1) - ln k) / sum_j (...) - 1/lambda``
+  (``fitness_shaping="nes"``, default); or ``"centered"`` (centred ranks), ``"raw"`` (the loss) or
+  ``"normalized"`` (the standardised loss) (:func:`scpo.algorithms.es_tools.shape_fitness`), negated
+  and divided by their sum of absolute values, as EvoTorch's SNES does for a ranking other than NES's
+  (so ``eta_mu`` keeps its meaning; ``"raw"`` is not centred there: a loss far from 0 relative to its
+  spread moves the centre little and biases the step-size update);
+- ``weight_decay`` (default 0): each sample is ranked by ``f(x) + weight_decay * mean(x**2)`` (x in
+  the problem's units; :func:`~scpo.algorithms.es_tools.decayed_fitness`), an L2 pull towards 0;
 - ``mu += eta_mu sigma sum_k u_k s_k`` with ``eta_mu = 1``;
   ``sigma *= exp(eta_sigma / 2 sum_k u_k (s_k^2 - 1))`` with ``eta_sigma = (3 + ln D) / (5 sqrt D)``;
 - search in the unit box; ``sigma0 = 0.1`` of the range in every coordinate (the paper
@@ -32,6 +39,8 @@ import numpy as np
 from scpo.algorithms import es_tools as es
 from scpo.algorithms.base import Algorithm, Context, register
 
+SHAPINGS = ("nes", *es.SHAPINGS)
+
 
 @dataclass
 class SNESState:
@@ -46,10 +55,15 @@ def snes_utilities(n: int) -> np.ndarray:
     return raw / raw.sum() - 1.0 / n
 
 
-def snes_update(mu, sigma, s, fitness, eta_mu: float, eta_sigma: float, xp=np):
+def snes_update(mu, sigma, s, fitness, eta_mu: float, eta_sigma: float, xp=np, shaping: str = "nes"):
     """One natural-gradient step on centre and steps from samples ``s`` and their losses."""
-    u = es.like(snes_utilities(fitness.shape[0]), s, xp)[:, None]
-    s = s[es.fitness_order(fitness, xp)]  # best first
+    if shaping == "nes":
+        u = es.like(snes_utilities(fitness.shape[0]), s, xp)[:, None]
+        s = s[es.fitness_order(fitness, xp)]  # best first
+    else:  # as EvoTorch's SNES: any other shaping divided by its sum of absolute values (raw: not centred)
+        u = -es.shape_fitness(fitness, shaping, xp)
+        total = xp.abs(u).sum()
+        u = (u / xp.where(total > 0, total, 1.0))[:, None]
     grad_mu = (u * s).sum(0)
     grad_sigma = (u * (s * s - 1)).sum(0)
     return (mu + eta_mu * sigma * grad_mu).clip(0.0, 1.0), sigma * xp.exp(eta_sigma / 2 * grad_sigma)
@@ -69,8 +83,11 @@ class SNES(Algorithm):
     xp = np
 
     def __init__(self, sigma0: float = 0.1, eta_mu: float = 1.0, eta_sigma: float | None = None,
-                 init: Literal[es.STARTS] = "center"):
+                 init: Literal[es.STARTS] = "center", fitness_shaping: Literal[SHAPINGS] = "nes",
+                 weight_decay: float = 0.0):
         self.sigma0 = es.check_number("sigma0", sigma0, 0.0, 1.0)
+        self.fitness_shaping = es.check_choice("fitness_shaping", fitness_shaping, SHAPINGS)
+        self.weight_decay = es.check_number("weight_decay", weight_decay, 0.0, low_open=False)
         self.eta_mu = es.check_number("eta_mu", eta_mu, 0.0, 2.0)
         self.eta_sigma = None if eta_sigma is None else es.check_number("eta_sigma", eta_sigma, 0.0, 2.0)
         self.init_how = es.check_choice("init", init, es.STARTS)
@@ -111,5 +128,7 @@ class SNES(Algorithm):
     def tell(self, state: SNESState, candidates, fitness, ctx: Context) -> tuple[SNESState, bool]:
         dim = state.mu.shape[0]
         eta_sigma = self.eta_sigma or (3 + math.log(dim)) / (5 * math.sqrt(dim))
-        mu, sigma = snes_update(state.mu, state.sigma, state.s, fitness, self.eta_mu, eta_sigma, self.xp)
+        fitness = es.decayed_fitness(fitness, candidates, self.weight_decay, self.xp)
+        mu, sigma = snes_update(state.mu, state.sigma, state.s, fitness, self.eta_mu, eta_sigma, self.xp,
+                                self.fitness_shaping)
         return SNESState(mu, sigma, state.s), True

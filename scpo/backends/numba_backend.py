@@ -27,10 +27,17 @@ from functools import partial
 import numpy as np
 
 from scpo.algorithms.base import Context
+from scpo.algorithms.cmaes import CMAES
+from scpo.algorithms.de import DE
+from scpo.algorithms.openai_es import OpenAIES
+from scpo.algorithms.pgpe import PGPE
 from scpo.algorithms.po import PO, POState
+from scpo.algorithms.pso import PSO
 from scpo.algorithms.random_search import RandomSearch
 from scpo.algorithms.sca import SCA, SCAState
 from scpo.algorithms.scpo_hybrid import SCPO
+from scpo.algorithms.sep_cmaes import SepCMAES
+from scpo.algorithms.snes import SNES
 from scpo.backends import numba_kernels as K
 from scpo.backends import numba_problems
 from scpo.backends.numba_kernels import launch
@@ -255,4 +262,20 @@ class NumbaRandom(RandomSearch):
         return pop_size, True
 
 
-ADAPTED = {SCA: NumbaSCA, PO: NumbaPO, SCPO: NumbaSCPO, RandomSearch: NumbaRandom}
+class _OnNumpyArrays:
+    """An algorithm whose update is its numpy reference code, run as it is on numba's arrays (which are
+    numpy): its candidates are cast to the run's dtype. Its draws come from the run's numpy Generator as
+    on the numpy backend; the uniform initial population comes from this backend's kernels, so a distribution
+    algorithm (no initial population) gives the numpy run for a seed (to float32 rounding in float32) and a
+    population algorithm does not. The fused counter-based kernels are SCA's, PO's, SCPO's and random search's."""
+
+    def ask(self, state, ctx: NumbaContext) -> np.ndarray:
+        return np.asarray(super().ask(state, ctx), dtype=ctx.dtype)
+
+
+def _on_numpy_arrays(cls: type) -> type:
+    return type(f"Numba{cls.__name__}", (_OnNumpyArrays, cls), {})
+
+
+ADAPTED = {SCA: NumbaSCA, PO: NumbaPO, SCPO: NumbaSCPO, RandomSearch: NumbaRandom,
+           **{cls: _on_numpy_arrays(cls) for cls in (PSO, DE, CMAES, OpenAIES, SNES, PGPE, SepCMAES)}}

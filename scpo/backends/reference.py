@@ -146,6 +146,19 @@ class Backend:
     def to_float(self, value) -> float:
         return float(value)
 
+    # ---- checkpoints (scpo.checkpoint): what the numpy state needs to become this backend's again
+
+    def restore(self, value):
+        """A saved array as this backend's array (numpy: itself)."""
+        return value
+
+    def generator_state(self, settings) -> dict[str, np.ndarray]:
+        """Random-number state beyond the run's numpy Generator (torch's own generator), as arrays."""
+        return {}
+
+    def load_generator_state(self, settings, arrays: dict[str, np.ndarray]) -> None:
+        pass
+
     def floats(self, values: list) -> list[float]:
         return list(values)
 

@@ -37,9 +37,12 @@ import numpy as np
 import torch
 
 from scpo.algorithms.base import Context
+from scpo.algorithms.cmaes import CMAES
+from scpo.algorithms.de import DE, DEState
 from scpo.algorithms.openai_es import OpenAIES
 from scpo.algorithms.pgpe import PGPE
 from scpo.algorithms.po import PO, POState, campaign_move
+from scpo.algorithms.pso import PSO, PSOState
 from scpo.algorithms.random_search import RandomSearch
 from scpo.algorithms.sca import SCA, SCAState, sca_move
 from scpo.algorithms.scpo_hybrid import SCPO, case1_update
@@ -240,9 +243,24 @@ class TorchBackend(Backend):
         return float(value)
 
     def floats(self, values: list) -> list[float]:
-        if values and torch.is_tensor(values[0]):
-            return torch.stack(values).cpu().tolist()
-        return list(values)
+        """Host floats of a list of 0-d tensors and floats (a resumed history starts with floats): one read."""
+        tensors = [v.reshape(()).to(torch.float64) for v in values if torch.is_tensor(v)]
+        if not tensors:
+            return [float(v) for v in values]
+        host = iter(torch.stack(tensors).cpu().tolist())
+        return [next(host) if torch.is_tensor(v) else float(v) for v in values]
+
+    def restore(self, value):
+        """A checkpoint's numpy array (or number) as a tensor on the device, its dtype kept."""
+        if isinstance(value, np.ndarray):
+            return torch.from_numpy(np.array(value)).to(self.torch_device)
+        return torch.as_tensor(value, dtype=self.torch_dtype, device=self.torch_device)
+
+    def generator_state(self, settings) -> dict[str, np.ndarray]:
+        return {"torch_generator": settings.generator.get_state().numpy()}
+
+    def load_generator_state(self, settings, arrays: dict[str, np.ndarray]) -> None:
+        settings.generator.set_state(torch.from_numpy(np.array(arrays["torch_generator"])))
 
 
 def as_numpy(state):
@@ -459,5 +477,77 @@ def _torch_es(cls):
     return type(f"Torch{cls.__name__}", (_TorchES, cls), {})
 
 
-ADAPTED = {SCA: TorchSCA, PO: TorchPO, SCPO: TorchSCPO, RandomSearch: TorchRandom,
-           **{cls: _torch_es(cls) for cls in (OpenAIES, SNES, PGPE, SepCMAES)}}
+class TorchPSO(PSO):
+    """PSO's update in tensor operations on the device (the numpy reference's equations)."""
+
+    def init(self, X, fitness, ctx: TorchContext) -> PSOState:
+        return PSOState(X, torch.zeros_like(X), X, fitness)
+
+    def ask(self, state: PSOState, ctx: TorchContext) -> torch.Tensor:
+        shape = tuple(state.X.shape)
+        r1, r2 = ctx.random(shape), ctx.random(shape)
+        V = (self.inertia(ctx) * state.V + self.c1 * r1 * (state.P - state.X)
+             + self.c2 * r2 * (ctx.best_x - state.X))
+        vmax = self.vmax_fraction * (ctx.ub - ctx.lb)
+        return torch.clamp(state.X + torch.clamp(V, -vmax, vmax), ctx.lb, ctx.ub)
+
+    def tell(self, state: PSOState, candidates, fitness, ctx: TorchContext):
+        better = fitness < state.P_fitness
+        P = torch.where(better[:, None], candidates, state.P)
+        return PSOState(candidates, candidates - state.X, P, torch.where(better, fitness, state.P_fitness)), True
+
+
+class TorchDE(DE):
+    """DE/rand/1/bin in tensor operations on the device: three distinct partners per target (the three
+    smallest of n - 1 uniform keys, a uniform 3-subset), the JADE repair, binomial crossover."""
+
+    def ask(self, state: DEState, ctx: TorchContext) -> torch.Tensor:
+        X = state.X
+        n, dim = X.shape
+        offsets = torch.topk(ctx.random((n, n - 1)), 3, dim=1, largest=False).indices + 1  # distinct in 1..n-1
+        r = (torch.arange(n, device=X.device)[:, None] + offsets) % n
+        mutant = X[r[:, 0]] + self.F * (X[r[:, 1]] - X[r[:, 2]])
+        mutant = torch.where(mutant < ctx.lb, (ctx.lb + X) / 2, mutant)
+        mutant = torch.where(mutant > ctx.ub, (ctx.ub + X) / 2, mutant)
+        cross = ctx.random((n, dim)) < self.CR
+        cross[torch.arange(n, device=X.device), ctx.integers(0, dim, n)] = True
+        return torch.where(cross, mutant, X)
+
+    def tell(self, state: DEState, candidates, fitness, ctx: TorchContext):
+        keep = fitness <= state.fitness
+        return DEState(torch.where(keep[:, None], candidates, state.X), torch.where(keep, fitness, state.fitness)), True
+
+
+class TorchCMAES(CMAES):
+    """CMA-ES through ``cma``, which lives on the host: each generation's samples go to the device and their
+    fitness comes back (one copy each way per generation; a synchronization on a GPU, unlike the other
+    algorithms)."""
+
+    def start(self, pop_size: int, ctx: TorchContext):
+        return super().start(pop_size, _host_context(ctx))
+
+    def init(self, X, fitness, ctx: TorchContext):
+        return super().init(_host(X), _host(fitness), _host_context(ctx))
+
+    def ask(self, state, ctx: TorchContext) -> torch.Tensor:
+        return ctx.tensor(super().ask(state, _host_context(ctx)))
+
+    def tell(self, state, candidates, fitness, ctx: TorchContext):
+        return super().tell(state, _host(candidates), _host(fitness), _host_context(ctx))
+
+    def center(self, state, ctx: TorchContext) -> np.ndarray:
+        return super().center(state, _host_context(ctx))
+
+
+def _host(tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy() if torch.is_tensor(tensor) else np.asarray(tensor)
+
+
+def _host_context(ctx: TorchContext) -> Context:
+    """The numpy view an algorithm written over numpy arrays reads: bounds, best so far, the run's Generator."""
+    best = None if ctx.best_x is None else _host(ctx.best_x)
+    return Context(ctx.rng, ctx.lb_np, ctx.ub_np, ctx.max_iter, ctx.t, best, float(_host(ctx.best_f)))
+
+
+ADAPTED = {SCA: TorchSCA, PO: TorchPO, SCPO: TorchSCPO, RandomSearch: TorchRandom, PSO: TorchPSO, DE: TorchDE,
+           CMAES: TorchCMAES, **{cls: _torch_es(cls) for cls in (OpenAIES, SNES, PGPE, SepCMAES)}}
