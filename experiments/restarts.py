@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=None)
     parser.add_argument("--rows", default=None, help="JSON lines of finished runs (appended; a rerun skips them)")
+    parser.add_argument("--render-only", action="store_true", help="only the table of the runs in --rows")
     args = parser.parse_args()
     variants = args.variants.split(",")
     budget = int(args.budget_multiplier * args.dim)
@@ -95,7 +96,7 @@ def main() -> None:
     start = time.perf_counter()
     rows = [json.loads(line) for line in open(args.rows)] if args.rows and os.path.exists(args.rows) else []
     done = {(r["variant"], r["instance"], r["seed"]) for r in rows}
-    tasks = [t for t in tasks if (t[0], t[3], t[4]) not in done]  # a killed run continues
+    tasks = [t for t in tasks if (t[0], t[3], t[4]) not in done and not args.render_only]  # a killed run continues
     with ProcessPoolExecutor(args.jobs) as pool:
         for future in as_completed([pool.submit(one_run, *task) for task in tasks]):
             rows.append(future.result())
@@ -107,13 +108,15 @@ def main() -> None:
     header = [f"# Restarts: BBOB f{args.function}, d = {args.dim}, budget {budget:,} evaluations (10^5 x d)", "",
               f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.node()}, "
               f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared); "
-              f"scpo {scpo.__version__}, numpy {np.__version__}; {args.jobs} processes, {wall:.0f} s wall.", "",
+              f"scpo {scpo.__version__}, numpy {np.__version__}; {args.jobs} processes, {wall:.0f} s wall for the runs "
+              f"not already in --rows, {sum(r['seconds'] for r in rows):.0f} s over all runs.", "",
               "`PYTHONPATH=$PWD python experiments/restarts.py " + " ".join(
-                  f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("out", "rows")) + "`", "",
+                  f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+                  if k not in ("out", "rows", "render_only")) + "`", "",
               "Each cell: evaluations until `f - f_opt <= 1e-8` (bold), or the final error and the evaluations "
               "spent. plain: scpo's `cmaes` (population 10; cma's own criteria restart it at the same size); "
               "ipop / bipop: `restarts=`.", ""]
-    text = "\n".join(header) + table(rows, variants) + "\n\nSeconds per run: " + ", ".join(
+    text = "\n".join(header) + "\n" + table(rows, variants) + "\n\nSeconds per run: " + ", ".join(
         f"{r['variant']} i{r['instance']} s{r['seed']}: {r['seconds']:.0f}" for r in sorted(
             rows, key=lambda r: (r["instance"], r["seed"], variants.index(r["variant"])))) + "\n"
     print(text)
