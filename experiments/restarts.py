@@ -108,8 +108,9 @@ def main() -> None:
     header = [f"# Restarts: BBOB f{args.function}, d = {args.dim}, budget {budget:,} evaluations (10^5 x d)", "",
               f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.node()}, "
               f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared); "
-              f"scpo {scpo.__version__}, numpy {np.__version__}; {args.jobs} processes, {wall:.0f} s wall for the runs "
-              f"not already in --rows, {sum(r['seconds'] for r in rows):.0f} s over all runs.", "",
+              f"scpo {scpo.__version__}, numpy {np.__version__}; " + ("rendered from --rows" if args.render_only else
+              f"{args.jobs} processes, {wall:.0f} s wall for the runs not already in --rows") +
+              f", {sum(r['seconds'] for r in rows):.0f} s over all runs.", "",
               "`PYTHONPATH=$PWD python experiments/restarts.py " + " ".join(
                   f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                   if k not in ("out", "rows", "render_only")) + "`", "",
