@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.test-installed: $(STAMP)
-	$(PIP) install -q -e ".[test,docs,distributed,bbob,peers,tensorboard,mlflow]"
+	$(PIP) install -q -e ".[test,docs,distributed,bbob,peers,tensorboard,mlflow,gym]"
 	touch $@
 
 run: $(STAMP)
