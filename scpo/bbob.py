@@ -42,10 +42,10 @@ from scpo.benchmark import (
     AlgoSpec,
     ResultsFile,
     _check_config,
-    _progress_bar,
+    check_run_seed,
     resolve_algos,
+    run_pending,
     run_seed,
-    run_tasks,
     summary_scope,
 )
 from scpo.engine import make, minimize
@@ -301,9 +301,7 @@ def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budg
     budget_multiplier = float(budget_multiplier)
     runs = check_positive_int("runs", runs)
     jobs = check_positive_int("jobs", jobs)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = check_run_seed(seed)
     specs = resolve_entries(algos)
     for spec in specs:  # unknown algorithm or option, budget below one iteration in the smallest dimension
         if not is_peer(spec):
@@ -325,16 +323,7 @@ def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budg
     results = ResultsFile(out_dir / "results.csv", FIELDS, parse_row, row_key)
     tasks = [Task(spec, f, d, i, r, run_seed(seed, f"bbob_f{f:03d}_i{i:02d}_d{d:02d}", r))
              for spec in specs for d in dim_list for f in function_list for i in instance_list for r in range(runs)]
-    for task in tasks:
-        done = results.rows.get(task.key)
-        if done is not None and done["seed"] != task.seed:
-            raise ValueError(f"{results.path} has run {task.key} with seed {done['seed']}, expected {task.seed}")
-    pending = [t for t in tasks if t.key not in results.rows]
-    with _progress_bar(progress, len(tasks), len(tasks) - len(pending)) as advance:
-        for _, row in run_tasks(lambda task: execute(task, budget_multiplier), pending, jobs):
-            results.append(row)
-            advance()
-    rows = [results.rows[t.key] for t in tasks]
+    rows, ran = run_pending(results, tasks, lambda task: execute(task, budget_multiplier), jobs, progress)
     covered, labels, scope = summary_scope(list(results.rows.values()), rows, [s.label for s in specs],
                                            lambda r: (r["function"], r["dim"], r["instance"], r["run"]))
     config = {"budget_multiplier": budget_multiplier, "seed": seed, "runs": len({r["run"] for r in covered}),
@@ -343,7 +332,7 @@ def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budg
     summary = out_dir / "summary.md"
     write_if_changed(summary, render_summary(covered, labels, config))
     ecdf = plot_ecdf(covered, labels, config["dims"], out_dir / "ecdf.png", budget_multiplier)
-    return BBOBResult(out_dir, rows, len(pending), len(tasks) - len(pending), summary, ecdf, len(results.rows),
+    return BBOBResult(out_dir, rows, ran, len(tasks) - ran, summary, ecdf, len(results.rows),
                       scope)
 
 
