@@ -14,11 +14,11 @@ $(VENV)/bin/python:
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q $(TORCH)
-	$(PIP) install -q -e .
+	$(PIP) install -q -e ".[nn]"
 	touch $@
 
 $(VENV)/.test-installed: $(STAMP)
-	$(PIP) install -q -e ".[test,distributed,bbob,peers,tensorboard,mlflow]"
+	$(PIP) install -q -e ".[nn,test,distributed,bbob,peers,tensorboard,mlflow]"
 	touch $@
 
 run: $(STAMP)
@@ -26,6 +26,7 @@ run: $(STAMP)
 
 test: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
 bench: $(STAMP)
@@ -53,7 +54,7 @@ experiments: $(STAMP)
 	$(TABLE2) --query-tag excluded --shares 0.9 --seeds 2 --feature-sets f1-f9 --models scpo-resnet \
 		--max-evals 30000 --out experiments/results/table2_30k.md
 	$(PY) experiments/tagfinder_table.py --seeds 2 --epochs 3 --max-evals 3000
-	$(PIP) install -q -e ".[bbob,peers]"
+	$(PIP) install -q -e ".[nn,bbob,peers]"
 	$(PY) experiments/invariance.py
 	$(PY) experiments/run_bbob.py --quiet
 	$(PY) experiments/race.py --datasets apple,avengers --seeds 5 --evals 10000 --quiet
