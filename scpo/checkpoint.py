@@ -62,7 +62,8 @@ def save_checkpoint(optimizer, path: str | Path, history_rows: int | None = None
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+            named: dict[str, Any] = arrays  # names of our choosing: none is savez's own allow_pickle
+            np.savez(handle, **named)
 
     atomic_write(path, write)
     return rows

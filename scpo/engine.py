@@ -43,7 +43,7 @@ class Progress:
     max_iter: int
     nfev: int
     best_fitness: float
-    best_x: np.ndarray
+    best_x: np.ndarray | None  # None before the first evaluation
     elapsed: float
 
 
@@ -100,7 +100,7 @@ def resolve_problem(fun_or_problem, bounds=None, vectorized: bool | str | None =
     if bounds is None:
         raise ValueError("bounds are required when passing a plain function: a list of (lb, ub) pairs")
     lb, ub = split_bounds(bounds)
-    label = name or getattr(fun_or_problem, "__name__", "custom")
+    label = name if name else str(getattr(fun_or_problem, "__name__", "custom"))
     chosen = {key: value for key, value in given.items() if key != "bounds" and value is not None}
     return Problem(fun_or_problem, lb, ub, **{"vectorized": "auto", **chosen}, name=label)
 
@@ -367,8 +367,9 @@ class Optimizer:
         return self.max_evals is not None and self._evals_left() <= 0
 
     def _evals_left(self) -> int:
-        run = self.run_state
-        return self.max_evals - (run.nfev - run.extra_evals)
+        run, max_evals = self.run_state, self.max_evals
+        assert max_evals is not None  # callers check it first
+        return max_evals - (run.nfev - run.extra_evals)
 
     @property
     def best_x(self) -> np.ndarray | None:

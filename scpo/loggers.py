@@ -37,7 +37,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -194,11 +194,11 @@ def _numpy_stats(fitness: np.ndarray, m2, rows: int, width: np.ndarray, best, si
     return [float(best), *map(float, stats), float(k), diversity, math.nan if sigma is None else float(sigma)]
 
 
-def _torch_stats(fitness: list, m2, rows: int, width: np.ndarray, best, sigma) -> list[float]:
+def _torch_stats(batches: list, m2, rows: int, width: np.ndarray, best, sigma) -> list[float]:
     """:func:`_numpy_stats` as tensor operations on the device, stacked and brought back in one transfer."""
     import torch
 
-    fitness = torch.cat(fitness).to(torch.float64)
+    fitness = torch.cat(batches).to(torch.float64)
     device = fitness.device
     finite = torch.isfinite(fitness)
     count = finite.sum()
@@ -253,7 +253,7 @@ class CSVLogger(StatsLogger):
     def __init__(self, path: str | Path, every: int = 1, resume: bool = False):
         super().__init__(every)
         self.path, self.resume = Path(path), bool(resume)
-        self.handle = None
+        self.handle: IO[str] | None = None
         if self.path.is_dir():
             raise ValueError(f"CSVLogger path {self.path} is a directory; name a file")
         if self.resume and self.path.is_file():
@@ -282,6 +282,7 @@ class CSVLogger(StatsLogger):
     def write(self, row: dict[str, Any], optimizer) -> None:
         self._open(optimizer.nit)  # ask/tell use: no on_start
         line = ",".join(_format(row[c]) for c in COLUMNS) + "\n"
+        assert self.handle is not None  # opened by _open
         with _sigint_deferred():
             self.handle.write(line)
             self.handle.flush()
@@ -318,7 +319,7 @@ class TensorBoardLogger(StatsLogger):
             raise ImportError("TensorBoardLogger needs the tensorboard package: "
                               "pip install scpo[tensorboard]") from None
         self.logdir, self.flush_secs, self._writer_class = Path(logdir), int(flush_secs), SummaryWriter
-        self.writer = None
+        self.writer: Any = None  # a SummaryWriter once open
 
     def on_start(self, optimizer) -> None:
         self.closed = False
@@ -371,7 +372,8 @@ class MLflowLogger(StatsLogger):
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self.tracking_uri, self.experiment, self.run_name = tracking_uri, str(experiment), run_name
         self._client_class, self._metric, self._param = MlflowClient, Metric, Param
-        self.client = self.run_id = None
+        self.client: Any = None  # an MlflowClient once open
+        self.run_id: str | None = None
 
     def on_start(self, optimizer) -> None:
         self.closed = False

@@ -154,7 +154,8 @@ class ProgressDisplay(Observer):
 
     def __init__(self, quiet: bool = False, every_s: float = 2.0, stream=None):
         self.quiet, self.every_s, self.stream = quiet, every_s, stream
-        self.bar = self.task = None
+        self.bar: Any = None  # a rich Progress on a terminal
+        self.task: Any = None
         self.last = 0.0
 
     def on_start(self, optimizer) -> None:

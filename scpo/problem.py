@@ -8,11 +8,14 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from scpo.executors import ExecutorError, check_executor, make_executor
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 class ObjectiveError(ValueError):
@@ -140,9 +143,9 @@ class Problem:
     """
 
     objective: Callable
-    lb: np.ndarray | float
-    ub: np.ndarray | float
-    dim: int | None = None
+    lb: np.ndarray  # given as a number or a sequence (see __init__ below): a (D,) float array once built
+    ub: np.ndarray
+    dim: int = cast(int, None)  # None: the bounds' length; an int once built
     vectorized: bool | str = "auto"
     name: str = "custom"
     f_opt: float | None = None
@@ -150,11 +153,18 @@ class Problem:
     on_error: str = "raise"
     timeout: float | None = None
     n_jobs: int = 1
-    executor: str | None = None
+    executor: str = cast(str, None)  # None: "joblib" when n_jobs > 1, else "serial"
     ray_address: str | None = None
     integrality: Any = None
     totals: RunCounters = field(default_factory=RunCounters, init=False, repr=False, compare=False)
     _pool: Any = field(default=None, init=False, repr=False, compare=False)
+
+    if TYPE_CHECKING:  # what callers may pass; the fields above hold what __post_init__ makes of it
+        def __init__(self, objective: Callable, lb: ArrayLike, ub: ArrayLike,
+                     dim: int | None = None, vectorized: bool | str = "auto", name: str = "custom",
+                     f_opt: float | None = None, x_opt: np.ndarray | None = None, on_error: str = "raise",
+                     timeout: float | None = None, n_jobs: int = 1, executor: str | None = None,
+                     ray_address: str | None = None, integrality: Any = None) -> None: ...
 
     def __post_init__(self) -> None:
         if not callable(self.objective):
@@ -250,7 +260,7 @@ class Problem:
                 number = np.asarray(value, dtype=float) if _is_number(value) else None
                 if number is None or number.size != 1:
                     error = f"returned {_describe(value)}, expected a scalar"
-            if error is None:
+            if error is None and number is not None:
                 fitness[k] = number.reshape(())
             elif self.on_error == "penalize":
                 fitness[k], penalized[k] = np.inf, True  # counted as an error, not also as non-finite

@@ -176,7 +176,7 @@ def get(name: str, dim: int, shifted: bool = False, rotated: bool = False, seed:
     spec = SPECS[key]
     rng = np.random.default_rng(seed)
     noise = np.random.default_rng([seed, 7]) if key == "quartic" else None
-    base = make_quartic(noise) if key == "quartic" else spec.function
+    base = make_quartic(noise) if noise is not None else spec.function
     x_opt = np.full(dim, spec.x_opt)
     offset = np.zeros(dim)
     if shifted:

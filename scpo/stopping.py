@@ -157,8 +157,11 @@ def _tolerance(label: str, value: Any) -> float:
 def make_rules(target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
                max_time: float | None = None, stagnation: int | None = None) -> StopRules | None:
     """The rules set (validated: one-line ``ValueError`` naming the value), or ``None`` when none is."""
-    rules = [cls(value) for cls, value in ((Target, target), (MaxTime, max_time), (TolF, tol_f), (TolX, tol_x),
-                                           (Stagnation, stagnation)) if value is not None]
+    made: list[Rule | None] = [None if target is None else Target(target),
+                               None if max_time is None else MaxTime(max_time),
+                               None if tol_f is None else TolF(tol_f), None if tol_x is None else TolX(tol_x),
+                               None if stagnation is None else Stagnation(stagnation)]
+    rules = [rule for rule in made if rule is not None]
     return StopRules(rules) if rules else None
 
 
@@ -207,7 +210,8 @@ class StopRules(Observer):
     the others at the end of every iteration (see the module's docstring)."""
 
     def __init__(self, rules: list[Rule]):
-        self.rules = {rule.key: rule for rule in rules}
+        # each rule's class has its own check() signature: the keys say which class
+        self.rules: dict[str, Any] = {rule.key: rule for rule in rules}
         self.low = self.high = self.spread = None  # the current iteration's reductions (device values on torch)
         self.width = None  # ub - lb in the population's array type
         self.bound = False

@@ -49,7 +49,7 @@ class OpenAIESState:
     sigma: np.ndarray | None = None  # (D,) per-coordinate step from Optimizer(sigma0=); None: the option's
 
 
-def openai_es_gradient(eps, fitness, sigma: float, xp=np):
+def openai_es_gradient(eps, fitness, sigma: float | np.ndarray, xp=np):
     """``1 / (N sigma) sum_i r_i eps_i`` over the mirrored population ``[eps, -eps]``."""
     ranks = es.centered_ranks(fitness, xp)
     half = eps.shape[0]
@@ -67,7 +67,7 @@ class OpenAIES(Algorithm):
 
     def __init__(self, sigma: float = 0.002, learning_rate: float = 0.001, optimizer: Literal["adam", "sgd"] = "adam",
                  momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999, weight_decay: float = 0.0,
-                 init: Literal[es.STARTS] = "center"):
+                 init: es.Start = "center"):
         self.sigma = es.check_number("sigma", sigma, 0.0, 1.0)
         self.learning_rate = es.check_number("learning_rate", learning_rate)
         self.optimizer = es.check_choice("optimizer", optimizer, ("adam", "sgd"))

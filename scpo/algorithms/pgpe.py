@@ -78,7 +78,7 @@ class PGPE(Algorithm):
     def __init__(self, sigma0: float = 0.1, optimizer: Literal["clipup", "adam"] = "adam",
                  learning_rate: float | None = None, max_speed: float | None = None, momentum: float = 0.9,
                  stdev_learning_rate: float = 0.2, stdev_max_change: float = 0.2, beta1: float = 0.9,
-                 beta2: float = 0.999, init: Literal[es.STARTS] = "center"):
+                 beta2: float = 0.999, init: es.Start = "center"):
         self.sigma0 = es.check_number("sigma0", sigma0, 0.0, 1.0)
         self.optimizer = es.check_choice("optimizer", optimizer, ("clipup", "adam"))
         self.learning_rate = None if learning_rate is None else es.check_number("learning_rate", learning_rate)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
@@ -65,7 +64,7 @@ class SNES(Algorithm):
     xp = np
 
     def __init__(self, sigma0: float = 0.1, eta_mu: float = 1.0, eta_sigma: float | None = None,
-                 init: Literal[es.STARTS] = "center"):
+                 init: es.Start = "center"):
         self.sigma0 = es.check_number("sigma0", sigma0, 0.0, 1.0)
         self.eta_mu = es.check_number("eta_mu", eta_mu, 0.0, 2.0)
         self.eta_sigma = None if eta_sigma is None else es.check_number("eta_sigma", eta_sigma, 0.0, 2.0)

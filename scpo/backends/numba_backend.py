@@ -178,7 +178,7 @@ class _Campaign:
     """PO's generation as kernels: campaign + switching in one pass, parliament in another."""
 
     def _campaign(self, state: POState, ctx: NumbaContext) -> np.ndarray:
-        n, X = self.parties, state.X
+        n, X = self.n_parties, state.X
         improved = state.fitness_last >= state.fitness
         winners = X[state.winner_idx]  # copied before the campaign moves anybody
         scpo = isinstance(self, SCPO)
@@ -211,7 +211,7 @@ class _Campaign:
         return r, np.stack([d2, d3, d4])
 
     def _parliament(self, state: POState, ctx: NumbaContext) -> np.ndarray:
-        n, D = self.parties, state.X.shape[1]
+        n, D = self.n_parties, state.X.shape[1]
         other = (np.arange(n) + ctx.rng.integers(1, n, size=n)) % n
         out = np.empty((n, D), state.X.dtype)
         if ctx.native:  # r drawn in the kernel, the winners read in place: one pass

@@ -298,7 +298,7 @@ class _TorchPO:
     def _form_government(self, state: POState) -> POState:
         if isinstance(state.fitness, np.ndarray):  # the fused step's tell, on numpy views
             return PO._form_government(self, state)
-        n = self.parties
+        n = self.n_parties
         by_party = state.fitness.reshape(n, n)  # row = party, column = constituency
         ids = torch.arange(n, device=by_party.device)
         leader_idx = ids * n + torch.argmin(by_party, dim=1)
@@ -308,7 +308,7 @@ class _TorchPO:
     def _campaign(self, state: POState, ctx: TorchContext) -> torch.Tensor:
         if _fused(self, ctx):
             return torch.from_numpy(_Campaign._campaign(self, as_numpy(state), ctx.numba()))
-        n, (N, D) = self.parties, state.X.shape
+        n, (N, D) = self.n_parties, state.X.shape
         improved = (state.fitness_last >= state.fitness).reshape(n, n, 1)
         winners = state.X[state.winner_idx]  # copied before the first stage moves them
         X, Q = state.X.reshape(n, n, D), state.X_last.reshape(n, n, D)  # [party, constituency]
@@ -331,7 +331,7 @@ class _TorchPO:
     def _parliament(self, state: POState, ctx: TorchContext) -> torch.Tensor:
         if _fused(self, ctx):
             return torch.from_numpy(_Campaign._parliament(self, as_numpy(state), ctx.numba()))
-        n = self.parties
+        n = self.n_parties
         winners = state.X[state.winner_idx]
         other = (torch.arange(n, device=winners.device) + ctx.integers(1, n, n)) % n
         target = winners[other]
