@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from scpo import backends
 from scpo.algorithms import Algorithm, Context, create
 from scpo.backends import BACKENDS
-from scpo.backends.reference import Evaluator
+from scpo.backends.reference import Backend, Evaluator
 from scpo.observers import Callback, Checkpointer, History, Observer
 from scpo.problem import Problem, RunCounters, as_bounds, detect_vectorized, probe_size
 from scpo.stopping import make_rules
@@ -200,11 +201,11 @@ class Optimizer:
 
     def __init__(self, algorithm: Algorithm, problem: Problem, pop_size: int | None = None,
                  max_iter: int | None = None, max_evals: int | None = None, seed: int | None = None,
-                 backend="numpy", device: str = "cpu", dtype: str = "float64",
-                 observers: list[Observer] | tuple = (), initial_population=None,
+                 backend: str | Backend = "numpy", device: str = "cpu", dtype: str = "float64",
+                 observers: list[Observer] | tuple = (), initial_population: ArrayLike | None = None,
                  target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
                  max_time: float | None = None, stagnation: int | None = None,
-                 x0=None, sigma0=None):
+                 x0: ArrayLike | None = None, sigma0: ArrayLike | None = None) -> None:
         self.impl = backends.get(backend, device, dtype)
         self.backend, self.device, self.dtype = self.impl.name, self.impl.device, self.impl.dtype
         self.pop_size = algorithm.population_size(pop_size, dim=problem.dim)
@@ -395,7 +396,7 @@ class Optimizer:
 
     # ---- ask / tell
 
-    def ask(self, copy: bool = True):
+    def ask(self, copy: bool = True) -> Any:
         """The next candidates: a read-only copy (numpy; edit a ``.copy()`` and tell it with
         ``candidates=``), or with ``copy=False`` the engine's own array (for runners that only
         evaluate it; it must not be modified and is valid until the next ``tell``). With torch
@@ -430,7 +431,7 @@ class Optimizer:
         run.pending = candidates
         return self.impl.read_only(self.impl.copy(candidates)) if copy else candidates
 
-    def tell(self, fitness, checked: bool = False, candidates=None) -> None:
+    def tell(self, fitness: Any, checked: bool = False, candidates: Any = None) -> None:
         """The fitness of the last ``ask``; ``checked=True`` (evaluators that validate and count
         themselves) skips the check that turns NaN/inf into +inf and counts them.
 
@@ -500,7 +501,7 @@ class Optimizer:
                 raise ValueError(f"{label} has {off} non-integral entries in the integral coordinates "
                                  f"{np.flatnonzero(mask).tolist()} (integrality); round them")
 
-    def replace_members(self, indices, X, fitness, evaluations: int = 0) -> None:
+    def replace_members(self, indices: ArrayLike, X: Any, fitness: Any, evaluations: int = 0) -> None:
         """Put members ``indices`` at positions ``X`` with ``fitness`` (Lamarckian refinement).
 
         For an observer's ``on_iteration`` (or between iterations in ask/tell use): members keep
@@ -588,15 +589,17 @@ class Optimizer:
         return "iteration budget reached"
 
 
-def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = None, pop_size: int | None = None,
-         max_iter: int | None = None, max_evals: int | None = None, backend="numpy", bounds=None,
+def make(problem_or_bounds: Problem | Callable[..., Any] | ArrayLike | None = None, algorithm: str = "scpo", *,
+         seed: int | None = None, pop_size: int | None = None,
+         max_iter: int | None = None, max_evals: int | None = None, backend: str | Backend = "numpy",
+         bounds: ArrayLike | None = None,
          device: str = "cpu", dtype: str = "float64", vectorized: bool | str | None = None,
-         observers: list[Observer] | tuple = (), initial_population=None, on_error: str | None = None,
-         timeout: float | None = None,
-         integrality=None,
+         observers: list[Observer] | tuple = (), initial_population: ArrayLike | None = None,
+         on_error: str | None = None, timeout: float | None = None,
+         integrality: ArrayLike | None = None,
          target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
          max_time: float | None = None, stagnation: int | None = None,
-         x0=None, sigma0=None,
+         x0: ArrayLike | None = None, sigma0: ArrayLike | None = None,
          **options: Any) -> Optimizer:
     """An ask/tell optimizer: ``opt = scpo.make(problem, "sca", seed=0); X = opt.ask(); opt.tell(f)``.
 
@@ -716,17 +719,18 @@ def _no_objective(X):
     raise RuntimeError("this optimizer was made from bounds alone: evaluate its ask() yourself")
 
 
-def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int | None = None,
-             max_iter: int | None = None, max_evals: int | None = None, seed: int | None = None,
-             backend="numpy", callback: Callable[[Progress], Any] | None = None,
+def minimize(fun_or_problem: Problem | Callable[..., Any], bounds: ArrayLike | None = None, algorithm: str = "scpo",
+             pop_size: int | None = None, max_iter: int | None = None, max_evals: int | None = None,
+             seed: int | None = None, backend: str | Backend = "numpy",
+             callback: Callable[[Progress], Any] | None = None,
              vectorized: bool | str | None = None, checkpoint: str | Path | None = None,
              checkpoint_every: int | None = None, resume: bool = False, device: str = "cpu",
              dtype: str = "float64", observers: list[Observer] | tuple = (), on_error: str | None = None,
              timeout: float | None = None,
-             integrality=None,
+             integrality: ArrayLike | None = None,
              target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
              max_time: float | None = None, stagnation: int | None = None,
-             x0=None, sigma0=None,
+             x0: ArrayLike | None = None, sigma0: ArrayLike | None = None,
              **options: Any) -> OptimizeResult:
     """Minimize over a box with a population algorithm; the whole population is evaluated per call.
 
