@@ -80,8 +80,8 @@ class RunState:
     stop_rule: str | None = None
 
 
-def resolve_problem(fun_or_problem, bounds=None, vectorized: bool | str | None = None, name: str | None = None,
-                    **settings: Any) -> Problem:
+def resolve_problem(fun_or_problem: Any, bounds: ArrayLike | None = None, vectorized: bool | str | None = None,
+                    name: str | None = None, **settings: Any) -> Problem:
     """A Problem from a Problem, or from a function plus scipy-style bounds.
 
     ``vectorized`` (``None``: ``"auto"``) and ``settings`` (``on_error``, ``timeout``,
@@ -106,7 +106,7 @@ def resolve_problem(fun_or_problem, bounds=None, vectorized: bool | str | None =
     return Problem(fun_or_problem, lb, ub, **{"vectorized": "auto", **chosen}, name=label)
 
 
-def check_seed(seed) -> int | None:
+def check_seed(seed: Any) -> int | None:
     """``seed`` as an ``int``, or ``None`` (one is drawn and reported). A float, bool, string or negative
     number would seed some other generator, or fail deep inside numpy: a one-line ValueError instead."""
     if seed is None:
@@ -116,12 +116,12 @@ def check_seed(seed) -> int | None:
     return int(seed)
 
 
-def _short_repr(value) -> str:
+def _short_repr(value: Any) -> str:
     shown = repr(value)
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
-def split_bounds(bounds) -> tuple[np.ndarray, np.ndarray]:
+def split_bounds(bounds: Any) -> tuple[np.ndarray, np.ndarray]:
     """Accept ``[(lb, ub)] * D``, an array of shape (D, 2), or an object with ``lb``/``ub``."""
     if hasattr(bounds, "lb") and hasattr(bounds, "ub"):
         return as_bounds(bounds.lb, bounds.ub)
@@ -234,7 +234,8 @@ class Optimizer:
         if problem.vectorized == "auto":
             self.run_state.nfev += self._detect_vectorized()
 
-    def _start_point(self, x0, sigma0, initial_population) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def _start_point(self, x0: Any, sigma0: Any,
+                     initial_population: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
         """``x0``/``sigma0`` checked, as ``(D,)`` arrays (or ``None``), and put to use: a distribution
         algorithm starts its mean there (:meth:`Algorithm.for_start`); a population algorithm gets an
         ``initial_population`` around ``x0`` (:func:`population_around`)."""
@@ -337,7 +338,7 @@ class Optimizer:
             for observer in extra:
                 self.observers.remove(observer)
 
-    def _notify(self, hook: str, *args) -> None:
+    def _notify(self, hook: str, *args: Any) -> None:
         for observer in list(self.observers):
             getattr(observer, hook)(self, *args)
 
@@ -475,7 +476,7 @@ class Optimizer:
         elif self.evals_spent:  # the run ends inside an iteration: the history still gets its last point
             self.history.on_iteration(self)
 
-    def _told_candidates(self, X, asked):
+    def _told_candidates(self, X: Any, asked: Any) -> Any:
         """``X`` as the engine's own array (a copy: the algorithm may keep or reuse it), checked
         against the asked batch ``asked``: same shape, finite, inside the bounds."""
         values = np.asarray(self.impl.to_numpy(X), dtype=float)
@@ -636,7 +637,7 @@ def make(problem_or_bounds: Problem | Callable[..., Any] | ArrayLike | None = No
                      x0=x0, sigma0=sigma0)
 
 
-def _check_initial_population(X, pop_size: int, problem: Problem) -> np.ndarray | None:
+def _check_initial_population(X: Any, pop_size: int, problem: Problem) -> np.ndarray | None:
     """``X`` (or ``X(pop_size)``) as a float64 ``(pop_size, dim)`` copy, or a one-line ValueError saying
     what is wrong with it."""
     if X is None:
@@ -658,7 +659,7 @@ def _check_initial_population(X, pop_size: int, problem: Problem) -> np.ndarray 
 POPULATION_SPREAD = 0.1  # a population algorithm's default sigma0 around x0: a tenth of each side of the box
 
 
-def check_x0(x0, problem: Problem) -> np.ndarray | None:
+def check_x0(x0: Any, problem: Problem) -> np.ndarray | None:
     """``x0`` (a scalar is broadcast) as a float ``(D,)`` copy inside the bounds, or a one-line ValueError."""
     if x0 is None:
         return None
@@ -678,7 +679,7 @@ def check_x0(x0, problem: Problem) -> np.ndarray | None:
     return values
 
 
-def check_sigma0(sigma0, dim: int) -> np.ndarray | None:
+def check_sigma0(sigma0: Any, dim: int) -> np.ndarray | None:
     """``sigma0`` (a scalar is broadcast) as a positive finite float ``(D,)`` array, or a one-line ValueError."""
     if sigma0 is None:
         return None
@@ -693,7 +694,7 @@ def check_sigma0(sigma0, dim: int) -> np.ndarray | None:
     return values
 
 
-def _numbers(value, message: str) -> np.ndarray:
+def _numbers(value: Any, message: str) -> np.ndarray:
     """``value`` as a float array if it holds real numbers only (no strings, booleans or objects)."""
     try:
         kind = np.asarray(value).dtype.kind
@@ -715,7 +716,7 @@ def population_around(x0: np.ndarray, sigma0: np.ndarray, pop_size: int, problem
     return X
 
 
-def _no_objective(X):
+def _no_objective(X: np.ndarray) -> np.ndarray:
     raise RuntimeError("this optimizer was made from bounds alone: evaluate its ask() yourself")
 
 
