@@ -9,6 +9,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+Array = Any  # the backend's arrays: numpy's, or torch tensors (the torch backend)
 REGISTRY: dict[str, type[Algorithm]] = {}
 A = TypeVar("A", bound="Algorithm")
 
@@ -49,11 +50,11 @@ class Context:
     """
 
     rng: np.random.Generator
-    lb: np.ndarray
-    ub: np.ndarray
+    lb: Array
+    ub: Array
     max_iter: int  # T, counted as the algorithm's reference code counts it
     t: int = 1  # the iteration being computed, 1-based
-    best_x: np.ndarray | None = None
+    best_x: Array | None = None
     best_f: float = np.inf
 
 
