@@ -27,6 +27,7 @@ import typer
 from typer.core import TyperGroup
 
 import scpo
+from scpo.extras import missing_extra
 from scpo.io import check_writable, json_text, write_json, write_text
 from scpo.plotting import plot_convergence
 
@@ -54,6 +55,16 @@ class OneLineErrors(TyperGroup):
             sys.exit(code)
         return code
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:  # e.g. `scpo train` without torch: name the extra, one line, exit 2
+            message = missing_extra(exc, f"scpo {ctx.invoked_subcommand}")
+            if message is None:
+                raise
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(cls=OneLineErrors, add_completion=False, pretty_exceptions_enable=False,
                   help="Population-based optimization: SCA, PO, SCPO and reference algorithms.")
@@ -63,7 +74,9 @@ MIN_TEST_TWEETS = 30  # `scpo train` warns below this many test tweets: one twee
 
 
 def fail(message: str) -> None:
-    """One line on stderr, exit code 2."""
+    """One line on stderr, exit code 2. Called while handling a missing module of an extra (torch): the
+    line names the extra to install."""
+    message = missing_extra(sys.exc_info()[1], "this command") or message
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 

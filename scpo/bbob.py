@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,7 @@ def parse_ints(value: str | int | Iterable, what: str, allowed: Sequence[int] | 
                minimum: int = 1, maximum: int | None = None) -> list[int]:
     """``"1-5,8"`` -> [1, 2, 3, 4, 5, 8] (also a list of ints); sorted, duplicates dropped."""
     if isinstance(value, str):
-        numbers = []
+        numbers: list[int] = []
         for part in [p.strip() for p in value.split(",")]:
             match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
             if not match:
@@ -307,7 +308,7 @@ def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budg
         if not is_peer(spec):
             dim = dim_list[0]
             box = Problem(lambda X: np.zeros(len(X)), LOWER, UPPER, dim=dim, vectorized=True)
-            make(spec.name, box, seed=0, max_evals=budget_of(budget_multiplier, dim), **spec.options)
+            make(box, spec.name, seed=0, max_evals=budget_of(budget_multiplier, dim), **spec.options)
         else:
             ng = nevergrad_module()
             try:
@@ -326,9 +327,10 @@ def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budg
     rows, ran = run_pending(results, tasks, lambda task: execute(task, budget_multiplier), jobs, progress)
     covered, labels, scope = summary_scope(list(results.rows.values()), rows, [s.label for s in specs],
                                            lambda r: (r["function"], r["dim"], r["instance"], r["run"]))
-    config = {"budget_multiplier": budget_multiplier, "seed": seed, "runs": len({r["run"] for r in covered}),
-              "functions": sorted({r["function"] for r in covered}), "dims": sorted({r["dim"] for r in covered}),
-              "instances": sorted({r["instance"] for r in covered}), "scope": scope}
+    config: dict[str, Any] = {
+        "budget_multiplier": budget_multiplier, "seed": seed, "runs": len({r["run"] for r in covered}),
+        "functions": sorted({r["function"] for r in covered}), "dims": sorted({r["dim"] for r in covered}),
+        "instances": sorted({r["instance"] for r in covered}), "scope": scope}
     summary = out_dir / "summary.md"
     write_if_changed(summary, render_summary(covered, labels, config))
     ecdf = plot_ecdf(covered, labels, config["dims"], out_dir / "ecdf.png", budget_multiplier)

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from scpo import problems as problem_registry
 from scpo.algorithms.base import check_positive_int
@@ -491,7 +492,7 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-def rank_sum(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+def rank_sum(x: ArrayLike, y: ArrayLike) -> tuple[float, float]:
     """Two-sided Wilcoxon rank-sum (Mann-Whitney U) test of x against y: ``(p, A)``.
 
     ``scipy.stats.mannwhitneyu``: exact p for small samples without ties, else the normal
@@ -542,7 +543,7 @@ def compute_statistics(rows: Sequence[dict], algos: Sequence[str], problems: Seq
         others = [a for a in algos if a != reference]
         for p in problems:
             results = [rank_sum(values[(a, p)], values[(reference, p)]) for a in others]
-            adjusted = holm([pv for pv, _ in results]) if results else []
+            adjusted = holm([pv for pv, _ in results]) if results else np.zeros(0)
             for a, (pv, effect), padj in zip(others, results, adjusted, strict=True):
                 outcome = "=" if padj >= ALPHA else ("+" if effect > 0.5 else "-")  # + : reference better
                 tests[(a, p)] = {"p": pv, "p_holm": float(padj), "A": effect, "outcome": outcome}
