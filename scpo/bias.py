@@ -30,9 +30,10 @@ uncovers the deeper valleys beyond +-500, so its error has no fixed zero.
 
 ``run_bias`` writes into ``out_dir`` (re-running resumes): ``config.json``; ``runs.csv``, one fsynced row
 per finished run (an f0 run's normalised final position in its ``x`` column); ``bias.json``, per
-algorithm ``{"f0": {"verdict", "p_values", ...}, "shift": {"ratio", "verdict", ...}}``; ``bias.png``,
-per algorithm the histogram of its f0 positions over all dimensions and per dimension. Ctrl-C keeps
-the finished runs and writes ``bias.json`` from them (unfinished parts say ``"incomplete"``).
+algorithm ``{"f0": {"verdict", "p_values", ...}, "shift": {"ratio", "verdict", ...}}``; ``bias.md``, the
+same as tables; ``bias.png``, per algorithm the histogram of its f0 positions over all dimensions and per
+dimension. Ctrl-C keeps the finished runs and writes ``bias.json`` from them (unfinished parts say
+``"incomplete"``).
 """
 
 from __future__ import annotations
@@ -394,6 +395,7 @@ def run_bias(algos, dim: int = 30, runs: int = 100, evals: int | None = None, se
         json_path = figure = None
         if out_dir is not None:
             json_path = write_json(out_dir / "bias.json", report)
+            write_if_changed(out_dir / "bias.md", render_markdown(report, settings))
             figure = plot_bias(rows, report, out_dir / "bias.png", settings)
         return BiasResult(report, ran, len(tasks) - len(pending), json_path, figure)
 
@@ -506,6 +508,52 @@ def plot_bias(rows: Mapping[tuple, dict], report: Mapping[str, dict], out: str |
     return out
 
 
+def render_markdown(report: Mapping[str, dict], settings: dict) -> str:
+    """bias.md: the verdicts as tables (f0, then the shift test's ratio per function)."""
+    lb, ub = settings["bounds"]
+    alpha = next((e["f0"]["alpha"] for e in report.values() if "alpha" in e["f0"]), ALPHA)
+    lines = [
+        "# Structural bias", "",
+        f"**f0** (BIAS toolbox protocol): {settings['runs']} independent runs per algorithm on f0 (uniform noise "
+        f"whatever x is), d = {settings['dim']}, {settings['evals']} evaluations per run, box [{lb:g}, {ub:g}]^d "
+        f"(its centre is share 0.5), seed {settings['seed']}. Final positions normalised to [0, 1]^d; per dimension "
+        "Kolmogorov-Smirnov, Anderson-Darling (Monte Carlo p, 9999 null samples) and Cramér-von Mises against "
+        f"U(0, 1); Benjamini-Hochberg over all 3 x {settings['dim']} p-values; biased when some adjusted p < "
+        f"{alpha:g}. Centre / bounds share: positions within 0.05 of the centre / of a bound (0.1 each when "
+        "uniform); direction: which of them is significantly above 0.1 over the rejected dimensions (else a "
+        "region).", "",
+        "| algorithm | f0 verdict | dimensions rejected | direction | centre share | bounds share | smallest "
+        "adjusted p |", "|---|---|---:|---|---:|---:|---:|",
+    ]
+    for label, entry in report.items():
+        f0 = entry["f0"]
+        if f0["verdict"] == "incomplete":
+            lines.append(f"| {label} | incomplete ({f0['runs_done']}/{f0['runs']} runs) | | | | | |")
+            continue
+        lines.append(f"| {label} | {f0['verdict']} | {len(f0['rejected_dimensions'])}/{len(f0['p_values'])} | "
+                     f"{f0['direction']} | {f0['centre_share']:.3f} | {f0['bounds_share']:.3f} | "
+                     f"{min(f0['p_values']):.2g} |")
+    functions = settings["shift_functions"]
+    if functions:
+        lines += [
+            "", f"**Shift test** (Kudela): mean error f - f* over {settings['shift_runs']} runs of "
+            f"{settings['shift_evals']} evaluations, d = {settings['dim']}, on {', '.join(functions)} unshifted and "
+            f"shifted by {SHIFT_SHARE:.0%} of the range in every coordinate (the same seeds for both); errors floored "
+            f"at {ERROR_FLOOR:g}; ratio = shifted / unshifted; centre-biased when the geometric mean of the ratios "
+            f"exceeds {SHIFT_THRESHOLD:g}.", "",
+            "| algorithm | geometric mean ratio | verdict | " + " | ".join(functions) + " |",
+            "|---|---:|---|" + "---:|" * len(functions),
+        ]
+        for label, entry in report.items():
+            shift = entry.get("shift")
+            if shift is None or shift["ratio"] is None:
+                lines.append(f"| {label} | | incomplete |" + " |" * len(functions))
+                continue
+            cells = " | ".join(f"{shift['functions'][name]['ratio']:.3g}" for name in functions)
+            lines.append(f"| {label} | {shift['ratio']:.3g} | {shift['verdict']} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
 def summary_lines(report: Mapping[str, dict]) -> list[str]:
     """One line per algorithm: its f0 verdict and direction, and its shift ratio."""
     lines = []
@@ -526,5 +574,5 @@ def summary_lines(report: Mapping[str, dict]) -> list[str]:
 
 
 __all__ = ["ALPHA", "BOUNDS", "RUN_SIZES", "SHIFT_FUNCTIONS", "BiasResult", "anderson_darling", "benjamini_hochberg",
-           "build_report", "direction", "f0_problem", "normalise", "plot_bias", "run_bias", "shift_summary",
-           "shifted_problem", "summary_lines", "uniformity"]
+           "build_report", "direction", "f0_problem", "normalise", "plot_bias", "render_markdown", "run_bias",
+           "shift_summary", "shifted_problem", "summary_lines", "uniformity"]
