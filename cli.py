@@ -711,6 +711,8 @@ def benchmark(
     scope = f"; {result.scope}" if result.scope else ""
     typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; {result.file_rows} rows in "
                f"{out / 'results.csv'}, summary in {result.summary}{ecdf}{scope}")
+    if getattr(result, "coco", ""):
+        typer.echo(result.coco)
 
 
 def _bench_progress(quiet: bool) -> bool | str:
