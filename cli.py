@@ -1334,7 +1334,7 @@ def bias(
     """Structural bias of each algorithm: the BIAS toolbox's f0 protocol (uniformity of the final positions
     of independent runs on pure noise: KS, Anderson-Darling, Cramér-von Mises per dimension,
     Benjamini-Hochberg) and Kudela's shift test (error ratio shifted / unshifted by 10 % of the range,
-    geometric mean; centre-biased above 10). Writes bias.json, bias.png and runs.csv into --out.
+    geometric mean; centre-biased above 10). Writes bias.json, bias.md, bias.png and runs.csv into --out.
 
     Re-running the same command skips finished runs; Ctrl-C keeps them and writes bias.json from them
     (exit 130; SIGTERM: exit 143)."""

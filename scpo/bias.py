@@ -499,7 +499,7 @@ def plot_bias(rows: Mapping[tuple, dict], report: Mapping[str, dict], out: str |
     lb, ub = settings["bounds"]
     fig.suptitle(f"f0 final positions, d = {settings['dim']}, {settings['evals']} evaluations per run, "
                  f"box [{lb:g}, {ub:g}]^d", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))  # room for the suptitle
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=100, format="png", metadata={"Software": None})
     plt.close(fig)
