@@ -434,9 +434,9 @@ class _progress_bar:  # noqa: N801  (used as a context manager)
     ``enabled=True``, a plain line every 10 s (and at the end) for ``"plain"`` (CI logs), nothing
     when falsy."""
 
-    def __init__(self, enabled: bool | str | None, total: int, completed: int):
+    def __init__(self, enabled: bool | str | None, total: int, completed: int, label: str = "benchmark runs"):
         self.mode = "plain" if enabled == "plain" else bool(enabled)
-        self.total, self.completed = total, completed
+        self.total, self.completed, self.label = total, completed, label
 
     def __enter__(self) -> Callable[[], None]:
         if self.mode == "plain":
@@ -448,7 +448,7 @@ class _progress_bar:  # noqa: N801  (used as a context manager)
         self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), TimeRemainingColumn())
         self.bar.start()
-        task = self.bar.add_task("benchmark runs", total=self.total, completed=self.completed)
+        task = self.bar.add_task(self.label, total=self.total, completed=self.completed)
         return lambda: self.bar.advance(task)
 
     def _plain(self) -> Callable[[], None]:
@@ -464,7 +464,7 @@ class _progress_bar:  # noqa: N801  (used as a context manager)
                 return
             last[0], elapsed = now, now - start
             eta = elapsed / (done[0] - first) * (self.total - done[0])
-            print(f"benchmark runs {done[0]}/{self.total}  {elapsed:.0f} s  ETA {eta:.0f} s", file=sys.stderr,
+            print(f"{self.label} {done[0]}/{self.total}  {elapsed:.0f} s  ETA {eta:.0f} s", file=sys.stderr,
                   flush=True)
 
         return advance
