@@ -21,11 +21,6 @@ from networks.training import train_adam, train_population
 SCPO = shutil.which("scpo", path=str(Path(sys.executable).parent)) or shutil.which("scpo")
 
 
-def run(*args, cwd, timeout=120):
-    assert SCPO, "the scpo console script is not installed (pip install -e .)"
-    return subprocess.run([SCPO, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
 # ---------------------------------------------------------------------------- optimizer entries
 
 
@@ -122,8 +117,8 @@ def _rows(path: Path) -> list[dict]:
 def test_train_benchmark_writes_three_files_resumes_and_refuses_other_settings(apple_corpus, tmp_path):
     args = ["train-benchmark", "apple", "--optimizers", "adam,scpo,snes", "--seeds", "2", "--evals", "200",
             "--epochs", "2", "--top-k", "3", "--out", "tb", "--quiet"]
-    done = run(*args, cwd=tmp_path)  # the user's command in a process of its own; the re-runs below in-process
-    assert done.returncode == 0, done.stderr
+    done = invoke(*args, cwd=tmp_path)  # in-process: the command in a process of its own is the Ctrl-C test's
+    assert done.exit_code == 0, done.output
     out = tmp_path / "tb"
     assert {"results.csv", "curves.png", "summary.md", "config.json"} <= {p.name for p in out.iterdir()}
     rows = _rows(out / "results.csv")
