@@ -46,3 +46,14 @@ def tiny_tfidf_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "tfidf"
     HashtagRecommender(model="tfidf-lr").fit(texts).save(out)
     return out
+
+
+@pytest.fixture
+def small_tweets(tmp_path) -> str:
+    """``tweets.csv`` in ``tmp_path``: 90 short tweets over three tags, for the tests that stop a training
+    command with a signal (the stop is their subject, not the corpus; the Apple corpus's text pipeline would
+    cost each of them seconds)."""
+    words = ["battery", "screen", "camera", "price", "store", "update", "music", "watch"]
+    rows = [f'"{words[i % 8]} {words[(i * 3) % 8]} news day {i} #{"abc"[i % 3]}"' for i in range(90)]
+    (tmp_path / "tweets.csv").write_text("text\n" + "\n".join(rows) + "\n")
+    return "tweets.csv"

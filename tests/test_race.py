@@ -163,8 +163,8 @@ def test_bad_optimizers_exit_2_with_one_line_before_any_work(tmp_path, optimizer
     assert not (tmp_path / "tb").exists()
 
 
-def test_ctrl_c_exits_130_and_keeps_finished_rows(apple_corpus, tmp_path):
-    args = [SCPO, "train-benchmark", "apple", "--optimizers", "adam,scpo", "--seeds", "1", "--evals", "100000",
+def test_ctrl_c_exits_130_and_keeps_finished_rows(small_tweets, tmp_path):
+    args = [SCPO, "train-benchmark", small_tweets, "--optimizers", "adam,scpo", "--seeds", "1", "--evals", "100000",
             "--epochs", "2", "--top-k", "3", "--out", "tb", "--quiet"]  # Adam's row at once; scpo runs to the stop
     results = tmp_path / "tb" / "results.csv"
     with child(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as victim:

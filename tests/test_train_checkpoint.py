@@ -176,10 +176,10 @@ def test_sigkilled_train_resumes_to_the_same_weights_and_metrics(tmp_path, corpu
 
 
 @pytest.mark.parametrize("optimizer, unit", [("scpo", "evals"), ("adam", "epochs")])
-def test_ctrl_c_stops_train_cleanly_after_plain_progress_lines(tmp_path, corpus, optimizer, unit):
+def test_ctrl_c_stops_train_cleanly_after_plain_progress_lines(tmp_path, small_tweets, optimizer, unit):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    args = [*SMALL, "--optimizer", optimizer, "--evals", "10000000", "--epochs", "100000", "--out", "m",
-            "--json", "m.json", "--checkpoint", "ck"]
+    args = [small_tweets, *SMALL[1:], "--optimizer", optimizer, "--evals", "10000000", "--epochs", "100000",
+            "--out", "m", "--json", "m.json", "--checkpoint", "ck"]
     with child([SCPO, "train", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                text=True, env=env) as victim:
         first = victim.stderr.readline()  # stderr is a pipe: plain progress lines, the first at once
@@ -196,9 +196,9 @@ def test_ctrl_c_stops_train_cleanly_after_plain_progress_lines(tmp_path, corpus,
     assert not [p for p in tmp_path.rglob(".*")]  # no temporary files left
 
 
-def test_a_second_ctrl_c_exits_train_at_once_without_half_written_files(tmp_path, corpus):
+def test_a_second_ctrl_c_exits_train_at_once_without_half_written_files(tmp_path, small_tweets):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    args = [*SMALL, "--optimizer", "scpo", "--evals", "10000000", "--out", "m", "--json", "m.json",
+    args = [small_tweets, *SMALL[1:], "--optimizer", "scpo", "--evals", "10000000", "--out", "m", "--json", "m.json",
             "--checkpoint", "ck", "--checkpoint-every", "1"]
     with child([SCPO, "train", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                text=True, env=env) as victim:
