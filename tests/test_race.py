@@ -114,8 +114,8 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def test_train_benchmark_writes_three_files_resumes_and_refuses_other_settings(apple_corpus, tmp_path):
-    args = ["train-benchmark", "apple", "--optimizers", "adam,scpo,snes", "--seeds", "2", "--evals", "200",
+def test_train_benchmark_writes_three_files_resumes_and_refuses_other_settings(small_tweets, tmp_path):
+    args = ["train-benchmark", small_tweets, "--optimizers", "adam,scpo,snes", "--seeds", "2", "--evals", "200",
             "--epochs", "2", "--top-k", "3", "--out", "tb", "--quiet"]
     done = invoke(*args, cwd=tmp_path)  # in-process: the command in a process of its own is the Ctrl-C test's
     assert done.exit_code == 0, done.output
