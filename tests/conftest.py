@@ -6,6 +6,10 @@ import os
 # OpenBLAS. The tests' matrices are small: a second BLAS thread saves nothing, and when another job keeps
 # one of CI's 2 cores busy its spin-waits cost up to 50x (a label-powerset LR fit: 0.3 s alone, 14 s so).
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
+# torch's intra-op pool likewise (read when torch loads; numba's pool is NUMBA_NUM_THREADS, left alone): its
+# second thread spin-waits the same way on a busy core (a GymProblem docs block: 4 s alone, 59 s in a loaded
+# suite). Tests of thread counts set them explicitly (tests/test_threads.py, in a child of its own).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pathlib import Path  # noqa: E402
 
