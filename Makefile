@@ -14,11 +14,11 @@ $(VENV)/bin/python:
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q $(TORCH)
-	$(PIP) install -q -e .
+	$(PIP) install -q -e ".[nn]"
 	touch $@
 
 $(VENV)/.test-installed: $(STAMP)
-	$(PIP) install -q -e ".[test,docs,distributed,bbob,peers,tensorboard,mlflow]"
+	$(PIP) install -q -e ".[nn,test,docs,distributed,bbob,peers,tensorboard,mlflow,gym]"
 	touch $@
 
 run: $(STAMP)
@@ -30,6 +30,7 @@ MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
 
 test: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 	$(MKDOCS)
 
@@ -66,7 +67,7 @@ experiments: $(STAMP)
 	$(TABLE2) --query-tag excluded --shares 0.9 --seeds 2 --feature-sets f1-f9 --models scpo-resnet \
 		--max-evals 30000 --out experiments/results/table2_30k.md
 	$(PY) experiments/tagfinder_table.py --seeds 2 --epochs 3 --max-evals 3000
-	$(PIP) install -q -e ".[bbob,peers]"
+	$(PIP) install -q -e ".[nn,bbob,peers]"
 	$(PY) experiments/invariance.py
 	$(PY) experiments/run_bbob.py --quiet
 	$(PY) experiments/race.py --datasets apple,avengers --seeds 5 --evals 10000 --quiet

@@ -27,6 +27,7 @@ import typer
 from typer.core import TyperGroup
 
 import scpo
+from scpo.extras import missing_extra
 from scpo.io import check_writable, json_text, write_json, write_text
 from scpo.plotting import plot_convergence
 
@@ -54,6 +55,16 @@ class OneLineErrors(TyperGroup):
             sys.exit(code)
         return code
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:  # e.g. `scpo train` without torch: name the extra, one line, exit 2
+            message = missing_extra(exc, f"scpo {ctx.invoked_subcommand}")
+            if message is None:
+                raise
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(cls=OneLineErrors, add_completion=False, pretty_exceptions_enable=False,
                   help="Population-based optimization: SCA, PO, SCPO and reference algorithms.")
@@ -63,7 +74,9 @@ MIN_TEST_TWEETS = 30  # `scpo train` warns below this many test tweets: one twee
 
 
 def fail(message: str) -> None:
-    """One line on stderr, exit code 2."""
+    """One line on stderr, exit code 2. Called while handling a missing module of an extra (torch): the
+    line names the extra to install."""
+    message = missing_extra(sys.exc_info()[1], "this command") or message
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 
@@ -754,6 +767,8 @@ def benchmark(
     scope = f"; {result.scope}" if result.scope else ""
     typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; {result.file_rows} rows in "
                f"{out / 'results.csv'}, summary in {result.summary}{ecdf}{scope}")
+    if getattr(result, "coco", ""):
+        typer.echo(result.coco)
 
 
 def _bench_progress(quiet: bool) -> bool | str:
@@ -1372,6 +1387,63 @@ def serve(
         raise typer.Exit(143 if terminated else 130) from None
     finally:
         server.server_close()
+
+
+@app.command()
+def bias(
+    algos: Annotated[str, typer.Option(help="Comma-separated algorithms; name:key=value adds an option "
+                                            "(e.g. scpo:variant=invariant)")] = "sca,scpo,de",
+    dim: Annotated[int, typer.Option(min=1, help="Dimension of f0 and of the shift test's functions")] = 30,
+    runs: Annotated[int, typer.Option(help="f0: independent runs, one of 30, 50, 100, 600 (the BIAS toolbox's "
+                                           "sample sizes)")] = 100,
+    evals: Annotated[int | None, typer.Option(
+        min=1, help="f0: evaluations per run (default 10,000 x dim)", show_default=False)] = None,
+    bounds: Annotated[str, typer.Option(help="f0: the box LB,UB in every coordinate (default F1's, centred on the "
+                                             "origin)")] = "-100,100",
+    alpha: Annotated[float, typer.Option(help="f0: significance level after Benjamini-Hochberg")] = 0.01,
+    shift: Annotated[bool, typer.Option(help="Run the shift test too (--no-shift: f0 alone)")] = True,
+    functions: Annotated[str, typer.Option(
+        help="Shift test: classic functions (names or f1..f13), or all (F1-F13 without F8)")] = "all",
+    shift_runs: Annotated[int, typer.Option(min=1, help="Shift test: runs per function, shifted and not")] = 20,
+    shift_evals: Annotated[int, typer.Option(min=1, help="Shift test: evaluations per run")] = 50000,
+    seed: Annotated[int, typer.Option(min=0, help="Master seed")] = 0,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    out: Annotated[Path, typer.Option(parser=output_path, help="Output directory (re-running resumes)")]
+    = Path("bias"),
+    quiet: Annotated[bool, typer.Option(help="No progress on stderr")] = False,
+) -> None:
+    """Structural bias of each algorithm: the BIAS toolbox's f0 protocol (uniformity of the final positions
+    of independent runs on pure noise: KS, Anderson-Darling, Cramér-von Mises per dimension,
+    Benjamini-Hochberg) and Kudela's shift test (error ratio shifted / unshifted by 10 % of the range,
+    geometric mean; centre-biased above 10). Writes bias.json, bias.md, bias.png and runs.csv into --out.
+
+    Re-running the same command skips finished runs; Ctrl-C keeps them and writes bias.json from them
+    (exit 130; SIGTERM: exit 143)."""
+    parts = bounds.split(",")
+    try:
+        box = tuple(float(part) for part in parts)
+    except ValueError:
+        box = ()
+    if len(box) != 2:
+        fail(f"--bounds must be two numbers LB,UB, got {bounds!r}")
+    check_outputs((out, "directory", "--out"))
+    from scpo.bias import run_bias, summary_lines
+
+    try:
+        result = run_bias(algos, dim=dim, runs=runs, evals=evals, seed=seed, bounds=box, alpha=alpha, shift=shift,
+                          shift_functions=functions, shift_runs=shift_runs, shift_evals=shift_evals, out_dir=out,
+                          jobs=jobs, progress=_bench_progress(quiet))
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (scpo.observers.Terminated)
+        terminated = isinstance(exc, scpo.observers.Terminated)
+        typer.echo(f"{'terminated' if terminated else 'interrupted'}: finished runs kept in {out / 'runs.csv'}, "
+                   f"verdicts from them in {out / 'bias.json'}; run the same command again to resume", err=True)
+        raise typer.Exit(143 if terminated else 130) from None
+    except USER_ERRORS as exc:
+        fail(" ".join(str(exc).splitlines()))
+    for line in summary_lines(result.report):
+        typer.echo(line)
+    typer.echo(f"{result.ran} runs computed, {result.skipped} resumed; verdicts in {result.json_path}, "
+               f"histograms in {result.figure}")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python cli.py`

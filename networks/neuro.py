@@ -39,7 +39,7 @@ from networks.population import (
 )
 from scpo.problem import Problem
 
-__all__ = ["LOSSES", "SupervisedProblem"]
+__all__ = ["LOSSES", "GymProblem", "SupervisedProblem"]
 
 # name -> (torch.nn.functional loss of one member's outputs and the batch's targets, mean reduction;
 # whether integer labels stay class indices (True) or become one-hot / 0-1 targets of the outputs' shape)
@@ -440,3 +440,161 @@ class SupervisedProblem(Problem):
     def __repr__(self) -> str:
         return (f"SupervisedProblem({type(self.module).__name__}, {len(self.X)} rows, loss={self.loss_name!r}, "
                 f"minibatch_size={self.minibatch_size}, dim={self.dim}, path={self.path!r})")
+
+
+class GymProblem(Problem):
+    """Reinforcement learning as a :class:`scpo.Problem`: a policy network's flat weights -> minus its mean
+    episode return in a gymnasium environment (returns are maximised by minimising their negation).
+
+    ``env_id``: a registered gymnasium id (the ``gym`` extra: ``pip install scpo[gym]``); ``module``: the
+    policy, ``(B, obs_dim) -> (B, outputs)``: for a discrete action space the action is the argmax of its
+    ``n`` outputs, for a box the outputs are the action, clipped to its bounds. One objective call runs
+    the whole population at once: one vectorized environment of ``P x episodes`` copies, stepped together,
+    with every member's network evaluated in one batched call per step (``torch.func.functional_call``
+    under ``vmap``). An episode ends at termination, truncation (the environment's time limit) or
+    ``max_steps``; a finished copy's later rewards are ignored.
+
+    Episodes are seeded: call ``k`` (a generation) resets episode ``e`` of every member with the seed
+    ``(seed, k, e)``, so the members of a generation meet the same starting states (common random numbers)
+    and a run is reproducible. ``observation_normalization=True`` (default off, as in EvoTorch, so that a
+    policy evolved with the defaults runs as it is) standardises observations by running statistics of
+    every observation seen so far (``obs_mean``, ``obs_std``; use them when running the policy later).
+
+    The box and ``x0`` (the module's current weights, the box's centre) are those of
+    :class:`SupervisedProblem` (``bounds="scaled"``, a radius or a pair). :meth:`episode_return` scores one
+    weight vector (e.g. ``result.center``) on fresh seeded episodes.
+    """
+
+    def __init__(self, env_id: str, module: nn.Module, episodes: int = 1, max_steps: int | None = None, *,
+                 observation_normalization: bool = False, seed: int = 0, bounds="scaled", bound_scale: float = 1.0,
+                 name: str | None = None):
+        try:
+            import gymnasium
+        except ImportError:
+            raise ValueError("GymProblem needs gymnasium: pip install scpo[gym]") from None
+        if not isinstance(module, nn.Module) or not list(module.parameters()):
+            raise ValueError(f"module must be a torch.nn.Module with parameters, got {_short(module)}")
+        for label, value, low in (("episodes", episodes, 1), ("max_steps", max_steps, 1), ("seed", seed, 0)):
+            if value is None and label == "max_steps":
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"{label} must be an integer >= {low}, got {_short(value)}")
+        try:
+            probe = gymnasium.make(env_id)
+        except Exception as exc:  # gymnasium's own errors name the id; keep them to one line
+            raise ValueError(f"env_id {env_id!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        self.env_id, self.module, self.episodes, self.max_steps = env_id, module, int(episodes), max_steps
+        self.observation_space, self.action_space = probe.observation_space, probe.action_space
+        probe.close()
+        self.discrete = isinstance(self.action_space, gymnasium.spaces.Discrete)
+        if not self.discrete and not isinstance(self.action_space, gymnasium.spaces.Box):
+            raise ValueError(f"env_id {env_id!r}: action space {self.action_space} is neither Discrete nor Box")
+        self.observation_normalization, self.seed = bool(observation_normalization), int(seed)
+        obs_dim = int(np.prod(self.observation_space.shape))
+        self.obs_count, self.obs_mean, self.obs_m2 = 0, np.zeros(obs_dim), np.zeros(obs_dim)
+        self.generation = 0
+        self._envs: dict[int, object] = {}
+        self._params = dict(module.named_parameters())
+        self._shapes = {k: p.shape for k, p in self._params.items()}
+        self._dtype = next(iter(self._params.values())).dtype
+        w0 = to_flat(module)
+        lb, ub = SupervisedProblem._box(self, bounds, bound_scale, w0)
+        self.x0 = w0
+        outputs = self._forward(torch.as_tensor(w0[None], dtype=self._dtype),
+                                torch.zeros((1, 1, obs_dim), dtype=self._dtype)).shape[-1]
+        wanted = self.action_space.n if self.discrete else int(np.prod(self.action_space.shape))
+        if outputs != wanted:
+            raise ValueError(f"module gives {outputs} outputs, the action space {self.action_space} needs {wanted}")
+        super().__init__(objective=self._population_loss, lb=lb, ub=ub, vectorized=True,
+                         name=name or f"{env_id}/{type(module).__name__}")
+
+    @property
+    def obs_std(self) -> np.ndarray:
+        """Running standard deviation of the observations seen (1 where there is no spread yet)."""
+        if self.obs_count < 2:
+            return np.ones_like(self.obs_mean)
+        std = np.sqrt(self.obs_m2 / (self.obs_count - 1))
+        return np.where(std > 1e-8, std, 1.0)
+
+    def _forward(self, W: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        """Outputs of every member ``W[i]`` on its own observations ``obs[i]``: ``(P, B, obs) -> (P, B, out)``."""
+        def member(flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            params, offset = {}, 0
+            for key, shape in self._shapes.items():
+                size = int(np.prod(shape))
+                params[key] = flat[offset: offset + size].reshape(shape)
+                offset += size
+            return functional_call(self.module, params, (x,))
+
+        with torch.no_grad():
+            return torch.vmap(member)(W, obs)
+
+    def _environment(self, copies: int):
+        if copies not in self._envs:
+            import gymnasium
+
+            self._envs = {copies: gymnasium.make_vec(self.env_id, num_envs=copies, vectorization_mode="sync")}
+        return self._envs[copies]
+
+    def _normalise(self, obs: np.ndarray, alive: np.ndarray) -> np.ndarray:
+        if not self.observation_normalization:
+            return obs
+        seen = obs[alive]
+        if len(seen):  # Chan et al.'s merge of the running moments with this step's
+            n, mean = len(seen), seen.mean(0)
+            total = self.obs_count + n
+            delta = mean - self.obs_mean
+            self.obs_m2 = self.obs_m2 + ((seen - mean) ** 2).sum(0) + delta**2 * self.obs_count * n / total
+            self.obs_mean, self.obs_count = self.obs_mean + delta * n / total, total
+        return (obs - self.obs_mean) / self.obs_std
+
+    def returns(self, W, generation: int) -> np.ndarray:
+        """Mean return of every member of ``W`` ``(P, D)`` over ``episodes`` episodes seeded by ``generation``."""
+        W = torch.as_tensor(np.asarray(W, dtype=float), dtype=self._dtype)
+        P, E = len(W), self.episodes
+        env = self._environment(P * E)
+        seeds = [int(s) for s in np.random.SeedSequence([self.seed, int(generation)]).generate_state(E)]
+        obs, _ = env.reset(seed=[seeds[e] for _ in range(P) for e in range(E)])
+        total, alive = np.zeros(P * E), np.ones(P * E, dtype=bool)
+        limit = self.max_steps or np.inf
+        steps = 0
+        while alive.any() and steps < limit:
+            x = self._normalise(np.asarray(obs, dtype=float).reshape(P * E, -1), alive)
+            out = self._forward(W, torch.as_tensor(x, dtype=self._dtype).reshape(P, E, -1)).reshape(P * E, -1)
+            if self.discrete:
+                action = out.argmax(-1).numpy()
+            else:
+                low, high = self.action_space.low.reshape(-1), self.action_space.high.reshape(-1)
+                action = np.clip(out.double().numpy(), low, high).reshape((P * E, *self.action_space.shape))
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += np.where(alive, reward, 0.0)
+            alive &= ~(np.asarray(terminated) | np.asarray(truncated))
+            steps += 1
+        return total.reshape(P, E).mean(1)
+
+    def _population_loss(self, population) -> np.ndarray:
+        generation, self.generation = self.generation, self.generation + 1
+        return -self.returns(population, generation)
+
+    def episode_return(self, w, episodes: int = 10, seed: int = 12345) -> float:
+        """Mean return of one weight vector over ``episodes`` fresh episodes (seeded by ``seed``, apart from the
+        generations' seeds); running observation statistics are used, not updated."""
+        saved = (self.episodes, self.seed, self.observation_normalization)
+        stats = (self.obs_count, self.obs_mean.copy(), self.obs_m2.copy())
+        try:
+            self.episodes, self.seed = int(episodes), int(seed)
+            return float(self.returns(np.asarray(w, dtype=float)[None], 0)[0])
+        finally:
+            self.episodes, self.seed, self.observation_normalization = saved
+            self.obs_count, self.obs_mean, self.obs_m2 = stats
+
+    def __repr__(self) -> str:
+        return (f"GymProblem({self.env_id!r}, {type(self.module).__name__}, episodes={self.episodes}, "
+                f"max_steps={self.max_steps}, observation_normalization={self.observation_normalization}, "
+                f"dim={self.dim})")
+
+    def close(self) -> None:
+        for env in self._envs.values():
+            env.close()
+        self._envs = {}
+        super().close()

@@ -12,6 +12,19 @@ from scpo.problem import ObjectiveError, Problem
 
 __version__ = "0.1.0"  # fallback of `scpo --version` when the package is not installed; keep = pyproject
 
+_LAZY = ("bias", "constraints", "engineering")  # modules that load scipy.stats or more: imported on first use
+
+
+def __getattr__(name: str) -> object:
+    """``scpo.bias`` (the structural-bias test, :func:`scpo.bias.run_bias`) and the other heavier modules, on
+    first use, so that ``import scpo`` stays light."""
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"scpo.{name}")
+    raise AttributeError(f"module 'scpo' has no attribute {name!r}")
+
+
 __all__ = [
     "ExecutorError", "ObjectiveError", "OptimizeResult", "Optimizer", "Problem", "Progress", "RunState",
     "__version__", "algorithm_names", "executors", "make", "minimize", "observers", "options", "problems",

@@ -17,7 +17,13 @@ the evaluation at which each target precision was first reached.
   reached, empty when never. Appended with fsync as runs finish: an interrupted run resumes;
 - ``ecdf.png``: runtime ECDFs per dimension (rows), over all functions and per BBOB group
   (columns), one line per algorithm;
-- ``summary.md``: aRT per function for a few targets, fraction of targets reached.
+- ``summary.md``: aRT per function for a few targets, fraction of targets reached;
+- ``coco/<algorithm>/<run>/``: COCO's own data format, written by ``cocoex.Observer`` as the run
+  evaluates (exactly the evaluations counted against the budget), so that COCO's post-processing
+  reads it offline: ``python -m cocopp OUT/coco/scpo OUT/coco/cmaes`` (``cocopp``, in the ``bbob``
+  extra). One folder per run, so parallel workers and resumed runs never share one, written in a
+  short temporary folder and moved there when the run ends (cocoex aborts the process on long
+  paths); only runs computed by a version that writes them have it.
 
 Budget: ``budget_multiplier x dim`` evaluations. Evaluations an algorithm makes past the
 budget (PO and SCPO round their iteration count, see the README) are computed but not
@@ -31,10 +37,13 @@ from __future__ import annotations
 import io
 import math
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,10 +51,10 @@ from scpo.benchmark import (
     AlgoSpec,
     ResultsFile,
     _check_config,
-    _progress_bar,
+    check_run_seed,
     resolve_algos,
+    run_pending,
     run_seed,
-    run_tasks,
     summary_scope,
 )
 from scpo.engine import make, minimize
@@ -83,7 +92,7 @@ def parse_ints(value: str | int | Iterable, what: str, allowed: Sequence[int] | 
                minimum: int = 1, maximum: int | None = None) -> list[int]:
     """``"1-5,8"`` -> [1, 2, 3, 4, 5, 8] (also a list of ints); sorted, duplicates dropped."""
     if isinstance(value, str):
-        numbers = []
+        numbers: list[int] = []
         for part in [p.strip() for p in value.split(",")]:
             match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
             if not match:
@@ -170,19 +179,28 @@ class TargetRecorder:
 
     Row ``i`` of a call is evaluation ``nfev + i + 1``; rows past ``budget`` are evaluated
     but not counted. ``hits[k]`` is the first counted evaluation whose precision
-    ``f - f_opt`` is <= ``TARGETS[k]`` (0 while never).
+    ``f - f_opt`` is <= ``TARGETS[k]`` (0 while never). ``observed``: COCO's problem observed by a
+    ``cocoex.Observer`` (one vector at a time); the counted rows are evaluated through it, so that
+    COCO's data holds exactly the evaluations counted here.
     """
 
-    def __init__(self, function, f_opt: float, budget: int):
+    def __init__(self, function, f_opt: float, budget: int, observed=None):
         self.function, self.f_opt, self.budget = function, float(f_opt), int(budget)
+        self.observed = observed
         self.nfev = 0
         self.best = math.inf
         self.hits = np.zeros(TARGETS.size, dtype=np.int64)
 
     def __call__(self, X) -> np.ndarray:
         X = np.atleast_2d(np.asarray(X, dtype=float))
-        f = np.asarray(self.function(X), dtype=float).reshape(-1)
-        counted = max(0, min(f.size, self.budget - self.nfev))
+        counted = max(0, min(len(X), self.budget - self.nfev))
+        if self.observed is None:
+            f = np.asarray(self.function(X), dtype=float).reshape(-1)
+        else:  # COCO's observer logs every counted evaluation, one row at a time; rows past the budget it never sees
+            f = np.empty(len(X))
+            f[:counted] = [self.observed(x) for x in X[:counted]]
+            if counted < len(X):
+                f[counted:] = np.asarray(self.function(X[counted:]), dtype=float).reshape(-1)
         if counted:
             running = np.minimum.accumulate(np.minimum(f[:counted] - self.f_opt, self.best))
             open_ = self.hits == 0
@@ -216,17 +234,68 @@ def coco_function(function: int, dim: int, instance: int):
     return bare, float(bare.best_value())
 
 
-def execute(task: Task, budget_multiplier: float) -> dict:
-    """One run: its results.csv row."""
+def coco_folder(coco_dir: Path, task: Task) -> Path:
+    """Where ``cocoex.Observer`` writes ``task``'s run: one folder per run (parallel workers and resumed runs
+    never share one), under one folder per algorithm, which ``python -m cocopp`` reads as one algorithm."""
+    return Path(coco_dir) / task.algo.slug / f"f{task.function:03d}_d{task.dim:02d}_i{task.instance:02d}_r{task.run}"
+
+
+COCO_TEMP_MAX = 60  # cocoex aborts the process ("coco_vstrdupf(): string is too long") on long paths
+
+
+def coco_temp_problem() -> str | None:
+    """Why cocoex's observer cannot write in the temporary folder (its options are split on whitespace, and a
+    long path aborts the whole process), or None."""
+    temp = tempfile.gettempdir()
+    if re.search(r"\s", temp) or len(temp) > COCO_TEMP_MAX - len("/scpo-coco-xxxxxxxx"):
+        return f"the temporary folder {temp!r} holds whitespace or is too long for cocoex (set TMPDIR=/tmp)"
+    return None
+
+
+def observed_problem(task: Task):
+    """COCO's suite problem of ``task``, observed by a ``cocoex.Observer`` that writes into a short temporary
+    folder (cocoex aborts on long paths), with the observer, the suite (both must outlive the problem: a
+    problem whose suite was freed writes a blank suite name) and that folder."""
+    cocoex = cocoex_module()
+    cocoex.log_level("warning")  # no "Results will be output to folder" line per run
+    temp = Path(tempfile.mkdtemp(prefix="scpo-coco-"))
+    observer = cocoex.Observer("bbob", f"outer_folder: {temp} result_folder: run algorithm_name: {task.algo.slug} "
+                                       f"algorithm_info: scpo_{task.algo.slug}")
+    suite = cocoex.Suite("bbob", f"instances: {task.instance}",
+                         f"function_indices: {task.function} dimensions: {task.dim}")
+    problem = suite.get_problem_by_function_dimension_instance(task.function, task.dim, task.instance)
+    problem.observe_with(observer)
+    return problem, observer, suite, temp
+
+
+def execute(task: Task, budget_multiplier: float, coco_dir: Path | None = None) -> dict:
+    """One run: its results.csv row; with ``coco_dir``, COCO's own data of the run too (cocoex.Observer)."""
     budget = budget_of(budget_multiplier, task.dim)
     bare, f_opt = coco_function(task.function, task.dim, task.instance)
-    recorder = TargetRecorder(bare, f_opt, budget)
+    observed = keep = temp = None
+    if coco_dir is not None:
+        observed, *keep, temp = observed_problem(task)
+    recorder = TargetRecorder(bare, f_opt, budget, observed)
     start = time.perf_counter()
-    if is_peer(task.algo):
-        run_nevergrad(task.algo, recorder, task.dim, budget, task.seed)
-    else:
-        problem = Problem(recorder, LOWER, UPPER, dim=task.dim, vectorized=True, name=str(bare), f_opt=f_opt)
-        minimize(problem, algorithm=task.algo.name, max_evals=budget, seed=task.seed, **task.algo.options)
+    try:
+        if is_peer(task.algo):
+            run_nevergrad(task.algo, recorder, task.dim, budget, task.seed)
+        else:
+            problem = Problem(recorder, LOWER, UPPER, dim=task.dim, vectorized=True, name=str(bare), f_opt=f_opt)
+            minimize(problem, algorithm=task.algo.name, max_evals=budget, seed=task.seed, **task.algo.options)
+        if observed is not None and coco_dir is not None and temp is not None:
+            observed.free()  # flushes COCO's files
+            observed = None
+            folder = coco_folder(coco_dir, task)
+            shutil.rmtree(folder, ignore_errors=True)  # an unfinished earlier attempt's
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(temp / "run", folder)
+    finally:
+        if observed is not None:
+            observed.free()
+        del keep  # the observer and the suite, after the problem
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
     wall = time.perf_counter() - start
     row = {"algorithm": task.algo.label, "function": task.function, "dim": task.dim, "instance": task.instance,
            "run": task.run, "seed": task.seed, "precision": recorder.best, "nfev": recorder.nfev,
@@ -283,6 +352,7 @@ class BBOBResult:
     ecdf: Path
     file_rows: int = 0  # rows in results.csv, earlier calls' included
     scope: str = ""  # what summary.md and ecdf.png cover, when not just this call's rows
+    coco: str = ""  # where COCO's own data went (cocoex.Observer), or why it was not written
 
 
 def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budget_multiplier: float = 1000,
@@ -301,15 +371,13 @@ def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budg
     budget_multiplier = float(budget_multiplier)
     runs = check_positive_int("runs", runs)
     jobs = check_positive_int("jobs", jobs)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = check_run_seed(seed)
     specs = resolve_entries(algos)
     for spec in specs:  # unknown algorithm or option, budget below one iteration in the smallest dimension
         if not is_peer(spec):
             dim = dim_list[0]
             box = Problem(lambda X: np.zeros(len(X)), LOWER, UPPER, dim=dim, vectorized=True)
-            make(spec.name, box, seed=0, max_evals=budget_of(budget_multiplier, dim), **spec.options)
+            make(box, spec.name, seed=0, max_evals=budget_of(budget_multiplier, dim), **spec.options)
         else:
             ng = nevergrad_module()
             try:
@@ -325,26 +393,23 @@ def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budg
     results = ResultsFile(out_dir / "results.csv", FIELDS, parse_row, row_key)
     tasks = [Task(spec, f, d, i, r, run_seed(seed, f"bbob_f{f:03d}_i{i:02d}_d{d:02d}", r))
              for spec in specs for d in dim_list for f in function_list for i in instance_list for r in range(runs)]
-    for task in tasks:
-        done = results.rows.get(task.key)
-        if done is not None and done["seed"] != task.seed:
-            raise ValueError(f"{results.path} has run {task.key} with seed {done['seed']}, expected {task.seed}")
-    pending = [t for t in tasks if t.key not in results.rows]
-    with _progress_bar(progress, len(tasks), len(tasks) - len(pending)) as advance:
-        for _, row in run_tasks(lambda task: execute(task, budget_multiplier), pending, jobs):
-            results.append(row)
-            advance()
-    rows = [results.rows[t.key] for t in tasks]
+    coco_dir = out_dir / "coco"
+    unwritable = coco_temp_problem()
+    rows, ran = run_pending(results, tasks,
+                            lambda task: execute(task, budget_multiplier, None if unwritable else coco_dir),
+                            jobs, progress)
     covered, labels, scope = summary_scope(list(results.rows.values()), rows, [s.label for s in specs],
                                            lambda r: (r["function"], r["dim"], r["instance"], r["run"]))
-    config = {"budget_multiplier": budget_multiplier, "seed": seed, "runs": len({r["run"] for r in covered}),
-              "functions": sorted({r["function"] for r in covered}), "dims": sorted({r["dim"] for r in covered}),
-              "instances": sorted({r["instance"] for r in covered}), "scope": scope}
+    config: dict[str, Any] = {
+        "budget_multiplier": budget_multiplier, "seed": seed, "runs": len({r["run"] for r in covered}),
+        "functions": sorted({r["function"] for r in covered}), "dims": sorted({r["dim"] for r in covered}),
+        "instances": sorted({r["instance"] for r in covered}), "scope": scope}
     summary = out_dir / "summary.md"
     write_if_changed(summary, render_summary(covered, labels, config))
     ecdf = plot_ecdf(covered, labels, config["dims"], out_dir / "ecdf.png", budget_multiplier)
-    return BBOBResult(out_dir, rows, len(pending), len(tasks) - len(pending), summary, ecdf, len(results.rows),
-                      scope)
+    coco = f"no COCO data: {unwritable}" if unwritable else \
+        f"COCO data (cocoex.Observer) in {coco_dir}: python -m cocopp {coco_dir}/<algorithm> ..."
+    return BBOBResult(out_dir, rows, ran, len(tasks) - ran, summary, ecdf, len(results.rows), scope, coco)
 
 
 # ---------------------------------------------------------------------------- statistics

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from scpo import problems as problem_registry
 from scpo.algorithms.base import check_positive_int
@@ -316,9 +317,7 @@ def run_benchmark(algos, problems, dim: int, runs: int, evals: int, seed: int, o
     runs = check_positive_int("runs", runs)
     evals = check_positive_int("evals", evals)
     jobs = check_positive_int("jobs", jobs)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = check_run_seed(seed)
     if not isinstance(shifted, bool | np.bool_):
         raise ValueError(f"shifted must be True or False, got {shifted!r}")
     shifted = bool(shifted)
@@ -345,11 +344,7 @@ def run_benchmark(algos, problems, dim: int, runs: int, evals: int, seed: int, o
                   older={"shifted": was_shifted, "instance": seed if was_shifted else None})
     tasks = [Task(spec, key, label, r, run_seed(seed, label, r))
              for spec in specs for key, label in problem_list for r in range(runs)]
-    pending = [t for t in tasks if t.key not in results.rows]
-    for task in tasks:
-        done = results.rows.get(task.key)
-        if done is not None and done["seed"] != task.seed:
-            raise ValueError(f"{results.path} has run {task.key} with seed {done['seed']}, expected {task.seed}")
+    pending = pending_tasks(results, tasks)
 
     def record(task: Task, row: dict, history: dict) -> None:
         path = history_path(out_dir, task.algo.slug, task.problem_label, task.run)
@@ -439,9 +434,9 @@ class _progress_bar:  # noqa: N801  (used as a context manager)
     ``enabled=True``, a plain line every 10 s (and at the end) for ``"plain"`` (CI logs), nothing
     when falsy."""
 
-    def __init__(self, enabled: bool | str | None, total: int, completed: int):
+    def __init__(self, enabled: bool | str | None, total: int, completed: int, label: str = "benchmark runs"):
         self.mode = "plain" if enabled == "plain" else bool(enabled)
-        self.total, self.completed = total, completed
+        self.total, self.completed, self.label = total, completed, label
 
     def __enter__(self) -> Callable[[], None]:
         if self.mode == "plain":
@@ -453,7 +448,7 @@ class _progress_bar:  # noqa: N801  (used as a context manager)
         self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), TimeRemainingColumn())
         self.bar.start()
-        task = self.bar.add_task("benchmark runs", total=self.total, completed=self.completed)
+        task = self.bar.add_task(self.label, total=self.total, completed=self.completed)
         return lambda: self.bar.advance(task)
 
     def _plain(self) -> Callable[[], None]:
@@ -469,7 +464,7 @@ class _progress_bar:  # noqa: N801  (used as a context manager)
                 return
             last[0], elapsed = now, now - start
             eta = elapsed / (done[0] - first) * (self.total - done[0])
-            print(f"benchmark runs {done[0]}/{self.total}  {elapsed:.0f} s  ETA {eta:.0f} s", file=sys.stderr,
+            print(f"{self.label} {done[0]}/{self.total}  {elapsed:.0f} s  ETA {eta:.0f} s", file=sys.stderr,
                   flush=True)
 
         return advance
@@ -497,7 +492,7 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-def rank_sum(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+def rank_sum(x: ArrayLike, y: ArrayLike) -> tuple[float, float]:
     """Two-sided Wilcoxon rank-sum (Mann-Whitney U) test of x against y: ``(p, A)``.
 
     ``scipy.stats.mannwhitneyu``: exact p for small samples without ties, else the normal
@@ -548,7 +543,7 @@ def compute_statistics(rows: Sequence[dict], algos: Sequence[str], problems: Seq
         others = [a for a in algos if a != reference]
         for p in problems:
             results = [rank_sum(values[(a, p)], values[(reference, p)]) for a in others]
-            adjusted = holm([pv for pv, _ in results]) if results else []
+            adjusted = holm([pv for pv, _ in results]) if results else np.zeros(0)
             for a, (pv, effect), padj in zip(others, results, adjusted, strict=True):
                 outcome = "=" if padj >= ALPHA else ("+" if effect > 0.5 else "-")  # + : reference better
                 tests[(a, p)] = {"p": pv, "p_holm": float(padj), "A": effect, "outcome": outcome}
@@ -698,6 +693,34 @@ def execute_engineering(task: Task, evals: int) -> dict:
             "nfev": int(result.nfev), "wall_time_s": round(result.wall_time_s, 6), "x": x}
 
 
+def check_run_seed(seed) -> int:
+    """A benchmark's base seed: a non-negative integer (``None`` is not one: a benchmark is reproducible)."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def pending_tasks(results: ResultsFile, tasks: list) -> list:
+    """The tasks results.csv does not hold yet; a held run with another seed is a one-line ValueError (the
+    file belongs to another setting)."""
+    for task in tasks:
+        done = results.rows.get(task.key)
+        if done is not None and done["seed"] != task.seed:
+            raise ValueError(f"{results.path} has run {task.key} with seed {done['seed']}, expected {task.seed}")
+    return [t for t in tasks if t.key not in results.rows]
+
+
+def run_pending(results: ResultsFile, tasks: list, execute: Callable, jobs: int, progress) -> tuple[list[dict], int]:
+    """Run the tasks results.csv lacks (``execute(task) -> row``, on ``jobs`` processes, with a progress bar),
+    appending each row as it finishes; returns every task's row in task order and how many were run."""
+    pending = pending_tasks(results, tasks)
+    with _progress_bar(progress, len(tasks), len(tasks) - len(pending)) as advance:
+        for _, row in run_tasks(execute, pending, jobs):
+            results.append(row)
+            advance()
+    return [results.rows[t.key] for t in tasks], len(pending)
+
+
 def run_engineering(algos, problems="all", runs: int = 30, evals: int = 20000, seed: int = 0,
                     out_dir="engineering", jobs: int = 1, progress: bool | str | None = None,
                     options: Mapping[str, Mapping] | None = None) -> BenchmarkResult:
@@ -713,9 +736,7 @@ def run_engineering(algos, problems="all", runs: int = 30, evals: int = 20000, s
     runs = check_positive_int("runs", runs)
     evals = check_positive_int("evals", evals)
     jobs = check_positive_int("jobs", jobs)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = check_run_seed(seed)
     specs = resolve_algos(algos, options)
     keys = resolve_engineering(problems)
     first = problem_registry.engineering(keys[0])
@@ -727,16 +748,7 @@ def run_engineering(algos, problems="all", runs: int = 30, evals: int = 20000, s
     _check_config(out_dir, {"suite": "engineering", "evals": evals, "seed": seed}, ENGINEERING_CONFIG_KEYS)
     results = ResultsFile(out_dir / "results.csv", ENGINEERING_FIELDS, _parse_engineering_row, _row_key)
     tasks = [Task(spec, key, key, r, run_seed(seed, key, r)) for spec in specs for key in keys for r in range(runs)]
-    for task in tasks:
-        done = results.rows.get(task.key)
-        if done is not None and done["seed"] != task.seed:
-            raise ValueError(f"{results.path} has run {task.key} with seed {done['seed']}, expected {task.seed}")
-    pending = [t for t in tasks if t.key not in results.rows]
-    with _progress_bar(progress, len(tasks), len(tasks) - len(pending)) as advance:
-        for _, row in run_tasks(lambda task: execute_engineering(task, evals), pending, jobs):
-            results.append(row)
-            advance()
-    rows = [results.rows[t.key] for t in tasks]
+    rows, ran = run_pending(results, tasks, lambda task: execute_engineering(task, evals), jobs, progress)
     covered, labels, scope = summary_scope(list(results.rows.values()), rows, [s.label for s in specs],
                                            lambda r: (r["problem"], r["run"]))
     problem_keys = list(dict.fromkeys(r["problem"] for r in covered))
@@ -744,7 +756,7 @@ def run_engineering(algos, problems="all", runs: int = 30, evals: int = 20000, s
     config = {"evals": evals, "seed": seed, "runs": len({r["run"] for r in covered}), "scope": scope}
     summary = out_dir / "summary.md"
     write_if_changed(summary, render_engineering_summary(statistics, config))
-    return BenchmarkResult(out_dir, rows, len(pending), len(tasks) - len(pending), summary, [], statistics,
+    return BenchmarkResult(out_dir, rows, ran, len(tasks) - ran, summary, [], statistics,
                            len(results.rows), scope)
 
 

@@ -64,7 +64,8 @@ def save_checkpoint(optimizer, path: str | Path, history_rows: int | None = None
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+            named: dict[str, Any] = arrays  # names of our choosing: none is savez's own allow_pickle
+            np.savez(handle, **named)
 
     atomic_write(path, write)
     return rows
@@ -124,7 +125,7 @@ def load_checkpoint(optimizer, path: str | Path) -> int:
     optimizer.history.best = history["best"].tolist()
     optimizer.history.nfev = history["nfev"].astype(int).tolist()
     optimizer.history.time = history["time"].tolist()
-    if optimizer.problem.constraints is not None and "violation" in history.dtype.names:
+    if optimizer.problem.constraints is not None and "violation" in (history.dtype.names or ()):
         optimizer.history.violation = history["violation"].tolist()
     optimizer.resume_elapsed(optimizer.history.time[-1] if optimizer.history.time else 0.0)
     return int(meta["history_rows"])

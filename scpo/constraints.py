@@ -90,6 +90,7 @@ class _Part:
         return np.where(np.isnan(values), np.inf, outside).sum(axis=1)
 
     def _call(self, X):
+        assert self.fun is not None  # a LinearConstraint has its matrix instead
         try:
             return self.fun(X)
         except Exception as exc:
@@ -102,7 +103,7 @@ class _Part:
         outputs = []
         for rows in (first, second):
             try:
-                value = np.asarray(_host(self.fun(rows)), dtype=float)
+                value = np.asarray(_host(self._call(rows)), dtype=np.float64)
             except Exception:
                 break
             if value.ndim == 1:
@@ -115,7 +116,7 @@ class _Part:
             if np.allclose(outputs[0][:common], outputs[1][:common], equal_nan=True):
                 return True
         try:
-            single = np.asarray(_host(self.fun(first[0])), dtype=float)
+            single = np.asarray(_host(self._call(first[0])), dtype=np.float64)
         except Exception as exc:
             raise ValueError(f"constraints {self.label!r} work neither on a population (N, D) nor on one point "
                              f"(D,): one point raised {type(exc).__name__}: {exc}") from exc

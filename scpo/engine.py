@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from scpo import backends
 from scpo.algorithms import Algorithm, Context, create
 from scpo.backends import BACKENDS
-from scpo.backends.reference import Evaluator
+from scpo.backends.reference import Backend, Evaluator
 from scpo.backends.threads import set_threads
 from scpo.constraints import feasibility_key
 from scpo.observers import Callback, Checkpointer, History, Observer
@@ -47,7 +48,7 @@ class Progress:
     max_iter: int
     nfev: int
     best_fitness: float
-    best_x: np.ndarray
+    best_x: np.ndarray | None  # None before the first evaluation
     elapsed: float
 
 
@@ -95,8 +96,8 @@ class BestPair:
     best_fitness: Any = np.inf
 
 
-def resolve_problem(fun_or_problem, bounds=None, vectorized: bool | str | None = None, name: str | None = None,
-                    **settings: Any) -> Problem:
+def resolve_problem(fun_or_problem: Any, bounds: ArrayLike | None = None, vectorized: bool | str | None = None,
+                    name: str | None = None, **settings: Any) -> Problem:
     """A Problem from a Problem, or from a function plus scipy-style bounds.
 
     ``vectorized`` (``None``: ``"auto"``) and ``settings`` (``on_error``, ``timeout``,
@@ -116,12 +117,12 @@ def resolve_problem(fun_or_problem, bounds=None, vectorized: bool | str | None =
     if bounds is None:
         raise ValueError("bounds are required when passing a plain function: a list of (lb, ub) pairs")
     lb, ub = split_bounds(bounds)
-    label = name or getattr(fun_or_problem, "__name__", "custom")
+    label = name if name else str(getattr(fun_or_problem, "__name__", "custom"))
     chosen = {key: value for key, value in given.items() if key != "bounds" and value is not None}
     return Problem(fun_or_problem, lb, ub, **{"vectorized": "auto", **chosen}, name=label)
 
 
-def check_seed(seed) -> int | None:
+def check_seed(seed: Any) -> int | None:
     """``seed`` as an ``int``, or ``None`` (one is drawn and reported). A float, bool, string or negative
     number would seed some other generator, or fail deep inside numpy: a one-line ValueError instead."""
     if seed is None:
@@ -131,12 +132,12 @@ def check_seed(seed) -> int | None:
     return int(seed)
 
 
-def _short_repr(value) -> str:
+def _short_repr(value: Any) -> str:
     shown = repr(value)
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
-def split_bounds(bounds) -> tuple[np.ndarray, np.ndarray]:
+def split_bounds(bounds: Any) -> tuple[np.ndarray, np.ndarray]:
     """Accept ``[(lb, ub)] * D``, an array of shape (D, 2), or an object with ``lb``/``ub``."""
     if hasattr(bounds, "lb") and hasattr(bounds, "ub"):
         return as_bounds(bounds.lb, bounds.ub)
@@ -229,11 +230,12 @@ class Optimizer:
 
     def __init__(self, algorithm: Algorithm, problem: Problem, pop_size: int | None = None,
                  max_iter: int | None = None, max_evals: int | None = None, seed: int | None = None,
-                 backend="numpy", device: str = "cpu", dtype: str = "float64",
-                 observers: list[Observer] | tuple = (), initial_population=None,
+                 backend: str | Backend = "numpy", device: str = "cpu", dtype: str = "float64",
+                 observers: list[Observer] | tuple = (), initial_population: ArrayLike | None = None,
                  target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
                  max_time: float | None = None, stagnation: int | None = None,
-                 x0=None, sigma0=None, threads: int | None = None):
+                 x0: ArrayLike | None = None, sigma0: ArrayLike | None = None,
+                 threads: int | None = None) -> None:
         set_threads(threads)  # before anything compiles or runs: numba's kernels and torch's pool
         self.threads = threads
         self.impl = backends.get(backend, device, dtype)
@@ -264,7 +266,8 @@ class Optimizer:
         if problem.vectorized == "auto":
             self.run_state.nfev += self._detect_vectorized()
 
-    def _start_point(self, x0, sigma0, initial_population) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def _start_point(self, x0: Any, sigma0: Any,
+                     initial_population: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
         """``x0``/``sigma0`` checked, as ``(D,)`` arrays (or ``None``), and put to use: a distribution
         algorithm starts its mean there (:meth:`Algorithm.for_start`); a population algorithm gets an
         ``initial_population`` around ``x0`` (:func:`population_around`)."""
@@ -368,7 +371,7 @@ class Optimizer:
             for observer in extra:
                 self.observers.remove(observer)
 
-    def _notify(self, hook: str, *args) -> None:
+    def _notify(self, hook: str, *args: Any) -> None:
         for observer in list(self.observers):
             getattr(observer, hook)(self, *args)
 
@@ -399,8 +402,9 @@ class Optimizer:
         return self.max_evals is not None and self._evals_left() <= 0
 
     def _evals_left(self) -> int:
-        run = self.run_state
-        return self.max_evals - (run.nfev - run.extra_evals)
+        run, max_evals = self.run_state, self.max_evals
+        assert max_evals is not None  # callers check it first
+        return max_evals - (run.nfev - run.extra_evals)
 
     @property
     def best_x(self) -> np.ndarray | None:
@@ -426,7 +430,7 @@ class Optimizer:
 
     # ---- ask / tell
 
-    def ask(self, copy: bool = True):
+    def ask(self, copy: bool = True) -> Any:
         """The next candidates: a read-only copy (numpy; edit a ``.copy()`` and tell it with
         ``candidates=``), or with ``copy=False`` the engine's own array (for runners that only
         evaluate it; it must not be modified and is valid until the next ``tell``). With torch
@@ -461,7 +465,7 @@ class Optimizer:
         run.pending = candidates
         return self.impl.read_only(self.impl.copy(candidates)) if copy else candidates
 
-    def tell(self, fitness, checked: bool = False, candidates=None) -> None:
+    def tell(self, fitness: Any, checked: bool = False, candidates: Any = None) -> None:
         """The fitness of the last ``ask``; ``checked=True`` (evaluators that validate and count
         themselves) skips the check that turns NaN/inf into +inf and counts them.
 
@@ -508,7 +512,7 @@ class Optimizer:
         elif self.evals_spent:  # the run ends inside an iteration: the history still gets its last point
             self.history.on_iteration(self)
 
-    def _feasibility_keys(self, candidates, fitness):
+    def _feasibility_keys(self, candidates: Any, fitness: Any) -> Any:
         """The candidates' Deb keys (:func:`scpo.constraints.feasibility_key`); the best's objective and
         violation follow the same keys in ``run_state.feasibility``."""
         run = self.run_state
@@ -519,7 +523,7 @@ class Optimizer:
         self.impl.update_best(run.feasibility, _columns(fitness, violation), keys)
         return keys
 
-    def _told_candidates(self, X, asked):
+    def _told_candidates(self, X: Any, asked: Any) -> Any:
         """``X`` as the engine's own array (a copy: the algorithm may keep or reuse it), checked
         against the asked batch ``asked``: same shape, finite, inside the bounds."""
         values = np.asarray(self.impl.to_numpy(X), dtype=float)
@@ -545,7 +549,7 @@ class Optimizer:
                 raise ValueError(f"{label} has {off} non-integral entries in the integral coordinates "
                                  f"{np.flatnonzero(mask).tolist()} (integrality); round them")
 
-    def replace_members(self, indices, X, fitness, evaluations: int = 0) -> None:
+    def replace_members(self, indices: ArrayLike, X: Any, fitness: Any, evaluations: int = 0) -> None:
         """Put members ``indices`` at positions ``X`` with ``fitness`` (Lamarckian refinement).
 
         For an observer's ``on_iteration`` (or between iterations in ask/tell use): members keep
@@ -615,7 +619,7 @@ class Optimizer:
         )
 
     @property
-    def best_objective(self):
+    def best_objective(self) -> Any:
         """The objective f of the best so far (a backend scalar): with constraints, that of the best by
         Deb's rules (``run_state.best_fitness`` then holds its key)."""
         pair = self.run_state.feasibility
@@ -653,16 +657,18 @@ class Optimizer:
         return "iteration budget reached"
 
 
-def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = None, pop_size: int | None = None,
-         max_iter: int | None = None, max_evals: int | None = None, backend="numpy", bounds=None,
+def make(problem_or_bounds: Problem | Callable[..., Any] | ArrayLike | None = None, algorithm: str = "scpo", *,
+         seed: int | None = None, pop_size: int | None = None,
+         max_iter: int | None = None, max_evals: int | None = None, backend: str | Backend = "numpy",
+         bounds: ArrayLike | None = None,
          device: str = "cpu", dtype: str = "float64", vectorized: bool | str | None = None,
-         observers: list[Observer] | tuple = (), initial_population=None, on_error: str | None = None,
-         timeout: float | None = None,
-         integrality=None,
+         observers: list[Observer] | tuple = (), initial_population: ArrayLike | None = None,
+         on_error: str | None = None, timeout: float | None = None,
+         integrality: ArrayLike | None = None,
          target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
          max_time: float | None = None, stagnation: int | None = None,
-         x0=None, sigma0=None,
-         constraints=None,
+         x0: ArrayLike | None = None, sigma0: ArrayLike | None = None,
+         constraints: Any = None,
          threads: int | None = None,
          restarts: str | None = None,
          **options: Any) -> Optimizer:
@@ -705,7 +711,7 @@ def make(problem_or_bounds=None, algorithm: str = "scpo", *, seed: int | None = 
                   x0=x0, sigma0=sigma0, threads=threads)
 
 
-def _check_initial_population(X, pop_size: int, problem: Problem) -> np.ndarray | None:
+def _check_initial_population(X: Any, pop_size: int, problem: Problem) -> np.ndarray | None:
     """``X`` (or ``X(pop_size)``) as a float64 ``(pop_size, dim)`` copy, or a one-line ValueError saying
     what is wrong with it."""
     if X is None:
@@ -727,7 +733,7 @@ def _check_initial_population(X, pop_size: int, problem: Problem) -> np.ndarray 
 POPULATION_SPREAD = 0.1  # a population algorithm's default sigma0 around x0: a tenth of each side of the box
 
 
-def check_x0(x0, problem: Problem) -> np.ndarray | None:
+def check_x0(x0: Any, problem: Problem) -> np.ndarray | None:
     """``x0`` (a scalar is broadcast) as a float ``(D,)`` copy inside the bounds, or a one-line ValueError."""
     if x0 is None:
         return None
@@ -747,7 +753,7 @@ def check_x0(x0, problem: Problem) -> np.ndarray | None:
     return values
 
 
-def check_sigma0(sigma0, dim: int) -> np.ndarray | None:
+def check_sigma0(sigma0: Any, dim: int) -> np.ndarray | None:
     """``sigma0`` (a scalar is broadcast) as a positive finite float ``(D,)`` array, or a one-line ValueError."""
     if sigma0 is None:
         return None
@@ -762,7 +768,7 @@ def check_sigma0(sigma0, dim: int) -> np.ndarray | None:
     return values
 
 
-def _numbers(value, message: str) -> np.ndarray:
+def _numbers(value: Any, message: str) -> np.ndarray:
     """``value`` as a float array if it holds real numbers only (no strings, booleans or objects)."""
     try:
         kind = np.asarray(value).dtype.kind
@@ -784,7 +790,7 @@ def population_around(x0: np.ndarray, sigma0: np.ndarray, pop_size: int, problem
     return X
 
 
-def _columns(first, second):
+def _columns(first: Any, second: Any) -> Any:
     """Two length-N vectors as an ``(N, 2)`` array of their kind (numpy, or a torch tensor on their device)."""
     if isinstance(first, np.ndarray):
         return np.column_stack([first, second])
@@ -793,22 +799,23 @@ def _columns(first, second):
     return pair
 
 
-def _no_objective(X):
+def _no_objective(X: np.ndarray) -> np.ndarray:
     raise RuntimeError("this optimizer was made from bounds alone: evaluate its ask() yourself")
 
 
-def minimize(fun_or_problem, bounds=None, algorithm: str = "scpo", pop_size: int | None = None,
-             max_iter: int | None = None, max_evals: int | None = None, seed: int | None = None,
-             backend="numpy", callback: Callable[[Progress], Any] | None = None,
+def minimize(fun_or_problem: Problem | Callable[..., Any], bounds: ArrayLike | None = None, algorithm: str = "scpo",
+             pop_size: int | None = None, max_iter: int | None = None, max_evals: int | None = None,
+             seed: int | None = None, backend: str | Backend = "numpy",
+             callback: Callable[[Progress], Any] | None = None,
              vectorized: bool | str | None = None, checkpoint: str | Path | None = None,
              checkpoint_every: int | None = None, resume: bool = False, device: str = "cpu",
              dtype: str = "float64", observers: list[Observer] | tuple = (), on_error: str | None = None,
              timeout: float | None = None,
-             integrality=None,
+             integrality: ArrayLike | None = None,
              target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
              max_time: float | None = None, stagnation: int | None = None,
-             x0=None, sigma0=None,
-             constraints=None,
+             x0: ArrayLike | None = None, sigma0: ArrayLike | None = None,
+             constraints: Any = None,
              threads: int | None = None,
              restarts: str | None = None,
              **options: Any) -> OptimizeResult:

@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 EXECUTORS = ("serial", "joblib", "ray")
 RAY_MISSING = "executor='ray' needs the [distributed] extra: pip install 'scpo[distributed]'"
@@ -103,7 +104,7 @@ class RayExecutor:
         self.ray, self.workers, self.max_retries, self.restarts = ray, workers, max_retries, 0
         self.lost = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError)
         if not ray.is_initialized():
-            settings = {"num_cpus": max(workers, os.cpu_count() or 1), "include_dashboard": False}
+            settings: dict[str, Any] = {"num_cpus": max(workers, os.cpu_count() or 1), "include_dashboard": False}
             if address is not None:
                 settings = {"address": address}
             try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` then move the finished file over ``path`` in one rename.
 
     Ctrl-C (SIGINT) and SIGTERM are held back while the file is written (main thread, POSIX),

@@ -37,7 +37,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,13 +45,16 @@ from scpo.io import _sigint_deferred, atomic_write
 from scpo.observers import Observer
 from scpo.stopping import step_size as sampling_step
 
+if TYPE_CHECKING:  # annotations only: the engine imports this module
+    from scpo.engine import Optimizer, OptimizeResult
+
 __all__ = ["COLUMNS", "CSVLogger", "MLflowLogger", "StatsLogger", "TensorBoardLogger", "run_params", "step_size"]
 
 COLUMNS = ("iteration", "nfev", "time", "best", "pop_best", "pop_mean", "pop_median", "pop_std", "pop_rows",
            "pop_nonfinite", "diversity", "sigma")
 
 
-def step_size(optimizer) -> Any:
+def step_size(optimizer: Optimizer) -> Any:
     """The step size of the optimizer's algorithm as a share of the box width, or ``None``: the mean over
     coordinates of the sampling distribution's standard deviation (:meth:`Algorithm.step_size`: cma's
     ``stds`` for ``cmaes``, ``sigma sqrt(C)`` for ``sep-cmaes``, the per-coordinate ``sigma`` of ``snes``,
@@ -64,7 +67,7 @@ def step_size(optimizer) -> Any:
     return step.mean() if hasattr(step, "mean") else float(step)
 
 
-def run_params(optimizer) -> dict[str, Any]:
+def run_params(optimizer: Optimizer) -> dict[str, Any]:
     """The run's settings (algorithm, problem, budget, seed, backend, the algorithm's options) as
     flat ``str -> scalar`` pairs, for an experiment tracker."""
     problem = optimizer.problem
@@ -88,7 +91,7 @@ def _is_tensor(value: Any) -> bool:
     return type(value).__module__.startswith("torch")
 
 
-def _on_host(tensor) -> bool:
+def _on_host(tensor: Any) -> bool:
     """A tensor in host memory, whose statistics numpy computes on a view."""
     return tensor.device.type == "cpu"
 
@@ -105,7 +108,7 @@ class StatsLogger(Observer):
 
     # ---- the hooks
 
-    def on_evaluation(self, optimizer, candidates, fitness) -> None:
+    def on_evaluation(self, optimizer: Optimizer, candidates: Any, fitness: Any) -> None:
         run = optimizer.run_state
         if run.algorithm_state is None and not optimizer.algorithm.initial_counts_as_iteration:
             return  # the initial population: no iteration of its own
@@ -114,23 +117,23 @@ class StatsLogger(Observer):
             return  # evals_spent: the run's last batch (nfev already counts it)
         self.batches.append(self._moments(optimizer, candidates, fitness))
 
-    def on_iteration(self, optimizer) -> None:
+    def on_iteration(self, optimizer: Optimizer) -> None:
         if self.batches:
             self._log(optimizer, optimizer.nit)
 
-    def on_end(self, optimizer, result) -> None:
+    def on_end(self, optimizer: Optimizer, result: OptimizeResult) -> None:
         if self.batches and optimizer.evals_spent and not self.closed:
             self._log(optimizer, optimizer.nit + 1)  # max_evals ended the run inside an iteration
         self.batches = []
         self.close()
 
-    def on_interrupt(self, optimizer) -> None:
+    def on_interrupt(self, optimizer: Optimizer) -> None:
         self.batches = []
         self.close()
 
     # ---- for subclasses
 
-    def write(self, row: dict[str, Any], optimizer) -> None:
+    def write(self, row: dict[str, Any], optimizer: Optimizer) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -138,7 +141,7 @@ class StatsLogger(Observer):
 
     # ---- statistics
 
-    def _moments(self, optimizer, X, fitness) -> tuple:
+    def _moments(self, optimizer: Optimizer, X: Any, fitness: Any) -> tuple:
         """Rows, per-coordinate mean and sum of squared deviations of the batch, and a copy of its
         fitness (numba reuses its buffers). Tensors on the cpu are read as numpy views of the same
         memory (a small torch op costs several times numpy's); on a GPU they stay there."""
@@ -154,7 +157,7 @@ class StatsLogger(Observer):
         m2 = np.einsum("ij,ij->j", deviation, deviation)
         return len(X), mean, m2, np.array(fitness, copy=True)
 
-    def _log(self, optimizer, iteration: int) -> None:
+    def _log(self, optimizer: Optimizer, iteration: int) -> None:
         batches, self.batches = self.batches, []
         rows = sum(b[0] for b in batches)
         if len(batches) == 1:
@@ -179,7 +182,8 @@ class StatsLogger(Observer):
             self.rows += 1
 
 
-def _numpy_stats(fitness: np.ndarray, m2, rows: int, width: np.ndarray, best, sigma) -> list[float]:
+def _numpy_stats(fitness: np.ndarray, m2: np.ndarray, rows: int, width: np.ndarray, best: Any,
+                 sigma: Any) -> list[float]:
     """best so far, the finite fitness values' min, mean, median, std and count, diversity, sigma."""
     finite = np.isfinite(fitness)
     values = np.sort(fitness if finite.all() else fitness[finite]).astype(float, copy=False)
@@ -194,11 +198,11 @@ def _numpy_stats(fitness: np.ndarray, m2, rows: int, width: np.ndarray, best, si
     return [float(best), *map(float, stats), float(k), diversity, math.nan if sigma is None else float(sigma)]
 
 
-def _torch_stats(fitness: list, m2, rows: int, width: np.ndarray, best, sigma) -> list[float]:
+def _torch_stats(batches: list, m2: Any, rows: int, width: np.ndarray, best: Any, sigma: Any) -> list[float]:
     """:func:`_numpy_stats` as tensor operations on the device, stacked and brought back in one transfer."""
     import torch
 
-    fitness = torch.cat(fitness).to(torch.float64)
+    fitness = torch.cat(batches).to(torch.float64)
     device = fitness.device
     finite = torch.isfinite(fitness)
     count = finite.sum()
@@ -215,7 +219,7 @@ def _torch_stats(fitness: list, m2, rows: int, width: np.ndarray, best, sigma) -
     width = torch.as_tensor(width, dtype=torch.float64, device=device)
     diversity = ((m2.to(torch.float64) / rows).sqrt() / width).mean()
 
-    def scalar(value):
+    def scalar(value: Any) -> Any:
         if value is None:
             return nan
         return torch.as_tensor(value, device=device).to(torch.float64).reshape(())
@@ -253,7 +257,7 @@ class CSVLogger(StatsLogger):
     def __init__(self, path: str | Path, every: int = 1, resume: bool = False):
         super().__init__(every)
         self.path, self.resume = Path(path), bool(resume)
-        self.handle = None
+        self.handle: IO[str] | None = None
         if self.path.is_dir():
             raise ValueError(f"CSVLogger path {self.path} is a directory; name a file")
         if self.resume and self.path.is_file():
@@ -262,7 +266,7 @@ class CSVLogger(StatsLogger):
                 raise ValueError(f"{self.path} is not a CSVLogger file of this version (its header is {header!r}); "
                                  f"resume into a new file")
 
-    def on_start(self, optimizer) -> None:
+    def on_start(self, optimizer: Optimizer) -> None:
         self.closed = False
         self._open(optimizer.nit)
 
@@ -279,9 +283,10 @@ class CSVLogger(StatsLogger):
             self.handle = open(self.path, "a", newline="")  # noqa: SIM115  (closed by close())
         self.resume = True  # a later run of the same optimizer appends
 
-    def write(self, row: dict[str, Any], optimizer) -> None:
+    def write(self, row: dict[str, Any], optimizer: Optimizer) -> None:
         self._open(optimizer.nit)  # ask/tell use: no on_start
         line = ",".join(_format(row[c]) for c in COLUMNS) + "\n"
+        assert self.handle is not None  # opened by _open
         with _sigint_deferred():
             self.handle.write(line)
             self.handle.flush()
@@ -292,7 +297,7 @@ class CSVLogger(StatsLogger):
             self.handle.close()
             self.handle = None
 
-    def frame(self):
+    def frame(self) -> Any:
         """The file as a pandas DataFrame (pandas is needed for this method only)."""
         try:
             import pandas as pd
@@ -318,18 +323,18 @@ class TensorBoardLogger(StatsLogger):
             raise ImportError("TensorBoardLogger needs the tensorboard package: "
                               "pip install scpo[tensorboard]") from None
         self.logdir, self.flush_secs, self._writer_class = Path(logdir), int(flush_secs), SummaryWriter
-        self.writer = None
+        self.writer: Any = None  # a SummaryWriter once open
 
-    def on_start(self, optimizer) -> None:
+    def on_start(self, optimizer: Optimizer) -> None:
         self.closed = False
         self._open(optimizer)
 
-    def _open(self, optimizer) -> None:
+    def _open(self, optimizer: Optimizer) -> None:
         if self.writer is None:
             self.writer = self._writer_class(log_dir=str(self.logdir), flush_secs=self.flush_secs)
             self.writer.add_text("settings", json.dumps(run_params(optimizer), default=str))
 
-    def write(self, row: dict[str, Any], optimizer) -> None:
+    def write(self, row: dict[str, Any], optimizer: Optimizer) -> None:
         self._open(optimizer)
         step = row["iteration"]
         for key in COLUMNS[1:]:
@@ -371,13 +376,14 @@ class MLflowLogger(StatsLogger):
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self.tracking_uri, self.experiment, self.run_name = tracking_uri, str(experiment), run_name
         self._client_class, self._metric, self._param = MlflowClient, Metric, Param
-        self.client = self.run_id = None
+        self.client: Any = None  # an MlflowClient once open
+        self.run_id: str | None = None
 
-    def on_start(self, optimizer) -> None:
+    def on_start(self, optimizer: Optimizer) -> None:
         self.closed = False
         self._open(optimizer)
 
-    def _open(self, optimizer) -> None:
+    def _open(self, optimizer: Optimizer) -> None:
         if self.run_id is not None:
             return
         self.client = self._client_class(tracking_uri=self.tracking_uri)
@@ -387,13 +393,13 @@ class MLflowLogger(StatsLogger):
         params = [self._param(key, str(value)) for key, value in run_params(optimizer).items()]
         self.client.log_batch(self.run_id, params=params)
 
-    def write(self, row: dict[str, Any], optimizer) -> None:
+    def write(self, row: dict[str, Any], optimizer: Optimizer) -> None:
         self._open(optimizer)
         stamp, step = int(time.time() * 1000), row["iteration"]
         metrics = [self._metric(key, float(row[key]), stamp, step) for key in COLUMNS[1:] if row[key] is not None]
         self.client.log_batch(self.run_id, metrics=metrics)
 
-    def on_interrupt(self, optimizer) -> None:
+    def on_interrupt(self, optimizer: Optimizer) -> None:
         self._end("KILLED")
         super().on_interrupt(optimizer)
 

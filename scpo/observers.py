@@ -31,10 +31,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: the engine imports this module
+    from scpo.engine import Optimizer, OptimizeResult
 
 __all__ = ["Callback", "Checkpointer", "History", "Observer", "ProgressDisplay", "StopOnSigint", "Terminated",
            "sigterm_raises"]
@@ -42,25 +46,25 @@ __all__ = ["Callback", "Checkpointer", "History", "Observer", "ProgressDisplay",
 INTERRUPTED = "interrupted"
 TERMINATED = "terminated"
 # a signal that stops a run: the run's message and the exit status of a second one (128 + the signal)
-STOP_SIGNALS = {signal.SIGINT: (INTERRUPTED, 130), signal.SIGTERM: (TERMINATED, 143)}
+STOP_SIGNALS: dict[int, tuple[str, int]] = {signal.SIGINT: (INTERRUPTED, 130), signal.SIGTERM: (TERMINATED, 143)}
 
 
 class Observer:
     """The hook interface; every hook does nothing unless overridden."""
 
-    def on_start(self, optimizer) -> None:
+    def on_start(self, optimizer: Optimizer) -> None:
         pass
 
-    def on_evaluation(self, optimizer, candidates, fitness) -> None:
+    def on_evaluation(self, optimizer: Optimizer, candidates: Any, fitness: Any) -> None:
         pass
 
-    def on_iteration(self, optimizer) -> None:
+    def on_iteration(self, optimizer: Optimizer) -> None:
         pass
 
-    def on_interrupt(self, optimizer) -> None:
+    def on_interrupt(self, optimizer: Optimizer) -> None:
         pass
 
-    def on_end(self, optimizer, result) -> None:
+    def on_end(self, optimizer: Optimizer, result: OptimizeResult) -> None:
         pass
 
 
@@ -76,7 +80,7 @@ class History(Observer):
     time: list[float] = field(default_factory=list)
     violation: list = field(default_factory=list)
 
-    def on_iteration(self, optimizer) -> None:
+    def on_iteration(self, optimizer: Optimizer) -> None:
         pair = optimizer.run_state.feasibility
         if pair is None or pair.best_x is None:
             self.best.append(optimizer.run_state.best_fitness)
@@ -89,7 +93,7 @@ class History(Observer):
     def __len__(self) -> int:
         return len(self.nfev)
 
-    def as_dict(self, backend=None) -> dict[str, list]:
+    def as_dict(self, backend: Any = None) -> dict[str, list]:
         floats = (lambda values: [float(v) for v in values]) if backend is None else backend.floats
         shown = {"best": floats(self.best), "nfev": list(self.nfev), "time": list(self.time)}
         return {**shown, "violation": floats(self.violation)} if self.violation else shown
@@ -101,7 +105,7 @@ class Callback(Observer):
     def __init__(self, function: Callable[[Any], Any]):
         self.function = function
 
-    def on_iteration(self, optimizer) -> None:
+    def on_iteration(self, optimizer: Optimizer) -> None:
         if self.function(optimizer.progress()):
             optimizer.request_stop("stopped by callback", "callback")
 
@@ -131,22 +135,22 @@ class Checkpointer(Observer):
         self.saves = 0
         self.seconds = 0.0
 
-    def due(self, optimizer) -> bool:
+    def due(self, optimizer: Optimizer) -> bool:
         if self.every is not None:
             return optimizer.nit % self.every == 0
         if self.saves == 0:
             return True  # measures what one save costs
         return time.perf_counter() - self.last_end >= self.RATIO * self.last_cost
 
-    def on_iteration(self, optimizer) -> None:
+    def on_iteration(self, optimizer: Optimizer) -> None:
         if not optimizer.done and self.due(optimizer):
             self.save(optimizer)
 
-    def on_end(self, optimizer, result) -> None:
+    def on_end(self, optimizer: Optimizer, result: OptimizeResult) -> None:
         self.save(optimizer)  # after a graceful stop (StopOnSigint) too; a KeyboardInterrupt may land
         # inside a tell, so then the last periodic save stands
 
-    def save(self, optimizer) -> None:
+    def save(self, optimizer: Optimizer) -> None:
         from scpo.checkpoint import save_checkpoint
 
         start = time.perf_counter()
@@ -162,12 +166,13 @@ class ProgressDisplay(Observer):
     """Progress on stderr: a rich bar on a terminal, a plain line every ``every_s`` seconds
     otherwise, nothing when ``quiet``."""
 
-    def __init__(self, quiet: bool = False, every_s: float = 2.0, stream=None):
+    def __init__(self, quiet: bool = False, every_s: float = 2.0, stream: IO[str] | None = None) -> None:
         self.quiet, self.every_s, self.stream = quiet, every_s, stream
-        self.bar = self.task = None
+        self.bar: Any = None  # a rich Progress on a terminal
+        self.task: Any = None
         self.last = 0.0
 
-    def on_start(self, optimizer) -> None:
+    def on_start(self, optimizer: Optimizer) -> None:
         stream = self.stream or sys.stderr
         self.last = time.perf_counter()
         if self.quiet or not stream.isatty():
@@ -182,7 +187,7 @@ class ProgressDisplay(Observer):
         self.task = self.bar.add_task(optimizer.algorithm.name, total=optimizer.max_iter, completed=optimizer.nit,
                                       best="-")
 
-    def on_iteration(self, optimizer) -> None:
+    def on_iteration(self, optimizer: Optimizer) -> None:
         now = time.perf_counter()
         if self.quiet or now - self.last < (0.1 if self.bar is not None else self.every_s):
             return
@@ -195,10 +200,10 @@ class ProgressDisplay(Observer):
                   f"{optimizer.nfev} evaluations, best {best}, {optimizer.elapsed():.1f} s",
                   file=self.stream or sys.stderr, flush=True)
 
-    def on_end(self, optimizer, result) -> None:
+    def on_end(self, optimizer: Optimizer, result: OptimizeResult) -> None:
         self.close()
 
-    def on_interrupt(self, optimizer) -> None:
+    def on_interrupt(self, optimizer: Optimizer) -> None:
         self.close()
 
     def close(self) -> None:
@@ -215,15 +220,15 @@ class StopOnSigint(Observer):
     half-written). The previous handlers are restored when the run ends. Main thread only
     (elsewhere a no-op)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.previous: dict[int, Any] = {}
         self.count = 0
 
-    def on_start(self, optimizer) -> None:
+    def on_start(self, optimizer: Optimizer) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
 
-        def handler(signum, frame):
+        def handler(signum: int, frame: FrameType | None) -> None:
             self.count += 1
             message, status = STOP_SIGNALS[signum]
             if self.count == 1:
@@ -234,10 +239,10 @@ class StopOnSigint(Observer):
         for signum in STOP_SIGNALS:
             self.previous[signum] = signal.signal(signum, handler)
 
-    def on_end(self, optimizer, result) -> None:
+    def on_end(self, optimizer: Optimizer, result: OptimizeResult) -> None:
         self.restore()
 
-    def on_interrupt(self, optimizer) -> None:
+    def on_interrupt(self, optimizer: Optimizer) -> None:
         pass  # the run goes on to on_end, which restores the handler
 
     def restore(self) -> None:
@@ -251,7 +256,7 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def sigterm_raises():
+def sigterm_raises() -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`Terminated` as Ctrl-C raises ``KeyboardInterrupt``,
     so commands that stop on Ctrl-C by the exception (benchmarks: finished rows kept) stop on a batch
     scheduler's SIGTERM the same way. Main thread only (elsewhere nothing changes)."""
@@ -259,7 +264,7 @@ def sigterm_raises():
         yield
         return
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> None:
         raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)

@@ -7,12 +7,14 @@ import io
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from scpo.io import write_if_changed
 
-Curve = tuple[Sequence[float], Sequence[float]]  # (evaluations, best fitness)
+Curve = tuple[ArrayLike, ArrayLike]  # (evaluations, best fitness): lists or arrays
 DECADES = 40  # the most decades a convergence plot spans
 
 
@@ -34,12 +36,12 @@ def plot_convergence(curves: Mapping[str, Sequence[Curve]], out: str | Path, tit
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = {label: [(np.asarray(x, dtype=float), np.asarray(y, dtype=float)) for x, y in runs]
+    arrays = {label: [(np.asarray(x, dtype=float), np.asarray(y, dtype=float)) for x, y in runs]
               for label, runs in curves.items()}
     offset, ylabel = reference_level(
-        np.concatenate([y for runs in curves.values() for _, y in runs]) if curves else np.zeros(0), f_opt)
+        np.concatenate([y for runs in arrays.values() for _, y in runs]) if arrays else np.zeros(0), f_opt)
     bands = {}
-    for label, runs in curves.items():
+    for label, runs in arrays.items():
         grid = np.unique(np.concatenate([x for x, _ in runs]))
         stacked = np.stack([_step_interp(grid, x, y - offset) for x, y in runs])
         with warnings.catch_warnings():
@@ -51,7 +53,7 @@ def plot_convergence(curves: Mapping[str, Sequence[Curve]], out: str | Path, tit
     log = positive.size > 0
     # a decade below the smallest positive value, but at most DECADES below the largest: one run that
     # reaches 1e-300 (PO's diagonal bug on unshifted functions) must not flatten every other curve
-    floor = max(positive.min() / 10, positive.max() / 10.0**DECADES) if log else None
+    floor = max(positive.min() / 10, positive.max() / 10.0**DECADES) if log else 0.0  # read only when log
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, (grid, low, median, high) in bands.items():
         if log:
@@ -70,7 +72,8 @@ def plot_convergence(curves: Mapping[str, Sequence[Curve]], out: str | Path, tit
     out = Path(out)
     fmt = out.suffix.lstrip(".").lower() or "png"
     buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=110, format=fmt, **({"metadata": {"Software": None}} if fmt == "png" else {}))
+    stamp: dict[str, Any] = {"metadata": {"Software": None}} if fmt == "png" else {}  # None: no Software tag
+    fig.savefig(buffer, dpi=110, format=fmt, **stamp)
     plt.close(fig)
     write_if_changed(out, buffer.getvalue())
     return out

@@ -8,12 +8,15 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from scpo.constraints import as_constraints
 from scpo.executors import ExecutorError, check_executor, make_executor
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 class ObjectiveError(ValueError):
@@ -47,7 +50,7 @@ class RunCounters:
         self.worker_restarts += other.worker_restarts
 
 
-def as_bounds(lb, ub, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def as_bounds(lb: ArrayLike, ub: ArrayLike, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Broadcast scalar or per-dimension bounds to two float arrays of shape (dim,), checking lb < ub."""
     lb_arr = np.atleast_1d(np.asarray(lb, dtype=float))
     ub_arr = np.atleast_1d(np.asarray(ub, dtype=float))
@@ -72,7 +75,7 @@ def as_bounds(lb, ub, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     return lb_arr, ub_arr
 
 
-def check_integrality(integrality, lb: np.ndarray, ub: np.ndarray) -> np.ndarray | None:
+def check_integrality(integrality: Any, lb: np.ndarray, ub: np.ndarray) -> np.ndarray | None:
     """``integrality`` (scipy's: one boolean per dimension, or one for all) as a read-only boolean
     mask of shape (dim,), or ``None`` when no coordinate is integral.
 
@@ -146,9 +149,9 @@ class Problem:
     """
 
     objective: Callable
-    lb: np.ndarray | float
-    ub: np.ndarray | float
-    dim: int | None = None
+    lb: np.ndarray  # given as a number or a sequence (see __init__ below): a (D,) float array once built
+    ub: np.ndarray
+    dim: int = cast(int, None)  # None: the bounds' length; an int once built
     vectorized: bool | str = "auto"
     name: str = "custom"
     f_opt: float | None = None
@@ -156,12 +159,20 @@ class Problem:
     on_error: str = "raise"
     timeout: float | None = None
     n_jobs: int = 1
-    executor: str | None = None
+    executor: str = cast(str, None)  # None: "joblib" when n_jobs > 1, else "serial"
     ray_address: str | None = None
     integrality: Any = None
     constraints: Any = None
     totals: RunCounters = field(default_factory=RunCounters, init=False, repr=False, compare=False)
     _pool: Any = field(default=None, init=False, repr=False, compare=False)
+
+    if TYPE_CHECKING:  # what callers may pass; the fields above hold what __post_init__ makes of it
+        def __init__(self, objective: Callable, lb: ArrayLike, ub: ArrayLike,
+                     dim: int | None = None, vectorized: bool | str = "auto", name: str = "custom",
+                     f_opt: float | None = None, x_opt: np.ndarray | None = None, on_error: str = "raise",
+                     timeout: float | None = None, n_jobs: int = 1, executor: str | None = None,
+                     ray_address: str | None = None, integrality: Any = None,
+                     constraints: Any = None) -> None: ...
 
     def __post_init__(self) -> None:
         if not callable(self.objective):
@@ -191,7 +202,7 @@ class Problem:
         rows = self.lb + fractions * (self.ub - self.lb)
         return rows if self.integrality is None else np.where(self.integrality, np.round(rows), rows)
 
-    def violation(self, population):
+    def violation(self, population: Any) -> Any:
         """Total constraint violation of every row (0: feasible), of the population's kind: numpy, or a
         torch tensor on its device. All zeros without constraints."""
         if self.constraints is None:
@@ -211,7 +222,7 @@ class Problem:
     def worker_restarts(self) -> int:
         return self.totals.worker_restarts
 
-    def evaluate(self, population, counters: RunCounters | None = None) -> np.ndarray:
+    def evaluate(self, population: Any, counters: RunCounters | None = None) -> np.ndarray:
         """Fitness of every row of ``population`` as a float array of shape (N,), NaN/inf/penalized as +inf.
 
         What went wrong is counted once per candidate into ``counters`` (a run's) and the
@@ -232,7 +243,7 @@ class Problem:
             if counters is not None:
                 counters.add(tally)
 
-    def _evaluate(self, population, tally: RunCounters) -> np.ndarray:
+    def _evaluate(self, population: Any, tally: RunCounters) -> np.ndarray:
         n = len(population)
         chunks = _chunks(n, 1 if self.executor == "serial" else self.n_jobs)
         if not self.vectorized:
@@ -253,7 +264,8 @@ class Problem:
                 fitness[a:b] = [next(rows) for _ in range(a, b)]
         return fitness
 
-    def _evaluate_rows(self, population, chunks, vectorized: bool, tally: RunCounters) -> np.ndarray:
+    def _evaluate_rows(self, population: Any, chunks: list[tuple[int, int]],
+                       vectorized: bool, tally: RunCounters) -> np.ndarray:
         """One call per candidate of ``chunks``; failures named (by index in ``population``) or penalized."""
         args = [(population[a:b], self.timeout, vectorized) for a, b in chunks]
         outcomes = self._map(_call_rows, args, chunks, tally)
@@ -265,7 +277,7 @@ class Problem:
                 number = np.asarray(value, dtype=float) if _is_number(value) else None
                 if number is None or number.size != 1:
                     error = f"returned {_describe(value)}, expected a scalar"
-            if error is None:
+            if error is None and number is not None:
                 fitness[k] = number.reshape(())
             elif self.on_error == "penalize":
                 fitness[k], penalized[k] = np.inf, True  # counted as an error, not also as non-finite
@@ -279,7 +291,7 @@ class Problem:
             fitness[bad] = np.inf
         return fitness
 
-    def _map(self, task, args: list[tuple], chunks, tally: RunCounters) -> list:
+    def _map(self, task: Callable, args: list[tuple], chunks: list[tuple[int, int]], tally: RunCounters) -> list:
         """``task(objective, *a)`` for each of ``args`` on the executor, started on first use."""
         if self._pool is None:
             self._pool = make_executor(self.executor, self.objective, self.n_jobs, self.ray_address)
@@ -303,13 +315,13 @@ class Problem:
     def __enter__(self) -> Problem:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_pool": None}  # workers stay with the process that started them
 
-    def check_fitness(self, fitness, n: int, counters: RunCounters | None = None) -> np.ndarray:
+    def check_fitness(self, fitness: Any, n: int, counters: RunCounters | None = None) -> np.ndarray:
         """Validate a fitness vector for ``n`` candidates; NaN and inf become +inf (counted in ``counters``)."""
         fitness = np.asarray(_to_numpy(fitness))
         if not _is_number(fitness) and not _all_real(fitness):  # complex, strings, None: named, never cast
@@ -339,7 +351,8 @@ def probe_size(dim: int) -> int:
     return 3 if dim == 2 else 2
 
 
-def detect_vectorized(objective, dim: int, lb, ub, name: str = "objective", population=None) -> bool:
+def detect_vectorized(objective: Callable, dim: int, lb: np.ndarray, ub: np.ndarray, name: str = "objective",
+                      population: np.ndarray | None = None) -> bool:
     """Whether ``objective`` maps a population ``(N, D) -> (N,)`` (True) or one vector to a number (False).
 
     It is called once on ``probe_size(dim)`` rows (inside the bounds; ``population`` may give
@@ -388,7 +401,7 @@ class Failure(str):
     exception: BaseException | None = None
     frames: tuple = ()
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable, tuple]:
         return _failure, (str(self), _portable(self.exception), self.frames)
 
 
@@ -409,7 +422,7 @@ def _portable(exception: BaseException | None) -> BaseException | None:
         return RuntimeError(f"{type(exception).__name__}: {exception}")
 
 
-def _objective_error(message: str, failure) -> ObjectiveError:
+def _objective_error(message: str, failure: Any) -> ObjectiveError:
     """An ObjectiveError whose cause and frames are those of ``failure`` (a :class:`Failure` or a plain text)."""
     error = ObjectiveError(message)
     error.__cause__ = getattr(failure, "exception", None)
@@ -417,14 +430,14 @@ def _objective_error(message: str, failure) -> ObjectiveError:
     return error
 
 
-def _index_hint(failure, dim: int) -> str:
+def _index_hint(failure: Any, dim: int) -> str:
     """Bounds shorter than the objective expects show up as an IndexError: say how many variables there are."""
     if isinstance(getattr(failure, "exception", None), IndexError):
         return f" (candidates have {dim} variables, one per (lb, ub) pair)"
     return ""
 
 
-def _guarded(function, argument, timeout: float | None = None):
+def _guarded(function: Callable, argument: Any, timeout: float | None = None) -> tuple[Any, Any]:
     """(value, None) or (None, what went wrong as a :class:`Failure`): exceptions and time-outs as data, not
     as crashes."""
     if timeout is None:
@@ -451,29 +464,29 @@ def _chunks(n: int, parts: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:], strict=True))
 
 
-def _call_batch(objective, rows, timeout):
+def _call_batch(objective: Callable, rows: np.ndarray, timeout: float | None) -> tuple[Any, Any]:
     """A task: the objective on a chunk of rows at once."""
     return _guarded(objective, rows, timeout)
 
 
-def _call_rows(objective, rows, timeout, vectorized: bool) -> list:
+def _call_rows(objective: Callable, rows: np.ndarray, timeout: float | None, vectorized: bool) -> list:
     """A task: the objective on each row of a chunk (a vectorized one sees a batch of one)."""
     function = _first_of_batch(objective) if vectorized else objective
     return [_guarded(function, x, timeout) for x in rows]
 
 
-def _first_of_batch(objective):
+def _first_of_batch(objective: Callable) -> Callable:
     """A vectorized objective called on one row at a time: its one value, or all it returned when
     that is not one value (then named as the wrong shape, never read as its first entry)."""
 
-    def one(x):
+    def one(x: np.ndarray) -> Any:
         value = np.asarray(_to_numpy(objective(x[None, :])))
         return value.reshape(-1)[0] if value.size == 1 else value
 
     return one
 
 
-def _is_number(value) -> bool:
+def _is_number(value: Any) -> bool:
     try:
         return np.asarray(value).dtype.kind in "biuf"
     except (TypeError, ValueError):
@@ -485,7 +498,7 @@ def _all_real(array: np.ndarray) -> bool:
     return array.dtype.kind == "O" and all(isinstance(v, numbers.Real) for v in array.reshape(-1))
 
 
-def _describe(value) -> str:
+def _describe(value: Any) -> str:
     """What an objective returned, as errors name it: "None", "a str 'abc'", "complex values", "shape (3,)"."""
     try:
         array = np.asarray(value)
@@ -509,12 +522,12 @@ def _describe(value) -> str:
     return f"values of dtype {array.dtype}"
 
 
-def _short(text) -> str:
+def _short(text: Any) -> str:
     shown = repr(text)
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
-def _to_numpy(value):
+def _to_numpy(value: Any) -> np.ndarray:
     """Accept numpy arrays, scalars and (CPU or CUDA) torch tensors without importing torch."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         value = value.detach().cpu().numpy()

@@ -11,12 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
 from scpo import engineering as designs
 from scpo.problem import Problem
 
+Array = Any  # a (N, D) numpy array, or a torch tensor with xp=torch
 SCHWEFEL226_X = 420.968746
 SCHWEFEL226_F = -418.982887272433799  # per dimension
 
@@ -25,40 +28,40 @@ SCHWEFEL226_F = -418.982887272433799  # per dimension
 # ``scpo.backends.torch_problems`` (``xp=torch``), with the same operations in the same order.
 
 
-def _positions(X, xp):
+def _positions(X: Array, xp: ModuleType) -> Array:
     """1..D: integers for numpy (as the papers' formulas), X's dtype and device for torch."""
     if xp is np:
         return np.arange(1, X.shape[1] + 1)
     return xp.arange(1, X.shape[1] + 1, dtype=X.dtype, device=X.device)
 
 
-def sphere(X, xp=np):
+def sphere(X: Array, xp: ModuleType = np) -> Array:
     return (X**2).sum(axis=1)
 
 
-def schwefel222(X, xp=np):
+def schwefel222(X: Array, xp: ModuleType = np) -> Array:
     A = xp.abs(X)
     return A.sum(axis=1) + A.prod(axis=1)
 
 
-def schwefel12(X, xp=np):
+def schwefel12(X: Array, xp: ModuleType = np) -> Array:
     return (xp.cumsum(X, axis=1) ** 2).sum(axis=1)
 
 
-def schwefel221(X, xp=np):
+def schwefel221(X: Array, xp: ModuleType = np) -> Array:
     return xp.amax(xp.abs(X), axis=1)
 
 
-def rosenbrock(X, xp=np):
+def rosenbrock(X: Array, xp: ModuleType = np) -> Array:
     head, tail = X[:, :-1], X[:, 1:]
     return (100.0 * (tail - head**2) ** 2 + (head - 1.0) ** 2).sum(axis=1)
 
 
-def step(X, xp=np):
+def step(X: Array, xp: ModuleType = np) -> Array:
     return (xp.floor(X + 0.5) ** 2).sum(axis=1)
 
 
-def quartic(X, xp=np):
+def quartic(X: Array, xp: ModuleType = np) -> Array:
     """F7 without its noise (``make_quartic`` and the torch backend add it from their own generators)."""
     return (_positions(X, xp) * X**4).sum(axis=1)
 
@@ -66,22 +69,22 @@ def quartic(X, xp=np):
 def make_quartic(rng: np.random.Generator) -> Callable:
     """F7 adds U[0, 1) noise; the noise comes from the problem's own seeded generator."""
 
-    def noisy_quartic(X):
+    def noisy_quartic(X: np.ndarray) -> np.ndarray:
         return quartic(X) + rng.random(X.shape[0])
 
     noisy_quartic.__name__ = "quartic"
     return noisy_quartic
 
 
-def schwefel226(X, xp=np):
+def schwefel226(X: Array, xp: ModuleType = np) -> Array:
     return (-X * xp.sin(xp.sqrt(xp.abs(X)))).sum(axis=1)
 
 
-def rastrigin(X, xp=np):
+def rastrigin(X: Array, xp: ModuleType = np) -> Array:
     return (X**2 - 10.0 * xp.cos(2.0 * math.pi * X) + 10.0).sum(axis=1)
 
 
-def ackley(X, xp=np):
+def ackley(X: Array, xp: ModuleType = np) -> Array:
     d = X.shape[1]
     return (
         -20.0 * xp.exp(-0.2 * xp.sqrt((X**2).sum(axis=1) / d))
@@ -91,15 +94,15 @@ def ackley(X, xp=np):
     )
 
 
-def griewank(X, xp=np):
+def griewank(X: Array, xp: ModuleType = np) -> Array:
     return (X**2).sum(axis=1) / 4000.0 - xp.cos(X / xp.sqrt(_positions(X, xp))).prod(axis=1) + 1.0
 
 
-def _penalty(X, a, k, m, xp=np):
+def _penalty(X: Array, a: float, k: float, m: float, xp: ModuleType = np) -> Array:
     return (k * xp.where(X > a, (X - a) ** m, 0.0) + k * xp.where(X < -a, (-X - a) ** m, 0.0)).sum(axis=1)
 
 
-def penalized1(X, xp=np):
+def penalized1(X: Array, xp: ModuleType = np) -> Array:
     d = X.shape[1]
     Y = 1.0 + (X + 1.0) / 4.0
     inner = ((Y[:, :-1] - 1.0) ** 2 * (1.0 + 10.0 * xp.sin(math.pi * Y[:, 1:]) ** 2)).sum(axis=1)
@@ -107,7 +110,7 @@ def penalized1(X, xp=np):
     return math.pi / d * core + _penalty(X, 10.0, 100.0, 4, xp)
 
 
-def penalized2(X, xp=np):
+def penalized2(X: Array, xp: ModuleType = np) -> Array:
     inner = ((X[:, :-1] - 1.0) ** 2 * (1.0 + xp.sin(3.0 * math.pi * X[:, 1:]) ** 2)).sum(axis=1)
     last = (X[:, -1] - 1.0) ** 2 * (1.0 + xp.sin(2.0 * math.pi * X[:, -1]) ** 2)
     core = xp.sin(3.0 * math.pi * X[:, 0]) ** 2 + inner + last
@@ -177,7 +180,7 @@ def get(name: str, dim: int, shifted: bool = False, rotated: bool = False, seed:
     spec = SPECS[key]
     rng = np.random.default_rng(seed)
     noise = np.random.default_rng([seed, 7]) if key == "quartic" else None
-    base = make_quartic(noise) if key == "quartic" else spec.function
+    base = make_quartic(noise) if noise is not None else spec.function
     x_opt = np.full(dim, spec.x_opt)
     offset = np.zeros(dim)
     if shifted:
@@ -209,15 +212,16 @@ class Benchmark:
     checkpoint can tell one shifted problem from another.
     """
 
-    def __init__(self, key: str, base: Callable, x_opt, offset, rotation, noise=None,
-                 shift_seed: int | None = None, rotation_seed: int | None = None):
+    def __init__(self, key: str, base: Callable, x_opt: np.ndarray, offset: np.ndarray,
+                 rotation: np.ndarray | None, noise: np.random.Generator | None = None,
+                 shift_seed: int | None = None, rotation_seed: int | None = None) -> None:
         self.key, self.base, self.noise = key, base, noise
         self.shift_seed, self.rotation_seed = shift_seed, rotation_seed
         self.x_opt, self.offset, self.rotation = x_opt, offset, rotation
         self.centre = x_opt + offset
         self.__name__ = key
 
-    def __call__(self, X):
+    def __call__(self, X: np.ndarray) -> np.ndarray:
         if self.rotation is None and not self.offset.any():
             return self.base(X)
         if self.rotation is None:

@@ -36,12 +36,15 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from scpo.algorithms.base import check_number
 from scpo.observers import Observer
+
+if TYPE_CHECKING:  # annotations only: the engine imports this module
+    from scpo.engine import Optimizer
 
 __all__ = ["MaxTime", "Rule", "Stagnation", "StopRules", "Target", "TolF", "TolX", "make_rules", "step_size"]
 
@@ -157,14 +160,17 @@ def _tolerance(label: str, value: Any) -> float:
 def make_rules(target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
                max_time: float | None = None, stagnation: int | None = None) -> StopRules | None:
     """The rules set (validated: one-line ``ValueError`` naming the value), or ``None`` when none is."""
-    rules = [cls(value) for cls, value in ((Target, target), (MaxTime, max_time), (TolF, tol_f), (TolX, tol_x),
-                                           (Stagnation, stagnation)) if value is not None]
+    made: list[Rule | None] = [None if target is None else Target(target),
+                               None if max_time is None else MaxTime(max_time),
+                               None if tol_f is None else TolF(tol_f), None if tol_x is None else TolX(tol_x),
+                               None if stagnation is None else Stagnation(stagnation)]
+    rules = [rule for rule in made if rule is not None]
     return StopRules(rules) if rules else None
 
 
 # ---- step sizes
 
-def step_size(algorithm, state) -> Any | None:
+def step_size(algorithm: Any, state: Any) -> Any | None:
     """The algorithm's sampling step per coordinate as a share of the range (:meth:`Algorithm.step_size`),
     or ``None`` for algorithms without one (they move a population) and before the first tell."""
     return None if state is None else algorithm.step_size(state)
@@ -172,12 +178,12 @@ def step_size(algorithm, state) -> Any | None:
 
 # ---- whole-array helpers that work on numpy arrays and torch tensors alike
 
-def _is_tensor(value) -> bool:
+def _is_tensor(value: Any) -> bool:
     torch = sys.modules.get("torch")
     return torch is not None and torch.is_tensor(value)
 
 
-def _combine(previous, value, pick_max: bool):
+def _combine(previous: Any, value: Any, pick_max: bool) -> Any:
     if previous is None:
         return value
     if _is_tensor(value) or _is_tensor(previous):
@@ -197,7 +203,7 @@ def _host(values: list) -> list[float]:
     return stacked.cpu().tolist()
 
 
-def _population_spread(X):
+def _population_spread(X: Any) -> Any:
     """The largest per-coordinate standard deviation of a batch (a 0-d array or tensor: no device read)."""
     return (((X - X.mean(0)) ** 2).mean(0).max()) ** 0.5
 
@@ -207,7 +213,8 @@ class StopRules(Observer):
     the others at the end of every iteration (see the module's docstring)."""
 
     def __init__(self, rules: list[Rule]):
-        self.rules = {rule.key: rule for rule in rules}
+        # each rule's class has its own check() signature: the keys say which class
+        self.rules: dict[str, Any] = {rule.key: rule for rule in rules}
         self.low = self.high = self.spread = None  # the current iteration's reductions (device values on torch)
         self.width = None  # ub - lb in the population's array type
         self.bound = False
@@ -215,7 +222,7 @@ class StopRules(Observer):
     def __getitem__(self, key: str) -> Rule:
         return self.rules[key]
 
-    def bind(self, optimizer) -> None:
+    def bind(self, optimizer: Optimizer) -> None:
         """Settings that depend on the run: TolF's window length, what TolX measures."""
         if "tol_f" in self.rules:
             self.rules["tol_f"].length = 10 + math.ceil(30 * optimizer.problem.dim / optimizer.pop_size)
@@ -232,12 +239,12 @@ class StopRules(Observer):
         for key, rule in self.rules.items():
             rule.load(state.get(key, {}))
 
-    def _fire(self, optimizer, rule: Rule, message: str | None) -> bool:
+    def _fire(self, optimizer: Optimizer, rule: Rule, message: str | None) -> bool:
         if message is not None:
             optimizer.request_stop(message, rule.key)
         return message is not None
 
-    def on_evaluation(self, optimizer, candidates, fitness) -> None:
+    def on_evaluation(self, optimizer: Optimizer, candidates: Any, fitness: Any) -> None:
         if not self.bound:
             self.bind(optimizer)
         run = optimizer.run_state
@@ -255,7 +262,7 @@ class StopRules(Observer):
         if "max_time" in self.rules:
             self._fire(optimizer, self.rules["max_time"], self.rules["max_time"].check(optimizer.elapsed()))
 
-    def on_iteration(self, optimizer) -> None:
+    def on_iteration(self, optimizer: Optimizer) -> None:
         if not self.bound:
             self.bind(optimizer)
         wanted: dict[str, Any] = {}

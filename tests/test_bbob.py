@@ -1,6 +1,7 @@
 """`scpo benchmark --suite bbob`: COCO's functions and optimum, target runtimes, ECDF, aRT, resume, peers, bad input."""
 
 import csv
+import re
 import shutil
 import subprocess
 import sys
@@ -83,8 +84,66 @@ def test_rerun_resumes_and_a_torn_row_is_recomputed(must_show, tmp_path):
     assert resumed.ran == 1 and resumed.skipped == 11
     strip = [{k: v for k, v in r.items() if k != "wall_time_s"} for r in read_rows(copy / "results.csv")]
     assert strip == [{k: v for k, v in r.items() if k != "wall_time_s"} for r in read_rows(out / "results.csv")]
+    for algo in ("scpo", "cmaes"):  # the recomputed run's COCO folder replaced, not doubled ("-001")
+        runs = sorted(path.name for path in (copy / "coco" / algo).iterdir())
+        assert runs == sorted(path.name for path in (out / "coco" / algo).iterdir()) and len(runs) == 6
     with pytest.raises(ValueError, match="budget_multiplier"):
         run_bbob("scpo", "1", "5", "1", 300, out_dir=copy)
+
+
+def coco_trials(folder):
+    """{(function, instance): (evaluations, final precision)} of the trials in the .info files under ``folder``."""
+    trials = {}
+    for info in sorted(Path(folder).rglob("*.info")):
+        text = info.read_text()
+        assert "suite = 'bbob'" in text
+        function = int(re.search(r"funcId = (\d+)", text)[1])
+        for line in text.splitlines():
+            if line.startswith("data_"):
+                for trial in line.split(", ")[1:]:
+                    instance, rest = trial.split(":")
+                    evals, precision = rest.split("|")
+                    assert (function, int(instance)) not in trials
+                    trials[(function, int(instance))] = (int(evals), float(precision))
+    return trials
+
+
+def test_coco_data_holds_the_counted_evaluations(must_show):
+    """cocoex.Observer's data: one trial per run, with the run's counted evaluations and its precision."""
+    out, done = must_show
+    assert f"COCO data (cocoex.Observer) in {Path('bb') / 'coco'}" in done.stdout
+    rows = read_rows(out / "results.csv")
+    for algo in ("scpo", "cmaes"):
+        mine = {(int(r["function"]), int(r["instance"])): (int(r["nfev"]), float(r["precision"]))
+                for r in rows if r["algorithm"] == algo}
+        trials = coco_trials(out / "coco" / algo)
+        assert sorted(trials) == sorted(mine) and len(trials) == 6
+        for key, (evals, precision) in mine.items():
+            assert trials[key][0] == evals <= 1000  # CMA-ES stops at a whole population: 990
+            assert trials[key][1] == pytest.approx(precision, rel=0.06)  # the .info keeps 2 significant digits
+
+
+def test_coco_data_under_a_long_path(tmp_path):
+    """cocoex aborts the whole process on long paths ("coco_vstrdupf(): string is too long"): the observer
+    writes in a short temporary folder and the run's folder is moved under --out when it ends."""
+    out = tmp_path / ("x" * 150) / "bb"
+    result = run_bbob("random", "1", "2", "1", 20, out_dir=out)
+    assert result.coco.startswith("COCO data (cocoex.Observer)")
+    row = result.rows[0]
+    assert coco_trials(out / "coco" / "random") == {(1, 1): (row["nfev"], pytest.approx(row["precision"], rel=0.06))}
+
+
+@pytest.mark.slow
+def test_cocopp_postprocesses_the_coco_data(tmp_path):
+    """COCO's own post-processing reads our COCO data offline (it warns that its online archive is unreachable)."""
+    pytest.importorskip("cocopp", reason="needs the bbob extra: pip install 'scpo[bbob]'")
+    run_bbob("random", "1", "2", "1-2", 20, out_dir=tmp_path / "bb")
+    done = subprocess.run([sys.executable, "-m", "cocopp", "-o", str(tmp_path / "pp"), str(tmp_path / "bb" / "coco" /
+                                                                                         "random")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "pp" / "index.html").is_file()
+    assert [p for p in (tmp_path / "pp").iterdir() if p.is_dir() and p.name.startswith("random")]
 
 
 def test_optimum_is_cocos_and_functions_are_the_suites():

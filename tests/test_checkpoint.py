@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _children import child
+from _cli import invoke
 
 import scpo
 
@@ -73,9 +74,9 @@ def test_a_checkpoint_holding_pickled_objects_is_not_executed(tmp_path):
 def test_sigkilled_cli_run_resumes_to_the_same_result(tmp_path):
     args = ["optimize", "rastrigin", "--algo", "scpo", "--dim", "100", "--pop", "100", "--iters", "600",
             "--seed", "3", "--quiet"]
-    full = subprocess.run([SCPO, *args, "--out", "full", "--json", "full.json"], cwd=tmp_path, capture_output=True,
-                          timeout=300)
-    assert full.returncode == 0, full.stderr
+    # only the killed run needs a process of its own: the uninterrupted and the resumed runs are in-process
+    full = invoke(*args, "--out", "full", "--json", "full.json", cwd=tmp_path)
+    assert full.exit_code == 0, full.output
     ck = ["--out", "r", "--checkpoint", "ck", "--checkpoint-every", "25", "--json", "out.json"]
     with child([SCPO, *args, *ck], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as victim:
         deadline = time.time() + 60
@@ -85,8 +86,8 @@ def test_sigkilled_cli_run_resumes_to_the_same_result(tmp_path):
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
     assert not (tmp_path / "out.json").exists(), "run finished before the kill: make it longer"
-    resumed = subprocess.run([SCPO, *args, *ck, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
+    resumed = invoke(*args, *ck, "--resume", cwd=tmp_path)
+    assert resumed.exit_code == 0, resumed.output
     at = re.search(r"resumed from ck at iteration (\d+)/", resumed.stderr)
     assert at, resumed.stderr
     expected = json.loads((tmp_path / "full.json").read_text())

@@ -91,17 +91,19 @@ def test_bad_input_exits_2_with_one_line(tmp_path, case):
 
 
 def test_plot_overlays_runs_with_median_band(tmp_path):
-    for seed in ("0", "1", "2"):
-        run("optimize", "sphere", "--dim", "4", "--evals", "1500", "--seed", seed, "--out", f"s{seed}", "--quiet",
-            cwd=tmp_path)
-    run("optimize", "sphere", "--algo", "random", "--dim", "4", "--evals", "1500", "--out", "rnd", "--quiet",
-        cwd=tmp_path)
+    for seed in ("0", "1", "2"):  # the runs to plot, in-process; `scpo plot` below in a process of its own
+        made = invoke("optimize", "sphere", "--dim", "4", "--evals", "1500", "--seed", seed, "--out", f"s{seed}",
+                      "--quiet", cwd=tmp_path)
+        assert made.exit_code == 0, made.output
+    made = invoke("optimize", "sphere", "--algo", "random", "--dim", "4", "--evals", "1500", "--out", "rnd",
+                  "--quiet", cwd=tmp_path)
+    assert made.exit_code == 0, made.output
     done = run("plot", "s0", "s1", "s2", "rnd", "--out", "all.png", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "4 runs, 2 algorithms" in done.stdout
     assert (tmp_path / "all.png").read_bytes()[:4] == b"\x89PNG"
-    bad = run("plot", "nowhere", cwd=tmp_path)
-    assert bad.returncode == 2 and "nowhere" in bad.stderr and "Traceback" not in bad.stderr
+    bad = invoke("plot", "nowhere", cwd=tmp_path)
+    assert bad.exit_code == 2 and "nowhere" in bad.stderr and "Traceback" not in bad.output
 
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -114,13 +116,13 @@ def test_train_reports_beside_frequency_and_recommend_uses_the_saved_model(tmp_p
         if os.environ.get("CI") == "true":
             pytest.fail(f"tweet data missing in CI: {DATA}")
         pytest.skip("tweet data not available")
-    done = run("train", "apple", "--optimizer", "adam", "--epochs", "2", "--out", "model", "--json", "m.json",
-               cwd=tmp_path)  # 2 epochs: the report and the saved model are the subject, not the model's quality
-    assert done.returncode == 0, done.stderr
+    done = invoke("train", "apple", "--optimizer", "adam", "--epochs", "2", "--out", "model", "--json", "m.json",
+                  cwd=tmp_path)  # 2 epochs: the report and the saved model are the subject, not the model's quality
+    assert done.exit_code == 0, done.output
     report = json.loads((tmp_path / "m.json").read_text())
     assert 0 <= report["metrics"]["p@1"] <= 1 and 0 <= report["frequency_metrics"]["p@1"] <= 1
     assert "(frequency" in done.stdout
-    tagged = run("recommend", "model", "new iphone battery", "--k", "2", cwd=tmp_path)
+    tagged = run("recommend", "model", "new iphone battery", "--k", "2", cwd=tmp_path)  # a fresh process loads it
     assert tagged.returncode == 0, tagged.stderr
     assert tagged.stdout.count("#") == 2 and "new iphone battery" in tagged.stdout
     for args in (["train", "nowhere.csv"], ["train", "--model", "nope"], ["recommend", "nodir", "hi"]):
@@ -136,8 +138,8 @@ def test_train_population_options_checked_before_loading(tmp_path):
 def test_benchmark_command_writes_40_rows_and_resumes(tmp_path):
     args = ["benchmark", "--algos", "scpo,sca,po,random", "--problems", "sphere,rastrigin", "--dim", "10",
             "--runs", "5", "--evals", "1000", "--seed", "0", "--out", "D"]
-    first = run(*args, cwd=tmp_path)  # the user's command in a process of its own; the re-runs below in-process
-    assert first.returncode == 0, first.stderr
+    first = invoke(*args, cwd=tmp_path)  # in-process: the command in a process of its own is the Ctrl-C test's
+    assert first.exit_code == 0, first.output
     results = (tmp_path / "D" / "results.csv").read_text()
     assert len(results.strip().splitlines()) == 41
     summary = (tmp_path / "D" / "summary.md").read_text()

@@ -114,8 +114,8 @@ def test_sigterm_ends_benchmark_keeping_finished_rows(tmp_path):
     assert len(lines) >= 2 and all(len(line.split(",")) == len(lines[0].split(",")) for line in lines)
 
 
-def test_sigterm_ends_train_with_the_best_weights_and_exit_143(apple_corpus, tmp_path):
-    args = [SCPO, "train", "apple", "--top-k", "3", "--threads", "1", "--optimizer", "scpo", "--evals",
+def test_sigterm_ends_train_with_the_best_weights_and_exit_143(small_tweets, tmp_path):
+    args = [SCPO, "train", small_tweets, "--top-k", "3", "--threads", "1", "--optimizer", "scpo", "--evals",
             "10000000", "--out", "m", "--json", "m.json"]
     with child(args, cwd=tmp_path, **PIPES) as victim:
         assert " evals  best " in victim.stderr.readline()  # training runs
@@ -153,9 +153,9 @@ def test_sigterm_stops_adam_after_the_current_step_as_terminated():
     assert after is unhandled  # the previous handler is back
 
 
-def test_sigterm_ends_train_benchmark_keeping_finished_rows(apple_corpus, tmp_path):
+def test_sigterm_ends_train_benchmark_keeping_finished_rows(small_tweets, tmp_path):
     results = tmp_path / "tb" / "results.csv"
-    args = [SCPO, "train-benchmark", "apple", "--optimizers", "scpo", "--seeds", "1", "--evals", "10000000",
+    args = [SCPO, "train-benchmark", small_tweets, "--optimizers", "scpo", "--seeds", "1", "--evals", "10000000",
             "--top-k", "3", "--out", "tb", "--quiet"]
     with child(args, cwd=tmp_path, **PIPES) as victim:
         wait_for(lambda: results.exists() and len(results.read_text().splitlines()) >= 2)  # frequency: scpo runs

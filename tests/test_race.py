@@ -21,11 +21,6 @@ from networks.training import train_adam, train_population
 SCPO = shutil.which("scpo", path=str(Path(sys.executable).parent)) or shutil.which("scpo")
 
 
-def run(*args, cwd, timeout=120):
-    assert SCPO, "the scpo console script is not installed (pip install -e .)"
-    return subprocess.run([SCPO, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
 # ---------------------------------------------------------------------------- optimizer entries
 
 
@@ -119,11 +114,11 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def test_train_benchmark_writes_three_files_resumes_and_refuses_other_settings(apple_corpus, tmp_path):
-    args = ["train-benchmark", "apple", "--optimizers", "adam,scpo,snes", "--seeds", "2", "--evals", "200",
+def test_train_benchmark_writes_three_files_resumes_and_refuses_other_settings(small_tweets, tmp_path):
+    args = ["train-benchmark", small_tweets, "--optimizers", "adam,scpo,snes", "--seeds", "2", "--evals", "200",
             "--epochs", "2", "--top-k", "3", "--out", "tb", "--quiet"]
-    done = run(*args, cwd=tmp_path)  # the user's command in a process of its own; the re-runs below in-process
-    assert done.returncode == 0, done.stderr
+    done = invoke(*args, cwd=tmp_path)  # in-process: the command in a process of its own is the Ctrl-C test's
+    assert done.exit_code == 0, done.output
     out = tmp_path / "tb"
     assert {"results.csv", "curves.png", "summary.md", "config.json"} <= {p.name for p in out.iterdir()}
     rows = _rows(out / "results.csv")
@@ -168,8 +163,8 @@ def test_bad_optimizers_exit_2_with_one_line_before_any_work(tmp_path, optimizer
     assert not (tmp_path / "tb").exists()
 
 
-def test_ctrl_c_exits_130_and_keeps_finished_rows(apple_corpus, tmp_path):
-    args = [SCPO, "train-benchmark", "apple", "--optimizers", "adam,scpo", "--seeds", "1", "--evals", "100000",
+def test_ctrl_c_exits_130_and_keeps_finished_rows(small_tweets, tmp_path):
+    args = [SCPO, "train-benchmark", small_tweets, "--optimizers", "adam,scpo", "--seeds", "1", "--evals", "100000",
             "--epochs", "2", "--top-k", "3", "--out", "tb", "--quiet"]  # Adam's row at once; scpo runs to the stop
     results = tmp_path / "tb" / "results.csv"
     with child(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as victim:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from _children import child
+from _cli import invoke
 
 from networks.resnet import DeepResNet
 from networks.training import torch_threads, train_adam, train_population
@@ -146,9 +147,11 @@ def test_checkpoint_flags_are_checked_before_any_work(tmp_path):
 
 
 def test_sigkilled_train_resumes_to_the_same_weights_and_metrics(tmp_path, corpus):
-    args = [*SMALL, "--optimizer", "scpo", "--evals", "1000", "--out", "m"]
-    full = scpo_train(*args, "--json", "full.json", cwd=tmp_path)
-    assert full.returncode == 0, full.stderr
+    # pop 16: 30 short iterations, a checkpoint after each; only the killed run needs a process of its own,
+    # the uninterrupted and the resumed runs are the same command in-process
+    args = [*SMALL, "--optimizer", "scpo", "--pop", "16", "--evals", "480", "--out", "m"]
+    full = invoke("train", *args, "--json", "full.json", cwd=tmp_path)
+    assert full.exit_code == 0, full.output
     (tmp_path / "m").rename(tmp_path / "full")
     ck = ["--checkpoint", "ck", "--checkpoint-every", "1", "--json", "out.json"]
     with child([SCPO, "train", *args, *ck], cwd=tmp_path, stdout=subprocess.DEVNULL,
@@ -160,8 +163,8 @@ def test_sigkilled_train_resumes_to_the_same_weights_and_metrics(tmp_path, corpu
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
     assert not (tmp_path / "out.json").exists(), "run finished before the kill: make it longer"
-    resumed = scpo_train(*args, *ck, "--resume", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr
+    resumed = invoke("train", *args, *ck, "--resume", cwd=tmp_path)
+    assert resumed.exit_code == 0, resumed.output
     assert "resumed from ck at iteration" in resumed.stderr
     expected = json.loads((tmp_path / "full.json").read_text())
     got = json.loads((tmp_path / "out.json").read_text())
@@ -173,10 +176,10 @@ def test_sigkilled_train_resumes_to_the_same_weights_and_metrics(tmp_path, corpu
 
 
 @pytest.mark.parametrize("optimizer, unit", [("scpo", "evals"), ("adam", "epochs")])
-def test_ctrl_c_stops_train_cleanly_after_plain_progress_lines(tmp_path, corpus, optimizer, unit):
+def test_ctrl_c_stops_train_cleanly_after_plain_progress_lines(tmp_path, small_tweets, optimizer, unit):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    args = [*SMALL, "--optimizer", optimizer, "--evals", "10000000", "--epochs", "100000", "--out", "m",
-            "--json", "m.json", "--checkpoint", "ck"]
+    args = [small_tweets, *SMALL[1:], "--optimizer", optimizer, "--evals", "10000000", "--epochs", "100000",
+            "--out", "m", "--json", "m.json", "--checkpoint", "ck"]
     with child([SCPO, "train", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                text=True, env=env) as victim:
         first = victim.stderr.readline()  # stderr is a pipe: plain progress lines, the first at once
@@ -193,9 +196,9 @@ def test_ctrl_c_stops_train_cleanly_after_plain_progress_lines(tmp_path, corpus,
     assert not [p for p in tmp_path.rglob(".*")]  # no temporary files left
 
 
-def test_a_second_ctrl_c_exits_train_at_once_without_half_written_files(tmp_path, corpus):
+def test_a_second_ctrl_c_exits_train_at_once_without_half_written_files(tmp_path, small_tweets):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    args = [*SMALL, "--optimizer", "scpo", "--evals", "10000000", "--out", "m", "--json", "m.json",
+    args = [small_tweets, *SMALL[1:], "--optimizer", "scpo", "--evals", "10000000", "--out", "m", "--json", "m.json",
             "--checkpoint", "ck", "--checkpoint-every", "1"]
     with child([SCPO, "train", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                text=True, env=env) as victim:

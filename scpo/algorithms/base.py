@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import inspect
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+Array = Any  # the backend's arrays: numpy's, or torch tensors (the torch backend)
 REGISTRY: dict[str, type[Algorithm]] = {}
+A = TypeVar("A", bound="Algorithm")
 
 
 def register(cls: type[Algorithm]) -> type[Algorithm]:
@@ -48,11 +50,11 @@ class Context:
     """
 
     rng: np.random.Generator
-    lb: np.ndarray
-    ub: np.ndarray
+    lb: Array
+    ub: Array
     max_iter: int  # T, counted as the algorithm's reference code counts it
     t: int = 1  # the iteration being computed, 1-based
-    best_x: np.ndarray | None = None
+    best_x: Array | None = None
     best_f: float = np.inf
 
 
@@ -88,6 +90,7 @@ class Algorithm:
     distribution: ClassVar[bool] = False
     x0_unit: np.ndarray | None = None  # the start point in the unit box (for_start), None: the default
     step_unit: np.ndarray | None = None  # the initial per-coordinate step in the unit box, None: the default
+    options: dict[str, Any]  # what create() made it with (a checkpoint names them); absent on a direct construction
 
     def population_size(self, pop_size: int | None, dim: int | None = None) -> int:
         """N for a requested ``pop_size`` (None: the default, which may depend on ``dim``)."""
@@ -99,7 +102,7 @@ class Algorithm:
         """This algorithm with every setting that depends on the population size resolved (self if none)."""
         return self
 
-    def for_start(self, x0: np.ndarray | None, step: np.ndarray | None) -> Algorithm:
+    def for_start(self: A, x0: np.ndarray | None, step: np.ndarray | None) -> A:
         """This algorithm starting its mean at ``x0`` with per-coordinate step ``step`` (both in the unit box,
         ``(D,)`` numpy, ``None``: the default): distribution algorithms only (the engine's ``x0=``/``sigma0=``;
         population algorithms get an initial population around ``x0`` instead)."""
@@ -199,7 +202,7 @@ def replaced(X: np.ndarray, fitness: np.ndarray, indices, X_new, fitness_new) ->
     return X, fitness
 
 
-def resolved_copy(algorithm: Algorithm, **settings: Any) -> Algorithm:
+def resolved_copy(algorithm: A, **settings: Any) -> A:
     """A shallow copy of ``algorithm`` with ``settings`` set: the original stays as the user made it."""
     twin = copy.copy(algorithm)
     twin.__dict__.update(settings)

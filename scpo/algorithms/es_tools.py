@@ -16,13 +16,14 @@ point's fitness.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from scpo.algorithms.base import Context, check_positive_int
 
-STARTS = ("center", "mean", "best")
+Start = Literal["center", "mean", "best"]  # where the mean starts (the init option)
+STARTS: tuple[str, ...] = get_args(Start)
 
 
 def default_population(dim: int, even: bool = False) -> int:
@@ -154,7 +155,8 @@ def centered_ranks(fitness, xp=np):
     return (below + up_to - 1) * like(np.array(0.5 / (n - 1)), fitness, xp) - 0.5
 
 
-SHAPINGS = ("centered", "raw", "normalized")  # fitness shaping of the evolution strategies (fitness_shaping=)
+Shaping = Literal["centered", "raw", "normalized"]  # fitness shaping of the evolution strategies
+SHAPINGS: tuple[str, ...] = get_args(Shaping)
 
 
 def finite_fitness(fitness, xp=np):

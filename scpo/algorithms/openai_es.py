@@ -51,7 +51,7 @@ class OpenAIESState:
     sigma: np.ndarray | None = None  # (D,) per-coordinate step from Optimizer(sigma0=); None: the option's
 
 
-def openai_es_gradient(eps, fitness, sigma: float, xp=np, shaping: str = "centered"):
+def openai_es_gradient(eps, fitness, sigma: float | np.ndarray, xp=np, shaping: str = "centered"):
     """``1 / (N sigma) sum_i r_i eps_i`` over the mirrored population ``[eps, -eps]``."""
     ranks = es.shape_fitness(fitness, shaping, xp)
     half = eps.shape[0]
@@ -73,7 +73,7 @@ class OpenAIES(Algorithm):
 
     def __init__(self, sigma: float = 0.002, learning_rate: float = 0.001, optimizer: Literal["adam", "sgd"] = "adam",
                  momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999, weight_decay: float = 0.0,
-                 init: Literal[es.STARTS] = "center", fitness_shaping: Literal[es.SHAPINGS] = "centered"):
+                 init: es.Start = "center", fitness_shaping: es.Shaping = "centered"):
         self.sigma = es.check_number("sigma", sigma, 0.0, 1.0)
         self.fitness_shaping = es.check_choice("fitness_shaping", fitness_shaping, es.SHAPINGS)
         self.learning_rate = es.check_number("learning_rate", learning_rate)

@@ -85,8 +85,8 @@ class PGPE(Algorithm):
     def __init__(self, sigma0: float = 0.1, optimizer: Literal["clipup", "adam"] = "adam",
                  learning_rate: float | None = None, max_speed: float | None = None, momentum: float = 0.9,
                  stdev_learning_rate: float = 0.2, stdev_max_change: float = 0.2, beta1: float = 0.9,
-                 beta2: float = 0.999, init: Literal[es.STARTS] = "center",
-                 fitness_shaping: Literal[es.SHAPINGS] = "centered", weight_decay: float = 0.0):
+                 beta2: float = 0.999, init: es.Start = "center",
+                 fitness_shaping: es.Shaping = "centered", weight_decay: float = 0.0):
         self.sigma0 = es.check_number("sigma0", sigma0, 0.0, 1.0)
         self.fitness_shaping = es.check_choice("fitness_shaping", fitness_shaping, es.SHAPINGS)
         self.weight_decay = es.check_number("weight_decay", weight_decay, 0.0, low_open=False)

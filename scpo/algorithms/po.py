@@ -113,6 +113,13 @@ class PO(Algorithm):
         self.parties, self.lambda_max = parties, float(lambda_max)
         self.reference_switch_bug = check_bool("reference_switch_bug", reference_switch_bug)
 
+    @property
+    def n_parties(self) -> int:
+        """``parties`` once resolved (:meth:`for_population`, before any step): what the steps use."""
+        if self.parties is None:
+            raise ValueError(f"{self.name}: parties is unresolved; call for_population(pop_size) first")
+        return self.parties
+
     def population_size(self, pop_size: int | None, dim: int | None = None) -> int:
         if pop_size is None:
             return (self.parties or 8) ** 2
@@ -146,7 +153,7 @@ class PO(Algorithm):
         return self._form_government(replace(state, X=X_new, fitness=f_new))
 
     def iterations(self, pop_size, max_iter, max_evals) -> int:
-        per_iteration = pop_size + self.parties  # election + parliamentary affairs
+        per_iteration = pop_size + self.n_parties  # election + parliamentary affairs
         from_evals = None if max_evals is None else int(round(max_evals / per_iteration))
         return _budget(max_iter, from_evals, max_evals, per_iteration)
 
@@ -155,7 +162,7 @@ class PO(Algorithm):
         return self._form_government(state)
 
     def _form_government(self, state: POState) -> POState:
-        n = self.parties
+        n = self.n_parties
         by_party = state.fitness.reshape(n, n)  # row = party, column = constituency
         leader_idx = np.arange(n) * n + np.argmin(by_party, axis=1)
         winner_idx = np.argmin(by_party, axis=0) * n + np.arange(n)
@@ -178,7 +185,7 @@ class PO(Algorithm):
         return replace(state, X=X, fitness=f, phase="campaign"), True
 
     def _campaign(self, state: POState, ctx: Context) -> np.ndarray:
-        n, N = self.parties, state.X.shape[0]
+        n, N = self.n_parties, state.X.shape[0]
         improved = (state.fitness_last >= state.fitness)[:, None]
         agents = np.arange(N)
         winners = state.X[state.winner_idx]  # copied before the first stage moves them
@@ -195,7 +202,7 @@ class PO(Algorithm):
         return campaign_move(X, Q, centres, improved, ctx.rng.random(X.shape))
 
     def _parliament(self, state: POState, ctx: Context) -> np.ndarray:
-        n = self.parties
+        n = self.n_parties
         winners = state.X[state.winner_idx]
         other = (np.arange(n) + ctx.rng.integers(1, n, size=n)) % n
         target = winners[other]

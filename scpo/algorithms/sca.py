@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -16,7 +16,8 @@ class SCAState:
     fitness: np.ndarray  # (N,)
 
 
-VARIANTS = ("published", "invariant")
+Variant = Literal["published", "invariant"]
+VARIANTS: tuple[str, ...] = get_args(Variant)
 
 
 def sca_move(X, destination, r1, r2, r3, r4, xp=np, invariant=False):
@@ -58,7 +59,7 @@ class SCA(Algorithm):
     name = "sca"
     initial_counts_as_iteration = True  # SCA.m: t = 2..T after the initial evaluation
 
-    def __init__(self, a: float = 2.0, greedy: bool = False, variant: Literal[VARIANTS] = "published"):
+    def __init__(self, a: float = 2.0, greedy: bool = False, variant: Variant = "published"):
         if not np.isfinite(check_number("a", a)) or a <= 0:
             raise ValueError(f"a must be a positive number, got {a!r}")
         if variant not in VARIANTS:

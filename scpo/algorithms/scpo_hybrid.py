@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -10,7 +10,8 @@ from scpo.algorithms.base import Context, check_number, register
 from scpo.algorithms.po import PO, campaign_move
 
 DENOMINATOR_GUARD = 1e-8
-VARIANTS = ("derived", "printed", "invariant")
+Variant = Literal["derived", "printed", "invariant"]
+VARIANTS: tuple[str, ...] = get_args(Variant)
 
 
 def scpo_case1(centre, best, r, d1, d2, d3, d4, printed=False, xp=np):
@@ -75,7 +76,7 @@ class SCPO(PO):
     name = "scpo"
 
     def __init__(self, parties: int | None = None, lambda_max: float = 1.0, reference_switch_bug: bool = False,
-                 a: float = 2.0, variant: Literal[VARIANTS] = "derived"):
+                 a: float = 2.0, variant: Variant = "derived"):
         super().__init__(parties, lambda_max, reference_switch_bug)
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(map(repr, VARIANTS))}, got {variant!r}")

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
@@ -107,7 +106,7 @@ class SepCMAES(Algorithm):
     distribution = True
     xp = np
 
-    def __init__(self, sigma0: float = 0.3, init: Literal[es.STARTS] = "center"):
+    def __init__(self, sigma0: float = 0.3, init: es.Start = "center"):
         self.sigma0 = es.check_number("sigma0", sigma0, 0.0, 1.0)
         self.init_how = es.check_choice("init", init, es.STARTS)
 

@@ -32,14 +32,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from scpo.algorithms import es_tools as es
 from scpo.algorithms.base import Algorithm, Context, register
 
-SHAPINGS = ("nes", *es.SHAPINGS)
+Shaping = Literal["nes", "centered", "raw", "normalized"]  # "nes": the paper's utilities
+SHAPINGS: tuple[str, ...] = get_args(Shaping)
 
 
 @dataclass
@@ -83,7 +84,7 @@ class SNES(Algorithm):
     xp = np
 
     def __init__(self, sigma0: float = 0.1, eta_mu: float = 1.0, eta_sigma: float | None = None,
-                 init: Literal[es.STARTS] = "center", fitness_shaping: Literal[SHAPINGS] = "nes",
+                 init: es.Start = "center", fitness_shaping: Shaping = "nes",
                  weight_decay: float = 0.0):
         self.sigma0 = es.check_number("sigma0", sigma0, 0.0, 1.0)
         self.fitness_shaping = es.check_choice("fitness_shaping", fitness_shaping, SHAPINGS)

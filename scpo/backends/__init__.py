@@ -66,6 +66,9 @@ def get(backend: str | Backend = "numpy", device: str = "cpu", dtype: str = "flo
         from scpo.backends.numba_backend import NumbaBackend
 
         return NumbaBackend(device, dtype, draws)
+    from scpo.extras import require
+
+    require("torch", "backend='torch'")  # without the nn extra: one line naming it, not "No module named 'torch'"
     from scpo.backends.torch_backend import TorchBackend
 
     return TorchBackend(device, dtype, draws, step)

@@ -23,10 +23,11 @@ import copy
 import time
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Any
 
 import numpy as np
 
-from scpo.algorithms.base import Context
+from scpo.algorithms.base import Algorithm, Context
 from scpo.algorithms.cmaes import CMAES
 from scpo.algorithms.de import DE
 from scpo.algorithms.openai_es import OpenAIES
@@ -101,7 +102,8 @@ class NumbaBackend(Backend):
                              "use backend='numpy' or 'torch'")
         return adapt_by_type(algorithm, ADAPTED, self.name)
 
-    def initial_population(self, ctx: NumbaContext, shape):
+    def initial_population(self: Backend, ctx: Context, shape: tuple[int, int]) -> np.ndarray:
+        assert isinstance(ctx, NumbaContext)  # made by context() (the torch backend passes ctx.numba())
         if not ctx.native:
             return ctx.rng.uniform(ctx.lb, ctx.ub, shape).astype(ctx.dtype, copy=False)
         out = ctx.buffer(shape)
@@ -161,7 +163,8 @@ def _sca_draws(ctx, shape, greedy):
 
 
 class NumbaSCA(SCA):
-    def ask(self, state: SCAState, ctx: NumbaContext) -> np.ndarray:
+    def ask(self: SCA, state: SCAState, ctx: Context) -> np.ndarray:  # self: SCA, the torch backend's too
+        assert isinstance(ctx, NumbaContext)
         X, out = state.X, ctx.buffer(state.X.shape)
         r1 = self.a - ctx.t * self.a / ctx.max_iter
         if ctx.native:
@@ -171,7 +174,9 @@ class NumbaSCA(SCA):
             launch(K.sca_drawn, X.size, X, ctx.best_x, r1, *draws, ctx.lb, ctx.ub, self.greedy, out)
         return out
 
-    def tell(self, state: SCAState, candidates, fitness, ctx: NumbaContext):
+    def tell(self: SCA, state: SCAState, candidates: np.ndarray, fitness: np.ndarray,
+             ctx: Context) -> tuple[SCAState, bool]:
+        assert isinstance(ctx, NumbaContext)
         if not self.greedy:
             ctx.release(state.X)
             return SCAState(candidates, fitness), True
@@ -181,17 +186,18 @@ class NumbaSCA(SCA):
         return SCAState(state.X, np.where(better, fitness, state.fitness)), True
 
 
-class _Campaign:
+class _Campaign(PO):
     """PO's generation as kernels: campaign + switching in one pass, parliament in another."""
 
-    def _campaign(self, state: POState, ctx: NumbaContext) -> np.ndarray:
-        n, X = self.parties, state.X
+    def _campaign(self: PO, state: POState, ctx: Context) -> np.ndarray:  # self: PO, the torch backend's too
+        assert isinstance(ctx, NumbaContext)
+        n, X = self.n_parties, state.X
         improved = state.fitness_last >= state.fitness
         winners = X[state.winner_idx]  # copied before the campaign moves anybody
         scpo = isinstance(self, SCPO)
-        d1 = self.a - ctx.t * self.a / ctx.max_iter if scpo else 0.0
-        printed = scpo and self.variant == "printed"
-        draws = None if ctx.native else [self._stage_draws(ctx, X.shape, scpo) for _ in range(2)]
+        d1 = self.a - ctx.t * self.a / ctx.max_iter if isinstance(self, SCPO) else 0.0
+        printed = isinstance(self, SCPO) and self.variant == "printed"
+        draws = None if ctx.native else [_Campaign._stage_draws(ctx, X.shape, scpo) for _ in range(2)]
         psr = (1 - (ctx.t - 1) / ctx.max_iter) * self.lambda_max
         moving = ctx.rng.random(len(X)) < psr
         offsets = ctx.rng.integers(1, n, size=len(X))
@@ -203,12 +209,13 @@ class _Campaign:
         elif ctx.native:
             launch(K.po_campaign_counter, X.size, *common, ctx.call_key(CAMPAIGN), out)
         else:
+            assert draws is not None
             (r_a, sc_a), (r_b, sc_b) = draws
             launch(K.campaign_drawn, X.size, *common, r_a, r_b, sc_a, sc_b, scpo, ctx.best_x, d1, printed, out)
         return out
 
     @staticmethod
-    def _stage_draws(ctx, shape, scpo):
+    def _stage_draws(ctx: NumbaContext, shape: tuple[int, ...], scpo: bool) -> tuple[np.ndarray, np.ndarray]:
         r = ctx.rng.random(shape)
         if not scpo:
             return r, NONE3
@@ -217,8 +224,9 @@ class _Campaign:
         d4 = ctx.rng.random(shape)
         return r, np.stack([d2, d3, d4])
 
-    def _parliament(self, state: POState, ctx: NumbaContext) -> np.ndarray:
-        n, D = self.parties, state.X.shape[1]
+    def _parliament(self: PO, state: POState, ctx: Context) -> np.ndarray:
+        assert isinstance(ctx, NumbaContext)
+        n, D = self.n_parties, state.X.shape[1]
         other = (np.arange(n) + ctx.rng.integers(1, n, size=n)) % n
         out = np.empty((n, D), state.X.dtype)
         if ctx.native:  # r drawn in the kernel, the winners read in place: one pass
@@ -229,15 +237,23 @@ class _Campaign:
             launch(K.parliament, out.size, state.X[state.winner_idx], other, r, ctx.lb, ctx.ub, out)
         return out
 
-    def tell(self, state: POState, candidates, fitness, ctx: NumbaContext):
+    def tell(self, state: POState, candidates: np.ndarray, fitness: np.ndarray,
+             ctx: Context) -> tuple[POState, bool]:
+        assert isinstance(ctx, NumbaContext)
         if state.phase == "campaign":
             if state.X_last is not state.X:
                 ctx.release(state.X_last)
             return super().tell(state, candidates, fitness, ctx)
-        better = fitness < state.fitness[state.winner_idx]  # in place: these arrays are the state's own
-        rows = state.winner_idx[better]
-        state.X[rows], state.fitness[rows] = candidates[better], fitness[better]
-        return replace(state, phase="campaign"), True
+        return parliament_tell(state, candidates, fitness)
+
+
+def parliament_tell(state: POState, candidates: np.ndarray, fitness: np.ndarray) -> tuple[POState, bool]:
+    """PO's parliament told: a winner replaced where the candidate is better (numpy arrays, written in place:
+    they are the state's own)."""
+    better = fitness < state.fitness[state.winner_idx]
+    rows = state.winner_idx[better]
+    state.X[rows], state.fitness[rows] = candidates[better], fitness[better]
+    return replace(state, phase="campaign"), True
 
 
 class NumbaPO(_Campaign, PO):
@@ -249,7 +265,8 @@ class NumbaSCPO(_Campaign, SCPO):
 
 
 class NumbaRandom(RandomSearch):
-    def ask(self, pop_size: int, ctx: NumbaContext) -> np.ndarray:
+    def ask(self: RandomSearch, pop_size: int, ctx: Context) -> np.ndarray:
+        assert isinstance(ctx, NumbaContext)
         shape = (pop_size, ctx.lb.size)
         if not ctx.native:
             return ctx.rng.uniform(ctx.lb, ctx.ub, shape).astype(ctx.dtype, copy=False)
@@ -257,19 +274,21 @@ class NumbaRandom(RandomSearch):
         launch(K.fill_uniform, out.size, ctx.call_key(STEP), ctx.lb, ctx.ub, out)
         return out
 
-    def tell(self, pop_size: int, candidates, fitness, ctx: NumbaContext):
+    def tell(self, pop_size: int, candidates: np.ndarray, fitness: np.ndarray, ctx: Context) -> tuple[int, bool]:
+        assert isinstance(ctx, NumbaContext)
         ctx.release(candidates)
         return pop_size, True
 
 
-class _OnNumpyArrays:
+class _OnNumpyArrays(Algorithm):
     """An algorithm whose update is its numpy reference code, run as it is on numba's arrays (which are
     numpy): its candidates are cast to the run's dtype. Its draws come from the run's numpy Generator as
     on the numpy backend; the uniform initial population comes from this backend's kernels, so a distribution
     algorithm (no initial population) gives the numpy run for a seed (to float32 rounding in float32) and a
     population algorithm does not. The fused counter-based kernels are SCA's, PO's, SCPO's and random search's."""
 
-    def ask(self, state, ctx: NumbaContext) -> np.ndarray:
+    def ask(self, state: Any, ctx: Context) -> np.ndarray:
+        assert isinstance(ctx, NumbaContext)  # made by NumbaBackend.context()
         return np.asarray(super().ask(state, ctx), dtype=ctx.dtype)
 
 
@@ -277,5 +296,5 @@ def _on_numpy_arrays(cls: type) -> type:
     return type(f"Numba{cls.__name__}", (_OnNumpyArrays, cls), {})
 
 
-ADAPTED = {SCA: NumbaSCA, PO: NumbaPO, SCPO: NumbaSCPO, RandomSearch: NumbaRandom,
-           **{cls: _on_numpy_arrays(cls) for cls in (PSO, DE, CMAES, OpenAIES, SNES, PGPE, SepCMAES)}}
+ADAPTED: dict[type, type] = {SCA: NumbaSCA, PO: NumbaPO, SCPO: NumbaSCPO, RandomSearch: NumbaRandom,
+                             **{cls: _on_numpy_arrays(cls) for cls in (PSO, DE, CMAES, OpenAIES, SNES, PGPE, SepCMAES)}}

@@ -100,7 +100,8 @@ class Backend:
             return None
         mask = problem.integrality
         scale = np.where(mask, (problem.ub - problem.lb + 1) / (problem.ub - problem.lb), 1.0)
-        return Rounding(*(self.constant(a) for a in (mask, problem.lb, problem.ub, scale)), xp=self.array_module)
+        mask, lb, ub, scale = (self.constant(a) for a in (mask, problem.lb, problem.ub, scale))
+        return Rounding(mask, lb, ub, scale, xp=self.array_module)
 
     array_module = np
 

@@ -32,7 +32,7 @@ def set_threads(threads: int | None) -> None:
         return
     import numba
 
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(min(threads, int(vars(numba.config)["NUMBA_NUM_THREADS"])))  # the pool's size
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 import torch
 
-from scpo.algorithms.base import Context
+from scpo.algorithms.base import Algorithm, Context
 from scpo.algorithms.cmaes import CMAES
 from scpo.algorithms.de import DE, DEState
 from scpo.algorithms.openai_es import OpenAIES
@@ -49,7 +49,15 @@ from scpo.algorithms.scpo_hybrid import SCPO, case1_update
 from scpo.algorithms.sep_cmaes import SepCMAES
 from scpo.algorithms.snes import SNES
 from scpo.backends import torch_problems
-from scpo.backends.numba_backend import NumbaBackend, NumbaContext, NumbaRandom, NumbaSCA, _Campaign, run_key
+from scpo.backends.numba_backend import (
+    NumbaBackend,
+    NumbaContext,
+    NumbaRandom,
+    NumbaSCA,
+    _Campaign,
+    parliament_tell,
+    run_key,
+)
 from scpo.backends.reference import Backend, Evaluator, adapt_by_type
 from scpo.problem import ObjectiveError
 from scpo.problems import Benchmark
@@ -92,6 +100,7 @@ class TorchContext(Context):
     def uniform(self, shape) -> torch.Tensor:
         if self.native:
             return self.random(shape).mul_(self.ub - self.lb).add_(self.lb)
+        assert self.lb_np is not None and self.ub_np is not None  # set by TorchBackend.context
         return self.tensor(self.rng.uniform(self.lb_np, self.ub_np, shape))
 
     def normal(self, shape) -> torch.Tensor:
@@ -138,7 +147,8 @@ class TorchBackend(Backend):
     def adapt(self, algorithm):
         return adapt_by_type(algorithm, ADAPTED, self.name)
 
-    def initial_population(self, ctx: TorchContext, shape):
+    def initial_population(self, ctx: Context, shape: tuple[int, int]) -> torch.Tensor:
+        assert isinstance(ctx, TorchContext)  # made by context()
         if ctx.step == "fused":  # the numba backend's draws: the same run as backend="numba" for a seed
             return torch.from_numpy(NumbaBackend.initial_population(self, ctx.numba(), shape))
         return ctx.uniform(shape)
@@ -152,10 +162,10 @@ class TorchBackend(Backend):
         from scpo.backends import numba_backend
 
         base = next((cls for cls in type(algorithm).__mro__ if cls in numba_backend.ADAPTED), None)
-        if not _fused(algorithm, TorchContext(None, None, None, 0, step=self.step)) or base is None:
+        if not _fused(algorithm, TorchContext(np.random.default_rng(0), None, None, 0, step=self.step)) or base is None:
             return 0.0
         start = time.perf_counter()
-        twin = object.__new__(numba_backend.ADAPTED[base])
+        twin: Algorithm = object.__new__(numba_backend.ADAPTED[base])
         twin.__dict__.update(algorithm.__dict__)
         numba_backend.warm_run(NumbaBackend("cpu", self.dtype), twin.for_population(4), problem, None,
                                np.dtype(self.dtype).type)
@@ -281,7 +291,8 @@ def _fused(algorithm, ctx: TorchContext) -> bool:
 
 
 class TorchSCA(SCA):
-    def ask(self, state: SCAState, ctx: TorchContext) -> torch.Tensor:
+    def ask(self, state: SCAState, ctx: Context) -> torch.Tensor:
+        assert isinstance(ctx, TorchContext)
         if _fused(self, ctx):
             return torch.from_numpy(NumbaSCA.ask(self, as_numpy(state), ctx.numba()))
         shape = tuple(state.X.shape)
@@ -295,7 +306,9 @@ class TorchSCA(SCA):
         outside = (moved < ctx.lb) | (moved > ctx.ub)
         return torch.where(outside, ctx.uniform(shape), moved)
 
-    def tell(self, state: SCAState, candidates, fitness, ctx: TorchContext):
+    def tell(self, state: SCAState, candidates: torch.Tensor, fitness: torch.Tensor,
+             ctx: Context) -> tuple[SCAState, bool]:
+        assert isinstance(ctx, TorchContext)
         if _fused(self, ctx):
             state, done = NumbaSCA.tell(self, as_numpy(state), candidates.numpy(), fitness.numpy(), ctx.numba())
             return as_tensors(state), done
@@ -306,30 +319,32 @@ class TorchSCA(SCA):
         return SCAState(X, torch.where(better, fitness, state.fitness)), True
 
 
-class _TorchPO:
+class _TorchPO(PO):
     """PO's generation on tensors; ``campaign_stage`` (PO's or SCPO's) comes from the subclass."""
 
-    def init(self, X, fitness, ctx: TorchContext) -> POState:
+    def init(self, X: torch.Tensor, fitness: torch.Tensor, ctx: Context) -> POState:
         state = POState(X, fitness, X, fitness, X[:0], torch.zeros(0, dtype=torch.long, device=X.device))
         return self._form_government(state)
 
     def _form_government(self, state: POState) -> POState:
         if isinstance(state.fitness, np.ndarray):  # the fused step's tell, on numpy views
             return PO._form_government(self, state)
-        n = self.parties
+        n = self.n_parties
         by_party = state.fitness.reshape(n, n)  # row = party, column = constituency
         ids = torch.arange(n, device=by_party.device)
         leader_idx = ids * n + torch.argmin(by_party, dim=1)
         winner_idx = torch.argmin(by_party, dim=0) * n + ids
         return replace(state, leader_pos=state.X[leader_idx], winner_idx=winner_idx)
 
-    def _campaign(self, state: POState, ctx: TorchContext) -> torch.Tensor:
+    def _campaign(self, state: POState, ctx: Context) -> torch.Tensor:
+        assert isinstance(ctx, TorchContext)
         if _fused(self, ctx):
             return torch.from_numpy(_Campaign._campaign(self, as_numpy(state), ctx.numba()))
-        n, (N, D) = self.parties, state.X.shape
+        n, (N, D) = self.n_parties, state.X.shape
         improved = (state.fitness_last >= state.fitness).reshape(n, n, 1)
         winners = state.X[state.winner_idx]  # copied before the first stage moves them
-        X, Q = state.X.reshape(n, n, D), state.X_last.reshape(n, n, D)  # [party, constituency]
+        X: torch.Tensor = state.X.reshape(n, n, D)  # [party, constituency]
+        Q: torch.Tensor = state.X_last.reshape(n, n, D)
         for centres in (state.leader_pos[:, None, :], winners[None, :, :]):
             X = self.campaign_stage(X, Q, centres, improved, ctx)
         X = X.reshape(N, D)
@@ -346,26 +361,30 @@ class _TorchPO:
             moved = torch.where(diagonal[:, None], moved[:, :1], moved)
         return torch.clamp(moved, ctx.lb, ctx.ub)
 
-    def _parliament(self, state: POState, ctx: TorchContext) -> torch.Tensor:
+    def _parliament(self, state: POState, ctx: Context) -> torch.Tensor:
+        assert isinstance(ctx, TorchContext)
         if _fused(self, ctx):
             return torch.from_numpy(_Campaign._parliament(self, as_numpy(state), ctx.numba()))
-        n = self.parties
+        n = self.n_parties
         winners = state.X[state.winner_idx]
         other = (torch.arange(n, device=winners.device) + ctx.integers(1, n, n)) % n
         target = winners[other]
         r = ctx.random(tuple(winners.shape))
         return torch.clamp(target + (2 * r - 1) * torch.abs(target - winners), ctx.lb, ctx.ub)
 
-    def tell(self, state: POState, candidates, fitness, ctx: TorchContext):
+    def tell(self, state: POState, candidates: torch.Tensor, fitness: torch.Tensor,
+             ctx: Context) -> tuple[POState, bool]:
+        assert isinstance(ctx, TorchContext)
         if state.phase == "campaign" and _fused(self, ctx):
             if state.X_last is not state.X:
-                ctx.numba().release(state.X_last.numpy())  # the fused step writes its next campaign there
+                last: torch.Tensor = state.X_last
+                ctx.numba().release(last.numpy())  # the fused step writes its next campaign there
             state, done = super().tell(as_numpy(state), candidates.numpy(), fitness.numpy(), ctx)
             return as_tensors(state), done  # numpy's bookkeeping on the same memory: fewer small-op dispatches
         if state.phase == "campaign":
             return super().tell(state, candidates, fitness, ctx)
         if _fused(self, ctx):  # numpy's in-place writes on the same memory: fewer small-op dispatches
-            _Campaign.tell(self, as_numpy(state), candidates.numpy(), fitness.numpy(), ctx.numba())
+            parliament_tell(as_numpy(state), candidates.numpy(), fitness.numpy())
             return replace(state, phase="campaign"), True
         w = state.winner_idx  # in place: these tensors are the state's own
         current = state.fitness[w]
@@ -376,7 +395,9 @@ class _TorchPO:
 
 
 class TorchPO(_TorchPO, PO):
-    def campaign_stage(self, X, Q, centres, improved, ctx: TorchContext):
+    def campaign_stage(self, X: torch.Tensor, Q: torch.Tensor, centres: torch.Tensor, improved: torch.Tensor,
+                       ctx: Context) -> torch.Tensor:
+        assert isinstance(ctx, TorchContext)
         return _stage(ctx)(_po_stage)(X, Q, centres, improved, ctx.random(tuple(X.shape)))
 
 
@@ -395,7 +416,9 @@ def _scpo_stage(variant, X, Q, centres, improved, best, r, d1, d2, d3, d4):
 
 
 class TorchSCPO(_TorchPO, SCPO):
-    def campaign_stage(self, X, Q, centres, improved, ctx: TorchContext):
+    def campaign_stage(self, X: torch.Tensor, Q: torch.Tensor, centres: torch.Tensor, improved: torch.Tensor,
+                       ctx: Context) -> torch.Tensor:
+        assert isinstance(ctx, TorchContext)
         shape = tuple(X.shape)
         r = ctx.random(shape)
         d1 = self.a - ctx.t * self.a / ctx.max_iter
@@ -453,12 +476,14 @@ def _triton_switch():
 
 
 class TorchRandom(RandomSearch):
-    def ask(self, pop_size: int, ctx: TorchContext) -> torch.Tensor:
+    def ask(self, pop_size: int, ctx: Context) -> torch.Tensor:
+        assert isinstance(ctx, TorchContext)
         if _fused(self, ctx):
             return torch.from_numpy(NumbaRandom.ask(self, pop_size, ctx.numba()))
         return ctx.uniform((pop_size, ctx.lb.numel()))
 
-    def tell(self, pop_size: int, candidates, fitness, ctx: TorchContext):
+    def tell(self, pop_size: int, candidates: torch.Tensor, fitness: torch.Tensor, ctx: Context) -> tuple[int, bool]:
+        assert isinstance(ctx, TorchContext)
         if _fused(self, ctx):
             ctx.numba().release(candidates.numpy())
         return pop_size, True
@@ -480,10 +505,12 @@ def _torch_es(cls):
 class TorchPSO(PSO):
     """PSO's update in tensor operations on the device (the numpy reference's equations)."""
 
-    def init(self, X, fitness, ctx: TorchContext) -> PSOState:
+    def init(self, X, fitness, ctx: Context) -> PSOState:
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         return PSOState(X, torch.zeros_like(X), X, fitness)
 
-    def ask(self, state: PSOState, ctx: TorchContext) -> torch.Tensor:
+    def ask(self, state: PSOState, ctx: Context) -> torch.Tensor:
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         shape = tuple(state.X.shape)
         r1, r2 = ctx.random(shape), ctx.random(shape)
         V = (self.inertia(ctx) * state.V + self.c1 * r1 * (state.P - state.X)
@@ -491,7 +518,8 @@ class TorchPSO(PSO):
         vmax = self.vmax_fraction * (ctx.ub - ctx.lb)
         return torch.clamp(state.X + torch.clamp(V, -vmax, vmax), ctx.lb, ctx.ub)
 
-    def tell(self, state: PSOState, candidates, fitness, ctx: TorchContext):
+    def tell(self, state: PSOState, candidates, fitness, ctx: Context):
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         better = fitness < state.P_fitness
         P = torch.where(better[:, None], candidates, state.P)
         return PSOState(candidates, candidates - state.X, P, torch.where(better, fitness, state.P_fitness)), True
@@ -501,7 +529,8 @@ class TorchDE(DE):
     """DE/rand/1/bin in tensor operations on the device: three distinct partners per target (the three
     smallest of n - 1 uniform keys, a uniform 3-subset), the JADE repair, binomial crossover."""
 
-    def ask(self, state: DEState, ctx: TorchContext) -> torch.Tensor:
+    def ask(self, state: DEState, ctx: Context) -> torch.Tensor:
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         X = state.X
         n, dim = X.shape
         offsets = torch.topk(ctx.random((n, n - 1)), 3, dim=1, largest=False).indices + 1  # distinct in 1..n-1
@@ -513,7 +542,8 @@ class TorchDE(DE):
         cross[torch.arange(n, device=X.device), ctx.integers(0, dim, n)] = True
         return torch.where(cross, mutant, X)
 
-    def tell(self, state: DEState, candidates, fitness, ctx: TorchContext):
+    def tell(self, state: DEState, candidates, fitness, ctx: Context):
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         keep = fitness <= state.fitness
         return DEState(torch.where(keep[:, None], candidates, state.X), torch.where(keep, fitness, state.fitness)), True
 
@@ -523,19 +553,24 @@ class TorchCMAES(CMAES):
     fitness comes back (one copy each way per generation; a synchronization on a GPU, unlike the other
     algorithms)."""
 
-    def start(self, pop_size: int, ctx: TorchContext):
+    def start(self, pop_size: int, ctx: Context):
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         return super().start(pop_size, _host_context(ctx))
 
-    def init(self, X, fitness, ctx: TorchContext):
+    def init(self, X, fitness, ctx: Context):
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         return super().init(_host(X), _host(fitness), _host_context(ctx))
 
-    def ask(self, state, ctx: TorchContext) -> torch.Tensor:
+    def ask(self, state, ctx: Context) -> torch.Tensor:
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         return ctx.tensor(super().ask(state, _host_context(ctx)))
 
-    def tell(self, state, candidates, fitness, ctx: TorchContext):
+    def tell(self, state, candidates, fitness, ctx: Context):
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         return super().tell(state, _host(candidates), _host(fitness), _host_context(ctx))
 
-    def center(self, state, ctx: TorchContext) -> np.ndarray:
+    def center(self, state, ctx: Context) -> np.ndarray:
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         return super().center(state, _host_context(ctx))
 
 
@@ -549,5 +584,6 @@ def _host_context(ctx: TorchContext) -> Context:
     return Context(ctx.rng, ctx.lb_np, ctx.ub_np, ctx.max_iter, ctx.t, best, float(_host(ctx.best_f)))
 
 
-ADAPTED = {SCA: TorchSCA, PO: TorchPO, SCPO: TorchSCPO, RandomSearch: TorchRandom, PSO: TorchPSO, DE: TorchDE,
-           CMAES: TorchCMAES, **{cls: _torch_es(cls) for cls in (OpenAIES, SNES, PGPE, SepCMAES)}}
+ADAPTED: dict[type, type] = {
+    SCA: TorchSCA, PO: TorchPO, SCPO: TorchSCPO, RandomSearch: TorchRandom, PSO: TorchPSO, DE: TorchDE,
+    CMAES: TorchCMAES, **{cls: _torch_es(cls) for cls in (OpenAIES, SNES, PGPE, SepCMAES)}}
