@@ -671,7 +671,7 @@ def make(problem_or_bounds: Problem | Callable[..., Any] | ArrayLike | None = No
          constraints: Any = None,
          threads: int | None = None,
          restarts: str | None = None,
-         **options: Any) -> Optimizer:
+         **options: Any) -> Optimizer | RestartOptimizer:
     """An ask/tell optimizer: ``opt = scpo.make(problem, "sca", seed=0); X = opt.ask(); opt.tell(f)``.
 
     The arguments come in ``minimize``'s order: ``problem_or_bounds`` is a Problem, a function

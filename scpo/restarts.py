@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -67,6 +67,9 @@ from scpo.algorithms import Algorithm
 from scpo.observers import Checkpointer, History, Observer
 from scpo.problem import Problem
 from scpo.stopping import make_rules
+
+if TYPE_CHECKING:
+    from scpo.engine import Optimizer
 
 __all__ = ["STRATEGIES", "RestartOptimizer", "check_restarts", "default_triggers", "population_at_least"]
 
@@ -76,6 +79,12 @@ TOL_F, TOL_X = 1e-11, 1e-11  # cma's tolfun and tolx
 POPULATION_STEP = 0.3  # a population algorithm's sigma_def, a share of each side (a uniform population's spread)
 RESTART_KEY = 0x1257A7  # keys the restart generator: SeedSequence([seed, RESTART_KEY])
 KNOWN_STOPS = {"interrupted": "interrupted", "terminated": "terminated", "stopped by callback": "callback"}
+
+
+def as_optimizer(driver: Any) -> Optimizer:
+    """``driver`` (a :class:`RestartOptimizer` or its checkpoint view) as the observers' hooks type it: it
+    presents the part of :class:`~scpo.engine.Optimizer`'s interface they read (duck-typed, not a subclass)."""
+    return cast("Optimizer", driver)
 
 
 def check_restarts(restarts: Any, algorithm: str | None = None, options: dict | None = None) -> str | None:
@@ -128,14 +137,14 @@ class _Relay(Observer):
 
     def on_evaluation(self, optimizer, candidates, fitness) -> None:
         for observer in list(self.owner.observers):
-            observer.on_evaluation(self.owner, candidates, fitness)
+            observer.on_evaluation(as_optimizer(self.owner), candidates, fitness)
 
     def on_iteration(self, optimizer) -> None:
         message = optimizer.algorithm.converged(optimizer.state)
         if message is not None:
             optimizer.request_stop(message, "converged")
         for observer in list(self.owner.observers):
-            observer.on_iteration(self.owner)
+            observer.on_iteration(as_optimizer(self.owner))
 
 
 class _RunView:
@@ -199,7 +208,7 @@ class _Saved:
         return self._owner.history
 
     @property
-    def restart_strategy(self) -> str:
+    def restart_strategy(self) -> str | None:
         return self._owner.strategy
 
     def resume_elapsed(self, seconds: float) -> None:
@@ -211,7 +220,7 @@ class _Checkpointer(Checkpointer):
     in the same file (``extra``)."""
 
     def save(self, optimizer) -> None:
-        super().save(_Saved(optimizer))
+        super().save(as_optimizer(_Saved(optimizer)))
 
 
 class RestartOptimizer:
@@ -256,7 +265,9 @@ class RestartOptimizer:
         self.evaluator_kind: str | None = None
         # the best of the finished runs (the run's array types): point, key (f, or Deb's key with constraints)
         # and, with constraints, [f, violation]
-        self.carried_x, self.carried_f, self.carried_pair = None, None, None
+        self.carried_x: Any = None  # the best over finished runs: point, Deb key, [f, violation]
+        self.carried_f: Any = None
+        self.carried_pair: Any = None
         self._start = time.perf_counter()
         self.runs: list[dict[str, Any]] = []
         first_size = algorithm.population_size(pop_size, dim=problem.dim)  # the user's, as without restarts
@@ -281,7 +292,8 @@ class RestartOptimizer:
         inner = Optimizer(algorithm, self.problem, pop, self.user_max_iter, record["max_evals"], record["seed"],
                           self._backend, self._device, self._dtype,
                           initial_population=self._given["initial_population"] if first else None,
-                          threads=self.threads, **triggers, **start)
+                          threads=self.threads, tol_f=float(triggers["tol_f"]), tol_x=float(triggers["tol_x"]),
+                          stagnation=int(triggers["stagnation"]), x0=start["x0"], sigma0=start["sigma0"])
         inner.attach(_Relay(self))
         inner.resume_elapsed(self.elapsed())  # one clock for the whole run
         record = {**record, "pop_size": inner.pop_size}
@@ -476,7 +488,7 @@ class RestartOptimizer:
         nit = inner.nit
         inner.tell(fitness, checked=checked, candidates=candidates)
         if inner.nit == nit and inner.evals_spent:  # the run ended inside an iteration: still a history point
-            self.history.on_iteration(self)
+            self.history.on_iteration(as_optimizer(self))
         if inner.done and self.stop_message is None and not self.evals_spent:
             self._advance()
 
@@ -601,7 +613,7 @@ class RestartOptimizer:
                              "carried_f": None if self.carried_f is None else float(self.carried_f),
                              "inner_stop": inner_stop,
                              "ended": [self.stop_message, self.stop_rule] if self.stop_rule == "max_evals" else None}}
-        arrays = {} if self.carried_x is None else {"carried_x": np.asarray(self.carried_x)}
+        arrays: dict[str, np.ndarray] = {} if self.carried_x is None else {"carried_x": np.asarray(self.carried_x)}
         if self.carried_pair is not None:
             arrays["carried_pair"] = np.asarray(self.carried_pair)
         return arrays, meta
