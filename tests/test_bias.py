@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from _cli import invoke
 
 import scpo
 from scpo import bias
-from tests._cli import invoke
 
 
 def centre_pull(problem: scpo.Problem, seed: int, max_evals: int) -> scpo.OptimizeResult:

@@ -11,11 +11,11 @@ import json
 
 import numpy as np
 import pytest
+from _cli import invoke
 from scipy.optimize import LinearConstraint, NonlinearConstraint
 
 import scpo
 from scpo.constraints import feasibility_key
-from tests._cli import invoke
 
 DIM, F_STAR = 3, 1 / 3
 BOUNDS = [(-5.0, 5.0)] * DIM

@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from _cli import invoke
 
 import scpo
-from tests._cli import invoke
 
 CHILD = """
 import json
