@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q -e ".[nn]"
 	touch $@
 
-$(VENV)/.test-installed: $(STAMP)
+# One resolve and one editable build for everything the tests need (it is also `make run`'s install).
+$(VENV)/.test-installed: pyproject.toml | $(VENV)/bin/python
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q $(TORCH)
 	$(PIP) install -q -e ".[nn,test,docs,distributed,bbob,peers,tensorboard,mlflow,gym]"
-	touch $@
+	touch $(STAMP) $@
 
 run: $(STAMP)
 	$(VENV)/bin/scpo optimize
