@@ -12,13 +12,10 @@ from scpo.problem import ObjectiveError, Problem
 
 __version__ = "0.1.0"  # fallback of `scpo --version` when the package is not installed; keep = pyproject
 
-_LAZY = ("bias", "constraints", "engineering")  # modules that load scipy.stats or more: imported on first use
-
-
 def __getattr__(name: str) -> object:
-    """``scpo.bias`` (the structural-bias test, :func:`scpo.bias.run_bias`) and the other heavier modules, on
-    first use, so that ``import scpo`` stays light."""
-    if name in _LAZY:
+    """``scpo.bias`` (the structural-bias test, :func:`scpo.bias.run_bias`) on first use: it loads scipy.stats
+    and matplotlib, which ``import scpo`` does not need."""
+    if name == "bias":
         import importlib
 
         return importlib.import_module(f"scpo.{name}")

@@ -237,7 +237,6 @@ class Optimizer:
                  x0: ArrayLike | None = None, sigma0: ArrayLike | None = None,
                  threads: int | None = None) -> None:
         set_threads(threads)  # before anything compiles or runs: numba's kernels and torch's pool
-        self.threads = threads
         self.impl = backends.get(backend, device, dtype)
         self.backend, self.device, self.dtype = self.impl.name, self.impl.device, self.impl.dtype
         self.pop_size = algorithm.population_size(pop_size, dim=problem.dim)
