@@ -43,6 +43,7 @@ from scpo.backends import numba_kernels as K
 from scpo.backends import numba_problems
 from scpo.backends.numba_kernels import launch
 from scpo.backends.reference import Backend, Evaluator, adapt_by_type
+from scpo.draws import CounterDraws
 from scpo.problems import Benchmark
 
 MASK = (1 << 64) - 1
@@ -94,6 +95,7 @@ class NumbaBackend(Backend):
 
     def context(self, seed, problem, max_iter) -> NumbaContext:
         return NumbaContext(np.random.default_rng(seed), problem.lb, problem.ub, max_iter,
+                            draws=CounterDraws(seed) if self.draws == "counter" else None,
                             key=run_key(seed), dtype=np.dtype(self.dtype).type, native=self.draws == "native")
 
     def adapt(self, algorithm):
@@ -105,7 +107,7 @@ class NumbaBackend(Backend):
     def initial_population(self: Backend, ctx: Context, shape: tuple[int, int]) -> np.ndarray:
         assert isinstance(ctx, NumbaContext)  # made by context() (the torch backend passes ctx.numba())
         if not ctx.native:
-            return ctx.rng.uniform(ctx.lb, ctx.ub, shape).astype(ctx.dtype, copy=False)
+            return ctx.uniform(shape, "init").astype(ctx.dtype, copy=False)
         out = ctx.buffer(shape)
         launch(K.fill_uniform, out.size, ctx.call_key(INIT), ctx.lb, ctx.ub, out)
         return out
@@ -155,10 +157,10 @@ def warm_run(backend: NumbaBackend, algorithm, problem, objective, fitness_dtype
 
 def _sca_draws(ctx, shape, greedy):
     """The reference's draws for one SCA step, in its order."""
-    r2 = 2 * np.pi * ctx.rng.random(shape)
-    r3 = 2 * ctx.rng.random(shape)
-    r4 = ctx.rng.random(shape)
-    U = ctx.rng.uniform(ctx.lb, ctx.ub, shape) if greedy else NONE2
+    r2 = 2 * np.pi * ctx.random(shape, "sca.r2")
+    r3 = 2 * ctx.random(shape, "sca.r3")
+    r4 = ctx.random(shape, "sca.r4")
+    U = ctx.uniform(shape, "sca.redraw") if greedy else NONE2
     return r2, r3, r4, U
 
 
@@ -197,10 +199,10 @@ class _Campaign(PO):
         scpo = isinstance(self, SCPO)
         d1 = self.a - ctx.t * self.a / ctx.max_iter if isinstance(self, SCPO) else 0.0
         printed = isinstance(self, SCPO) and self.variant == "printed"
-        draws = None if ctx.native else [_Campaign._stage_draws(ctx, X.shape, scpo) for _ in range(2)]
+        draws = None if ctx.native else [_Campaign._stage_draws(ctx, X.shape, scpo, stage) for stage in range(2)]
         psr = (1 - (ctx.t - 1) / ctx.max_iter) * self.lambda_max
-        moving = ctx.rng.random(len(X)) < psr
-        offsets = ctx.rng.integers(1, n, size=len(X))
+        moving = ctx.random((len(X),), "switch.moving") < psr
+        offsets = ctx.integers(1, n, len(X), "switch.offsets")
         source, diagonal = K.switch_plan(state.fitness, n, moving, offsets, self.reference_switch_bug)
         out = ctx.buffer(X.shape)
         common = (X, state.X_last, state.leader_pos, winners, improved, source, diagonal, ctx.lb, ctx.ub)
@@ -215,25 +217,26 @@ class _Campaign(PO):
         return out
 
     @staticmethod
-    def _stage_draws(ctx: NumbaContext, shape: tuple[int, ...], scpo: bool) -> tuple[np.ndarray, np.ndarray]:
-        r = ctx.rng.random(shape)
+    def _stage_draws(ctx: NumbaContext, shape: tuple[int, ...], scpo: bool,
+                     stage: int) -> tuple[np.ndarray, np.ndarray]:
+        r = ctx.random(shape, f"campaign{stage}.r")
         if not scpo:
             return r, NONE3
-        d2 = 2 * np.pi * ctx.rng.random(shape)
-        d3 = 2 * ctx.rng.random(shape)
-        d4 = ctx.rng.random(shape)
+        d2 = 2 * np.pi * ctx.random(shape, f"campaign{stage}.d2")
+        d3 = 2 * ctx.random(shape, f"campaign{stage}.d3")
+        d4 = ctx.random(shape, f"campaign{stage}.d4")
         return r, np.stack([d2, d3, d4])
 
     def _parliament(self: PO, state: POState, ctx: Context) -> np.ndarray:
         assert isinstance(ctx, NumbaContext)
         n, D = self.n_parties, state.X.shape[1]
-        other = (np.arange(n) + ctx.rng.integers(1, n, size=n)) % n
+        other = (np.arange(n) + ctx.integers(1, n, n, "parliament.other")) % n
         out = np.empty((n, D), state.X.dtype)
         if ctx.native:  # r drawn in the kernel, the winners read in place: one pass
             launch(K.parliament_counter, out.size, state.X, state.winner_idx, other, ctx.call_key(PARLIAMENT),
                    ctx.lb, ctx.ub, out)
         else:
-            r = ctx.rng.random((n, D))
+            r = ctx.random((n, D), "parliament.r")
             launch(K.parliament, out.size, state.X[state.winner_idx], other, r, ctx.lb, ctx.ub, out)
         return out
 
@@ -269,7 +272,7 @@ class NumbaRandom(RandomSearch):
         assert isinstance(ctx, NumbaContext)
         shape = (pop_size, ctx.lb.size)
         if not ctx.native:
-            return ctx.rng.uniform(ctx.lb, ctx.ub, shape).astype(ctx.dtype, copy=False)
+            return ctx.uniform(shape, "uniform").astype(ctx.dtype, copy=False)
         out = ctx.buffer(shape)
         launch(K.fill_uniform, out.size, ctx.call_key(STEP), ctx.lb, ctx.ub, out)
         return out
