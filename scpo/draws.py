@@ -83,10 +83,8 @@ class _Torch:
         return torch.arange(1, n + 1, dtype=torch.int64, device=device)
 
     @staticmethod
-    def constant(value: int, device: Any):
-        import torch
-
-        return torch.tensor(_signed(value), dtype=torch.int64, device=device)
+    def constant(value: int, device: Any) -> int:
+        return _signed(value)  # a Python scalar: an argument of the kernel, no copy to the device
 
     @staticmethod
     def shift(z, s: int):
