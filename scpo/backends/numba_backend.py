@@ -12,6 +12,9 @@ selection, the budget) is inherited unchanged. Draws:
 - ``draws="numpy"``: every number comes from the numpy Generator in the reference's order
   and shapes and is passed to the ``*_drawn`` kernels: the run then matches the numpy
   backend to rounding (the equivalence tests).
+- ``draws="counter"``: as ``"numpy"``, with every number (O(N) draws included) from the
+  counter-based generator of :mod:`scpo.draws` by (seed, iteration, phase): the run of the
+  numpy and torch backends for the same seed, to rounding.
 
 Three (N, D) buffers rotate (current, previous, next), so a generation allocates nothing
 of size N x D. The engine only ever hands the user copies of them.
@@ -286,7 +289,7 @@ class NumbaRandom(RandomSearch):
 class _OnNumpyArrays(Algorithm):
     """An algorithm whose update is its numpy reference code, run as it is on numba's arrays (which are
     numpy): its candidates are cast to the run's dtype. Its draws come from the run's numpy Generator as
-    on the numpy backend; the uniform initial population comes from this backend's kernels, so a distribution
+    on the numpy backend (with draws="counter", from the counter-based generator, as there too); the uniform initial population comes from this backend's kernels, so a distribution
     algorithm (no initial population) gives the numpy run for a seed (to float32 rounding in float32) and a
     population algorithm does not. The fused counter-based kernels are SCA's, PO's, SCPO's and random search's."""
 

@@ -23,7 +23,9 @@ with torch's cuda builds) it is one single-program triton kernel over the N fitn
 (:func:`switch_plan_device`), so no value goes to the host inside an iteration; without triton
 the index plan is made on the host (one N-float copy down per iteration). ``draws="numpy"``
 takes every random number from the run's numpy Generator in the reference's order (eager
-step): the run then matches the numpy backend to rounding. The evolution strategies
+step): the run then matches the numpy backend to rounding; ``draws="counter"`` (eager step) computes
+every number on the device from the counter-based generator of :mod:`scpo.draws`, so a seed gives the
+run of the numpy and numba backends with the same draws. The evolution strategies
 (OpenAI-ES, SNES, PGPE, sep-CMA-ES) are their numpy classes with ``xp = torch`` and normal
 draws from the torch generator: the update functions are the same code.
 """
