@@ -204,6 +204,10 @@ def test_bad_draws_and_cmaes_are_one_line_value_errors():
     with pytest.raises(ValueError, match="step='fused'"):
         backends.get("torch", draws="counter", step="fused")
     assert backends.get("torch", draws="counter").step == "eager"
+    with pytest.raises(ValueError, match=r"^draws 'counter' conflicts with the given backend object's draws 'numpy'"):
+        scpo.make(problem, "sca", backend=backends.get("numba", draws="numpy"), draws="counter")
+    given = backends.get("numba", draws="counter")
+    assert scpo.make(problem, "sca", backend=given).impl is given  # draws= left out: the object's own
 
 
 def test_counter_draws_with_restarts_are_the_same_on_numpy_and_numba():

@@ -49,6 +49,9 @@ def get(backend: str | Backend = "numpy", device: str = "cpu", dtype: str = "flo
     see :mod:`scpo.backends.torch_backend`.
     """
     if isinstance(backend, Backend):
+        if draws not in ("native", backend.draws):  # an explicit choice the backend object would ignore
+            raise ValueError(f"draws {draws!r} conflicts with the given backend object's draws {backend.draws!r}: "
+                             f"make it with scpo.backends.get(..., draws={draws!r})")
         return backend
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")

@@ -289,9 +289,10 @@ class NumbaRandom(RandomSearch):
 class _OnNumpyArrays(Algorithm):
     """An algorithm whose update is its numpy reference code, run as it is on numba's arrays (which are
     numpy): its candidates are cast to the run's dtype. Its draws come from the run's numpy Generator as
-    on the numpy backend (with draws="counter", from the counter-based generator, as there too); the uniform initial population comes from this backend's kernels, so a distribution
-    algorithm (no initial population) gives the numpy run for a seed (to float32 rounding in float32) and a
-    population algorithm does not. The fused counter-based kernels are SCA's, PO's, SCPO's and random search's."""
+    on the numpy backend (with draws="counter", from the counter-based generator, as there too); the uniform
+    initial population comes from this backend's kernels, so a distribution algorithm (no initial population)
+    gives the numpy run for a seed (to float32 rounding in float32) and a population algorithm does not.
+    The fused counter-based kernels are SCA's, PO's, SCPO's and random search's."""
 
     def ask(self, state: Any, ctx: Context) -> np.ndarray:
         assert isinstance(ctx, NumbaContext)  # made by NumbaBackend.context()
