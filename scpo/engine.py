@@ -687,9 +687,8 @@ def make(problem_or_bounds: Problem | Callable[..., Any] | ArrayLike | None = No
     ``make("sca", problem, ...)`` (algorithm first) is still accepted. ``backend``/``device``/
     ``dtype``, ``initial_population``, ``x0``, ``sigma0``, the stopping rules (``target``, ``tol_f``,
     ``tol_x``, ``max_time``, ``stagnation``), ``threads``, ``draws``: see :class:`Optimizer`; ``integrality`` and
-    ``constraints``:
-    see :func:`minimize` (with bounds alone too: ``ask()`` then returns rounded candidates, and ``tell``
-    evaluates the constraints itself); ``options`` go to the algorithm
+    ``constraints``: see :func:`minimize` (with bounds alone too: ``ask()`` then returns rounded candidates,
+    and ``tell`` evaluates the constraints itself); ``options`` go to the algorithm
     (the algorithms' own ``sigma0`` option, a share of the range, is reached through
     ``Optimizer(scpo.create(name, sigma0=...), ...)``: ``sigma0=`` here is in the units of x).
     Arguments that would be ignored (``bounds`` with a Problem, ``vectorized`` without a
