@@ -231,3 +231,18 @@ def test_cli_draws_counter_gives_the_numpy_run_on_numba(tmp_path):
     bad = invoke("optimize", "sphere", "--dim", "3", "--evals", "100", "--draws", "dice", "--quiet", "--out", "b",
                  cwd=tmp_path)
     assert bad.exit_code == 2 and "'dice'" in bad.output and "Traceback" not in bad.output
+
+
+def test_numba_fills_counter_uniforms_in_its_kernel_with_the_same_bits(monkeypatch):
+    """The numba backend's context draws counter uniforms with ``fill_uniform`` (parallel), not numpy's
+    array code, and gets the numpy context's numbers, for 2-d, 1-d and 3-d shapes."""
+    problem = problems.get("sphere", 5)
+    numba_ctx = backends.get("numba", draws="counter").context(4, problem, 10)
+    numpy_ctx = backends.get("numpy", draws="counter").context(4, problem, 10)
+    numba_ctx.t = numpy_ctx.t = 6
+    calls, kernel = [], K.fill_uniform
+    monkeypatch.setattr(K, "fill_uniform", lambda *args: calls.append(args) or kernel(*args))
+    for shape in ((16, 5), (16,), (2, 3, 5)):
+        assert numba_ctx.random(shape, "r").tobytes() == numpy_ctx.random(shape, "r").tobytes()
+        assert numba_ctx.uniform((4, 5), "u").tobytes() == numpy_ctx.uniform((4, 5), "u").tobytes()
+    assert len(calls) == 6

@@ -69,7 +69,7 @@ class Context:
         """Uniform in the box [lb, ub] (``shape[-1]`` is the dimension)."""
         if self.draws is None:
             return self.rng.uniform(self.lb, self.ub, shape)
-        return self.lb + (self.ub - self.lb) * self.draws.random(shape, self.t, phase)
+        return self.lb + (self.ub - self.lb) * self.random(shape, phase)
 
     def normal(self, shape, phase: str):
         """Standard normals of ``shape``."""

@@ -47,6 +47,7 @@ from scpo.backends import numba_problems
 from scpo.backends.numba_kernels import launch
 from scpo.backends.reference import Backend, Evaluator, adapt_by_type
 from scpo.draws import CounterDraws
+from scpo.draws import call_key as counter_key
 from scpo.problems import Benchmark
 
 MASK = (1 << 64) - 1
@@ -80,6 +81,19 @@ class NumbaContext(Context):
 
     def call_key(self, purpose: int) -> np.uint64:
         return call_key(self.key, self.t, purpose)
+
+    def random(self, shape, phase: str) -> np.ndarray:
+        """U[0, 1) of ``shape``; with draws="counter" filled by the kernels' own generator (``fill_uniform``
+        with the :mod:`scpo.draws` key of ``phase``: the same bits as numpy's and torch's, in parallel)."""
+        if self.draws is None:
+            return super().random(shape, phase)
+        out = np.empty(tuple(int(s) for s in shape))
+        if out.size:
+            rows = out.reshape(-1, out.shape[-1]) if out.ndim else out.reshape(1, 1)
+            key = np.uint64(counter_key(self.draws.key, self.t, phase))
+            ones = np.ones(rows.shape[1])
+            launch(K.fill_uniform, out.size, key, ones * 0.0, ones, rows)
+        return out
 
     def buffer(self, shape) -> np.ndarray:
         for k, spare in enumerate(self.pool):
