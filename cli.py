@@ -373,6 +373,9 @@ def optimize(
     step: Annotated[str, typer.Option(
         help="torch backend, how a generation is computed: auto (fused numba kernels on the cpu, tensor operations "
              "on cuda) | fused | eager | compiled (torch.compile)")] = "auto",
+    draws: Annotated[str, typer.Option(
+        help="Random numbers: native (each backend's fastest) | numpy (numba and torch replay the numpy run) | "
+             "counter (the same run for a seed on every backend and device)")] = "native",
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Algorithm option key=value")] = None,
     out: Annotated[Path | None, typer.Option(parser=output_path, help="Run directory (default "
                                              "runs/<time>-<problem>-<algo>); an existing non-empty one needs --force "
@@ -466,9 +469,10 @@ def optimize(
         target = build_problem(problem, dim, bounds, shifted, instance or 0,
                                "auto" if vectorized is None else vectorized, **hostile)
         if step != "auto":  # a Backend instance carries the step; make() takes it as the backend
-            backend_kwargs = {"backend": scpo.backends.get(backend, device or "cpu", dtype or "float64", step=step)}
+            backend_kwargs = {"backend": scpo.backends.get(backend, device or "cpu", dtype or "float64", draws,
+                                                           step=step)}
         else:
-            backend_kwargs["backend"] = backend
+            backend_kwargs.update(backend=backend, draws=draws)
         stops = {"target": stop_target, "tol_f": tol_f, "tol_x": tol_x, "max_time": max_time,
                  "stagnation": stagnation}
         if restarts is not None and "restarts" in options:
@@ -492,7 +496,7 @@ def optimize(
         "algorithm": algo, "problem": target.name, "dim": target.dim, "seed": seed,
         "best_fitness": result.fun, "best_x": result.x, "nfev": result.nfev, "nit": result.nit,
         "wall_time_s": result.wall_time_s, "compile_time_s": result.compile_time_s, "options": options,
-        "backend": backend, "step": getattr(optimizer.impl, "step", None),
+        "backend": backend, "step": getattr(optimizer.impl, "step", None), "draws": optimizer.impl.draws,
         "pop_size": result.pop_size, "f_opt": target.f_opt, "nonfinite": result.nonfinite,
         "errors": result.errors, "executor": target.executor, "worker_restarts": result.worker_restarts,
         "message": result.message, "success": result.success, "evaluator": result.evaluator,

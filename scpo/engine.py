@@ -226,6 +226,12 @@ class Optimizer:
     ``threads``: the thread count of numba's kernels and of torch (both, as they share the OpenMP
     runtime; :mod:`scpo.backends.threads`), set process-wide when the optimizer is made; ``None`` (default)
     leaves both as they are, and a numba run then leaves torch's count as the user set it.
+
+    ``draws``: where the random numbers come from (:func:`scpo.backends.get`). ``"native"`` (default): each
+    backend's fastest generator; ``"numpy"``: the run's numpy Generator in the reference's order (numba and
+    torch then reproduce the numpy run, slowly); ``"counter"``: every number a pure function of (seed,
+    iteration, phase, index), computed on the backend's own device (:mod:`scpo.draws`), so one seed gives
+    the same run on numpy, numba and torch (cpu or cuda) to float rounding. Not yet for ``cmaes``.
     """
 
     def __init__(self, algorithm: Algorithm, problem: Problem, pop_size: int | None = None,
@@ -235,9 +241,10 @@ class Optimizer:
                  target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
                  max_time: float | None = None, stagnation: int | None = None,
                  x0: ArrayLike | None = None, sigma0: ArrayLike | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, draws: str = "native") -> None:
         set_threads(threads)  # before anything compiles or runs: numba's kernels and torch's pool
-        self.impl = backends.get(backend, device, dtype)
+        self.impl = backends.get(backend, device, dtype, draws)
+        backends.check_draws(self.impl.draws, algorithm.name)
         self.backend, self.device, self.dtype = self.impl.name, self.impl.device, self.impl.dtype
         self.pop_size = algorithm.population_size(pop_size, dim=problem.dim)
         self.algorithm, self.problem = self.impl.adapt(algorithm.for_population(self.pop_size)), problem
@@ -670,6 +677,7 @@ def make(problem_or_bounds: Problem | Callable[..., Any] | ArrayLike | None = No
          constraints: Any = None,
          threads: int | None = None,
          restarts: str | None = None,
+         draws: str = "native",
          **options: Any) -> Optimizer | RestartOptimizer:
     """An ask/tell optimizer: ``opt = scpo.make(problem, "sca", seed=0); X = opt.ask(); opt.tell(f)``.
 
@@ -678,9 +686,9 @@ def make(problem_or_bounds: Problem | Callable[..., Any] | ArrayLike | None = No
     alone (a list of (lb, ub) pairs) when the evaluation happens elsewhere. The older order
     ``make("sca", problem, ...)`` (algorithm first) is still accepted. ``backend``/``device``/
     ``dtype``, ``initial_population``, ``x0``, ``sigma0``, the stopping rules (``target``, ``tol_f``,
-    ``tol_x``, ``max_time``, ``stagnation``), ``threads``: see :class:`Optimizer`; ``integrality`` and ``constraints``:
-    see :func:`minimize` (with bounds alone too: ``ask()`` then returns rounded candidates, and ``tell``
-    evaluates the constraints itself); ``options`` go to the algorithm
+    ``tol_x``, ``max_time``, ``stagnation``), ``threads``, ``draws``: see :class:`Optimizer`; ``integrality`` and
+    ``constraints``: see :func:`minimize` (with bounds alone too: ``ask()`` then returns rounded candidates,
+    and ``tell`` evaluates the constraints itself); ``options`` go to the algorithm
     (the algorithms' own ``sigma0`` option, a share of the range, is reached through
     ``Optimizer(scpo.create(name, sigma0=...), ...)``: ``sigma0=`` here is in the units of x).
     Arguments that would be ignored (``bounds`` with a Problem, ``vectorized`` without a
@@ -707,7 +715,7 @@ def make(problem_or_bounds: Problem | Callable[..., Any] | ArrayLike | None = No
     return driver(create(algorithm, **options), problem, pop_size, max_iter, max_evals, seed, backend,
                   device, dtype, observers, initial_population,
                   target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation,
-                  x0=x0, sigma0=sigma0, threads=threads)
+                  x0=x0, sigma0=sigma0, threads=threads, draws=draws)
 
 
 def _check_initial_population(X: Any, pop_size: int, problem: Problem) -> np.ndarray | None:
@@ -817,6 +825,7 @@ def minimize(fun_or_problem: Problem | Callable[..., Any], bounds: ArrayLike | N
              constraints: Any = None,
              threads: int | None = None,
              restarts: str | None = None,
+             draws: str = "native",
              **options: Any) -> OptimizeResult:
     """Minimize over a box with a population algorithm; the whole population is evaluated per call.
 
@@ -830,7 +839,8 @@ def minimize(fun_or_problem: Problem | Callable[..., Any], bounds: ArrayLike | N
     ``nfev``: the last batch is cut to fit.
     ``x0``/``sigma0``: the start point and initial step (units of x), see :class:`Optimizer`; the
     result's ``center`` is a distribution algorithm's final mean.
-    ``threads``: numba's and torch's thread count (:class:`Optimizer`). ``options`` go to the algorithm.
+    ``threads``: numba's and torch's thread count; ``draws="counter"``: the same run for a seed on every
+    backend (:class:`Optimizer`). ``options`` go to the algorithm.
     ``callback(progress)`` runs after each iteration
     (True stops); ``observers`` (:mod:`scpo.observers`) get every hook. ``checkpoint`` saves
     the full state (every ``checkpoint_every`` iterations; ``None``: adaptively, at most
@@ -870,7 +880,8 @@ def minimize(fun_or_problem: Problem | Callable[..., Any], bounds: ArrayLike | N
                      on_error=on_error, timeout=timeout,
                      integrality=integrality,
                      target=target, tol_f=tol_f, tol_x=tol_x, max_time=max_time, stagnation=stagnation,
-                     x0=x0, sigma0=sigma0, constraints=constraints, threads=threads, restarts=restarts, **options)
+                     x0=x0, sigma0=sigma0, constraints=constraints, threads=threads, restarts=restarts, draws=draws,
+                     **options)
     if checkpoint is not None:
         optimizer.enable_checkpoints(checkpoint, checkpoint_every, resume)
     watchers = [*observers, *([Callback(callback)] if callback is not None else [])]

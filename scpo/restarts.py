@@ -236,7 +236,7 @@ class RestartOptimizer:
                  observers: list[Observer] | tuple = (), initial_population=None,
                  target: float | None = None, tol_f: float | None = None, tol_x: float | None = None,
                  max_time: float | None = None, stagnation: int | None = None, x0=None, sigma0=None,
-                 threads: int | None = None):
+                 threads: int | None = None, draws: str = "native"):
         from scpo.algorithms.base import check_positive_int
         from scpo.engine import check_seed
 
@@ -254,6 +254,7 @@ class RestartOptimizer:
         self.problem, self.base_algorithm = problem, algorithm
         self.restart_algorithm = algorithm.for_restarts()
         self._backend, self._device, self._dtype, self.threads = backend, device, dtype, threads
+        self._draws = draws
         self._given = {"pop_size": pop_size, "initial_population": initial_population, "x0": x0, "sigma0": sigma0}
         self._user_triggers = {"tol_f": tol_f, "tol_x": tol_x, "stagnation": stagnation}
         self.history = History()
@@ -292,7 +293,8 @@ class RestartOptimizer:
         inner = Optimizer(algorithm, self.problem, pop, self.user_max_iter, record["max_evals"], record["seed"],
                           self._backend, self._device, self._dtype,
                           initial_population=self._given["initial_population"] if first else None,
-                          threads=self.threads, tol_f=float(triggers["tol_f"]), tol_x=float(triggers["tol_x"]),
+                          threads=self.threads, draws=self._draws,
+                          tol_f=float(triggers["tol_f"]), tol_x=float(triggers["tol_x"]),
                           stagnation=int(triggers["stagnation"]), x0=start["x0"], sigma0=start["sigma0"])
         inner.attach(_Relay(self))
         inner.resume_elapsed(self.elapsed())  # one clock for the whole run

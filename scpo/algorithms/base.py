@@ -56,6 +56,30 @@ class Context:
     t: int = 1  # the iteration being computed, 1-based
     best_x: Array | None = None
     best_f: float = np.inf
+    draws: Any = None  # draws="counter": a scpo.draws.CounterDraws; None: the numbers come from ``rng``
+
+    # The draws an algorithm makes, by name (``phase``, unique inside one iteration): from ``rng`` in call
+    # order, or under draws="counter" a pure function of (seed, t, phase), the same on every backend.
+
+    def random(self, shape, phase: str):
+        """U[0, 1) of ``shape``."""
+        return self.rng.random(shape) if self.draws is None else self.draws.random(shape, self.t, phase)
+
+    def uniform(self, shape, phase: str):
+        """Uniform in the box [lb, ub] (``shape[-1]`` is the dimension)."""
+        if self.draws is None:
+            return self.rng.uniform(self.lb, self.ub, shape)
+        return self.lb + (self.ub - self.lb) * self.random(shape, phase)
+
+    def normal(self, shape, phase: str):
+        """Standard normals of ``shape``."""
+        return self.rng.standard_normal(shape) if self.draws is None else self.draws.normal(shape, self.t, phase)
+
+    def integers(self, low: int, high: int, size: int, phase: str):
+        """``size`` integers uniform in ``[low, high)``."""
+        if self.draws is None:
+            return self.rng.integers(low, high, size=size)
+        return self.draws.integers(low, high, size, self.t, phase)
 
 
 class Algorithm:

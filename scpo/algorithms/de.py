@@ -33,6 +33,13 @@ def distinct_partners(rng: np.random.Generator, n: int, k: int = 3) -> np.ndarra
     return (np.arange(n)[:, None] + offsets) % n
 
 
+def sorted_partners(ctx: Context, n: int, k: int = 3) -> np.ndarray:
+    """:func:`distinct_partners` under draws="counter": the offsets of the ``k`` smallest keys in ascending
+    order, as the torch backend's ``topk`` gives them, so every backend picks the same partners."""
+    offsets = np.argsort(ctx.random((n, n - 1), "de.partners"), axis=1, kind="stable")[:, :k] + 1
+    return (np.arange(n)[:, None] + offsets) % n
+
+
 @register
 class DE(Algorithm):
     """DE/rand/1/bin with greedy selection.
@@ -60,12 +67,12 @@ class DE(Algorithm):
     def ask(self, state: DEState, ctx: Context) -> np.ndarray:
         X = state.X
         n, dim = X.shape
-        r = distinct_partners(ctx.rng, n)
+        r = distinct_partners(ctx.rng, n) if ctx.draws is None else sorted_partners(ctx, n)
         mutant = X[r[:, 0]] + self.F * (X[r[:, 1]] - X[r[:, 2]])
         mutant = np.where(mutant < ctx.lb, (ctx.lb + X) / 2, mutant)
         mutant = np.where(mutant > ctx.ub, (ctx.ub + X) / 2, mutant)
-        cross = ctx.rng.random((n, dim)) < self.CR
-        cross[np.arange(n), ctx.rng.integers(0, dim, size=n)] = True
+        cross = ctx.random((n, dim), "de.cross") < self.CR
+        cross[np.arange(n), ctx.integers(0, dim, n, "de.forced")] = True
         return np.where(cross, mutant, X)
 
     def replace_members(self, state: DEState, indices, X, fitness, ctx: Context) -> DEState:

@@ -90,7 +90,7 @@ class OpenAIES(Algorithm):
         return es.population(pop_size, dim, self.name, even=True)
 
     def normal(self, shape, ctx: Context):
-        return ctx.rng.standard_normal(shape)
+        return ctx.normal(shape, "normal")
 
     def for_start(self, x0, step) -> OpenAIES:
         es.check_start(self, x0)

@@ -104,7 +104,7 @@ class PGPE(Algorithm):
         return es.population(pop_size, dim, self.name, even=True)
 
     def normal(self, shape, ctx: Context):
-        return ctx.rng.standard_normal(shape)
+        return ctx.normal(shape, "normal")
 
     def speeds(self, dim: int) -> tuple[float, float]:
         """(learning rate, max speed) of the centre's optimizer."""

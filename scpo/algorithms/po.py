@@ -190,21 +190,22 @@ class PO(Algorithm):
         agents = np.arange(N)
         winners = state.X[state.winner_idx]  # copied before the first stage moves them
         X = state.X
-        for centres in (state.leader_pos[agents // n], winners[agents % n]):
-            X = self.campaign_stage(X, state.X_last, centres, improved, ctx)
+        for stage, centres in enumerate((state.leader_pos[agents // n], winners[agents % n])):
+            X = self.campaign_stage(X, state.X_last, centres, improved, ctx, stage)
         psr = (1 - (ctx.t - 1) / ctx.max_iter) * self.lambda_max  # the reference's 0-based t
-        moving = ctx.rng.random(N) < psr
-        offsets = ctx.rng.integers(1, n, size=N)  # a uniformly chosen *other* party
+        moving = ctx.random((N,), "switch.moving") < psr
+        offsets = ctx.integers(1, n, N, "switch.offsets")  # a uniformly chosen *other* party
         source, diagonal = switch_plan(state.fitness, n, moving, offsets, self.reference_switch_bug)
         return clip(apply_switch(X, source, diagonal), ctx)
 
-    def campaign_stage(self, X, Q, centres, improved, ctx: Context) -> np.ndarray:
-        return campaign_move(X, Q, centres, improved, ctx.rng.random(X.shape))
+    def campaign_stage(self, X, Q, centres, improved, ctx: Context, stage: int = 0) -> np.ndarray:
+        """One stage of the campaign (0: towards the party leaders, 1: the constituency winners)."""
+        return campaign_move(X, Q, centres, improved, ctx.random(X.shape, f"campaign{stage}.r"))
 
     def _parliament(self, state: POState, ctx: Context) -> np.ndarray:
         n = self.n_parties
         winners = state.X[state.winner_idx]
-        other = (np.arange(n) + ctx.rng.integers(1, n, size=n)) % n
+        other = (np.arange(n) + ctx.integers(1, n, n, "parliament.other")) % n
         target = winners[other]
-        r = ctx.rng.random(winners.shape)
+        r = ctx.random(winners.shape, "parliament.r")
         return clip(target + (2 * r - 1) * np.abs(target - winners), ctx)

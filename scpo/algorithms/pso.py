@@ -59,7 +59,7 @@ class PSO(Algorithm):
 
     def ask(self, state: PSOState, ctx: Context) -> np.ndarray:
         shape = state.X.shape
-        r1, r2 = ctx.rng.random(shape), ctx.rng.random(shape)
+        r1, r2 = ctx.random(shape, "pso.r1"), ctx.random(shape, "pso.r2")
         V = (self.inertia(ctx) * state.V + self.c1 * r1 * (state.P - state.X)
              + self.c2 * r2 * (ctx.best_x - state.X))
         vmax = self.vmax_fraction * (ctx.ub - ctx.lb)

@@ -23,7 +23,7 @@ class RandomSearch(Algorithm):
         return X.shape[0]
 
     def ask(self, pop_size: int, ctx: Context) -> np.ndarray:
-        return ctx.rng.uniform(ctx.lb, ctx.ub, (pop_size, ctx.lb.size))
+        return ctx.uniform((pop_size, ctx.lb.size), "uniform")
 
     def replace_members(self, pop_size: int, indices, X, fitness, ctx: Context) -> int:
         return pop_size  # no population is kept: only the best so far (the engine's) can change

@@ -72,14 +72,14 @@ class SCA(Algorithm):
     def ask(self, state: SCAState, ctx: Context) -> np.ndarray:
         shape = state.X.shape
         r1 = self.a - ctx.t * self.a / ctx.max_iter
-        r2 = 2 * np.pi * ctx.rng.random(shape)
-        r3 = 2 * ctx.rng.random(shape)
-        r4 = ctx.rng.random(shape)
+        r2 = 2 * np.pi * ctx.random(shape, "sca.r2")
+        r3 = 2 * ctx.random(shape, "sca.r3")
+        r4 = ctx.random(shape, "sca.r4")
         moved = sca_move(state.X, ctx.best_x, r1, r2, r3, r4, invariant=self.variant == "invariant")
         if not self.greedy:
             return clip(moved, ctx)
         outside = (moved < ctx.lb) | (moved > ctx.ub)
-        return np.where(outside, ctx.rng.uniform(ctx.lb, ctx.ub, shape), moved)
+        return np.where(outside, ctx.uniform(shape, "sca.redraw"), moved)
 
     def replace_members(self, state: SCAState, indices, X, fitness, ctx: Context) -> SCAState:
         return SCAState(*replaced(state.X, state.fitness, indices, X, fitness))

@@ -84,13 +84,13 @@ class SCPO(PO):
             raise ValueError(f"a must be a positive number, got {a!r}")
         self.a, self.variant = float(a), variant
 
-    def campaign_stage(self, X, Q, centres, improved, ctx: Context) -> np.ndarray:
+    def campaign_stage(self, X, Q, centres, improved, ctx: Context, stage: int = 0) -> np.ndarray:
         shape = X.shape
-        r = ctx.rng.random(shape)
+        r = ctx.random(shape, f"campaign{stage}.r")
         d1 = self.a - ctx.t * self.a / ctx.max_iter
-        d2 = 2 * np.pi * ctx.rng.random(shape)
-        d3 = 2 * ctx.rng.random(shape)
-        d4 = ctx.rng.random(shape)
+        d2 = 2 * np.pi * ctx.random(shape, f"campaign{stage}.d2")
+        d3 = 2 * ctx.random(shape, f"campaign{stage}.d3")
+        d4 = ctx.random(shape, f"campaign{stage}.d4")
         update, safe = case1_update(self.variant, centres, ctx.best_x, r, d1, d2, d3, d4)
         po_case1 = centres + r * (centres - X)
         return campaign_move(X, Q, centres, improved, r, np.where(safe, update, po_case1))

@@ -117,7 +117,7 @@ class SepCMAES(Algorithm):
         return n
 
     def normal(self, shape, ctx: Context):
-        return ctx.rng.standard_normal(shape)
+        return ctx.normal(shape, "normal")
 
     def for_start(self, x0, step) -> SepCMAES:
         es.check_start(self, x0)

@@ -97,7 +97,7 @@ class SNES(Algorithm):
         return es.population(pop_size, dim, self.name)
 
     def normal(self, shape, ctx: Context):
-        return ctx.rng.standard_normal(shape)
+        return ctx.normal(shape, "normal")
 
     def for_start(self, x0, step) -> SNES:
         es.check_start(self, x0)

@@ -30,7 +30,7 @@ from scpo.backends.reference import Backend
 
 BACKENDS = ("numpy", "numba", "torch")
 DTYPES = ("float64", "float32")
-DRAWS = ("native", "numpy")
+DRAWS = ("native", "numpy", "counter")
 
 __all__ = ["BACKENDS", "DTYPES", "Backend", "get"]
 
@@ -41,12 +41,17 @@ def get(backend: str | Backend = "numpy", device: str = "cpu", dtype: str = "flo
 
     ``draws="numpy"`` makes numba and torch take every random number from the run's numpy
     Generator in the reference's order (slow; for equivalence checks): with the same seed
-    they then reproduce the numpy backend to rounding. ``step`` (torch only): how a
+    they then reproduce the numpy backend to rounding. ``draws="counter"``: every random number
+    is a pure function of (seed, iteration, phase, index) computed on the backend's own device
+    (:mod:`scpo.draws`): one seed gives the same run on every backend, to float rounding. ``step`` (torch only): how a
     generation is computed, ``"auto"`` (fused numba kernels on the cpu with native draws,
     tensor operations otherwise), ``"fused"``, ``"eager"`` or ``"compiled"`` (``torch.compile``);
     see :mod:`scpo.backends.torch_backend`.
     """
     if isinstance(backend, Backend):
+        if draws not in ("native", backend.draws):  # an explicit choice the backend object would ignore
+            raise ValueError(f"draws {draws!r} conflicts with the given backend object's draws {backend.draws!r}: "
+                             f"make it with scpo.backends.get(..., draws={draws!r})")
         return backend
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
@@ -72,6 +77,16 @@ def get(backend: str | Backend = "numpy", device: str = "cpu", dtype: str = "flo
     from scpo.backends.torch_backend import TorchBackend
 
     return TorchBackend(device, dtype, draws, step)
+
+
+def check_draws(draws: str, algorithm: str) -> None:
+    """Refuse ``draws="counter"`` for an algorithm that does not take its numbers from the context yet."""
+    if draws == "counter" and algorithm in COUNTERLESS:
+        raise ValueError(f"draws='counter' is not available for algorithm {algorithm!r} yet; "
+                         "use draws='native' or 'numpy'")
+
+
+COUNTERLESS = ("cmaes",)  # its samples come from the cma package's own generator
 
 
 def dtype_name(dtype) -> str:

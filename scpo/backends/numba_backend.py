@@ -12,6 +12,9 @@ selection, the budget) is inherited unchanged. Draws:
 - ``draws="numpy"``: every number comes from the numpy Generator in the reference's order
   and shapes and is passed to the ``*_drawn`` kernels: the run then matches the numpy
   backend to rounding (the equivalence tests).
+- ``draws="counter"``: as ``"numpy"``, with every number (O(N) draws included) from the
+  counter-based generator of :mod:`scpo.draws` by (seed, iteration, phase): the run of the
+  numpy and torch backends for the same seed, to rounding.
 
 Three (N, D) buffers rotate (current, previous, next), so a generation allocates nothing
 of size N x D. The engine only ever hands the user copies of them.
@@ -43,6 +46,8 @@ from scpo.backends import numba_kernels as K
 from scpo.backends import numba_problems
 from scpo.backends.numba_kernels import launch
 from scpo.backends.reference import Backend, Evaluator, adapt_by_type
+from scpo.draws import CounterDraws
+from scpo.draws import call_key as counter_key
 from scpo.problems import Benchmark
 
 MASK = (1 << 64) - 1
@@ -77,6 +82,19 @@ class NumbaContext(Context):
     def call_key(self, purpose: int) -> np.uint64:
         return call_key(self.key, self.t, purpose)
 
+    def random(self, shape, phase: str) -> np.ndarray:
+        """U[0, 1) of ``shape``; with draws="counter" filled by the kernels' own generator (``fill_uniform``
+        with the :mod:`scpo.draws` key of ``phase``: the same bits as numpy's and torch's, in parallel)."""
+        if self.draws is None:
+            return super().random(shape, phase)
+        out = np.empty(tuple(int(s) for s in shape))
+        if out.size:
+            rows = out.reshape(-1, out.shape[-1]) if out.ndim else out.reshape(1, 1)
+            key = np.uint64(counter_key(self.draws.key, self.t, phase))
+            ones = np.ones(rows.shape[1])
+            launch(K.fill_uniform, out.size, key, ones * 0.0, ones, rows)
+        return out
+
     def buffer(self, shape) -> np.ndarray:
         for k, spare in enumerate(self.pool):
             if spare.shape == shape:
@@ -94,6 +112,7 @@ class NumbaBackend(Backend):
 
     def context(self, seed, problem, max_iter) -> NumbaContext:
         return NumbaContext(np.random.default_rng(seed), problem.lb, problem.ub, max_iter,
+                            draws=CounterDraws(seed) if self.draws == "counter" else None,
                             key=run_key(seed), dtype=np.dtype(self.dtype).type, native=self.draws == "native")
 
     def adapt(self, algorithm):
@@ -105,7 +124,7 @@ class NumbaBackend(Backend):
     def initial_population(self: Backend, ctx: Context, shape: tuple[int, int]) -> np.ndarray:
         assert isinstance(ctx, NumbaContext)  # made by context() (the torch backend passes ctx.numba())
         if not ctx.native:
-            return ctx.rng.uniform(ctx.lb, ctx.ub, shape).astype(ctx.dtype, copy=False)
+            return ctx.uniform(shape, "init").astype(ctx.dtype, copy=False)
         out = ctx.buffer(shape)
         launch(K.fill_uniform, out.size, ctx.call_key(INIT), ctx.lb, ctx.ub, out)
         return out
@@ -155,10 +174,10 @@ def warm_run(backend: NumbaBackend, algorithm, problem, objective, fitness_dtype
 
 def _sca_draws(ctx, shape, greedy):
     """The reference's draws for one SCA step, in its order."""
-    r2 = 2 * np.pi * ctx.rng.random(shape)
-    r3 = 2 * ctx.rng.random(shape)
-    r4 = ctx.rng.random(shape)
-    U = ctx.rng.uniform(ctx.lb, ctx.ub, shape) if greedy else NONE2
+    r2 = 2 * np.pi * ctx.random(shape, "sca.r2")
+    r3 = 2 * ctx.random(shape, "sca.r3")
+    r4 = ctx.random(shape, "sca.r4")
+    U = ctx.uniform(shape, "sca.redraw") if greedy else NONE2
     return r2, r3, r4, U
 
 
@@ -197,10 +216,10 @@ class _Campaign(PO):
         scpo = isinstance(self, SCPO)
         d1 = self.a - ctx.t * self.a / ctx.max_iter if isinstance(self, SCPO) else 0.0
         printed = isinstance(self, SCPO) and self.variant == "printed"
-        draws = None if ctx.native else [_Campaign._stage_draws(ctx, X.shape, scpo) for _ in range(2)]
+        draws = None if ctx.native else [_Campaign._stage_draws(ctx, X.shape, scpo, stage) for stage in range(2)]
         psr = (1 - (ctx.t - 1) / ctx.max_iter) * self.lambda_max
-        moving = ctx.rng.random(len(X)) < psr
-        offsets = ctx.rng.integers(1, n, size=len(X))
+        moving = ctx.random((len(X),), "switch.moving") < psr
+        offsets = ctx.integers(1, n, len(X), "switch.offsets")
         source, diagonal = K.switch_plan(state.fitness, n, moving, offsets, self.reference_switch_bug)
         out = ctx.buffer(X.shape)
         common = (X, state.X_last, state.leader_pos, winners, improved, source, diagonal, ctx.lb, ctx.ub)
@@ -215,25 +234,26 @@ class _Campaign(PO):
         return out
 
     @staticmethod
-    def _stage_draws(ctx: NumbaContext, shape: tuple[int, ...], scpo: bool) -> tuple[np.ndarray, np.ndarray]:
-        r = ctx.rng.random(shape)
+    def _stage_draws(ctx: NumbaContext, shape: tuple[int, ...], scpo: bool,
+                     stage: int) -> tuple[np.ndarray, np.ndarray]:
+        r = ctx.random(shape, f"campaign{stage}.r")
         if not scpo:
             return r, NONE3
-        d2 = 2 * np.pi * ctx.rng.random(shape)
-        d3 = 2 * ctx.rng.random(shape)
-        d4 = ctx.rng.random(shape)
+        d2 = 2 * np.pi * ctx.random(shape, f"campaign{stage}.d2")
+        d3 = 2 * ctx.random(shape, f"campaign{stage}.d3")
+        d4 = ctx.random(shape, f"campaign{stage}.d4")
         return r, np.stack([d2, d3, d4])
 
     def _parliament(self: PO, state: POState, ctx: Context) -> np.ndarray:
         assert isinstance(ctx, NumbaContext)
         n, D = self.n_parties, state.X.shape[1]
-        other = (np.arange(n) + ctx.rng.integers(1, n, size=n)) % n
+        other = (np.arange(n) + ctx.integers(1, n, n, "parliament.other")) % n
         out = np.empty((n, D), state.X.dtype)
         if ctx.native:  # r drawn in the kernel, the winners read in place: one pass
             launch(K.parliament_counter, out.size, state.X, state.winner_idx, other, ctx.call_key(PARLIAMENT),
                    ctx.lb, ctx.ub, out)
         else:
-            r = ctx.rng.random((n, D))
+            r = ctx.random((n, D), "parliament.r")
             launch(K.parliament, out.size, state.X[state.winner_idx], other, r, ctx.lb, ctx.ub, out)
         return out
 
@@ -269,7 +289,7 @@ class NumbaRandom(RandomSearch):
         assert isinstance(ctx, NumbaContext)
         shape = (pop_size, ctx.lb.size)
         if not ctx.native:
-            return ctx.rng.uniform(ctx.lb, ctx.ub, shape).astype(ctx.dtype, copy=False)
+            return ctx.uniform(shape, "uniform").astype(ctx.dtype, copy=False)
         out = ctx.buffer(shape)
         launch(K.fill_uniform, out.size, ctx.call_key(STEP), ctx.lb, ctx.ub, out)
         return out
@@ -283,9 +303,10 @@ class NumbaRandom(RandomSearch):
 class _OnNumpyArrays(Algorithm):
     """An algorithm whose update is its numpy reference code, run as it is on numba's arrays (which are
     numpy): its candidates are cast to the run's dtype. Its draws come from the run's numpy Generator as
-    on the numpy backend; the uniform initial population comes from this backend's kernels, so a distribution
-    algorithm (no initial population) gives the numpy run for a seed (to float32 rounding in float32) and a
-    population algorithm does not. The fused counter-based kernels are SCA's, PO's, SCPO's and random search's."""
+    on the numpy backend (with draws="counter", from the counter-based generator, as there too); the uniform
+    initial population comes from this backend's kernels, so a distribution algorithm (no initial population)
+    gives the numpy run for a seed (to float32 rounding in float32) and a population algorithm does not.
+    The fused counter-based kernels are SCA's, PO's, SCPO's and random search's."""
 
     def ask(self, state: Any, ctx: Context) -> np.ndarray:
         assert isinstance(ctx, NumbaContext)  # made by NumbaBackend.context()

@@ -70,14 +70,19 @@ class Backend:
         return f"{type(self).__name__}(device={self.device!r}, dtype={self.dtype!r}, draws={self.draws!r})"
 
     def context(self, seed: int, problem: Problem, max_iter: int) -> Context:
-        return Context(np.random.default_rng(seed), problem.lb, problem.ub, max_iter)
+        draws = None
+        if self.draws == "counter":
+            from scpo.draws import CounterDraws
+
+            draws = CounterDraws(seed)
+        return Context(np.random.default_rng(seed), problem.lb, problem.ub, max_iter, draws=draws)
 
     def adapt(self, algorithm: Algorithm) -> Algorithm:
         """The algorithm as this backend runs it (the same options, another implementation)."""
         return algorithm
 
     def initial_population(self, ctx: Context, shape: tuple[int, int]):
-        return ctx.rng.uniform(ctx.lb, ctx.ub, shape)
+        return ctx.uniform(shape, "init")
 
     def copy(self, X):
         return X.copy()

@@ -23,7 +23,9 @@ with torch's cuda builds) it is one single-program triton kernel over the N fitn
 (:func:`switch_plan_device`), so no value goes to the host inside an iteration; without triton
 the index plan is made on the host (one N-float copy down per iteration). ``draws="numpy"``
 takes every random number from the run's numpy Generator in the reference's order (eager
-step): the run then matches the numpy backend to rounding. The evolution strategies
+step): the run then matches the numpy backend to rounding; ``draws="counter"`` (eager step) computes
+every number on the device from the counter-based generator of :mod:`scpo.draws`, so a seed gives the
+run of the numpy and numba backends with the same draws. The evolution strategies
 (OpenAI-ES, SNES, PGPE, sep-CMA-ES) are their numpy classes with ``xp = torch`` and normal
 draws from the torch generator: the update functions are the same code.
 """
@@ -59,6 +61,7 @@ from scpo.backends.numba_backend import (
     run_key,
 )
 from scpo.backends.reference import Backend, Evaluator, adapt_by_type
+from scpo.draws import CounterDraws
 from scpo.problem import ObjectiveError
 from scpo.problems import Benchmark
 
@@ -91,24 +94,31 @@ class TorchContext(Context):
     def tensor(self, array) -> torch.Tensor:
         return torch.as_tensor(array, dtype=self.dtype, device=self.device)
 
-    def random(self, shape) -> torch.Tensor:
-        """U[0, 1) of ``shape``: from the torch generator, or from numpy's in the reference order."""
+    def random(self, shape, phase: str) -> torch.Tensor:
+        """U[0, 1) of ``shape``: from the torch generator, from numpy's in the reference order, or (draws=
+        "counter") the counter-based numbers of ``phase`` computed on the device (:mod:`scpo.draws`)."""
+        if self.draws is not None:
+            return self.draws.random(shape, self.t, phase).to(self.dtype)
         if self.native:
             return torch.rand(shape, generator=self.generator, dtype=self.dtype, device=self.device)
         return self.tensor(self.rng.random(shape))
 
-    def uniform(self, shape) -> torch.Tensor:
-        if self.native:
-            return self.random(shape).mul_(self.ub - self.lb).add_(self.lb)
+    def uniform(self, shape, phase: str) -> torch.Tensor:
+        if self.native or self.draws is not None:
+            return self.random(shape, phase).mul_(self.ub - self.lb).add_(self.lb)
         assert self.lb_np is not None and self.ub_np is not None  # set by TorchBackend.context
         return self.tensor(self.rng.uniform(self.lb_np, self.ub_np, shape))
 
-    def normal(self, shape) -> torch.Tensor:
+    def normal(self, shape, phase: str) -> torch.Tensor:
+        if self.draws is not None:
+            return self.draws.normal(shape, self.t, phase).to(self.dtype)
         if self.native:
             return torch.randn(shape, generator=self.generator, dtype=self.dtype, device=self.device)
         return self.tensor(self.rng.standard_normal(shape))
 
-    def integers(self, low: int, high: int, size: int) -> torch.Tensor:
+    def integers(self, low: int, high: int, size: int, phase: str) -> torch.Tensor:
+        if self.draws is not None:
+            return self.draws.integers(low, high, size, self.t, phase)
         if self.native:
             return torch.randint(low, high, (size,), generator=self.generator, device=self.device)
         return torch.as_tensor(self.rng.integers(low, high, size=size), device=self.device)
@@ -142,6 +152,7 @@ class TorchBackend(Backend):
             np.random.default_rng(seed), as_tensor(problem.lb), as_tensor(problem.ub), max_iter,
             best_f=as_tensor(np.inf), generator=generator, device=self.torch_device, dtype=self.torch_dtype,
             native=self.draws == "native", lb_np=problem.lb, ub_np=problem.ub, step=self.step, key=run_key(seed),
+            draws=CounterDraws(seed, torch, self.torch_device) if self.draws == "counter" else None,
         )
 
     def adapt(self, algorithm):
@@ -151,7 +162,7 @@ class TorchBackend(Backend):
         assert isinstance(ctx, TorchContext)  # made by context()
         if ctx.step == "fused":  # the numba backend's draws: the same run as backend="numba" for a seed
             return torch.from_numpy(NumbaBackend.initial_population(self, ctx.numba(), shape))
-        return ctx.uniform(shape)
+        return ctx.uniform(shape, "init")
 
     def copy(self, X):
         return X.clone()
@@ -297,14 +308,14 @@ class TorchSCA(SCA):
             return torch.from_numpy(NumbaSCA.ask(self, as_numpy(state), ctx.numba()))
         shape = tuple(state.X.shape)
         r1 = self.a - ctx.t * self.a / ctx.max_iter
-        r2 = ctx.random(shape).mul_(2 * np.pi)
-        r3 = ctx.random(shape).mul_(2)
-        r4 = ctx.random(shape)
+        r2 = ctx.random(shape, "sca.r2").mul_(2 * np.pi)
+        r3 = ctx.random(shape, "sca.r3").mul_(2)
+        r4 = ctx.random(shape, "sca.r4")
         moved = _stage(ctx)(_sca_step)(state.X, ctx.best_x, ctx.scalar(r1), r2, r3, r4, self.variant == "invariant")
         if not self.greedy:
             return torch.clamp(moved, ctx.lb, ctx.ub)
         outside = (moved < ctx.lb) | (moved > ctx.ub)
-        return torch.where(outside, ctx.uniform(shape), moved)
+        return torch.where(outside, ctx.uniform(shape, "sca.redraw"), moved)
 
     def tell(self, state: SCAState, candidates: torch.Tensor, fitness: torch.Tensor,
              ctx: Context) -> tuple[SCAState, bool]:
@@ -345,13 +356,13 @@ class _TorchPO(PO):
         winners = state.X[state.winner_idx]  # copied before the first stage moves them
         X: torch.Tensor = state.X.reshape(n, n, D)  # [party, constituency]
         Q: torch.Tensor = state.X_last.reshape(n, n, D)
-        for centres in (state.leader_pos[:, None, :], winners[None, :, :]):
-            X = self.campaign_stage(X, Q, centres, improved, ctx)
+        for stage, centres in enumerate((state.leader_pos[:, None, :], winners[None, :, :])):
+            X = self.campaign_stage(X, Q, centres, improved, ctx, stage)
         X = X.reshape(N, D)
         psr = (1 - (ctx.t - 1) / ctx.max_iter) * self.lambda_max  # the reference's 0-based t
-        if ctx.native:  # drawn on the device: nothing crosses to the host
-            moving = ctx.random((N,)) < psr
-            offsets = ctx.integers(1, n, N)
+        if ctx.native or ctx.draws is not None:  # drawn on the device: nothing crosses to the host
+            moving = ctx.random((N,), "switch.moving") < psr
+            offsets = ctx.integers(1, n, N, "switch.offsets")
         else:
             moving = ctx.rng.random(N) < psr
             offsets = ctx.rng.integers(1, n, size=N)
@@ -367,9 +378,9 @@ class _TorchPO(PO):
             return torch.from_numpy(_Campaign._parliament(self, as_numpy(state), ctx.numba()))
         n = self.n_parties
         winners = state.X[state.winner_idx]
-        other = (torch.arange(n, device=winners.device) + ctx.integers(1, n, n)) % n
+        other = (torch.arange(n, device=winners.device) + ctx.integers(1, n, n, "parliament.other")) % n
         target = winners[other]
-        r = ctx.random(tuple(winners.shape))
+        r = ctx.random(tuple(winners.shape), "parliament.r")
         return torch.clamp(target + (2 * r - 1) * torch.abs(target - winners), ctx.lb, ctx.ub)
 
     def tell(self, state: POState, candidates: torch.Tensor, fitness: torch.Tensor,
@@ -396,9 +407,9 @@ class _TorchPO(PO):
 
 class TorchPO(_TorchPO, PO):
     def campaign_stage(self, X: torch.Tensor, Q: torch.Tensor, centres: torch.Tensor, improved: torch.Tensor,
-                       ctx: Context) -> torch.Tensor:
+                       ctx: Context, stage: int = 0) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)
-        return _stage(ctx)(_po_stage)(X, Q, centres, improved, ctx.random(tuple(X.shape)))
+        return _stage(ctx)(_po_stage)(X, Q, centres, improved, ctx.random(tuple(X.shape), f"campaign{stage}.r"))
 
 
 def _sca_step(X, best, r1, r2, r3, r4, invariant: bool):
@@ -417,14 +428,14 @@ def _scpo_stage(variant, X, Q, centres, improved, best, r, d1, d2, d3, d4):
 
 class TorchSCPO(_TorchPO, SCPO):
     def campaign_stage(self, X: torch.Tensor, Q: torch.Tensor, centres: torch.Tensor, improved: torch.Tensor,
-                       ctx: Context) -> torch.Tensor:
+                       ctx: Context, stage: int = 0) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)
         shape = tuple(X.shape)
-        r = ctx.random(shape)
+        r = ctx.random(shape, f"campaign{stage}.r")
         d1 = self.a - ctx.t * self.a / ctx.max_iter
-        d2 = ctx.random(shape).mul_(2 * np.pi)
-        d3 = ctx.random(shape).mul_(2)
-        d4 = ctx.random(shape)
+        d2 = ctx.random(shape, f"campaign{stage}.d2").mul_(2 * np.pi)
+        d3 = ctx.random(shape, f"campaign{stage}.d3").mul_(2)
+        d4 = ctx.random(shape, f"campaign{stage}.d4")
         return _stage(ctx)(_scpo_stage)(self.variant, X, Q, centres, improved, ctx.best_x, r, ctx.scalar(d1), d2, d3,
                                         d4)
 
@@ -480,7 +491,7 @@ class TorchRandom(RandomSearch):
         assert isinstance(ctx, TorchContext)
         if _fused(self, ctx):
             return torch.from_numpy(NumbaRandom.ask(self, pop_size, ctx.numba()))
-        return ctx.uniform((pop_size, ctx.lb.numel()))
+        return ctx.uniform((pop_size, ctx.lb.numel()), "uniform")
 
     def tell(self, pop_size: int, candidates: torch.Tensor, fitness: torch.Tensor, ctx: Context) -> tuple[int, bool]:
         assert isinstance(ctx, TorchContext)
@@ -492,10 +503,7 @@ class TorchRandom(RandomSearch):
 class _TorchES:
     """The evolution strategies' own update functions with ``xp=torch``; only the draws differ."""
 
-    xp = torch
-
-    def normal(self, shape, ctx: TorchContext) -> torch.Tensor:
-        return ctx.normal(shape)
+    xp = torch  # the draws: ctx.normal (TorchContext's, on the device)
 
 
 def _torch_es(cls):
@@ -512,7 +520,7 @@ class TorchPSO(PSO):
     def ask(self, state: PSOState, ctx: Context) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         shape = tuple(state.X.shape)
-        r1, r2 = ctx.random(shape), ctx.random(shape)
+        r1, r2 = ctx.random(shape, "pso.r1"), ctx.random(shape, "pso.r2")
         V = (self.inertia(ctx) * state.V + self.c1 * r1 * (state.P - state.X)
              + self.c2 * r2 * (ctx.best_x - state.X))
         vmax = self.vmax_fraction * (ctx.ub - ctx.lb)
@@ -533,13 +541,13 @@ class TorchDE(DE):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         X = state.X
         n, dim = X.shape
-        offsets = torch.topk(ctx.random((n, n - 1)), 3, dim=1, largest=False).indices + 1  # distinct in 1..n-1
+        offsets = torch.topk(ctx.random((n, n - 1), "de.partners"), 3, dim=1, largest=False).indices + 1  # distinct
         r = (torch.arange(n, device=X.device)[:, None] + offsets) % n
         mutant = X[r[:, 0]] + self.F * (X[r[:, 1]] - X[r[:, 2]])
         mutant = torch.where(mutant < ctx.lb, (ctx.lb + X) / 2, mutant)
         mutant = torch.where(mutant > ctx.ub, (ctx.ub + X) / 2, mutant)
-        cross = ctx.random((n, dim)) < self.CR
-        cross[torch.arange(n, device=X.device), ctx.integers(0, dim, n)] = True
+        cross = ctx.random((n, dim), "de.cross") < self.CR
+        cross[torch.arange(n, device=X.device), ctx.integers(0, dim, n, "de.forced")] = True
         return torch.where(cross, mutant, X)
 
     def tell(self, state: DEState, candidates, fitness, ctx: Context):
