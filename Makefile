@@ -33,7 +33,7 @@ MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
 test: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile  # two workers, one test file each at a time (pytest-xdist)
 	$(MKDOCS)
 
 $(VENV)/.docs-installed: $(STAMP)
