@@ -217,15 +217,32 @@ def _check_budget(memory_budget_mb) -> float:
     return float(memory_budget_mb)
 
 
+def _resnet_layers(module: nn.Module) -> bool:
+    """Whether ``module`` holds the layers the banded/per-tap pass of :mod:`networks.population_pass`
+    was built and tuned for (DeepResNet, its blocks, ``Conv1d``)."""
+    from networks.resnet import DeepResNet, ResidualBlock
+
+    return any(type(m) in (DeepResNet, ResidualBlock, nn.Conv1d) for m in module.modules())
+
+
 def population_program(module: nn.Module, x_shape: tuple[int, ...]):
-    """The compiled population pass of ``module`` for inputs ``x_shape``, or ``None`` when the module
-    is not made of the supported layers (see :mod:`networks.population_pass`)."""
+    """The population pass of ``module`` for inputs ``x_shape``, or the exception saying why there is none.
+
+    DeepResNet's layers (``Conv1d`` signals, residual blocks) take the compiled pass of
+    :mod:`networks.population_pass` (``program.kind == "compiled"``); any other module, subclasses
+    included, the ``torch.fx`` pass of :mod:`networks.fx_pass` (``"fx"``; faster for MLPs and 2-D
+    convolutions), each trying the other when it cannot take the module."""
+    from networks.fx_pass import compile_fx
     from networks.population_pass import Unsupported, compile_population
 
-    try:
-        return compile_population(module, tuple(x_shape))
-    except Unsupported as exc:
-        return exc
+    order = (compile_population, compile_fx) if _resnet_layers(module) else (compile_fx, compile_population)
+    reasons = {}
+    for compile_ in order:
+        try:
+            return compile_(module, tuple(x_shape))
+        except Unsupported as exc:
+            reasons[compile_] = exc
+    return reasons[compile_fx]  # the general pass's reason
 
 
 def members_per_chunk(program, batch: int, itemsize: int, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
