@@ -30,6 +30,7 @@ into the chunk size of :func:`networks.population.members_per_chunk`.
 
 from __future__ import annotations
 
+import copy
 import operator
 from collections.abc import Callable
 
@@ -66,6 +67,14 @@ ELEMENTWISE_METHODS = {
     "abs", "sqrt", "square", "clamp", "clamp_min", "clamp_max", "sin", "cos", "add_", "mul_", "sub_", "div_",
     "contiguous", "clone", "float", "double", "to", "type_as",
 }
+IN_PLACE_OPERATORS = {operator.iadd, operator.imul, operator.isub, operator.itruediv}  # return their input
+IN_PLACE_UNARY = {F.relu: torch.relu_, torch.relu: torch.relu_, "relu": torch.relu_, torch.tanh: torch.tanh_,
+                  F.tanh: torch.tanh_, "tanh": torch.tanh_, torch.sigmoid: torch.sigmoid_, F.sigmoid: torch.sigmoid_,
+                  "sigmoid": torch.sigmoid_}
+IN_PLACE_BINARY = {operator.add: ("add_", True), torch.add: ("add_", True), "add": ("add_", True),
+                   operator.mul: ("mul_", True), torch.mul: ("mul_", True), "mul": ("mul_", True),
+                   operator.sub: ("sub_", False), torch.sub: ("sub_", False), "sub": ("sub_", False),
+                   operator.truediv: ("div_", False), torch.div: ("div_", False), "div": ("div_", False)}
 DIM_FUNCTIONS = {torch.flatten: ("start_dim", "end_dim"), torch.softmax: ("dim",), torch.log_softmax: ("dim",),
                  F.softmax: ("dim",), F.log_softmax: ("dim",), torch.mean: ("dim",), torch.sum: ("dim",),
                  torch.unsqueeze: ("dim",), torch.squeeze: ("dim",), torch.amax: ("dim",),
@@ -172,7 +181,7 @@ class FxProgram:
                 inputs += 1
                 if inputs > 1:
                     raise Unsupported(f"forward takes more than one input ({node.target})")
-                step = _placeholder
+                step = _as_view(_placeholder)
             elif node.op == "get_attr":
                 step = self._get_attr(module, node.target)
             elif node.op == "call_module":
@@ -183,10 +192,11 @@ class FxProgram:
                 step = self._call_method(node.target)
             elif node.op == "output":
                 self._output = index[node]
-                step = _output
+                step = _as_view(_output)
             else:  # pragma: no cover - torch.fx has no other op
                 raise Unsupported(f"graph node {node.op}")
             self._steps.append((step, args, kwargs))
+        self._mutable = _mutable(nodes, index, last, [getattr(st, "view", False) for st, _, _ in self._steps])
         self._probe(module)
 
     # ------------------------------------------------------------------ compiling nodes
@@ -216,7 +226,7 @@ class FxProgram:
         if kind in ELEMENTWISE_MODULES:
             return _elementwise(m)
         if kind in IDENTITY_MODULES:
-            return lambda args, kwargs, env: args[0]
+            return _as_view(lambda args, kwargs, env: args[0])
         if kind is nn.Linear:
             return _linear(self._param(m.weight, f"{name}.weight"), self._param(m.bias, f"{name}.bias"),
                            m.in_features, m.out_features)
@@ -243,29 +253,29 @@ class FxProgram:
             return lambda args, kwargs, env: _M(fn(args[0].t, dim)) if isinstance(args[0], _M) else fn(args[0], m.dim)
         if kind is nn.Flatten:
             start, end = _shift(m.start_dim), _shift(m.end_dim)
-            return _on_member(m, lambda t: t.flatten(start, end))
+            return _as_view(_on_member(m, lambda t: t.flatten(start, end)))
         if kind is nn.Unflatten:
             dim = _shift(m.dim)
-            return _on_member(m, lambda t: t.unflatten(dim, m.unflattened_size))
+            return _as_view(_on_member(m, lambda t: t.unflatten(dim, m.unflattened_size)))
         if any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False)):
             raise Unsupported(f"layer {kind.__name__} ({name})")
         raise Unsupported(f"layer {kind.__name__} ({name}) is not one the population pass knows")
 
     def _call_function(self, target) -> Step:
         if target in (F.dropout, F.dropout1d, F.dropout2d, F.alpha_dropout):  # population mode is eval mode
-            return lambda args, kwargs, env: args[0]
+            return _as_view(lambda args, kwargs, env: args[0])
         if target in ELEMENTWISE:
-            return _function(target, target)
+            return _function(target, target, view=target in IN_PLACE_OPERATORS)
         if target in DIM_FUNCTIONS:
-            return _dims(target, target, DIM_FUNCTIONS[target])
+            return _as_view(_dims(target, target, DIM_FUNCTIONS[target]))
         if target in (torch.reshape,):
-            return _reshape(lambda t, *shape: torch.reshape(t, shape))
+            return _as_view(_reshape(lambda t, *shape: torch.reshape(t, shape)))
         if target is torch.cat or target is torch.concat:
             return _cat
         if target is getattr:
-            return _getattr
+            return _as_view(_getattr)
         if target is operator.getitem:
-            return _getitem
+            return _as_view(_getitem)
         if target is F.linear:
             return _functional_linear
         shared_only = getattr(target, "__name__", repr(target))
@@ -278,11 +288,12 @@ class FxProgram:
 
     def _call_method(self, name: str) -> Step:
         if name in ELEMENTWISE_METHODS:
-            return _function(lambda t, *a, **k: getattr(t, name)(*a, **k), name)
+            return _function(lambda t, *a, **k: getattr(t, name)(*a, **k), name,
+                             view=name.endswith("_") or name in ("contiguous", "to", "float", "double", "type_as"))
         if name in DIM_METHODS:
-            return _dims(lambda t, *a, **k: getattr(t, name)(*a, **k), name, DIM_METHODS[name], method=True)
+            return _as_view(_dims(lambda t, *a, **k: getattr(t, name)(*a, **k), name, DIM_METHODS[name]))
         if name in ("view", "reshape"):
-            return _reshape(lambda t, *shape: t.reshape(*shape))
+            return _as_view(_reshape(lambda t, *shape: t.reshape(*shape)))
         if name == "size":
             return _size
         if name == "dim":
@@ -303,6 +314,7 @@ class FxProgram:
         values: list = [None] * len(self._steps)
         for i, (step, args, kwargs) in enumerate(self._steps):
             a, k = _resolve(args, values), _resolve(kwargs, values)
+            env["_own"] = {id(values[j]) for j in self._mutable[i]}
             values[i] = step(a, k, env)
             for j in self._free[i]:
                 values[j] = None
@@ -386,6 +398,44 @@ class _Ref:
         self.i = i
 
 
+def _mutable(nodes: list, index: dict, last: dict[int, int], views: list[bool]) -> list[set[int]]:
+    """For each node, the inputs it may overwrite: values an op created (not views of others), read
+    once by this node, their last reader, with no view of them alive or read by this node either."""
+    root = list(range(len(nodes)))
+    for i, node in enumerate(nodes):
+        if views[i] and node.all_input_nodes:
+            root[i] = root[index[node.all_input_nodes[0]]]
+    last_ext: dict[int, int] = {}
+    for i in range(len(nodes)):
+        last_ext[root[i]] = max(last_ext.get(root[i], i), last.get(i, i))
+    out: list[set[int]] = []
+    for i, node in enumerate(nodes):
+        refs = [index[n] for n in _refs((node.args, node.kwargs))]
+        roots = [root[j] for j in refs]
+        out.append({j for j in refs if not views[j] and root[j] == j and roots.count(j) == 1
+                    and last_ext[j] == i})
+    return out
+
+
+def _refs(value) -> list:
+    """The graph nodes in ``value``, with repeats (``x + x`` reads ``x`` twice)."""
+    if isinstance(value, fx.Node):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _refs(v)]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _refs(v)]
+    if isinstance(value, slice):
+        return _refs((value.start, value.stop, value.step))
+    return []
+
+
+def _as_view(step: Step) -> Step:
+    """Mark a step whose value may share memory with its first input."""
+    step.view = True  # type: ignore[attr-defined]
+    return step
+
+
 def _resolve(value, values: list):
     if isinstance(value, _Ref):
         return values[value.i]
@@ -412,26 +462,57 @@ def _output(args, kwargs, env):
 
 
 def _elementwise(m: nn.Module) -> Step:
+    """An activation layer; in place (its ``inplace`` form, ``tanh_``, ``sigmoid_``) on a value the node may
+    overwrite."""
+    if hasattr(m, "inplace"):
+        in_place = copy.copy(m)
+        in_place.inplace = True
+    elif isinstance(m, nn.Tanh):
+        in_place = torch.tanh_
+    elif isinstance(m, nn.Sigmoid):
+        in_place = torch.sigmoid_
+    else:
+        in_place = m
+
     def step(args, kwargs, env):
         x = args[0]
-        return _M(m(x.t)) if isinstance(x, _M) else m(x)
+        if not isinstance(x, _M):
+            return m(x)
+        return _M(in_place(x.t) if id(x) in env["_own"] else m(x.t))
 
     return step
 
 
-def _function(fn: Callable, name) -> Step:
-    """An elementwise function: members broadcast against shared operands (right-aligned shapes)."""
+def _function(fn: Callable, name, view: bool = False) -> Step:
+    """An elementwise function: members broadcast against shared operands (right-aligned shapes); in
+    place on a member value this node may overwrite (:func:`_mutable`) where the op has an in-place form."""
+    unary = IN_PLACE_UNARY.get(name)
+    binary = IN_PLACE_BINARY.get(name)
 
     def step(args, kwargs, env):
         if _has(args, _W) or _has(kwargs, _W):
             raise Unsupported(f"{getattr(name, '__name__', name)} on a parameter read directly")
         if not (_has(args, _M) or _has(kwargs, _M)):
             return fn(*args, **kwargs)
+        own = env["_own"]
+        if not kwargs and own:
+            if unary is not None and len(args) == 1 and id(args[0]) in own:
+                return _M(unary(args[0].t))
+            if binary is not None and len(args) == 2:
+                method, commutative = binary
+                a, b = args
+                for first, other in ((a, b), (b, a)) if commutative else ((a, b),):
+                    if isinstance(first, _M) and id(first) in own:
+                        o = _raw(other)
+                        if not isinstance(o, torch.Tensor) or (o.dtype == first.t.dtype and torch.broadcast_shapes(
+                                first.t.shape, o.shape) == first.t.shape):
+                            return _M(getattr(first.t, method)(o))
         return _M(fn(*_raw(args), **_raw(kwargs)))
-    return step
+
+    return _as_view(step) if view else step
 
 
-def _dims(fn: Callable, name, dim_names: tuple[str, ...], method: bool = False) -> Step:
+def _dims(fn: Callable, name, dim_names: tuple[str, ...]) -> Step:
     """A function whose dimension arguments (positional after the tensor, or by keyword) shift by one."""
 
     def step(args, kwargs, env):
@@ -515,22 +596,34 @@ def _cat(args, kwargs, env):
     return _M(torch.cat(_raw(list(tensors), p), _shift(dim)))
 
 
+NARROW = 32  # a linear layer with fewer outputs computes (p, out, B): measured 3-5x faster than (p, B, out)
+# for 10 outputs (the GEMM's long side is the examples), and no faster from 32 up
+
+
 def _linear_product(x, w: torch.Tensor, b: torch.Tensor | None) -> _M:
     """``x @ w.T + b`` for every member: ``w (p, out, in)``, ``b (p, out)``; ``x`` shared ``(B, ..., in)`` or
-    ``_M (p, B, ..., in)``."""
+    ``_M (p, B, ..., in)``. Products read contiguous operands (a strided one costs bmm 3x on the CPU).
+    A wide layer is ``(p, B, out)``, on the shared input one ``baddbmm`` over the input broadcast to every
+    member (a stride-0 batch: no copy); a narrow one (:data:`NARROW`) ``(p, out, B)``, on the shared input
+    one ``mm`` of every member's rows stacked, returned as its transposed view."""
     p, out_f, in_f = w.shape
-    if isinstance(x, _M):
-        lead = x.t.shape[1:-1]
-        x3 = x.t.reshape(p, -1, in_f)
-        h = torch.baddbmm(b.unsqueeze(1), x3, w.transpose(1, 2)) if b is not None else torch.bmm(x3, w.transpose(1, 2))
-        return _M(h.view(p, *lead, out_f))
-    lead = x.shape[:-1]
-    x2 = x.reshape(-1, in_f)
-    h = torch.mm(x2, w.reshape(p * out_f, in_f).t())  # (M, p*out): every member's layer in one product
-    hv = h.view(-1, p, out_f)
-    if b is not None:
-        hv.add_(b)
-    return _M(hv.transpose(0, 1).reshape(p, *lead, out_f))
+    member = isinstance(x, _M)
+    lead = (x.t.shape[1:-1] if member else x.shape[:-1])
+    x3 = x.t.reshape(p, -1, in_f) if member else x.reshape(-1, in_f)
+    if x3.stride(-1) != 1 or x3.stride(-2) != in_f:
+        x3 = x3.contiguous()
+    if out_f < NARROW:
+        if member:
+            h = torch.bmm(w, x3.transpose(-1, -2))
+        else:
+            h = torch.mm(w.reshape(p * out_f, in_f), x3.t()).view(p, out_f, -1)
+        if b is not None:
+            h.add_(b.unsqueeze(-1))
+        return _M(h.transpose(1, 2).reshape(p, *lead, out_f))
+    if not member:
+        x3 = x3.expand(p, *x3.shape)
+    h = torch.baddbmm(b.unsqueeze(1), x3, w.transpose(1, 2)) if b is not None else torch.bmm(x3, w.transpose(1, 2))
+    return _M(h.view(p, *lead, out_f))
 
 
 def _linear(wid: int, bid: int | None, in_f: int, out_f: int) -> Step:

@@ -381,7 +381,15 @@ class SupervisedProblem(Problem):
 
     def _member_losses(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The loss of each member's outputs ``(p, B, ...)``: one ``vmap``, or (a callable that fails
-        under ``vmap``) one call per member."""
+        under ``vmap``) one call per member. Cross-entropy / NLL on class labels is one call with the classes
+        in dimension 1 (``(p, C, B)``, torch's layout for extra dimensions): the population pass's narrow
+        last layer gives that tensor contiguous, where a log-softmax over the last dimension of its
+        transposed view is several times slower."""
+        if not self._custom and self._loss_fn in (F.cross_entropy, F.nll_loss) and outputs.dim() == 3 \
+                and targets.dim() == 1 and not targets.is_floating_point():
+            p, b = outputs.shape[:2]
+            values = self._loss_fn(outputs.transpose(1, 2), targets.expand(p, b), reduction="none")
+            return values.mean(1)
         if self._vmap_loss_ok:
             try:
                 values = torch.vmap(self._loss_fn, in_dims=(0, None))(outputs, targets)
