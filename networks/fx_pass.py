@@ -495,6 +495,8 @@ def _function(fn: Callable, name, view: bool = False) -> Step:
         if not (_has(args, _M) or _has(kwargs, _M)):
             return fn(*args, **kwargs)
         own = env["_own"]
+        if kwargs.get("inplace", True) is False:  # F.relu(x) is traced with inplace=False
+            kwargs = {k: v for k, v in kwargs.items() if k != "inplace"}
         if not kwargs and own:
             if unary is not None and len(args) == 1 and id(args[0]) in own:
                 return _M(unary(args[0].t))
@@ -644,8 +646,14 @@ def _functional_linear(args, kwargs, env):
 
 
 def _conv(wid: int, bid: int | None, conv: Callable, c_out: int, stride, padding, dilation, groups: int) -> Step:
-    """Members folded into the channels: on the shared input one convolution with all members' kernels
-    stacked (``p*c_out`` output channels), on a member value one grouped convolution (``groups = p*groups``)."""
+    """Members folded into the channels. On the shared input a 2-D convolution is one product of all
+    members' kernels stacked ``(p*c_out, C*k*k)`` with the input's patches ``(C*k*k, B*L)`` (``F.unfold``,
+    once per call), giving ``(p, c_out, B, H', W')`` (measured 2.7x faster than the convolution
+    kernel with few input channels); otherwise one convolution, grouped on a member value
+    (``groups = p*groups``)."""
+    patches = conv is F.conv2d and groups == 1 and not isinstance(padding, str)
+    cache: list = [None, None, None]  # the shared input (and its version) whose patches are kept: every
+    # chunk of one call reads the same input, so F.unfold (a loop over examples on the CPU) runs once per call
 
     def step(args, kwargs, env):
         params, p = env["_params"], env["_p"]
@@ -655,6 +663,19 @@ def _conv(wid: int, bid: int | None, conv: Callable, c_out: int, stride, padding
         b = params[bid].reshape(-1) if bid is not None else None
         if isinstance(x, _M):
             h = conv(_fold(x.t), w, b, stride, padding, dilation, p * groups)
+        elif patches and x.dim() == 4:
+            k = w.shape[-2:]
+            if cache[0] is x and cache[1] == x._version:
+                cols = cache[2]
+            else:  # (C*kh*kw, B*L): the patches of every example side by side
+                cols = F.unfold(x, k, dilation, padding, stride).transpose(0, 1).reshape(w[0].numel(), -1)
+                cache[:] = [x, x._version, cols]
+            size = [(n + 2 * pad - d * (kk - 1) - 1) // st + 1
+                    for n, pad, d, kk, st in zip(x.shape[-2:], padding, dilation, k, stride, strict=True)]
+            h = torch.mm(w.reshape(p * c_out, -1), cols)  # (p*c_out, B*L): one product for every member
+            if b is not None:
+                h.add_(b.unsqueeze(-1))
+            return _M(h.view(p, c_out, x.shape[0], *size).transpose(1, 2))
         else:
             h = conv(x, w, b, stride, padding, dilation, groups)
         return _M(_unfold(h, p))
@@ -697,13 +718,20 @@ def _on_member(m: nn.Module, fn: Callable) -> Step:
 
 
 def _per_channel(m: nn.Module) -> Step:
-    """Pooling acts per channel: run it on the members folded into the channels."""
+    """Pooling acts per channel: run it on the members folded into the channels; 2-D pooling in the
+    channels-last layout (torch's CPU max pooling over 8x8 maps: 100 ms contiguous, 8-11 ms channels-last)."""
 
     def step(args, kwargs, env):
         x = args[0]
         if not isinstance(x, _M):
             return m(x)
-        return _M(_unfold(m(_fold(x.t)), x.t.shape[0]))
+        t = x.t
+        if t.dim() == 5 and t.device.type == "cpu":  # one copy into (B, H, W, p*C), read as channels-last NCHW
+            p, b, c, height, width = t.shape
+            folded = t.permute(1, 3, 4, 0, 2).contiguous().view(b, height, width, p * c).permute(0, 3, 1, 2)
+        else:
+            folded = _fold(t)
+        return _M(_unfold(m(folded), x.t.shape[0]))
 
     return step
 
