@@ -652,8 +652,8 @@ def _conv(wid: int, bid: int | None, conv: Callable, c_out: int, stride, padding
     kernel with few input channels); otherwise one convolution, grouped on a member value
     (``groups = p*groups``)."""
     patches = conv is F.conv2d and groups == 1 and not isinstance(padding, str)
-    cache: list = [None, None, None]  # the shared input (and its version) whose patches are kept: every
-    # chunk of one call reads the same input, so F.unfold (a loop over examples on the CPU) runs once per call
+    cache: list = [None]  # (shared input, its version, its patches), swapped whole (threads may run chunks):
+    # every chunk of one call reads the same input, so F.unfold (a loop over examples on the CPU) runs once a call
 
     def step(args, kwargs, env):
         params, p = env["_params"], env["_p"]
@@ -665,11 +665,12 @@ def _conv(wid: int, bid: int | None, conv: Callable, c_out: int, stride, padding
             h = conv(_fold(x.t), w, b, stride, padding, dilation, p * groups)
         elif patches and x.dim() == 4:
             k = w.shape[-2:]
-            if cache[0] is x and cache[1] == x._version:
-                cols = cache[2]
+            hit = cache[0]
+            if hit is not None and hit[0] is x and hit[1] == x._version:
+                cols = hit[2]
             else:  # (C*kh*kw, B*L): the patches of every example side by side
                 cols = F.unfold(x, k, dilation, padding, stride).transpose(0, 1).reshape(w[0].numel(), -1)
-                cache[:] = [x, x._version, cols]
+                cache[0] = (x, x._version, cols)
             size = [(n + 2 * pad - d * (kk - 1) - 1) // st + 1
                     for n, pad, d, kk, st in zip(x.shape[-2:], padding, dilation, k, stride, strict=True)]
             h = torch.mm(w.reshape(p * c_out, -1), cols)  # (p*c_out, B*L): one product for every member

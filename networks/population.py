@@ -3,9 +3,10 @@
 The optimizer's decision vector is the concatenation of ``module.named_parameters()`` (in that
 order, each flattened row-major). :func:`batched_loss` evaluates ``P`` such vectors on one batch:
 a module made of DeepResNet's layers by the compiled population pass of
-:mod:`networks.population_pass` (a few batched matrix products per layer, in chunks of members
-sized to a memory budget), any other module with ``torch.func.functional_call`` inside
-``torch.vmap``. No Python loop over members on either path.
+:mod:`networks.population_pass`, any other module ``torch.fx`` can trace into known layers and
+functions (subclasses included) by :mod:`networks.fx_pass` (both a few batched matrix products per
+layer, in chunks of members sized to a memory budget), anything else with
+``torch.func.functional_call`` inside ``torch.vmap``. No Python loop over members on either path.
 
 **Population mode** (what :func:`batched_loss` runs in): the module is in eval mode (dropout off),
 except that every batch-norm layer normalizes with the statistics of the batch it sees, per member,
@@ -336,11 +337,12 @@ def batched_loss(module: nn.Module, weights, x, y, loss: str = "mse", multilabel
     the module's buffers and parameters are unchanged. ``multilabel`` defaults to the module's
     ``multilabel`` attribute. ``dtype``: ``None`` (the module's), ``"float32"`` or ``"float64"``.
 
-    ``path="auto"``: a module made of the layers of :class:`networks.resnet.DeepResNet` runs the
-    compiled population pass (:mod:`networks.population_pass`), in chunks of whole members sized to
-    ``memory_budget_mb`` (so batch-norm statistics are always over the whole batch); anything else
-    runs ``torch.vmap`` over ``functional_call`` (``chunk_size`` members per call) and warns once
-    per module type. ``"fast"`` refuses a module it cannot compile; ``"vmap"`` forces the fallback.
+    ``path="auto"``: a module a population pass takes (:func:`population_program`: DeepResNet's
+    layers, or any module ``torch.fx`` traces into the layers of :mod:`networks.fx_pass`) runs it,
+    in chunks of whole members sized to ``memory_budget_mb`` (so batch-norm statistics are always
+    over the whole batch); anything else runs ``torch.vmap`` over ``functional_call``
+    (``chunk_size`` members per call) and warns once per module type. ``"fast"`` refuses a module
+    it cannot compile; ``"vmap"`` forces the fallback.
     ``chunk_size`` caps the members per call on both paths. Returns a detached tensor.
     """
     _check_loss(loss)

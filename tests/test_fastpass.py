@@ -208,3 +208,22 @@ def test_chunks_stay_within_the_memory_budget():
     fallback.objective(np.tile(fallback.x0, (10, 1)))
     chunk = max(sizes)
     assert len(sizes) > 1 and chunk * fallback._bytes_per_example * len(X) <= 0.2 * 2**20
+
+
+def test_member_threads_share_the_compiled_conv_safely():
+    """batched_loss splits the members among threads (torch threads 2, a batch past SPLIT_MIN_BATCH): the
+    Conv2d patches kept per call must not leak between threads' chunks."""
+    from features.torchutil import torch_threads
+    from networks.population import SPLIT_MIN_BATCH
+
+    torch.manual_seed(0)
+    module = ConvNet().double()
+    X, y = data((2, 8, 8), n=SPLIT_MIN_BATCH + 2)
+    Y = np.eye(3)[y]
+    W = np.random.default_rng(3).uniform(-0.3, 0.3, (6, sum(p.numel() for p in module.parameters())))
+    single = batched_loss(module, W, X, Y, loss="ce", multilabel=False, path="fast")
+    with torch_threads(2):
+        threaded = batched_loss(module, W, X, Y, loss="ce", multilabel=False, path="fast", chunk_size=2)
+    np.testing.assert_allclose(threaded.numpy(), single.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(single.numpy(), batched_loss(module, W, X, Y, loss="ce", multilabel=False,
+                                                            path="vmap").numpy(), rtol=1e-10)
