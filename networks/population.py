@@ -384,7 +384,31 @@ def batched_loss(module: nn.Module, weights, x, y, loss: str = "mse", multilabel
         return loss_per_example(logits, yt, loss, ml).mean()
 
     with torch.no_grad(), population_mode(target):
-        return torch.vmap(member_loss, chunk_size=chunk_size)(W)
+        fit = _vmap_members(target, xt, memory_budget_mb, name)
+        return torch.vmap(member_loss, chunk_size=fit if chunk_size is None else min(fit, chunk_size))(W)
+
+
+def _vmap_members(module: nn.Module, xt: torch.Tensor, memory_budget_mb: float, name: str) -> int:
+    """Members per ``vmap`` call within ``memory_budget_mb``: one probe forward on two rows counts every
+    submodule's output (twice: a layer's input and output are alive together) and the input, per example."""
+    elems = [0]
+
+    def count(_module, _inputs, output) -> None:
+        if isinstance(output, torch.Tensor):
+            elems[0] += output.numel()
+
+    hooks = [m.register_forward_hook(count) for m in module.modules()]
+    try:
+        module(xt[:2])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    need = (2 * elems[0] // 2 + xt[0].numel()) * xt.element_size() * len(xt)
+    budget = memory_budget_mb * 2**20
+    if need > budget:
+        raise ValueError(f"memory_budget_mb={memory_budget_mb:g} is too small: one member of {name} needs about "
+                         f"{need / 2**20:,.1f} MB at batch {len(xt):,}; raise memory_budget_mb or lower the batch size")
+    return max(1, int(budget // need))
 
 
 def calibrate_batch_norm(module: nn.Module, x, chunk_size: int = 4096) -> nn.Module:

@@ -227,3 +227,23 @@ def test_member_threads_share_the_compiled_conv_safely():
     np.testing.assert_allclose(threaded.numpy(), single.numpy(), rtol=1e-12)
     np.testing.assert_allclose(single.numpy(), batched_loss(module, W, X, Y, loss="ce", multilabel=False,
                                                             path="vmap").numpy(), rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:batched_loss. ShapeBranch is not made of the layers:RuntimeWarning")
+def test_batched_loss_vmap_fallback_is_chunked_to_the_budget():
+    from networks import population
+
+    torch.manual_seed(0)
+    module = ShapeBranch().double()
+    X, y = data((6,), n=300)
+    Y = np.eye(3)[y]
+    W = np.random.default_rng(4).uniform(-0.5, 0.5, (9, 21))
+    whole = batched_loss(module, W, X, Y, loss="ce", multilabel=False)
+    xt = torch.as_tensor(X)
+    per_member = (2 * (3 + 3) + 6) * 8 * 300  # twice the outputs of lin and the module, the input; float64
+    budget = 2.5 * per_member / 2**20
+    assert population._vmap_members(module, xt, budget, "ShapeBranch") == 2
+    np.testing.assert_allclose(batched_loss(module, W, X, Y, loss="ce", multilabel=False,
+                                            memory_budget_mb=budget).numpy(), whole.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="memory_budget_mb=1e-05 is too small: one member of ShapeBranch needs"):
+        batched_loss(module, W, X, Y, loss="ce", multilabel=False, memory_budget_mb=1e-5)
