@@ -15,7 +15,9 @@ population evaluation (``SupervisedProblem.objective``: every member's loss) by:
   population's forward (FLOPs counted by ``torch.utils.flop_counter`` on one forward).
 
 All timings of a network are interleaved in this process (each method once, repeat), minimum over
-``--repeats``: on a shared machine the minimum is the least disturbed run; read the ratios.
+``--repeats``, in CPU time of this process (``time.process_time``; torch runs one thread, so it is
+the work done, not the time spent descheduled: on the shared 2-core machine the wall time of the
+same call varied 2-3x with the other jobs' load); read the ratios.
 """
 
 from __future__ import annotations
@@ -143,12 +145,14 @@ def bench(name: str, module: nn.Module, x: torch.Tensor, y: torch.Tensor, pop: i
     fns = {"fast": lambda: fast.objective(W), **{k: (lambda p=p: p.objective(W)) for k, p in forced.items()},
            "loop": lambda: member_loop(module, Wt, x, y), "vmap": lambda: vmap.objective(W),
            "gemm": lambda: torch.mm(a, b)}
+    for f in fns.values():  # warm-up: first allocations (page faults, malloc's thresholds), lazy inits
+        f()
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for k, f in fns.items():
-            start = time.perf_counter()
+            start = time.process_time()
             f()
-            times[k].append(time.perf_counter() - start)
+            times[k].append(time.process_time() - start)
     t = {k: min(v) * 1e3 for k, v in times.items()}
     gemm = t["gemm"] * flops / (2 * n**3)  # the floor: the population's FLOPs at one big mm's rate
     other = " ".join(f"{k} {t[k]:8.1f}" for k in forced)
@@ -177,7 +181,8 @@ def main() -> None:
     print(f"# bench_fastpass, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {machine()}")
     print(f"# digits {tuple(x.shape)}, float32, full batch, cross-entropy; torch threads = 1; min over "
           f"{args.repeats} interleaved repeats; load average at start {os.getloadavg()[0]:.2f} (a shared machine)")
-    print("# ms per population evaluation; loop/fast, vmap/fast: how many times faster the fast pass is; "
+    print("# CPU ms (process time, one thread) per population evaluation; loop/fast, vmap/fast: how many times "
+          "faster the fast pass is; "
           "fast/gemm: its time over the GEMM floor (1.00x = the machine's one-mm rate); extra columns: the "
           "other pass forced, ms")
     print(f"{'network':<22} {'weights':>7} {'pop':>4} {'pass':>8} {'fast ms':>9} {'loop ms':>9} {'vmap ms':>9} "
