@@ -247,3 +247,36 @@ def test_batched_loss_vmap_fallback_is_chunked_to_the_budget():
                                             memory_budget_mb=budget).numpy(), whole.numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="memory_budget_mb=1e-05 is too small: one member of ShapeBranch needs"):
         batched_loss(module, W, X, Y, loss="ce", multilabel=False, memory_budget_mb=1e-5)
+
+
+class Functional(nn.Module):
+    """Parameters read directly (F.linear), slicing, a flatten by view and torch.cat of a member value with itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(8, 6) / 3)
+        self.bias = nn.Parameter(torch.zeros(8))
+        self.out = nn.Linear(12, 3)
+
+    def forward(self, x):
+        h = F.silu(F.linear(x, self.weight, self.bias))
+        return self.out(torch.cat([h[:, :4], h[:, 4:] * 2.0, h[:, :4].sigmoid()], dim=-1))
+
+
+class Scaled(nn.Module):
+    """A parameter used elementwise (``x * self.scale``): not a layer the pass batches, so vmap."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(6, 3)
+        self.scale = nn.Parameter(torch.ones(3))
+
+    def forward(self, x):
+        return self.lin(x) * self.scale
+
+
+def test_parameters_read_in_forward_slicing_and_cat():
+    torch.manual_seed(0)
+    check(Functional(), (6,))
+    problem = check(Scaled(), (6,), kind="vmap")
+    assert "parameter read directly" in problem.pass_reason
