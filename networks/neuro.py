@@ -14,6 +14,7 @@ The engine stays ignorant of networks: this module only hands it a vectorized ob
 from __future__ import annotations
 
 import copy
+import logging
 import numbers
 from collections.abc import Callable
 
@@ -40,6 +41,8 @@ from networks.population import (
 from scpo.problem import Problem
 
 __all__ = ["LOSSES", "GymProblem", "SupervisedProblem"]
+
+_LOG = logging.getLogger(__name__)
 
 # name -> (torch.nn.functional loss of one member's outputs and the batch's targets, mean reduction;
 # whether integer labels stay class indices (True) or become one-hot / 0-1 targets of the outputs' shape)
@@ -109,10 +112,12 @@ class SupervisedProblem(Problem):
 
     Evaluation: population mode (:func:`networks.population.population_mode`: dropout off, batch
     norm normalizes with each member's batch statistics; buffers other than batch norm's are
-    refused). ``path="auto"``: a module the compiled population pass takes
-    (:func:`networks.population.population_program`, today the layers of DeepResNet, e.g. an
-    ``nn.Sequential`` of ``Linear``/``ReLU``) runs it; anything else ``torch.vmap`` over
-    ``torch.func.functional_call``. Both run in chunks of members sized to ``memory_budget_mb``
+    refused). ``path="auto"``: a module a population pass takes
+    (:func:`networks.population.population_program`: any module ``torch.fx`` traces into the layers
+    and functions of :mod:`networks.fx_pass`, subclasses included, or DeepResNet's layers) runs it;
+    anything else ``torch.vmap`` over ``torch.func.functional_call``. :attr:`pass_kind` says which
+    ran (``"fx"``, ``"compiled"`` or ``"vmap"``) and :attr:`pass_reason` why a module fell back
+    (also logged at INFO). Both run in chunks of members sized to ``memory_budget_mb``
     (the vmap path estimates a member's activations from one probe forward at construction);
     ``chunk_size`` caps the members per chunk. ``num_threads``: torch's intra-op threads while
     evaluating (``None``: unchanged; 1 is often faster for small networks on a shared machine).
@@ -171,13 +176,23 @@ class SupervisedProblem(Problem):
             minibatch_size = int(minibatch_size)
         self.minibatch_size = minibatch_size
         self._program = None
-        if path != "vmap" and self.X.is_floating_point():
+        self.pass_reason = "path='vmap' asked for"
+        if path != "vmap" and not self.X.is_floating_point():
+            self.pass_reason = f"integer inputs ({self.X.dtype}): the population pass takes float inputs"
+        elif path != "vmap":
             program = population_program(self._target, tuple(self.X.shape))
             if not isinstance(program, Exception):
                 self._program = program
             elif path == "fast":
                 raise ValueError(f"{type(module).__name__} cannot take the population pass: {program}")
+            else:
+                self.pass_reason = str(program)
         self.path = "fast" if self._program is not None else "vmap"
+        self.pass_kind = self._program.kind if self._program is not None else "vmap"
+        if self._program is not None:
+            self.pass_reason = ""
+        else:
+            _LOG.info("SupervisedProblem: %s runs the vmap fallback: %s", type(module).__name__, self.pass_reason)
         self._vmap_loss_ok = True
 
         w0 = to_flat(module)
@@ -354,8 +369,7 @@ class SupervisedProblem(Problem):
     def _outputs(self, W: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Outputs ``(p, B, ...)`` of a chunk of members ``W (p, D)`` on inputs ``x (B, ...)``."""
         if self._program is not None:
-            x_t = x.reshape(len(x), -1).t().contiguous()
-            return self._program.logits(W, x_t)
+            return self._program.outputs(W, x)
         names, sizes, shapes = self._names, self._sizes, self._shapes
 
         def member(flat: torch.Tensor) -> torch.Tensor:
@@ -367,7 +381,15 @@ class SupervisedProblem(Problem):
 
     def _member_losses(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The loss of each member's outputs ``(p, B, ...)``: one ``vmap``, or (a callable that fails
-        under ``vmap``) one call per member."""
+        under ``vmap``) one call per member. Cross-entropy / NLL on class labels is one call with the classes
+        in dimension 1 (``(p, C, B)``, torch's layout for extra dimensions): the population pass's narrow
+        last layer gives that tensor contiguous, where a log-softmax over the last dimension of its
+        transposed view is several times slower."""
+        if not self._custom and self._loss_fn in (F.cross_entropy, F.nll_loss) and outputs.dim() == 3 \
+                and targets.dim() == 1 and not targets.is_floating_point():
+            p, b = outputs.shape[:2]
+            values = self._loss_fn(outputs.transpose(1, 2), targets.expand(p, b), reduction="none")
+            return values.mean(1)
         if self._vmap_loss_ok:
             try:
                 values = torch.vmap(self._loss_fn, in_dims=(0, None))(outputs, targets)

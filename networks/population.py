@@ -3,9 +3,10 @@
 The optimizer's decision vector is the concatenation of ``module.named_parameters()`` (in that
 order, each flattened row-major). :func:`batched_loss` evaluates ``P`` such vectors on one batch:
 a module made of DeepResNet's layers by the compiled population pass of
-:mod:`networks.population_pass` (a few batched matrix products per layer, in chunks of members
-sized to a memory budget), any other module with ``torch.func.functional_call`` inside
-``torch.vmap``. No Python loop over members on either path.
+:mod:`networks.population_pass`, any other module ``torch.fx`` can trace into known layers and
+functions (subclasses included) by :mod:`networks.fx_pass` (both a few batched matrix products per
+layer, in chunks of members sized to a memory budget), anything else with
+``torch.func.functional_call`` inside ``torch.vmap``. No Python loop over members on either path.
 
 **Population mode** (what :func:`batched_loss` runs in): the module is in eval mode (dropout off),
 except that every batch-norm layer normalizes with the statistics of the batch it sees, per member,
@@ -217,15 +218,32 @@ def _check_budget(memory_budget_mb) -> float:
     return float(memory_budget_mb)
 
 
+def _resnet_layers(module: nn.Module) -> bool:
+    """Whether ``module`` holds the layers the banded/per-tap pass of :mod:`networks.population_pass`
+    was built and tuned for (DeepResNet, its blocks, ``Conv1d``)."""
+    from networks.resnet import DeepResNet, ResidualBlock
+
+    return any(type(m) in (DeepResNet, ResidualBlock, nn.Conv1d) for m in module.modules())
+
+
 def population_program(module: nn.Module, x_shape: tuple[int, ...]):
-    """The compiled population pass of ``module`` for inputs ``x_shape``, or ``None`` when the module
-    is not made of the supported layers (see :mod:`networks.population_pass`)."""
+    """The population pass of ``module`` for inputs ``x_shape``, or the exception saying why there is none.
+
+    DeepResNet's layers (``Conv1d`` signals, residual blocks) take the compiled pass of
+    :mod:`networks.population_pass` (``program.kind == "compiled"``); any other module, subclasses
+    included, the ``torch.fx`` pass of :mod:`networks.fx_pass` (``"fx"``; faster for MLPs and 2-D
+    convolutions), each trying the other when it cannot take the module."""
+    from networks.fx_pass import compile_fx
     from networks.population_pass import Unsupported, compile_population
 
-    try:
-        return compile_population(module, tuple(x_shape))
-    except Unsupported as exc:
-        return exc
+    order = (compile_population, compile_fx) if _resnet_layers(module) else (compile_fx, compile_population)
+    reasons = {}
+    for compile_ in order:
+        try:
+            return compile_(module, tuple(x_shape))
+        except Unsupported as exc:
+            reasons[compile_] = exc
+    return reasons[compile_fx]  # the general pass's reason
 
 
 def members_per_chunk(program, batch: int, itemsize: int, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
@@ -319,11 +337,12 @@ def batched_loss(module: nn.Module, weights, x, y, loss: str = "mse", multilabel
     the module's buffers and parameters are unchanged. ``multilabel`` defaults to the module's
     ``multilabel`` attribute. ``dtype``: ``None`` (the module's), ``"float32"`` or ``"float64"``.
 
-    ``path="auto"``: a module made of the layers of :class:`networks.resnet.DeepResNet` runs the
-    compiled population pass (:mod:`networks.population_pass`), in chunks of whole members sized to
-    ``memory_budget_mb`` (so batch-norm statistics are always over the whole batch); anything else
-    runs ``torch.vmap`` over ``functional_call`` (``chunk_size`` members per call) and warns once
-    per module type. ``"fast"`` refuses a module it cannot compile; ``"vmap"`` forces the fallback.
+    ``path="auto"``: a module a population pass takes (:func:`population_program`: DeepResNet's
+    layers, or any module ``torch.fx`` traces into the layers of :mod:`networks.fx_pass`) runs it,
+    in chunks of whole members sized to ``memory_budget_mb`` (so batch-norm statistics are always
+    over the whole batch); anything else runs ``torch.vmap`` over ``functional_call``
+    (``chunk_size`` members per call) and warns once per module type. ``"fast"`` refuses a module
+    it cannot compile; ``"vmap"`` forces the fallback.
     ``chunk_size`` caps the members per call on both paths. Returns a detached tensor.
     """
     _check_loss(loss)
@@ -365,7 +384,31 @@ def batched_loss(module: nn.Module, weights, x, y, loss: str = "mse", multilabel
         return loss_per_example(logits, yt, loss, ml).mean()
 
     with torch.no_grad(), population_mode(target):
-        return torch.vmap(member_loss, chunk_size=chunk_size)(W)
+        fit = _vmap_members(target, xt, memory_budget_mb, name)
+        return torch.vmap(member_loss, chunk_size=fit if chunk_size is None else min(fit, chunk_size))(W)
+
+
+def _vmap_members(module: nn.Module, xt: torch.Tensor, memory_budget_mb: float, name: str) -> int:
+    """Members per ``vmap`` call within ``memory_budget_mb``: one probe forward on two rows counts every
+    submodule's output (twice: a layer's input and output are alive together) and the input, per example."""
+    elems = [0]
+
+    def count(_module, _inputs, output) -> None:
+        if isinstance(output, torch.Tensor):
+            elems[0] += output.numel()
+
+    hooks = [m.register_forward_hook(count) for m in module.modules()]
+    try:
+        module(xt[:2])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    need = (2 * elems[0] // 2 + xt[0].numel()) * xt.element_size() * len(xt)
+    budget = memory_budget_mb * 2**20
+    if need > budget:
+        raise ValueError(f"memory_budget_mb={memory_budget_mb:g} is too small: one member of {name} needs about "
+                         f"{need / 2**20:,.1f} MB at batch {len(xt):,}; raise memory_budget_mb or lower the batch size")
+    return max(1, int(budget // need))
 
 
 def calibrate_batch_norm(module: nn.Module, x, chunk_size: int = 4096) -> nn.Module:

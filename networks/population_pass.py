@@ -416,6 +416,8 @@ def _tap_conv(wid: int, bid: int | None, c_in: int, c_out: int, k: int, pad: int
 class PopulationProgram:
     """A compiled module: :meth:`logits` of a chunk of members, and its memory and FLOP counts."""
 
+    kind = "compiled"
+
     def __init__(self, module: nn.Module, input_shape: tuple[int, int | None]):
         builder = _Builder(module)
         out = builder.emit(module, input_shape, builder.ops)
@@ -440,6 +442,11 @@ class PopulationProgram:
         the widest activation, the gathered dense weights, and the loss's ``(batch, outputs)`` temporaries."""
         elems = batch * (LIVE_ACTIVATIONS * self.max_features + 4 * self.n_outputs) + 2 * self.weight_elems
         return int(elems * itemsize)
+
+    def outputs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(p, B, outputs)`` of ``p`` members on the examples ``x (B, ...)`` (the layout of
+        :class:`networks.fx_pass.FxProgram`)."""
+        return self.logits(weights, x.reshape(len(x), -1).t().contiguous())
 
     def logits(self, weights: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
         """Logits ``(p, B, outputs)`` of ``p`` members (rows of ``weights``) on ``x_t`` ``(features, B)``."""

@@ -430,12 +430,14 @@ def test_population_pass_generic_sequential_and_fallback_warns_once():
     np.testing.assert_allclose(batched_loss(seq, W, X, Y, multilabel=False, path="fast").numpy(),
                                batched_loss(seq, W, X, Y, multilabel=False, path="vmap").numpy(), rtol=1e-10)
 
-    class Tanh(nn.Module):  # not a layer the pass compiles
+    class Tanh(nn.Module):  # control flow on the input's shape: torch.fx cannot trace it, vmap runs it
         def __init__(self):
             super().__init__()
             self.lin = nn.Linear(9, 3)
 
         def forward(self, x):
+            if x.dim() == 1:
+                x = x.unsqueeze(0)
             return torch.tanh(self.lin(x))
 
     module = Tanh()
