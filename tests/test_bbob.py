@@ -343,3 +343,29 @@ def test_restarts_in_the_algorithm_spec_is_the_engines_strategy_for_every_algori
     own = parse_algo("cmaes:restarts=true")
     assert own.options == {"restarts": True}
     assert getattr(minimize(sphere, algorithm="cmaes", max_evals=300, seed=0, **own.options), "restarts", None) is None
+
+
+def test_run_bbob_script_full_setting_and_its_cost_estimate(tmp_path, monkeypatch, capsys):
+    """experiments/run_bbob.py --setting full: our algorithms, IPOP restarts, d 2..40, 15 instances, 10^4 x d
+    (here cut to one function, d = 2, 30 x d by the options that override the setting); --estimate writes the
+    cost file without running the setting."""
+    from experiments import run_bbob as script
+
+    full = script.SETTINGS["full"]
+    assert (full["dims"], full["instances"], full["budget_multiplier"]) == ("2,3,5,10,20,40", "1-15", 1e4)
+    specs = bbob.resolve_entries(full["algos"])
+    assert not any(bbob.is_peer(s) for s in specs)
+    assert all(s.options.get("restarts") == "ipop" for s in specs if s.name != "random")
+    out = tmp_path / "full"
+    assert script.main(["--setting", "full", "--functions", "3", "--dims", "2", "--instances", "1",
+                        "--budget-multiplier", "40", "--no-coco", "--quiet", "--out", str(out)]) == 0
+    rows = read_rows(out / "results.csv")
+    assert [r["algorithm"] for r in rows] == [s.label for s in specs] and not (out / "coco").exists()
+
+    monkeypatch.setattr(script, "cpu_seconds", lambda call, minimum=0.05: 1e-6)  # the row costs: not timed here
+    cost = tmp_path / "cost.md"
+    assert script.main(["--setting", "full", "--estimate", "--dims", "2", "--instances", "1-2", "--algos", "random",
+                        "--budget-multiplier", "20", "--cost-file", str(cost)]) == 0
+    text = cost.read_text()
+    assert "Estimated total:" in text and "| random |" in text and "48 runs per (algorithm, dim)" in text
+    assert not (out.parent / "bbob_full").exists()
