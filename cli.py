@@ -720,7 +720,7 @@ def benchmark(
     budget_multiplier: Annotated[float, typer.Option(help="bbob: budget = M x dim evaluations (M >= 1)")] = 1000,
     coco: Annotated[bool, typer.Option(
         help="bbob: evaluate with COCO's own functions (cocoex) and write COCO's data (cocopp reads it); "
-             "--no-coco: the same functions vectorized in numpy (scpo.bbob_functions, faster), no COCO data")]
+             "--no-coco: the same functions vectorized in numpy on large calls (scpo.bbob_functions), no COCO data")]
     = True,
     seed: Annotated[int, typer.Option(min=0, help="Master seed")] = 0,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,

@@ -13,9 +13,10 @@ it, with 30.
 (``name:restarts=ipop``; random search as it is, it has nothing to restart), SCPO, SCA and PO on the
 numba backend (measured faster or equal at d = 5 and 40; the invariant variants have no numba
 implementation and stay on numpy), into ``experiments/results/bbob_full``;
-usually with ``--no-coco`` (the numpy functions of ``scpo.bbob_functions``: same rows, cheaper, but no
-COCO data). ``--estimate`` runs nothing of the setting: it times one run per dimension per algorithm
-with each evaluator and writes the estimated core-hours to ``experiments/results/bbob_full_cost.md``.
+optionally with ``--no-coco`` (the numpy functions of ``scpo.bbob_functions`` on large calls: same rows,
+no COCO data; see the estimate for what it saves). ``--estimate`` runs nothing of the setting: it
+times one run per dimension per algorithm with each evaluator and writes the estimated core-hours to
+``experiments/results/bbob_full_cost.md``.
 
     python experiments/run_bbob.py                       # the report's setting (resumable)
     python experiments/run_bbob.py --setting full --no-coco --jobs 2           # the full setting (hours)

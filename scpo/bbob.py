@@ -3,7 +3,7 @@
 The functions are COCO's own (``coco-experiment``, ``cocoex.BareProblem``: the functions
 of ``cocoex.Suite("bbob")``, with COCO's optimum ``best_value()``), or with ``coco=False``
 (``--no-coco``) the same functions vectorized in numpy (:mod:`scpo.bbob_functions`, checked
-against cocoex; cheaper per evaluation, no cocoex needed), which writes no COCO data:
+against cocoex; on large calls, cocoex on small ones: :class:`BatchEvaluator`), which writes no COCO data:
 ``cocoex.Observer`` needs cocoex's own problem. Both give the same rows (tested). Every run goes through the engine
 (``scpo.minimize``) or, for ``ng:<name>`` entries, through nevergrad's ask/tell (the
 ``peers`` extra), and every evaluation through one :class:`TargetRecorder`, which notes
@@ -230,15 +230,46 @@ class Task:
         return (self.algo.label, self.function, self.dim, self.instance, self.run)
 
 
+NUMPY_MIN_BATCH = 1024  # --no-coco: numbers (rows x dim) from which a call goes to numpy rather than cocoex
+
+
+class BatchEvaluator:
+    """``--no-coco``'s evaluator: calls of at least ``NUMPY_MIN_BATCH`` numbers go to the numpy function of
+    :mod:`scpo.bbob_functions`, smaller ones to cocoex where it is installed.
+
+    Measured on a 2-core VM (experiments/results/bbob_full_cost.md): both spend about the same per
+    transcendental (numpy has no SIMD sin/log/exp on AVX2), so numpy's fixed cost per ufunc call (about 25
+    calls per evaluation) loses on small calls (SCPO's 8 rows, d <= 20) and wins on large ones (d = 40, 30
+    rows or more: 1-10x, most on the functions dominated by rotations). The rule depends on the call's size
+    alone, so a run is reproducible; both evaluators agree to rounding (tests/test_bbob_functions.py)."""
+
+    def __init__(self, ours, bare=None):
+        self.ours, self.bare = ours, bare
+
+    def __call__(self, X) -> np.ndarray:
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        if self.bare is None or X.size >= NUMPY_MIN_BATCH:
+            return self.ours(X)
+        return self.bare(X)
+
+    def __str__(self) -> str:
+        return str(self.ours)
+
+
 def coco_function(function: int, dim: int, instance: int, coco: bool = True):
     """The BBOB function (called on rows) and its optimal value: COCO's own (``cocoex.BareProblem``), or with
-    ``coco=False`` the numpy one of :mod:`scpo.bbob_functions` (where ``VECTORIZED`` lists the function)."""
+    ``coco=False`` a :class:`BatchEvaluator` (the numpy function of :mod:`scpo.bbob_functions` on large calls,
+    where ``VECTORIZED`` lists the function; cocoex, if installed, on small ones)."""
     if not coco:
         from scpo.bbob_functions import VECTORIZED, bbob_function
 
         if function in VECTORIZED:
             ours = bbob_function(function, dim, instance)
-            return ours, float(ours.best_value())
+            try:
+                bare = cocoex_module().BareProblem("bbob", function, dim, instance)
+            except ImportError:
+                bare = None
+            return BatchEvaluator(ours, bare), float(ours.best_value())
     bare = cocoex_module().BareProblem("bbob", function, dim, instance)
     return bare, float(bare.best_value())
 

@@ -7,7 +7,10 @@ Ros, Auger 2009, INRIA RR-6829) with COCO's instance generator (its legacy unifo
 Box-Muller Gaussians, its Gram-Schmidt rotations, ``xopt`` and ``fopt`` from the instance seed) and
 COCO's order of the transformations, so that a function agrees with ``cocoex.BareProblem("bbob", f,
 d, i)`` to rounding (checked in ``tests/test_bbob_functions.py`` at random points, inside and outside
-[-5, 5]^d, and at the optimum). ``scpo.bbob.run_bbob(..., coco=False)`` evaluates with them.
+[-5, 5]^d, and at the optimum). ``scpo.bbob.run_bbob(..., coco=False)`` evaluates with them on large
+calls (``scpo.bbob.BatchEvaluator``): per transcendental numpy costs what COCO's C does (no SIMD
+sin/log/exp on AVX2), so the gain is in the rotations and the loop, and it needs whole populations of
+about a thousand numbers to pay for numpy's cost per call.
 
 ``VECTORIZED``: the functions implemented here (all 24); a function left out falls back on cocoex.
 """

@@ -293,9 +293,10 @@ def test_an_option_of_the_other_suite_is_refused_not_ignored(suite, flag, value,
     assert not (tmp_path / "x").exists()
 
 
-def test_numpy_functions_give_the_same_rows_as_cocoex(tmp_path):
+def test_numpy_functions_give_the_same_rows_as_cocoex(tmp_path, monkeypatch):
     """--no-coco (scpo.bbob_functions) and cocoex: the same rows (the same evaluations to every target; the
     precision to rounding, as numpy's and libm's last bits differ), wall time aside; no COCO data without cocoex."""
+    monkeypatch.setattr(bbob, "NUMPY_MIN_BATCH", 0)  # every call to numpy, however small
     setting = ("scpo,cmaes", "1,7,15,21,24", "3", "1", 40)
     with_coco = run_bbob(*setting, out_dir=tmp_path / "coco")
     without = run_bbob(*setting, out_dir=tmp_path / "numpy", coco=False)
@@ -369,3 +370,18 @@ def test_run_bbob_script_full_setting_and_its_cost_estimate(tmp_path, monkeypatc
     text = cost.read_text()
     assert "Estimated total:" in text and "| random |" in text and "48 runs per (algorithm, dim)" in text
     assert not (out.parent / "bbob_full").exists()
+
+
+def test_no_coco_evaluator_sends_large_calls_to_numpy_and_small_ones_to_cocoex(monkeypatch):
+    evaluator, f_opt = bbob.coco_function(15, 40, 2, coco=False)
+    assert f_opt == cocoex.BareProblem("bbob", 15, 40, 2).best_value() and str(evaluator) == "bbob_f015_i02_d40"
+    calls = []
+    monkeypatch.setattr(evaluator, "ours", lambda X: calls.append("numpy") or np.zeros(len(X)))
+    monkeypatch.setattr(evaluator, "bare", lambda X: calls.append("cocoex") or np.zeros(len(X)))
+    evaluator(np.zeros((bbob.NUMPY_MIN_BATCH // 40 + 1, 40)))
+    evaluator(np.zeros((8, 40)))
+    evaluator(np.zeros(40))
+    assert calls == ["numpy", "cocoex", "cocoex"]
+    evaluator.bare = None  # no cocoex installed: numpy for every call
+    evaluator(np.zeros((8, 40)))
+    assert calls[-1] == "numpy"
