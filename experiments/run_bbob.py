@@ -148,7 +148,7 @@ def estimate(args, command: str) -> str:
     specs = [s for s in resolve_entries(args.algos) if not is_peer(s)]
     per_cell = len(functions) * len(instances) * args.runs
     lines = [f"# Cost of the BBOB setting `--setting {args.setting}`", "",
-             f"Measured {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+             f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
              f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
              f"{os.getloadavg()[0]:.1f} at the start), numpy {np.__version__}.", "",
              f"Command: `{command}`", "",

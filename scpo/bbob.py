@@ -457,9 +457,9 @@ def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budg
     summary = out_dir / "summary.md"
     write_if_changed(summary, render_summary(covered, labels, config))
     ecdf = plot_ecdf(covered, labels, config["dims"], out_dir / "ecdf.png", budget_multiplier)
-    coco = f"no COCO data: {unwritable}" if unwritable else \
+    where = f"no COCO data: {unwritable}" if unwritable else \
         f"COCO data (cocoex.Observer) in {coco_dir}: python -m cocopp {coco_dir}/<algorithm> ..."
-    return BBOBResult(out_dir, rows, ran, len(tasks) - ran, summary, ecdf, len(results.rows), scope, coco)
+    return BBOBResult(out_dir, rows, ran, len(tasks) - ran, summary, ecdf, len(results.rows), scope, where)
 
 
 # ---------------------------------------------------------------------------- statistics
