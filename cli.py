@@ -722,6 +722,10 @@ def benchmark(
     dims: Annotated[str, typer.Option(help="bbob: dimensions out of 2,3,5,10,20,40")] = "2,3,5,10,20",
     instances: Annotated[str, typer.Option(help="bbob: instances, lists and ranges")] = "1-15",
     budget_multiplier: Annotated[float, typer.Option(help="bbob: budget = M x dim evaluations (M >= 1)")] = 1000,
+    coco: Annotated[bool, typer.Option(
+        help="bbob: evaluate with COCO's own functions (cocoex) and write COCO's data (cocopp reads it); "
+             "--no-coco: the same functions vectorized in numpy on large calls (scpo.bbob_functions), no COCO data")]
+    = True,
     seed: Annotated[int, typer.Option(min=0, help="Master seed")] = 0,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
     out: Annotated[Path, typer.Option(parser=output_path, help="Output directory (re-running resumes)")]
@@ -733,12 +737,13 @@ def benchmark(
     --suite engineering: the constrained design problems (scpo.engineering), feasibility-aware statistics."""
     given = {name for name in ctx.params if str(ctx.get_parameter_source(name)).endswith("COMMANDLINE")}
     other = {"bbob": ("problems", "shifted", "instance", "dim", "evals"),
-             "classic": ("functions", "dims", "instances", "budget_multiplier"),
-             "engineering": ("shifted", "instance", "dim", "functions", "dims", "instances", "budget_multiplier"),
+             "classic": ("functions", "dims", "instances", "budget_multiplier", "coco"),
+             "engineering": ("shifted", "instance", "dim", "functions", "dims", "instances", "budget_multiplier",
+                             "coco"),
              }.get(suite, ())
     misplaced = [name for name in other if name in given]
     if misplaced:
-        flag = "--" + misplaced[0].replace("_", "-")
+        flag = "--coco/--no-coco" if misplaced[0] == "coco" else "--" + misplaced[0].replace("_", "-")
         fail(f"{flag} does not apply to --suite {suite}; see `scpo benchmark --help` for that suite's options")
     if suite not in ("classic", "bbob", "engineering"):
         fail(f"unknown suite {suite!r}; choose from classic, bbob, engineering")
@@ -749,7 +754,7 @@ def benchmark(
 
             result = run_bbob(algos, functions=functions, dims=dims, instances=instances,
                               budget_multiplier=budget_multiplier, runs=1 if runs is None else runs, seed=seed,
-                              out_dir=out, jobs=jobs, progress=_bench_progress(quiet))
+                              out_dir=out, jobs=jobs, progress=_bench_progress(quiet), coco=coco)
         elif suite == "engineering":
             from scpo.benchmark import run_engineering
 

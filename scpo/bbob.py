@@ -1,8 +1,10 @@
 """COCO's BBOB suite: runtimes to the 51 standard targets, runtime ECDFs, aRT (``scpo benchmark --suite bbob``).
 
 The functions are COCO's own (``coco-experiment``, ``cocoex.BareProblem``: the functions
-of ``cocoex.Suite("bbob")``, evaluated on a whole population at once, with COCO's optimum
-``best_value()``); nothing of BBOB is re-implemented here. Every run goes through the engine
+of ``cocoex.Suite("bbob")``, with COCO's optimum ``best_value()``), or with ``coco=False``
+(``--no-coco``) the same functions vectorized in numpy (:mod:`scpo.bbob_functions`, checked
+against cocoex; on large calls, cocoex on small ones: :class:`BatchEvaluator`), which writes no COCO data:
+``cocoex.Observer`` needs cocoex's own problem. Both give the same rows (tested). Every run goes through the engine
 (``scpo.minimize``) or, for ``ng:<name>`` entries, through nevergrad's ask/tell (the
 ``peers`` extra), and every evaluation through one :class:`TargetRecorder`, which notes
 the evaluation at which each target precision was first reached.
@@ -228,8 +230,46 @@ class Task:
         return (self.algo.label, self.function, self.dim, self.instance, self.run)
 
 
-def coco_function(function: int, dim: int, instance: int):
-    """COCO's BBOB function (vectorized over rows) and its optimal value."""
+NUMPY_MIN_BATCH = 1024  # --no-coco: numbers (rows x dim) from which a call goes to numpy rather than cocoex
+
+
+class BatchEvaluator:
+    """``--no-coco``'s evaluator: calls of at least ``NUMPY_MIN_BATCH`` numbers go to the numpy function of
+    :mod:`scpo.bbob_functions`, smaller ones to cocoex where it is installed.
+
+    Measured on a 2-core VM (experiments/results/bbob_full_cost.md): both spend about the same per
+    transcendental (numpy has no SIMD sin/log/exp on AVX2), so numpy's fixed cost per ufunc call (about 25
+    calls per evaluation) loses on small calls (SCPO's 8 rows, d <= 20) and wins on large ones (d = 40, 30
+    rows or more: 1-10x, most on the functions dominated by rotations). The rule depends on the call's size
+    alone, so a run is reproducible; both evaluators agree to rounding (tests/test_bbob_functions.py)."""
+
+    def __init__(self, ours, bare=None):
+        self.ours, self.bare = ours, bare
+
+    def __call__(self, X) -> np.ndarray:
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        if self.bare is None or X.size >= NUMPY_MIN_BATCH:
+            return self.ours(X)
+        return self.bare(X)
+
+    def __str__(self) -> str:
+        return str(self.ours)
+
+
+def coco_function(function: int, dim: int, instance: int, coco: bool = True):
+    """The BBOB function (called on rows) and its optimal value: COCO's own (``cocoex.BareProblem``), or with
+    ``coco=False`` a :class:`BatchEvaluator` (the numpy function of :mod:`scpo.bbob_functions` on large calls,
+    where ``VECTORIZED`` lists the function; cocoex, if installed, on small ones)."""
+    if not coco:
+        from scpo.bbob_functions import VECTORIZED, bbob_function
+
+        if function in VECTORIZED:
+            ours = bbob_function(function, dim, instance)
+            try:
+                bare = cocoex_module().BareProblem("bbob", function, dim, instance)
+            except ImportError:
+                bare = None
+            return BatchEvaluator(ours, bare), float(ours.best_value())
     bare = cocoex_module().BareProblem("bbob", function, dim, instance)
     return bare, float(bare.best_value())
 
@@ -268,10 +308,13 @@ def observed_problem(task: Task):
     return problem, observer, suite, temp
 
 
-def execute(task: Task, budget_multiplier: float, coco_dir: Path | None = None) -> dict:
-    """One run: its results.csv row; with ``coco_dir``, COCO's own data of the run too (cocoex.Observer)."""
+def execute(task: Task, budget_multiplier: float, coco_dir: Path | None = None, coco: bool = True) -> dict:
+    """One run: its results.csv row; with ``coco_dir``, COCO's own data of the run too (cocoex.Observer);
+    ``coco=False``: evaluated by :mod:`scpo.bbob_functions` (no COCO data then)."""
     budget = budget_of(budget_multiplier, task.dim)
-    bare, f_opt = coco_function(task.function, task.dim, task.instance)
+    bare, f_opt = coco_function(task.function, task.dim, task.instance, coco)
+    if not coco:
+        coco_dir = None
     observed = keep = temp = None
     if coco_dir is not None:
         observed, *keep, temp = observed_problem(task)
@@ -357,12 +400,19 @@ class BBOBResult:
 
 def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budget_multiplier: float = 1000,
              runs: int = 1, seed: int = 0, out_dir="bbob", jobs: int = 1,
-             progress: bool | str | None = None) -> BBOBResult:
-    """Every (algorithm, function, dim, instance, run) with ``budget_multiplier x dim`` evaluations, resumable."""
-    from scpo.algorithms.base import check_positive_int
+             progress: bool | str | None = None, coco: bool = True) -> BBOBResult:
+    """Every (algorithm, function, dim, instance, run) with ``budget_multiplier x dim`` evaluations, resumable.
 
-    cocoex_module()
+    ``coco=False``: the functions of :mod:`scpo.bbob_functions` (numpy, whole populations) instead of
+    cocoex's, and no COCO data (same rows; a results folder may mix both)."""
+    from scpo.algorithms.base import check_positive_int
+    from scpo.bbob_functions import VECTORIZED
+
+    if not isinstance(coco, bool | np.bool_):
+        raise ValueError(f"coco must be True or False, got {coco!r}")
     function_list = parse_ints(functions, "function", allowed=FUNCTIONS)
+    if coco or any(f not in VECTORIZED for f in function_list):
+        cocoex_module()
     dim_list = parse_ints(dims, "dimension", allowed=DIMS)
     instance_list = parse_ints(instances, "instance", minimum=1, maximum=MAX_INSTANCE)
     if isinstance(budget_multiplier, bool) or not isinstance(budget_multiplier, int | float | np.number) \
@@ -394,9 +444,9 @@ def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budg
     tasks = [Task(spec, f, d, i, r, run_seed(seed, f"bbob_f{f:03d}_i{i:02d}_d{d:02d}", r))
              for spec in specs for d in dim_list for f in function_list for i in instance_list for r in range(runs)]
     coco_dir = out_dir / "coco"
-    unwritable = coco_temp_problem()
+    unwritable = coco_temp_problem() if coco else "--no-coco (the numpy functions of scpo.bbob_functions)"
     rows, ran = run_pending(results, tasks,
-                            lambda task: execute(task, budget_multiplier, None if unwritable else coco_dir),
+                            lambda task: execute(task, budget_multiplier, None if unwritable else coco_dir, coco),
                             jobs, progress)
     covered, labels, scope = summary_scope(list(results.rows.values()), rows, [s.label for s in specs],
                                            lambda r: (r["function"], r["dim"], r["instance"], r["run"]))
@@ -407,9 +457,9 @@ def run_bbob(algos, functions="1-24", dims="2,3,5,10,20", instances="1-15", budg
     summary = out_dir / "summary.md"
     write_if_changed(summary, render_summary(covered, labels, config))
     ecdf = plot_ecdf(covered, labels, config["dims"], out_dir / "ecdf.png", budget_multiplier)
-    coco = f"no COCO data: {unwritable}" if unwritable else \
+    where = f"no COCO data: {unwritable}" if unwritable else \
         f"COCO data (cocoex.Observer) in {coco_dir}: python -m cocopp {coco_dir}/<algorithm> ..."
-    return BBOBResult(out_dir, rows, ran, len(tasks) - ran, summary, ecdf, len(results.rows), scope, coco)
+    return BBOBResult(out_dir, rows, ran, len(tasks) - ran, summary, ecdf, len(results.rows), scope, where)
 
 
 # ---------------------------------------------------------------------------- statistics

@@ -155,7 +155,14 @@ def convert(key: str, text: str, annotation: Any, owner: str = "") -> Any:
 
 
 def parse_option(algorithm: str | None, key: str, text: str) -> Any:
-    """The value of ``key=text`` for ``algorithm``, typed by its constructor where it declares ``key``."""
+    """The value of ``key=text`` for ``algorithm``, typed by its constructor where it declares ``key``.
+
+    ``restarts=ipop|bipop`` is the engine's restart strategy for every algorithm (``minimize(restarts=)``),
+    also for ``cmaes``, whose own ``restarts`` is a boolean (cma's same-size restarts: ``restarts=true``)."""
+    from scpo.restarts import STRATEGIES
+
+    if key == "restarts" and text.strip().lower() in STRATEGIES:
+        return text.strip().lower()
     annotation = ENGINE_OPTIONS.get(key)
     if algorithm in REGISTRY:
         declared = {spec.name: spec.annotation for spec in option_specs(algorithm)}

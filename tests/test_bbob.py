@@ -291,3 +291,97 @@ def test_an_option_of_the_other_suite_is_refused_not_ignored(suite, flag, value,
     assert result.output.strip() == (f"error: {flag} does not apply to --suite {suite}; "
                                      "see `scpo benchmark --help` for that suite's options")
     assert not (tmp_path / "x").exists()
+
+
+def test_numpy_functions_give_the_same_rows_as_cocoex(tmp_path, monkeypatch):
+    """--no-coco (scpo.bbob_functions) and cocoex: the same rows (the same evaluations to every target; the
+    precision to rounding, as numpy's and libm's last bits differ), wall time aside; no COCO data without cocoex."""
+    monkeypatch.setattr(bbob, "NUMPY_MIN_BATCH", 0)  # every call to numpy, however small
+    setting = ("scpo,cmaes", "1,7,15,21,24", "3", "1", 40)
+    with_coco = run_bbob(*setting, out_dir=tmp_path / "coco")
+    without = run_bbob(*setting, out_dir=tmp_path / "numpy", coco=False)
+    assert len(with_coco.rows) == len(without.rows) == 10
+    for a, b in zip(with_coco.rows, without.rows, strict=True):
+        assert b["precision"] == pytest.approx(a["precision"], rel=1e-9, abs=1e-12)
+        drop = ("wall_time_s", "precision")
+        assert {k: v for k, v in a.items() if k not in drop} == {k: v for k, v in b.items() if k not in drop}
+    assert (tmp_path / "coco" / "coco").is_dir() and not (tmp_path / "numpy" / "coco").exists()
+    assert without.coco.startswith("no COCO data: --no-coco")
+    with pytest.raises(ValueError, match="coco must be True or False, got 'no'"):
+        run_bbob("scpo", "1", "2", "1", 20, out_dir=tmp_path / "bad", coco="no")
+
+
+def test_cli_no_coco_runs_the_numpy_functions_and_only_for_bbob(tmp_path):
+    result = cli(["--algos", "random", "--functions", "3", "--dims", "2", "--instances", "1",
+                  "--budget-multiplier", "20", "--no-coco", "--quiet"], tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "no COCO data: --no-coco" in result.output and not (tmp_path / "x" / "coco").exists()
+    assert len(read_rows(tmp_path / "x" / "results.csv")) == 1
+    import cli as cli_module
+
+    refused = CliRunner().invoke(cli_module.app, ["benchmark", "--suite", "classic", "--out", str(tmp_path / "y"),
+                                                  "--no-coco"])
+    assert refused.exit_code == 2
+    assert refused.output.strip() == ("error: --coco/--no-coco does not apply to --suite classic; "
+                                      "see `scpo benchmark --help` for that suite's options")
+
+
+def test_restarts_in_the_algorithm_spec_is_the_engines_strategy_for_every_algorithm():
+    """``name:restarts=ipop`` reaches minimize(restarts="ipop") (scpo.restarts) for every algorithm, cmaes included
+    (whose own boolean ``restarts`` stays reachable as restarts=true)."""
+    from scpo.algorithms import REGISTRY
+    from scpo.benchmark import parse_algo
+    from scpo.engine import minimize
+    from scpo.problem import Problem
+
+    sphere = Problem(lambda X: np.sum(X * X, axis=1), -5.0, 5.0, dim=2, vectorized=True)
+    for name in sorted(REGISTRY):
+        for strategy in ("ipop", "BIPOP"):
+            spec = parse_algo(f"{name}:restarts={strategy}")
+            assert spec.options == {"restarts": strategy.lower()}, name
+            result = minimize(sphere, algorithm=spec.name, max_evals=300, seed=0, **spec.options)
+            assert isinstance(result.restarts, int) and result.nfev <= 300 + 64, (name, strategy)
+    own = parse_algo("cmaes:restarts=true")
+    assert own.options == {"restarts": True}
+    assert getattr(minimize(sphere, algorithm="cmaes", max_evals=300, seed=0, **own.options), "restarts", None) is None
+
+
+def test_run_bbob_script_full_setting_and_its_cost_estimate(tmp_path, monkeypatch, capsys):
+    """experiments/run_bbob.py --setting full: our algorithms, IPOP restarts, d 2..40, 15 instances, 10^4 x d
+    (here cut to one function, d = 2, 30 x d by the options that override the setting); --estimate writes the
+    cost file without running the setting."""
+    from experiments import run_bbob as script
+
+    full = script.SETTINGS["full"]
+    assert (full["dims"], full["instances"], full["budget_multiplier"]) == ("2,3,5,10,20,40", "1-15", 1e4)
+    specs = bbob.resolve_entries(full["algos"])
+    assert not any(bbob.is_peer(s) for s in specs)
+    assert all(s.options.get("restarts") == "ipop" for s in specs if s.name != "random")
+    out = tmp_path / "full"
+    assert script.main(["--setting", "full", "--functions", "3", "--dims", "2", "--instances", "1",
+                        "--budget-multiplier", "40", "--no-coco", "--quiet", "--out", str(out)]) == 0
+    rows = read_rows(out / "results.csv")
+    assert [r["algorithm"] for r in rows] == [s.label for s in specs] and not (out / "coco").exists()
+
+    monkeypatch.setattr(script, "cpu_seconds", lambda call, minimum=0.05: 1e-6)  # the row costs: not timed here
+    cost = tmp_path / "cost.md"
+    assert script.main(["--setting", "full", "--estimate", "--dims", "2", "--instances", "1-2", "--algos", "random",
+                        "--budget-multiplier", "20", "--cost-file", str(cost)]) == 0
+    text = cost.read_text()
+    assert "Estimated total:" in text and "| random |" in text and "48 runs per (algorithm, dim)" in text
+    assert not (out.parent / "bbob_full").exists()
+
+
+def test_no_coco_evaluator_sends_large_calls_to_numpy_and_small_ones_to_cocoex(monkeypatch):
+    evaluator, f_opt = bbob.coco_function(15, 40, 2, coco=False)
+    assert f_opt == cocoex.BareProblem("bbob", 15, 40, 2).best_value() and str(evaluator) == "bbob_f015_i02_d40"
+    calls = []
+    monkeypatch.setattr(evaluator, "ours", lambda X: calls.append("numpy") or np.zeros(len(X)))
+    monkeypatch.setattr(evaluator, "bare", lambda X: calls.append("cocoex") or np.zeros(len(X)))
+    evaluator(np.zeros((bbob.NUMPY_MIN_BATCH // 40 + 1, 40)))
+    evaluator(np.zeros((8, 40)))
+    evaluator(np.zeros(40))
+    assert calls == ["numpy", "cocoex", "cocoex"]
+    evaluator.bare = None  # no cocoex installed: numpy for every call
+    evaluator(np.zeros((8, 40)))
+    assert calls[-1] == "numpy"
