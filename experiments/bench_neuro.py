@@ -182,30 +182,47 @@ def machine() -> str:
     return f"{name}, {os.cpu_count()} CPUs, {platform.platform()}"
 
 
+def per_step_ms(out: dict) -> float | None:
+    """Milliseconds per 1,000 member-steps after the warm-up (CartPole: a generation's cost is its episodes' length)."""
+    steps = out.get("steps")
+    if not steps or sum(steps[WARMUP:]) == 0:
+        return None
+    return 1000 * 1000 * sum(out["gen_times"][WARMUP:]) / sum(steps[WARMUP:])
+
+
 def table(task: Task, results: list[tuple[Row, dict]], held: dict) -> list[str]:
-    metric = "test accuracy" if task.kind == "digits" else f"mean return ({TEST_EPISODES} test episodes)"
+    """The task's markdown table; the ratio is of ms per generation (CartPole: per 1,000 member-steps, since
+    better policies play longer episodes) to scpo's ``nn.Sequential`` row."""
+    gym = task.kind == "cartpole"
+    metric = "test accuracy" if not gym else f"mean return ({TEST_EPISODES} test episodes)"
     lines = [f"### {task.name}: {task.dim:,} weights, population {task.pop}, {task.generations} generations, "
              f"sigma {task.sigma:g}", "",
-             f"| library | ms / generation | ratio to scpo Sequential | {metric} | peak RSS (MB) | wall (s) |",
-             "|---|---:|---:|---:|---:|---:|"]
+             f"| library | ms / generation |{' ms / 1k member-steps |' if gym else ''} ratio to scpo Sequential | "
+             f"{metric} | peak RSS (MB) | wall (s) |",
+             "|---|---:|" + ("---:|" if gym else "") + "---:|---:|---:|---:|"]
     base = None
     for row, out in results:
         if "skipped" not in out:
             out["median_ms"] = 1000 * float(np.median(out["gen_times"][WARMUP:] or out["gen_times"]))
+            out["cost"] = per_step_ms(out) if gym else out["median_ms"]
             out["score"] = score(task, out["center"], held)
             if base is None and row.options.get("style") == "sequential":
-                base = out["median_ms"]
+                base = out["cost"]
     for row, out in results:
         if "skipped" in out:
-            lines.append(f"| {row.label} | skipped ({out['skipped']}) | | | | |")
+            lines.append(f"| {row.label} | skipped ({out['skipped']}) |{' |' if gym else ''} | | | |")
             continue
-        ratio = f"{out['median_ms'] / base:.2f}x" if base else "n/a"
-        value = f"{out['score']:.3f}" if task.kind == "digits" else f"{out['score']:.1f}"
-        lines.append(f"| {row.label} | {out['median_ms']:,.1f} | {ratio} | {value} | {out['peak_rss_mb']:,.0f} | "
-                     f"{out['wall_s']:.1f} |")
-    if task.kind == "digits":
+        ratio = f"{out['cost'] / base:.2f}x" if base and out["cost"] else "n/a"
+        value = f"{out['score']:.3f}" if not gym else f"{out['score']:.1f}"
+        step = (f" {out['cost']:,.1f} |" if out["cost"] else " n/a |") if gym else ""
+        lines.append(f"| {row.label} | {out['median_ms']:,.1f} |{step} {ratio} | {value} | "
+                     f"{out['peak_rss_mb']:,.0f} | {out['wall_s']:.1f} |")
+    if not gym:
         start = common.mlp_numpy(np.load(held["x0"]), held["X_test"], task.sizes, task.activation).argmax(1)
         lines += ["", f"Initial weights: test accuracy {(start == held['y_test']).mean():.3f}."]
+    else:
+        lines += ["", f"Initial weights: mean return {score(task, np.load(held['x0']), held):.1f}; solved: >= "
+                  f"{SOLVED:g}."]
     return lines
 
 

@@ -70,6 +70,7 @@ class CartPole:
 
         self.env = gymnasium.make_vec(env_id, num_envs=pop, vectorization_mode="sync")
         self.pop, self.seed, self.generation = pop, seed, 0
+        self.steps: list[int] = []  # member-steps of each generation (CartPole's reward is 1 a step: the returns)
 
     def returns(self, policy) -> np.ndarray:
         seed = generation_seeds(self.seed, self.generation)[0]
@@ -80,6 +81,7 @@ class CartPole:
             obs, reward, terminated, truncated, _ = self.env.step(np.asarray(policy(np.asarray(obs))))
             total += np.where(alive, reward, 0.0)
             alive &= ~(np.asarray(terminated) | np.asarray(truncated))
+        self.steps.append(int(total.sum()))
         return total
 
     def close(self) -> None:

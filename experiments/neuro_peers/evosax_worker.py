@@ -82,7 +82,8 @@ def main() -> None:
         clock.tick()
     import numpy as np
 
-    common.report(spec, clock, np.asarray(strategy.get_mean(state), dtype=np.float64), setup_s)
+    common.report(spec, clock, np.asarray(strategy.get_mean(state), dtype=np.float64), setup_s,
+                  **({"steps": env.steps} if spec["task"] == "cartpole" else {}))
 
 
 if __name__ == "__main__":

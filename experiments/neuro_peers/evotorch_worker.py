@@ -38,11 +38,12 @@ def main() -> None:
     shapes = [p.shape for _, p in net.named_parameters()]
     sizes = [p.numel() for _, p in net.named_parameters()]
 
-    def outputs(W: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        def member(flat):
+    def outputs(W: torch.Tensor, x: torch.Tensor, per_member: bool = False) -> torch.Tensor:
+        """Every member's outputs: on the same ``x (B, in)``, or each on its own (``per_member``: ``x (P, B, in)``)."""
+        def member(flat, inputs):
             return functional_call(net, {n: t.view(s) for n, t, s in zip(names, torch.split(flat, sizes), shapes,
-                                                                     strict=True)}, (x,))
-        return torch.vmap(member)(W)
+                                                                     strict=True)}, (inputs,))
+        return torch.vmap(member, in_dims=(0, 0 if per_member else None))(W, x)
 
     cartpole = spec["task"] == "cartpole"
     if spec["mode"] == "native":
@@ -60,7 +61,7 @@ def main() -> None:
             def policy(obs):
                 x = torch.as_tensor(obs, dtype=torch.float32)[:, None, :]
                 with torch.no_grad():
-                    return torch.vmap(lambda w, o: outputs(w[None], o)[0])(W, x)[:, 0].argmax(-1).numpy()
+                    return outputs(W, x, per_member=True)[:, 0].argmax(-1).numpy()
             return torch.as_tensor(env.returns(policy), dtype=torch.float32)
 
         problem = Problem("max", returns, solution_length=len(w0), initial_bounds=(-1.0, 1.0), vectorized=True,
@@ -82,11 +83,18 @@ def main() -> None:
     clock = common.Clock()
     setup_s = time.perf_counter() - t0
     clock.last = time.perf_counter()
+    steps, seen = [], 0
     for _ in range(spec["generations"]):
         searcher.step()
         clock.tick()
+        if cartpole and spec["mode"] == "native":
+            total = int(searcher.status["total_interaction_count"])
+            steps.append(total - seen)
+            seen = total
+    if cartpole and spec["mode"] != "native":
+        steps = env.steps
     center = searcher.status["center"]
-    common.report(spec, clock, center.detach().cpu().double().numpy(), setup_s)
+    common.report(spec, clock, center.detach().cpu().double().numpy(), setup_s, **({"steps": steps} if steps else {}))
 
 
 if __name__ == "__main__":

@@ -70,7 +70,8 @@ def main() -> None:
         else:
             workflow.step()
         clock.tick()
-    common.report(spec, clock, algorithm.center.detach().double().numpy(), setup_s)
+    common.report(spec, clock, algorithm.center.detach().double().numpy(), setup_s,
+                  **({"steps": env.steps} if spec["task"] == "cartpole" else {}))
 
 
 if __name__ == "__main__":

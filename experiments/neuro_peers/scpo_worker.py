@@ -23,15 +23,25 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from torchnets import network
+
     import scpo
     from networks.neuro import GymProblem, SupervisedProblem
-    from torchnets import network
 
     w0 = common.x0(spec)
     net = network(spec["sizes"], spec["activation"], spec["style"], w0)
+    steps: list[int] = []
     radius = spec["radius"]  # a box far wider than the search reaches: no clipping, as in the other libraries
     if spec["task"] == "cartpole":
         problem = GymProblem(spec["env"], net, episodes=1, seed=spec["seed"], bounds=radius)
+        returns = problem.returns
+
+        def counted(W, generation):  # CartPole's reward is 1 a step: the returns count the member-steps
+            out = returns(W, generation)
+            steps.append(int(round(float(out.sum()))))
+            return out
+
+        problem.returns = counted
     else:
         X, y = common.data(spec)
         problem = SupervisedProblem(net, X, y, loss="cross_entropy", bounds=radius, num_threads=1)
@@ -45,7 +55,8 @@ def main() -> None:
     result = scpo.minimize(problem, algorithm="snes", x0=w0, sigma0=spec["sigma"], pop_size=spec["pop"],
                            max_iter=spec["generations"], seed=spec["seed"], callback=tick,
                            backend=spec.get("backend", "numpy"), **spec.get("options", {}))
-    common.report(spec, clock, result.center, setup_s, path=getattr(problem, "path", "gym"))
+    common.report(spec, clock, result.center, setup_s, path=getattr(problem, "path", "gym"),
+                  **({"steps": steps} if steps else {}))
 
 
 if __name__ == "__main__":
