@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -82,7 +83,7 @@ def tasks(quick: bool) -> list[Task]:
         return [Task("digits MLP 64-8-10", "digits", [64, 8, 10], "relu", 8, 4, 0.05),
                 Task("CartPole-v1, policy 4-4-2", "cartpole", [4, 4, 2], "tanh", 4, 3, 0.1)]
     return [Task("digits MLP 64-32-10", "digits", [64, 32, 10], "relu", 64, 300, 0.05),
-            Task("digits MLP 64-256-256-10", "digits", [64, 256, 256, 10], "relu", 256, 12, 0.05),
+            Task("digits MLP 64-256-256-10", "digits", [64, 256, 256, 10], "relu", 256, 8, 0.05),
             Task("CartPole-v1, policy 4-16-2", "cartpole", [4, 16, 2], "tanh", 32, 40, 0.1)]
 
 
@@ -140,7 +141,7 @@ def score(task: Task, w: np.ndarray, held: dict) -> float:
 
 
 def run_row(row: Row, task: Task, folder: Path, x0_path: Path, data_path: Path, peers: Path,
-            timeout: float) -> dict:
+            timeout: float, backend: str = "torch") -> dict:
     """Run one worker in its own process; its JSON line, or ``{"skipped": why}``."""
     if row.venv is None:
         python = sys.executable
@@ -152,7 +153,7 @@ def run_row(row: Row, task: Task, folder: Path, x0_path: Path, data_path: Path, 
     spec = {"task": task.kind, "env": "CartPole-v1", "sizes": task.sizes, "activation": task.activation,
             "pop": task.pop, "generations": task.generations, "sigma": task.sigma, "seed": 0,
             "radius": 100.0, "x0": str(x0_path), "data": str(data_path), "out": str(folder / f"{tag}.npy"),
-            "style": "sequential", **row.options}
+            "style": "sequential", "backend": backend, **row.options}
     spec_path = folder / f"{tag}.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     env = {**os.environ, **SINGLE_THREAD}
@@ -187,23 +188,28 @@ def per_step_ms(out: dict) -> float | None:
     steps = out.get("steps")
     if not steps or sum(steps[WARMUP:]) == 0:
         return None
-    return 1000 * 1000 * sum(out["gen_times"][WARMUP:]) / sum(steps[WARMUP:])
+    return 1000 * 1000 * sum(out["gen_cpu_times"][WARMUP:]) / sum(steps[WARMUP:])
+
+
+def median_ms(times: list[float]) -> float:
+    return 1000 * float(np.median(times[WARMUP:] or times))
 
 
 def table(task: Task, results: list[tuple[Row, dict]], held: dict) -> list[str]:
-    """The task's markdown table; the ratio is of ms per generation (CartPole: per 1,000 member-steps, since
-    better policies play longer episodes) to scpo's ``nn.Sequential`` row."""
+    """The task's markdown table; the ratio is of CPU ms per generation (CartPole: per 1,000 member-steps,
+    since better policies play longer episodes) to scpo's ``nn.Sequential`` row."""
     gym = task.kind == "cartpole"
     metric = "test accuracy" if not gym else f"mean return ({TEST_EPISODES} test episodes)"
     lines = [f"### {task.name}: {task.dim:,} weights, population {task.pop}, {task.generations} generations, "
              f"sigma {task.sigma:g}", "",
-             f"| library | ms / generation |{' ms / 1k member-steps |' if gym else ''} ratio to scpo Sequential | "
+             f"| library | ms / generation, CPU (wall) |{' CPU ms / 1k member-steps |' if gym else ''} "
+             f"ratio to scpo Sequential | "
              f"{metric} | peak RSS (MB) | wall (s) |",
              "|---|---:|" + ("---:|" if gym else "") + "---:|---:|---:|---:|"]
     base = None
     for row, out in results:
         if "skipped" not in out:
-            out["median_ms"] = 1000 * float(np.median(out["gen_times"][WARMUP:] or out["gen_times"]))
+            out["median_ms"] = median_ms(out["gen_cpu_times"])
             out["cost"] = per_step_ms(out) if gym else out["median_ms"]
             out["score"] = score(task, out["center"], held)
             if base is None and row.options.get("style") == "sequential":
@@ -215,7 +221,8 @@ def table(task: Task, results: list[tuple[Row, dict]], held: dict) -> list[str]:
         ratio = f"{out['cost'] / base:.2f}x" if base and out["cost"] else "n/a"
         value = f"{out['score']:.3f}" if not gym else f"{out['score']:.1f}"
         step = (f" {out['cost']:,.1f} |" if out["cost"] else " n/a |") if gym else ""
-        lines.append(f"| {row.label} | {out['median_ms']:,.1f} |{step} {ratio} | {value} | "
+        lines.append(f"| {row.label} | {out['median_ms']:,.1f} ({median_ms(out['gen_times']):,.1f}) |{step} "
+                     f"{ratio} | {value} | "
                      f"{out['peak_rss_mb']:,.0f} | {out['wall_s']:.1f} |")
     if not gym:
         start = common.mlp_numpy(np.load(held["x0"]), held["X_test"], task.sizes, task.activation).argmax(1)
@@ -232,9 +239,13 @@ def main(argv=None) -> int:
     parser.add_argument("--scpo-only", action="store_true", help="scpo's rows only (no peers)")
     parser.add_argument("--peers", type=Path, default=ROOT / ".venv-peers", help="folder of the peers' venvs")
     parser.add_argument("--tasks", default=None, help="comma-separated task numbers to run (1,2,3); default all")
+    parser.add_argument("--scpo-backend", choices=("torch", "numpy"), default="torch",
+                        help="scpo's engine backend (torch: float32 as the peers; numpy: float64)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per worker before it is skipped")
     parser.add_argument("--out", type=Path, default=None, help="write the report (markdown) here")
     args = parser.parse_args(argv)
+    # a SIGTERM ends the run through SystemExit, so subprocess.run kills the running worker on its way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     chosen = tasks(args.quick)
     if args.tasks:
         try:
@@ -252,7 +263,8 @@ def main(argv=None) -> int:
              f"`{command.strip()}`, run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; "
              f"load average at the start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (a shared machine: read "
              f"the ratios, not the milliseconds). Time per generation: median over the generations after the "
-             f"first {WARMUP}; peak RSS: each library's own subprocess.", ""]
+             f"first {WARMUP}, of the worker's CPU time (one thread each: what a generation costs whatever else "
+             f"runs on the machine; the wall time in brackets); peak RSS: each library's own subprocess.", ""]
     with tempfile.TemporaryDirectory(prefix="bench_neuro-") as tmp:
         folder = Path(tmp)
         for task in chosen:
@@ -260,10 +272,10 @@ def main(argv=None) -> int:
             held["x0"] = x0_path
             results = []
             for row in rows(args.quick, args.scpo_only):
-                out = run_row(row, task, folder, x0_path, data_path, args.peers, args.timeout)
+                out = run_row(row, task, folder, x0_path, data_path, args.peers, args.timeout, args.scpo_backend)
                 results.append((row, out))
                 print(f"{task.name} | {row.label}: " + (out["skipped"] if "skipped" in out else
-                      f"{1000 * np.median(out['gen_times'][WARMUP:] or out['gen_times']):.1f} ms/gen, "
+                      f"{median_ms(out['gen_cpu_times']):.1f} CPU ms/gen, "
                       f"wall {out['wall_s']:.1f} s"), file=sys.stderr, flush=True)
             lines += table(task, results, held) + [""]
     lines.append(f"Total runtime {time.perf_counter() - started:.0f} s.")

@@ -82,7 +82,7 @@ def main() -> None:
                     center_init=torch.as_tensor(w0, dtype=torch.float32))
     clock = common.Clock()
     setup_s = time.perf_counter() - t0
-    clock.last = time.perf_counter()
+    clock.reset()
     steps, seen = [], 0
     for _ in range(spec["generations"]):
         searcher.step()

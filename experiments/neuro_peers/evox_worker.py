@@ -63,7 +63,7 @@ def main() -> None:
     workflow = StdWorkflow(algorithm, problem, solution_transform=adapter, device="cpu")
     clock = common.Clock()
     setup_s = time.perf_counter() - t0
-    clock.last = time.perf_counter()
+    clock.reset()
     for generation in range(spec["generations"]):
         if generation == 0:
             workflow.init_step()
