@@ -11,9 +11,10 @@ thread (``torch.set_num_threads(1)``, ``OMP/MKL/OPENBLAS_NUM_THREADS=1``, XLA's 
 so that the peak resident memory (each subprocess's high-water mark) compares. The trained centre of
 every run is scored here, with one numpy forward for all.
 
-Rows: scpo with the network as an ``nn.Sequential`` and as an ``nn.Module`` subclass; EvoTorch in each
-of its configurations (``SupervisedNE`` / ``GymNE``, and a plain vectorized ``Problem``); EvoX 1.4 (torch);
-evosax (jax). Peers run with the python of ``--peers`` (default ``.venv-peers``, ``make peer-venvs``):
+Rows: scpo with the network as an ``nn.Sequential`` and as an ``nn.Module`` subclass; EvoTorch in its
+fastest configuration for the task (``--evotorch all`` runs both: ``SupervisedNE`` / ``GymNE``, and a plain
+vectorized ``Problem``; measured fastest: the vectorized Problem on the small MLP and CartPole, SupervisedNE
+on the 85k MLP); EvoX 1.4 (torch); evosax (jax). Peers run with the python of ``--peers`` (default ``.venv-peers``, ``make peer-venvs``):
 ``evox/`` (EvoTorch and EvoX), ``jax/`` (evosax); a missing venv gives a "skipped (venv missing)" row.
 Time per generation: the median over the generations after the first ``WARMUP``, as a ratio to scpo's
 Sequential row.
@@ -64,6 +65,7 @@ class Task:
     pop: int
     generations: int
     sigma: float
+    evotorch: str = "vectorized"  # EvoTorch's fastest configuration here (measured with --evotorch all)
 
     @property
     def dim(self) -> int:
@@ -83,17 +85,21 @@ def tasks(quick: bool) -> list[Task]:
         return [Task("digits MLP 64-8-10", "digits", [64, 8, 10], "relu", 8, 4, 0.05),
                 Task("CartPole-v1, policy 4-4-2", "cartpole", [4, 4, 2], "tanh", 4, 3, 0.1)]
     return [Task("digits MLP 64-32-10", "digits", [64, 32, 10], "relu", 64, 300, 0.05),
-            Task("digits MLP 64-256-256-10", "digits", [64, 256, 256, 10], "relu", 256, 8, 0.05),
+            Task("digits MLP 64-256-256-10", "digits", [64, 256, 256, 10], "relu", 256, 8, 0.05, "native"),
             Task("CartPole-v1, policy 4-16-2", "cartpole", [4, 16, 2], "tanh", 32, 40, 0.1)]
 
 
-def rows(quick: bool, scpo_only: bool) -> list[Row]:
+def rows(task: Task, quick: bool, scpo_only: bool, evotorch: str = "fastest") -> list[Row]:
+    """scpo's two rows, then the peers'; EvoTorch in its fastest configuration for the task (``evotorch="all"``:
+    both, to measure which is fastest)."""
     out = [Row("scpo, nn.Sequential", "scpo_worker.py", None, {"style": "sequential"}),
            Row("scpo, nn.Module subclass", "scpo_worker.py", None, {"style": "subclass"})]
     if quick or scpo_only:
         return out
-    return out + [Row("EvoTorch 0.6.1, SupervisedNE / GymNE", "evotorch_worker.py", "evox", {"mode": "native"}),
-                  Row("EvoTorch 0.6.1, vectorized Problem", "evotorch_worker.py", "evox", {"mode": "vectorized"}),
+    native = "SupervisedNE" if task.kind == "digits" else "GymNE"
+    modes = ("native", "vectorized") if evotorch == "all" else (task.evotorch,)
+    labels = {"native": f"EvoTorch 0.6.1, {native}", "vectorized": "EvoTorch 0.6.1, vectorized Problem"}
+    return out + [Row(labels[mode], "evotorch_worker.py", "evox", {"mode": mode}) for mode in modes] + [
                   Row("EvoX 1.4.0", "evox_worker.py", "evox", {}),
                   Row("evosax 0.3.2 (jax)", "evosax_worker.py", "jax", {})]
 
@@ -241,6 +247,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", default=None, help="comma-separated task numbers to run (1,2,3); default all")
     parser.add_argument("--scpo-backend", choices=("torch", "numpy"), default="torch",
                         help="scpo's engine backend (torch: float32 as the peers; numpy: float64)")
+    parser.add_argument("--evotorch", choices=("fastest", "all"), default="fastest",
+                        help="EvoTorch's configurations: the fastest measured per task, or all (SupervisedNE / "
+                        "GymNE and a vectorized Problem)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per worker before it is skipped")
     parser.add_argument("--out", type=Path, default=None, help="write the report (markdown) here")
     args = parser.parse_args(argv)
@@ -271,7 +280,7 @@ def main(argv=None) -> int:
             x0_path, data_path, held = prepare(folder, task)
             held["x0"] = x0_path
             results = []
-            for row in rows(args.quick, args.scpo_only):
+            for row in rows(task, args.quick, args.scpo_only, args.evotorch):
                 out = run_row(row, task, folder, x0_path, data_path, args.peers, args.timeout, args.scpo_backend)
                 results.append((row, out))
                 print(f"{task.name} | {row.label}: " + (out["skipped"] if "skipped" in out else
