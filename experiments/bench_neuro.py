@@ -14,10 +14,10 @@ every run is scored here, with one numpy forward for all.
 Rows: scpo with the network as an ``nn.Sequential`` and as an ``nn.Module`` subclass; EvoTorch in its
 fastest configuration for the task (``--evotorch all`` runs both: ``SupervisedNE`` / ``GymNE``, and a plain
 vectorized ``Problem``; measured fastest: the vectorized Problem on the small MLP and CartPole, SupervisedNE
-on the 85k MLP); EvoX 1.4 (torch); evosax (jax). Peers run with the python of ``--peers`` (default ``.venv-peers``, ``make peer-venvs``):
-``evox/`` (EvoTorch and EvoX), ``jax/`` (evosax); a missing venv gives a "skipped (venv missing)" row.
-Time per generation: the median over the generations after the first ``WARMUP``, as a ratio to scpo's
-Sequential row.
+on the 85k MLP); EvoX 1.4 (torch); evosax (jax). Peers run with the python of ``--peers`` (default
+``.venv-peers``, ``make peer-venvs``): ``evox/`` (EvoTorch and EvoX), ``jax/`` (evosax); a missing venv gives
+a "skipped (venv missing)" row. Time per generation: the median CPU time of the generations after the first
+``WARMUP``, as a ratio to scpo's Sequential row (CartPole: CPU time per 1,000 member-steps).
 
     PYTHONPATH=$PWD .venv/bin/python experiments/bench_neuro.py --out experiments/results/bench_neuro.md
     PYTHONPATH=$PWD .venv/bin/python experiments/bench_neuro.py --quick        # smoke run, tiny sizes
@@ -78,6 +78,17 @@ class Row:
     worker: str  # file in neuro_peers/
     venv: str | None  # None: this python (scpo's); else the folder in --peers
     options: dict = field(default_factory=dict)
+
+
+NOTES = """What differs between the libraries (everything else is the same: initial weights, population, sigma,
+the paper's NES utilities, centre rate 1, step rate (3 + ln D) / (5 sqrt D), float32, full-batch cross-entropy):
+- random streams: each library draws its own samples (the runs are alike in law, not bit for bit);
+- scpo searches a box of +-100 around the initial weights (never reached: no clipping, as the others);
+- EvoX: `weight_type="recomb"` (the NES utilities; its default "temp" is a softmax weighting);
+- CartPole: GymNE seeds its episodes itself; every other row resets all members of generation k with the
+  seed `SeedSequence([0, k])` (scpo's `GymProblem` rule), in gymnasium's sync vector env of 32 copies; the
+  policy of all members is one `torch.vmap` of `functional_call` per step (scpo, EvoTorch's vectorized
+  Problem, EvoX) or one jitted `jax.vmap` (evosax)."""
 
 
 def tasks(quick: bool) -> list[Task]:
@@ -287,7 +298,7 @@ def main(argv=None) -> int:
                       f"{median_ms(out['gen_cpu_times']):.1f} CPU ms/gen, "
                       f"wall {out['wall_s']:.1f} s"), file=sys.stderr, flush=True)
             lines += table(task, results, held) + [""]
-    lines.append(f"Total runtime {time.perf_counter() - started:.0f} s.")
+    lines += [NOTES, "", f"Total runtime {time.perf_counter() - started:.0f} s."]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out is not None:
