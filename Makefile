@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # torch==2.13.0 is a CPU build on local disk; an unpinned torch would pull a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: run test docs lint bench experiments clean
+.PHONY: run test docs lint bench bench-neuro peer-venvs experiments clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -57,6 +57,32 @@ bench: $(STAMP)
 	$(PY) experiments/bench_es.py --out experiments/results/bench_es.txt
 
 # Regenerates experiments/REPORT.md and its result files (hours on 2 cores with RUNS=30; resumable:
+# The peers' own venvs (their pins conflict with ours: mealpy wants numpy<=1.26, EvoX upgrades numpy):
+# evox/ holds EvoX and EvoTorch on the same torch as ours, jax/ holds evosax on jax's CPU build.
+PEERS := .venv-peers
+
+$(PEERS)/mealpy/.installed:
+	python3 -m venv $(PEERS)/mealpy
+	$(PEERS)/mealpy/bin/pip install -q mealpy==3.0.3 "numpy<=1.26.0"
+	touch $@
+
+$(PEERS)/evox/.installed:
+	python3 -m venv $(PEERS)/evox
+	$(PEERS)/evox/bin/pip install -q $(TORCH)
+	$(PEERS)/evox/bin/pip install -q evox==1.4.0 evotorch==0.6.1 scikit-learn gymnasium
+	touch $@
+
+$(PEERS)/jax/.installed:
+	python3 -m venv $(PEERS)/jax
+	$(PEERS)/jax/bin/pip install -q jax==0.10.2 jaxlib==0.10.2 evosax==0.3.2 scikit-learn gymnasium
+	touch $@
+
+peer-venvs: $(PEERS)/mealpy/.installed $(PEERS)/evox/.installed $(PEERS)/jax/.installed
+
+# scpo against EvoTorch, EvoX and evosax (SNES, CPU, one thread; each library in its own subprocess)
+bench-neuro: $(VENV)/.test-installed peer-venvs
+	$(PY) experiments/bench_neuro.py --out experiments/results/bench_neuro.md
+
 # finished runs/rows are kept, so an interrupted `make experiments` goes on where it stopped).
 RUNS   ?= 30
 TABLE2 := $(PY) experiments/table2.py

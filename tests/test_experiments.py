@@ -80,3 +80,33 @@ def test_verdicts_follow_their_stated_rules():
     assert report.verdict_against(math.nan, math.nan, 0.963) == "not run"
     assert report.beats_both({"sca": [10, 3, 0], "po": [9, 2, 2]}, 13) == "reproduced"
     assert report.beats_both({"sca": [13, 0, 0], "po": [4, 6, 3]}, 13) == "not reproduced"
+
+
+def test_bench_neuro_scores_every_library_with_torch_s_forward_and_skips_a_missing_venv(tmp_path):
+    """experiments/bench_neuro.py: the numpy forward that scores every library's centre is torch's forward of
+    the same flat vector, for the nn.Sequential and the subclass alike; a peer without its venv is a row
+    "skipped (venv missing)", not a crash (the workers themselves run only in the benchmark: seconds each)."""
+    import torch
+
+    from experiments import bench_neuro
+    from experiments.neuro_peers import common, torchnets
+
+    rng = np.random.default_rng(0)
+    sizes, x = [5, 7, 3], rng.normal(size=(4, 5))
+    w = rng.normal(size=5 * 7 + 7 + 7 * 3 + 3)
+    for activation in ("relu", "tanh"):
+        for style in ("sequential", "subclass"):
+            net = torchnets.network(sizes, activation, style, w, dtype=torch.float64)
+            with torch.no_grad():
+                expected = net(torch.as_tensor(x)).numpy()
+            np.testing.assert_allclose(common.mlp_numpy(w, x, sizes, activation), expected, rtol=1e-12)
+    task = bench_neuro.tasks(quick=True)[0]
+    row = bench_neuro.Row("peer", "evox_worker.py", "evox")
+    out = bench_neuro.run_row(row, task, tmp_path, tmp_path / "x0.npy", tmp_path / "d.npz", tmp_path / "none", 5)
+    assert out == {"skipped": "venv missing"}
+    np.save(tmp_path / "x0.npy", np.zeros(task.dim))
+    held = {"x0": tmp_path / "x0.npy", "X_test": rng.normal(size=(6, 64)), "y_test": np.zeros(6, dtype=int)}
+    lines = bench_neuro.table(task, [(row, out)], held)
+    assert "| peer | skipped (venv missing) |" in lines[4]
+    assert lines[-1] == "Initial weights: test accuracy 1.000."  # all-zero weights: every logit ties, argmax 0
+    assert bench_neuro.main(["--tasks", "9"]) == 2

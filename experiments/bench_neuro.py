@@ -1,0 +1,312 @@
+"""Neuroevolution side by side: scpo's SNES against EvoTorch, EvoX and evosax on the same networks (CPU, one thread).
+
+Three tasks (issue #28): sklearn's digits with an MLP 64-32-10 (2,410 weights, population 64) and an MLP
+64-256-256-10 (85,002 weights, population 256), trained full batch on a fixed 75% split with cross-entropy
+and scored by test accuracy; CartPole-v1 (gymnasium) with a tanh policy 4-16-2 (114 weights, population 32,
+40 generations, one seeded episode per member per generation), scored by the mean return of 20 seeded
+test episodes (>= 475: solved). Every library runs SNES from the same initial weights (torch's default
+initialisation, seed 0) with the same population, initial step and learning rates (what differs is in
+each worker's docstring and the table's notes), each in its own subprocess with its own venv, one
+thread (``torch.set_num_threads(1)``, ``OMP/MKL/OPENBLAS_NUM_THREADS=1``, XLA's CPU client single-threaded),
+so that the peak resident memory (each subprocess's high-water mark) compares. The trained centre of
+every run is scored here, with one numpy forward for all.
+
+Rows: scpo with the network as an ``nn.Sequential`` and as an ``nn.Module`` subclass; EvoTorch in its
+fastest configuration for the task (``--evotorch all`` runs both: ``SupervisedNE`` / ``GymNE``, and a plain
+vectorized ``Problem``; measured fastest: the vectorized Problem on the small MLP and CartPole, SupervisedNE
+on the 85k MLP); EvoX 1.4 (torch); evosax (jax). Peers run with the python of ``--peers`` (default
+``.venv-peers``, ``make peer-venvs``): ``evox/`` (EvoTorch and EvoX), ``jax/`` (evosax); a missing venv gives
+a "skipped (venv missing)" row. Time per generation: the median CPU time of the generations after the first
+``WARMUP``, as a ratio to scpo's Sequential row (CartPole: CPU time per 1,000 member-steps).
+
+    PYTHONPATH=$PWD .venv/bin/python experiments/bench_neuro.py --out experiments/results/bench_neuro.md
+    PYTHONPATH=$PWD .venv/bin/python experiments/bench_neuro.py --quick        # smoke run, tiny sizes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent / "neuro_peers"
+sys.path[:0] = [str(ROOT), str(HERE)]
+
+import common  # noqa: E402
+
+WARMUP = 2  # generations left out of the median (compilation, first allocations)
+SOLVED = 475.0
+TEST_EPISODES = 20
+TEST_SEED = 10_000
+SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                 "NUMBA_NUM_THREADS": "1", "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false "
+                 "intra_op_parallelism_threads=1", "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
+
+
+@dataclass
+class Task:
+    name: str
+    kind: str  # "digits" or "cartpole"
+    sizes: list[int]
+    activation: str
+    pop: int
+    generations: int
+    sigma: float
+    evotorch: str = "vectorized"  # EvoTorch's fastest configuration here (measured with --evotorch all)
+
+    @property
+    def dim(self) -> int:
+        return sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=True))
+
+
+@dataclass
+class Row:
+    label: str
+    worker: str  # file in neuro_peers/
+    venv: str | None  # None: this python (scpo's); else the folder in --peers
+    options: dict = field(default_factory=dict)
+
+
+NOTES = """What differs between the libraries (everything else is the same: initial weights, population, sigma,
+the paper's NES utilities, centre rate 1, step rate (3 + ln D) / (5 sqrt D), float32, full-batch cross-entropy):
+- random streams: each library draws its own samples (the runs are alike in law, not bit for bit);
+- scpo searches a box of +-100 around the initial weights (never reached: no clipping, as the others);
+- EvoX: `weight_type="recomb"` (the NES utilities; its default "temp" is a softmax weighting);
+- CartPole: GymNE seeds its episodes itself; every other row resets all members of generation k with the
+  seed `SeedSequence([0, k])` (scpo's `GymProblem` rule), in gymnasium's sync vector env of 32 copies; the
+  policy of all members is one `torch.vmap` of `functional_call` per step (scpo, EvoTorch's vectorized
+  Problem, EvoX) or one jitted `jax.vmap` (evosax)."""
+
+
+def tasks(quick: bool) -> list[Task]:
+    if quick:
+        return [Task("digits MLP 64-8-10", "digits", [64, 8, 10], "relu", 8, 4, 0.05),
+                Task("CartPole-v1, policy 4-4-2", "cartpole", [4, 4, 2], "tanh", 4, 3, 0.1)]
+    return [Task("digits MLP 64-32-10", "digits", [64, 32, 10], "relu", 64, 300, 0.05),
+            Task("digits MLP 64-256-256-10", "digits", [64, 256, 256, 10], "relu", 256, 8, 0.05, "native"),
+            Task("CartPole-v1, policy 4-16-2", "cartpole", [4, 16, 2], "tanh", 32, 40, 0.1)]
+
+
+def rows(task: Task, quick: bool, scpo_only: bool, evotorch: str = "fastest") -> list[Row]:
+    """scpo's two rows, then the peers'; EvoTorch in its fastest configuration for the task (``evotorch="all"``:
+    both, to measure which is fastest)."""
+    out = [Row("scpo, nn.Sequential", "scpo_worker.py", None, {"style": "sequential"}),
+           Row("scpo, nn.Module subclass", "scpo_worker.py", None, {"style": "subclass"})]
+    if quick or scpo_only:
+        return out
+    native = "SupervisedNE" if task.kind == "digits" else "GymNE"
+    modes = ("native", "vectorized") if evotorch == "all" else (task.evotorch,)
+    labels = {"native": f"EvoTorch 0.6.1, {native}", "vectorized": "EvoTorch 0.6.1, vectorized Problem"}
+    return out + [Row(labels[mode], "evotorch_worker.py", "evox", {"mode": mode}) for mode in modes] + [
+                  Row("EvoX 1.4.0", "evox_worker.py", "evox", {}),
+                  Row("evosax 0.3.2 (jax)", "evosax_worker.py", "jax", {})]
+
+
+def prepare(folder: Path, task: Task) -> tuple[Path, Path, dict]:
+    """The shared data split and initial weights, written once for every worker."""
+    import torch
+    from torchnets import network
+
+    torch.manual_seed(0)
+    net = network(task.sizes, task.activation, "sequential")
+    w0 = torch.nn.utils.parameters_to_vector(net.parameters()).detach().double().numpy()
+    x0_path = folder / f"x0-{task.dim}.npy"
+    np.save(x0_path, w0)
+    data_path = folder / "digits.npz"
+    held: dict = {}
+    if task.kind == "digits":
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        X, y = load_digits(return_X_y=True)
+        X_train, X_test, y_train, y_test = train_test_split(X / 16.0, y, test_size=0.25, random_state=0, stratify=y)
+        np.savez(data_path, X_train=X_train, y_train=y_train)
+        held = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
+    return x0_path, data_path, held
+
+
+def score(task: Task, w: np.ndarray, held: dict) -> float:
+    """Test accuracy, or the mean return of ``TEST_EPISODES`` seeded episodes: the same code for every library."""
+    if task.kind == "digits":
+        pred = common.mlp_numpy(w, held["X_test"], task.sizes, task.activation).argmax(1)
+        return float((pred == held["y_test"]).mean())
+    import gymnasium
+
+    env = gymnasium.make_vec("CartPole-v1", num_envs=TEST_EPISODES, vectorization_mode="sync")
+    obs, _ = env.reset(seed=[TEST_SEED + i for i in range(TEST_EPISODES)])
+    total, alive = np.zeros(TEST_EPISODES), np.ones(TEST_EPISODES, dtype=bool)
+    while alive.any():
+        action = common.mlp_numpy(w, obs, task.sizes, task.activation).argmax(1)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total += np.where(alive, reward, 0.0)
+        alive &= ~(terminated | truncated)
+    env.close()
+    return float(total.mean())
+
+
+def run_row(row: Row, task: Task, folder: Path, x0_path: Path, data_path: Path, peers: Path,
+            timeout: float, backend: str = "torch") -> dict:
+    """Run one worker in its own process; its JSON line, or ``{"skipped": why}``."""
+    if row.venv is None:
+        python = sys.executable
+    else:
+        python = str(peers / row.venv / "bin" / "python")
+        if not Path(python).exists():
+            return {"skipped": "venv missing"}
+    tag = f"{row.worker[:-3]}-{row.options.get('style', row.options.get('mode', ''))}-{task.dim}"
+    spec = {"task": task.kind, "env": "CartPole-v1", "sizes": task.sizes, "activation": task.activation,
+            "pop": task.pop, "generations": task.generations, "sigma": task.sigma, "seed": 0,
+            "radius": 100.0, "x0": str(x0_path), "data": str(data_path), "out": str(folder / f"{tag}.npy"),
+            "style": "sequential", "backend": backend, **row.options}
+    spec_path = folder / f"{tag}.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    env = {**os.environ, **SINGLE_THREAD}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run([python, str(HERE / row.worker), str(spec_path)], capture_output=True, text=True,
+                              env=env, timeout=timeout, cwd=str(ROOT))
+    except subprocess.TimeoutExpired:
+        return {"skipped": f"timed out after {timeout:.0f} s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"skipped": f"failed: {last[:160]}"}
+    out = json.loads(lines[-1])
+    out["wall_s"] = time.perf_counter() - started
+    out["center"] = np.load(spec["out"])
+    return out
+
+
+def machine() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+        name = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        name = platform.processor() or "unknown CPU"
+    return f"{name}, {os.cpu_count()} CPUs, {platform.platform()}"
+
+
+def per_step_ms(out: dict) -> float | None:
+    """Milliseconds per 1,000 member-steps after the warm-up (CartPole: a generation's cost is its episodes' length)."""
+    steps = out.get("steps")
+    if not steps or sum(steps[WARMUP:]) == 0:
+        return None
+    return 1000 * 1000 * sum(out["gen_cpu_times"][WARMUP:]) / sum(steps[WARMUP:])
+
+
+def median_ms(times: list[float]) -> float:
+    return 1000 * float(np.median(times[WARMUP:] or times))
+
+
+def table(task: Task, results: list[tuple[Row, dict]], held: dict) -> list[str]:
+    """The task's markdown table; the ratio is of CPU ms per generation (CartPole: per 1,000 member-steps,
+    since better policies play longer episodes) to scpo's ``nn.Sequential`` row."""
+    gym = task.kind == "cartpole"
+    metric = "test accuracy" if not gym else f"mean return ({TEST_EPISODES} test episodes)"
+    lines = [f"### {task.name}: {task.dim:,} weights, population {task.pop}, {task.generations} generations, "
+             f"sigma {task.sigma:g}", "",
+             f"| library | ms / generation, CPU (wall) |{' CPU ms / 1k member-steps |' if gym else ''} "
+             f"ratio to scpo Sequential | "
+             f"{metric} | peak RSS (MB) | wall (s) |",
+             "|---|---:|" + ("---:|" if gym else "") + "---:|---:|---:|---:|"]
+    base = None
+    for row, out in results:
+        if "skipped" not in out:
+            out["median_ms"] = median_ms(out["gen_cpu_times"])
+            out["cost"] = per_step_ms(out) if gym else out["median_ms"]
+            out["score"] = score(task, out["center"], held)
+            if base is None and row.options.get("style") == "sequential":
+                base = out["cost"]
+    for row, out in results:
+        if "skipped" in out:
+            lines.append(f"| {row.label} | skipped ({out['skipped']}) |{' |' if gym else ''} | | | |")
+            continue
+        ratio = f"{out['cost'] / base:.2f}x" if base and out["cost"] else "n/a"
+        value = f"{out['score']:.3f}" if not gym else f"{out['score']:.1f}"
+        step = (f" {out['cost']:,.1f} |" if out["cost"] else " n/a |") if gym else ""
+        lines.append(f"| {row.label} | {out['median_ms']:,.1f} ({median_ms(out['gen_times']):,.1f}) |{step} "
+                     f"{ratio} | {value} | "
+                     f"{out['peak_rss_mb']:,.0f} | {out['wall_s']:.1f} |")
+    if not gym:
+        start = common.mlp_numpy(np.load(held["x0"]), held["X_test"], task.sizes, task.activation).argmax(1)
+        lines += ["", f"Initial weights: test accuracy {(start == held['y_test']).mean():.3f}."]
+    else:
+        lines += ["", f"Initial weights: mean return {score(task, np.load(held['x0']), held):.1f}; solved: >= "
+                  f"{SOLVED:g}."]
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny networks, scpo rows only")
+    parser.add_argument("--scpo-only", action="store_true", help="scpo's rows only (no peers)")
+    parser.add_argument("--peers", type=Path, default=ROOT / ".venv-peers", help="folder of the peers' venvs")
+    parser.add_argument("--tasks", default=None, help="comma-separated task numbers to run (1,2,3); default all")
+    parser.add_argument("--scpo-backend", choices=("torch", "numpy"), default="torch",
+                        help="scpo's engine backend (torch: float32 as the peers; numpy: float64)")
+    parser.add_argument("--evotorch", choices=("fastest", "all"), default="fastest",
+                        help="EvoTorch's configurations: the fastest measured per task, or all (SupervisedNE / "
+                        "GymNE and a vectorized Problem)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per worker before it is skipped")
+    parser.add_argument("--out", type=Path, default=None, help="write the report (markdown) here")
+    args = parser.parse_args(argv)
+    # a SIGTERM ends the run through SystemExit, so subprocess.run kills the running worker on its way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    chosen = tasks(args.quick)
+    if args.tasks:
+        try:
+            picks = [int(t) for t in args.tasks.split(",")]
+        except ValueError:
+            picks = [0]
+        if not all(1 <= t <= len(chosen) for t in picks):
+            print(f"error: --tasks must list numbers in 1..{len(chosen)}, got {args.tasks!r}", file=sys.stderr)
+            return 2
+        chosen = [chosen[t - 1] for t in picks]
+    started = time.perf_counter()
+    load = os.getloadavg()
+    command = "python experiments/bench_neuro.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    lines = ["# Neuroevolution: scpo against EvoTorch, EvoX and evosax (SNES, CPU, one thread)", "",
+             f"`{command.strip()}`, run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; "
+             f"load average at the start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (a shared machine: read "
+             f"the ratios, not the milliseconds). Time per generation: median over the generations after the "
+             f"first {WARMUP}, of the worker's CPU time (one thread each: what a generation costs whatever else "
+             f"runs on the machine; the wall time in brackets); peak RSS: each library's own subprocess.", ""]
+    with tempfile.TemporaryDirectory(prefix="bench_neuro-") as tmp:
+        folder = Path(tmp)
+        for task in chosen:
+            x0_path, data_path, held = prepare(folder, task)
+            held["x0"] = x0_path
+            results = []
+            for row in rows(task, args.quick, args.scpo_only, args.evotorch):
+                out = run_row(row, task, folder, x0_path, data_path, args.peers, args.timeout, args.scpo_backend)
+                results.append((row, out))
+                print(f"{task.name} | {row.label}: " + (out["skipped"] if "skipped" in out else
+                      f"{median_ms(out['gen_cpu_times']):.1f} CPU ms/gen, "
+                      f"wall {out['wall_s']:.1f} s"), file=sys.stderr, flush=True)
+            lines += table(task, results, held) + [""]
+    lines += [NOTES, "", f"Total runtime {time.perf_counter() - started:.0f} s."]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out is not None:
+        from scpo.io import write_text
+
+        write_text(args.out, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
