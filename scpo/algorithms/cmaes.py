@@ -127,7 +127,7 @@ class CMAESState:
     d: Any  # (D,) the square roots of its eigenvalues, as of the last refresh
     p_sigma: Any  # (D,) conjugate evolution path
     p_c: Any  # (D,) evolution path
-    y: Any  # (N, D) the last ask's steps, N(0, C)
+    z: Any  # (N, D) the last ask's standard normal samples (steps y = B diag(d) z)
     g: Any  # () generations since the (re)start
     hist: Any  # (10 + ceil(30 D / N),) best values of the last generations, newest first (tolfun)
     best_hist: Any  # (int(100 + 100 D^1.5 / N),) best values, newest first (tolstagnation)
@@ -190,6 +190,28 @@ def _median(values, xp=np):
     return xp.quantile(values, 0.5)
 
 
+MARGIN = 0.05  # cma's BoundTransform margin for the bounds 0 and 1: 0.05 max(|bound|, 1)
+PERIOD = 2 * (1 + 2 * MARGIN)  # the transform's period
+START = -2 * MARGIN - 0.5  # where its base period starts
+
+
+def to_feasible(x, xp=np):
+    """``cma``'s ``BoundTransform`` (``BoxConstraintsLinQuadTransformation``) onto ``[0, 1]``: the identity on
+    ``[MARGIN, 1 - MARGIN]``, quadratic on the margins (``[-MARGIN, MARGIN]`` onto ``[0, MARGIN]``), mirrored
+    beyond and periodic: smooth, onto the box, and its bounds are reached from a whole neighbourhood."""
+    y = x - PERIOD * xp.floor((x - START) / PERIOD)  # into the base period [START, START + PERIOD)
+    y = xp.where(y > 1 + MARGIN, 2 * (1 + MARGIN) - y, y)
+    y = xp.where(y < -MARGIN, -2 * MARGIN - y, y)
+    y = xp.where(y < MARGIN, (y + MARGIN) ** 2 / (4 * MARGIN), y)
+    return xp.where(y > 1 - MARGIN, 1 - (y - 1 - MARGIN) ** 2 / (4 * MARGIN), y)
+
+
+def from_feasible(u, xp=np):
+    """A preimage of a point ``u`` of the box under :func:`to_feasible` (the identity away from the margins)."""
+    y = xp.where(u < MARGIN, 2 * xp.sqrt(MARGIN * u.clip(min=0.0)) - MARGIN, u)
+    return xp.where(u > 1 - MARGIN, 1 + MARGIN - 2 * xp.sqrt(MARGIN * (1 - u).clip(min=0.0)), y)
+
+
 def told_fitness(fitness, xp=np):
     """Non-finite values (NaN, inf: failed candidates) as ``worst + 1 + |worst|``, below every finite one;
     no branch on the values, so nothing goes to the host on a device."""
@@ -200,26 +222,21 @@ def told_fitness(fitness, xp=np):
 
 
 def cma_update(state: CMAESState, fitness, p: CMAParams, xp=np) -> CMAESState:
-    """One generation: repair, recombination, both paths, rank-one + rank-mu (active) covariance update, the
-    step size, the lazy eigendecomposition and the termination histories (arrays in, new arrays out)."""
+    """One generation: recombination, both paths, rank-one + rank-mu (active) covariance update, the step
+    size, the lazy eigendecomposition and the termination histories (arrays in, new arrays out). The samples
+    are the drawn ones (their images in the box were evaluated), so the update is the unbounded algorithm's."""
     m, sigma, B, d = state.m, state.sigma, state.B, state.d
-    n, dim = state.y.shape
-    u = m + sigma * state.y
-    inside = u.clip(0.0, 1.0)
-    y = (inside - m) / sigma  # the repaired steps (the drawn ones where nothing was clipped)
-    cy = ((y @ B) / d) @ B.T  # C^(-1/2) y
-    repaired = (inside != u).any(1)
-    length = xp.sqrt((cy * cy).sum(1))
-    cap = math.sqrt(dim) + 2 * dim / (dim + 2)
-    alpha = xp.where(repaired & (length > cap), cap / xp.where(length > 0, length, 1.0), 1.0)[:, None]
-    y, cy = y * alpha, cy * alpha
+    n, dim = state.z.shape
     f = told_fitness(fitness, xp)
     order = es.fitness_order(f, xp)
-    y, cy, f_sorted = y[order], cy[order], f[order]
+    z, f_sorted = state.z[order], f[order]
+    y = (z * d) @ B.T  # N(0, C)
+    cy = z @ B.T  # C^(-1/2) y
     w = es.like(p.weights, y, xp)
     y_w = (w[: p.mu, None] * y[: p.mu]).sum(0)
     cy_w = (w[: p.mu, None] * cy[: p.mu]).sum(0)
-    m_new = (m + sigma * y_w).clip(0.0, 1.0)
+    m_new = m + sigma * y_w
+    m_new = m_new - PERIOD * xp.floor((m_new - START) / PERIOD)  # the same images: the mean stays near the box
     c_s, c_c, c1, c_mu = p.c_sigma, p.c_c, p.c1, p.c_mu
     p_sigma = (1 - c_s) * state.p_sigma + math.sqrt(c_s * (2 - c_s) * p.mu_eff) * cy_w
     norm = xp.sqrt((p_sigma * p_sigma).sum())
@@ -227,7 +244,7 @@ def cma_update(state: CMAESState, fitness, p: CMAParams, xp=np) -> CMAESState:
     stalled = norm / xp.sqrt(1 - (1 - c_s) ** (2 * g)) >= (1.4 + 2 / (dim + 1)) * p.chi_d
     h_sigma = 1.0 - stalled * 1.0  # 0 or 1, an array: no branch
     p_c = (1 - c_c) * state.p_c + h_sigma * math.sqrt(c_c * (2 - c_c) * p.mu_eff) * y_w
-    lengths2 = (cy * cy).sum(1)
+    lengths2 = (z * z).sum(1)  # ||C^(-1/2) y||^2
     w_cov = xp.where(w >= 0, w, w * dim / xp.where(lengths2 > 0, lengths2, 1.0))
     rank_mu = (y.T * w_cov) @ y
     decay = 1 + c1 * (1 - h_sigma) * c_c * (2 - c_c) - c1 - c_mu * float(p.weights.sum())
@@ -241,7 +258,7 @@ def cma_update(state: CMAESState, fitness, p: CMAParams, xp=np) -> CMAESState:
     median = _median(f, xp)
     flat = xp.where(f_sorted[0] < f_sorted[int(0.75 * n)], 0.0, state.flat + 1)
     return CMAESState(
-        m_new, sigma_new, C, B, d, p_sigma, p_c, state.y, g,
+        m_new, sigma_new, C, B, d, p_sigma, p_c, state.z, g,
         _cat(f_sorted[:1], state.hist[:-1], xp), _cat(f_sorted[:1], state.best_hist[:-1], xp),
         _cat(median.reshape(1), state.median_hist[:-1], xp), f_sorted[-1] - f_sorted[0], flat, state.restarts,
         generation, eigen_at)
@@ -347,7 +364,7 @@ class CMAES(Algorithm):
         if isinstance(state, PycmaState):
             stop = state.es.stop()
             return f"cma stopped: {', '.join(sorted(stop))}" if stop else None
-        n, dim = state.y.shape
+        n, dim = state.z.shape
         flags = np.asarray(self._flags(state, n, dim)).tolist()
         fired = [name for name, flag in zip(CRITERIA, flags, strict=True) if flag]
         return f"cmaes stopped: {', '.join(fired)}" if fired else None
@@ -371,7 +388,7 @@ class CMAES(Algorithm):
         eye = np.eye(dim) if xp is np else xp.eye(dim, dtype=u0.dtype, device=u0.device)
         return CMAESState(
             m=u0, sigma=sigma, C=eye * (ratios * ratios), B=eye + 0.0, d=ratios, p_sigma=zeros, p_c=zeros + 0.0,
-            y=es.zeros((n, dim), u0, xp), g=zeros.sum(), hist=es.zeros((p.history,), u0, xp),
+            z=es.zeros((n, dim), u0, xp), g=zeros.sum(), hist=es.zeros((p.history,), u0, xp),
             best_hist=es.zeros((p.stagnation,), u0, xp), median_hist=es.zeros((p.stagnation,), u0, xp),
             fit_range=zeros.sum() + math.inf, flat=zeros.sum(),
             restarts=zeros.sum() if restarts is None else restarts)
@@ -379,10 +396,10 @@ class CMAES(Algorithm):
     def _restarted(self, state: CMAESState, stop, u0) -> CMAESState:
         """A fresh state at ``u0`` where ``stop`` (a criterion fired), the others kept: one ``where`` per array,
         so nothing is read on the host (torch)."""
-        fresh = self._fresh(u0, state.y.shape[0], state.restarts + 1)
+        fresh = self._fresh(u0, state.z.shape[0], state.restarts + 1)
         merged = {name: self.xp.where(stop, getattr(fresh, name), getattr(state, name))
-                  for name in CMAESState.__dataclass_fields__ if name not in ("generation", "eigen_at", "y")}
-        return CMAESState(**merged, y=state.y, generation=state.generation, eigen_at=state.eigen_at)
+                  for name in CMAESState.__dataclass_fields__ if name not in ("generation", "eigen_at", "z")}
+        return CMAESState(**merged, z=state.z, generation=state.generation, eigen_at=state.eigen_at)
 
     # ---- the Algorithm interface
 
@@ -392,19 +409,19 @@ class CMAES(Algorithm):
             return None
         if self.pycma:
             return PycmaState(self._strategy(self.x0_unit, pop_size, ctx))
-        return self._fresh(es.vector(self.x0_unit, ctx.lb, self.xp), pop_size)
+        return self._fresh(from_feasible(es.vector(self.x0_unit, ctx.lb, self.xp), self.xp), pop_size)
 
     def init(self, X, fitness, ctx: Context):
         if self.pycma:
             u0 = (X[int(np.argmin(fitness))] - ctx.lb) / (ctx.ub - ctx.lb)
             return PycmaState(self._strategy(u0, X.shape[0], ctx))
         u0 = es.start_point(X, told_fitness(fitness, self.xp), ctx, "best", self.xp).clip(0.0, 1.0)
-        return self._fresh(u0 + 0.0, X.shape[0])
+        return self._fresh(from_feasible(u0, self.xp), X.shape[0])
 
     def center(self, state, ctx: Context):
         if isinstance(state, PycmaState):
             return es.to_box(np.asarray(state.es.result.xfavorite, dtype=float), ctx)
-        return es.to_box(state.m, ctx)
+        return es.to_box(to_feasible(state.m, self.xp), ctx)
 
     def step_size(self, state):
         if isinstance(state, PycmaState):
@@ -416,14 +433,13 @@ class CMAES(Algorithm):
             state.asked = state.es.ask()
             U = np.clip(np.asarray(state.asked), 0.0, 1.0)
             return np.clip(ctx.lb + U * (ctx.ub - ctx.lb), ctx.lb, ctx.ub)
-        z = self.normal(tuple(state.y.shape), ctx)
-        state.y = (z * state.d) @ state.B.T
-        return es.to_box(state.m + state.sigma * state.y, ctx)
+        state.z = self.normal(tuple(state.z.shape), ctx)
+        return es.to_box(to_feasible(state.m + state.sigma * ((state.z * state.d) @ state.B.T), self.xp), ctx)
 
     def tell(self, state, candidates, fitness, ctx: Context):
         if isinstance(state, PycmaState):
             return self._tell_pycma(state, candidates, fitness, ctx)
-        n, dim = state.y.shape
+        n, dim = state.z.shape
         state = cma_update(state, fitness, cma_params(n, dim), self.xp)
         if not self.restarts:
             return state, True
@@ -431,10 +447,10 @@ class CMAES(Algorithm):
         if self.xp is np:  # a branch: the restart point is drawn only when a restart happens
             if not stop:
                 return state, True
-            fresh = self._fresh(self.restart_point(dim, ctx), n, state.restarts + 1)
+            fresh = self._fresh(from_feasible(self.restart_point(dim, ctx)), n, state.restarts + 1)
             fresh.generation = fresh.eigen_at = state.generation
             return fresh, True
-        return self._restarted(state, stop, self.restart_point(dim, ctx)), True
+        return self._restarted(state, stop, from_feasible(self.restart_point(dim, ctx), self.xp)), True
 
     # ---- implementation="cma"
 
