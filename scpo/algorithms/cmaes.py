@@ -13,7 +13,9 @@ Choices (the tutorial's and ``cma``'s defaults):
   ``p_c`` while ``||p_sigma||`` is large) and the ``(1 - h_sigma) c_c (2 - c_c)`` correction; the step
   factor ``exp(c_sigma / d_sigma (||p_sigma|| / E||N(0, I)|| - 1))`` is capped at ``e`` (as ``cma``);
 - the eigendecomposition ``C = B diag(d^2) B^T`` (``xp.linalg.eigh``, on the device under torch) is
-  refreshed every ``max(1, floor(lambda / (c1 + c_mu) / D / 10))`` generations, as the tutorial advises;
+  refreshed every ``lambda / (c1 + c_mu) / D / 10`` evaluations, as the tutorial advises: every
+  ``max(1, floor(1 / (10 D (c1 + c_mu))))`` generations (1 up to D ~ 100, 8 at D = 1000; a staler one lets
+  the negative weights, normalised with it, break positive definiteness where ``C`` changes fast);
 - the search runs in the unit box: ``x = lb + u (ub - lb)``, ``u in [0, 1]^D``, so one step size fits
   boxes whose sides differ; ``sigma0 = 0.3`` of the range;
 - bounds, "repair and learn from the repair" (the tutorial's injection of modified solutions): a sample
@@ -176,7 +178,7 @@ def cma_params(n: int, dim: int) -> CMAParams:
         scale = min(1 + c1 / c_mu, 1 + 2 * mu_eff_neg / (mu_eff + 2), (1 - c1 - c_mu) / (dim * c_mu))
         weights[n - neg.size:] = scale * neg / np.abs(neg).sum()
     chi_d = math.sqrt(dim) * (1 - 1 / (4 * dim) + 1 / (21 * dim**2))
-    eigen_every = max(1, int(n / (c1 + c_mu) / dim / 10))
+    eigen_every = max(1, int(1 / (c1 + c_mu) / dim / 10))  # the tutorial's lambda / (c1 + c_mu) / D / 10 evaluations
     history = 10 + math.ceil(30 * dim / n)
     stagnation = int(100 + 100 * dim**1.5 / n)
     return CMAParams(weights, mu, mu_eff, c_sigma, d_sigma, c_c, c1, c_mu, chi_d, eigen_every, history, stagnation)
