@@ -22,6 +22,8 @@ import platform
 import sys
 import time
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy.stats import mannwhitneyu
@@ -71,7 +73,8 @@ def main() -> None:
              f"{'function':10} {'dim':>4} {'N':>3} {'own median':>11} {'cma median':>11} {'p':>7}  verdict  "
              "(wins own/cma, s own/cma)"]
     print("\n".join(lines), flush=True)
-    cells = [(name, f_problem) for name in args.functions.split(",") if name]
+    cells: list[tuple[Any, Callable[[Any, int, int], Any]]] = [
+        (name, f_problem) for name in args.functions.split(",") if name]
     cells += [(int(f), bbob_problem) for f in args.bbob.split(",") if f]
     counts = {"agree": 0, "own better": 0, "cma better": 0}
     for dim in map(int, args.dims.split(",")):

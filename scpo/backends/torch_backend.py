@@ -554,6 +554,10 @@ class TorchCMAES(_TorchES, CMAES):
     ``implementation="cma"`` drives ``cma`` on the host: each generation's samples go to the device and their
     fitness comes back (one copy each way per generation, a synchronization on a GPU)."""
 
+    def normal(self, shape, ctx: Context) -> torch.Tensor:
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
+        return ctx.normal(shape)
+
     def restart_point(self, dim: int, ctx: Context) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         return ctx.random((dim,))
