@@ -103,8 +103,9 @@ def main() -> None:
             print(line, flush=True)
     lines.append(f"# verdicts: {counts}")
     print(lines[-1], flush=True)
-    if args.out:
-        write_text(args.out, "\n".join(lines) + "\n")
+    if args.out:  # markdown: a title, then the printed table as it is
+        write_text(args.out, "# Our CMA-ES against cma (experiments/cmaes_oracle.py)\n\n```text\n"
+                   + "\n".join(lines) + "\n```\n")
 
 
 if __name__ == "__main__":

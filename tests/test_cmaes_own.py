@@ -107,7 +107,7 @@ def test_parameters_are_the_tutorials():
 
 
 @pytest.mark.parametrize(("kwargs", "fragment"), [
-    ({"implementation": "pycma"}, "implementation must be one of own, cma, got 'pycma'"),
+    ({"implementation": "pycma"}, "implementation must be one of auto, own, cma, got 'pycma'"),
     ({"implementation": "own", "cma_options": {"tolx": 1e-3}}, "give implementation='cma' with them"),
 ])
 def test_bad_implementation_options_are_one_line_errors(kwargs, fragment):

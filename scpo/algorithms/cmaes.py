@@ -86,7 +86,7 @@ from scpo.algorithms.base import (
     resolved_copy,
 )
 
-Implementation = Literal["own", "cma"]
+Implementation = Literal["auto", "own", "cma"]  # "auto": "cma" when cma_options are given, else "own"
 IMPLEMENTATIONS: tuple[str, ...] = get_args(Implementation)
 # cma's termination criteria that stop (or restart) a run, in the order of stop_flags
 CRITERIA = ("tolfun", "tolx", "tolstagnation", "noeffectaxis", "noeffectcoord", "conditioncov", "tolflatfitness")
@@ -304,8 +304,9 @@ class PycmaState:
 
 @register
 class CMAES(Algorithm):
-    """CMA-ES with restarts over ``xp`` arrays (``implementation="cma"``: via ``cma``, ``cma_options`` go to
-    ``cma.CMAEvolutionStrategy``).
+    """CMA-ES with restarts: our own over ``xp`` arrays, or the ``cma`` package's (``implementation="cma"``).
+
+    ``cma_options`` go to ``cma.CMAEvolutionStrategy`` (``implementation="cma"`` only).
 
     Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the ranking of each
     generation that selects and weights the samples, and the engine's best so far.
@@ -317,14 +318,15 @@ class CMAES(Algorithm):
     xp = np
 
     def __init__(self, sigma0: float = 0.3, restarts: bool = True, cma_options: dict | None = None,
-                 implementation: Implementation | None = None):
+                 implementation: Implementation = "auto"):
         if not (np.isfinite(check_number("sigma0", sigma0)) and 0 < sigma0 <= 1):
             raise ValueError(f"sigma0 must be in (0, 1] (a share of the range), got {sigma0!r}")
         if cma_options is not None and not isinstance(cma_options, dict):
             raise ValueError(f"cma_options must be a dict or None, got {cma_options!r}")
-        if implementation is None:  # cma_options alone still mean cma, as before the own implementation
+        es.check_choice("implementation", implementation, IMPLEMENTATIONS)
+        if implementation == "auto":  # cma_options alone still mean cma, as before the own implementation
             implementation = "cma" if cma_options else "own"
-        self.implementation = es.check_choice("implementation", implementation, IMPLEMENTATIONS)
+        self.implementation = implementation
         if cma_options and self.implementation != "cma":
             raise ValueError("cma_options are options of the cma package: give implementation='cma' with them")
         extra = dict(cma_options or {})
