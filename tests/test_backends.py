@@ -513,7 +513,7 @@ def test_torch_compiled_step_is_the_eager_step():
     np.testing.assert_allclose(compiled.x, eager.x, rtol=1e-12, atol=1e-12)
 
 
-TORCH_LOOP_ALGORITHMS = ["sca", "po", "scpo", "random", "openai-es", "snes", "pgpe", "sep-cmaes"]
+TORCH_LOOP_ALGORITHMS = ["sca", "po", "scpo", "random", "openai-es", "snes", "pgpe", "sep-cmaes", "cmaes"]
 TENSOR_READS = ("item", "tolist", "numpy", "cpu", "nonzero", "__bool__", "__float__", "__int__", "__index__")
 
 

@@ -17,7 +17,7 @@ POP = {"sca": 10, "pso": 10, "de": 10, "cmaes": 10, "random": 10, "openai-es": 6
 BUDGETS = {"po": (72, 109, 3000), "scpo": (72, 109, 3000)}  # 109 -> 208 and 72 -> 136 evaluations before
 OTHER_BUDGETS = (23, 37, 101)
 NUMBA = ("sca", "po", "scpo", "random")
-TORCH = ("sca", "po", "scpo", "random", "openai-es", "snes", "pgpe", "sep-cmaes")
+TORCH = ("sca", "po", "scpo", "random", "openai-es", "snes", "pgpe", "sep-cmaes", "cmaes")
 
 
 class Counting:

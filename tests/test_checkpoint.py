@@ -61,7 +61,8 @@ def test_corrupted_truncated_and_foreign_checkpoints_are_refused(tmp_path):
 def test_algorithm_with_opaque_state_refuses_checkpoints_clearly(tmp_path):
     assert "cmaes" in scpo.algorithm_names()
     with pytest.raises(ValueError, match="'cmaes' does not support checkpoints"):
-        scpo.minimize(scpo.problems.get("sphere", 4), algorithm="cmaes", max_iter=3, seed=0, checkpoint=tmp_path / "c")
+        scpo.minimize(scpo.problems.get("sphere", 4), algorithm="cmaes", implementation="cma", max_iter=3, seed=0,
+                      checkpoint=tmp_path / "c")
 
 
 def test_a_checkpoint_holding_pickled_objects_is_not_executed(tmp_path):

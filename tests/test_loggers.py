@@ -114,14 +114,16 @@ def test_diversity_shrinks_over_a_run_on_sphere(tmp_path):
 
 
 class StepRecorder(scpo.observers.Observer):
-    """The state's step after each iteration, read straight from the state (cma's stds, snes's sigma)."""
+    """The state's step after each iteration, read straight from the state (cmaes's sigma sqrt(diag C), snes's
+    sigma)."""
 
     def __init__(self):
         self.steps = []
 
     def on_iteration(self, optimizer) -> None:
         state = optimizer.state
-        self.steps.append(float(np.mean(state.es.stds if hasattr(state, "es") else state.sigma)))
+        self.steps.append(float(np.mean(state.sigma * np.sqrt(np.diag(state.C)) if hasattr(state, "C")
+                                        else state.sigma)))
 
 
 @pytest.mark.parametrize("algorithm, sigma0", [("cmaes", 0.3), ("snes", 0.1)])

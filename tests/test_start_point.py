@@ -95,7 +95,7 @@ def test_result_center_is_the_distributions_mean_and_is_not_evaluated(name):
         X = opt.ask()
         opt.tell(sphere(X))
     result, state = opt.result(), opt.state
-    mean = {"cmaes": lambda: state.es.result.xfavorite, "sep-cmaes": lambda: state.m,
+    mean = {"cmaes": lambda: state.m, "sep-cmaes": lambda: state.m,
             "openai-es": lambda: state.theta}.get(name, lambda: state.mu)()
     lb, ub = np.array(BOX).T
     assert first is None and result.center.shape == (4,)

@@ -97,7 +97,9 @@ class Steps(Observer):
         self.steps = []
 
     def on_iteration(self, optimizer):
-        self.steps.append(float((optimizer.state.es.stds * (optimizer.problem.ub - optimizer.problem.lb)).max()))
+        state = optimizer.state  # cmaes's per-coordinate step: sigma sqrt(diag C), in the unit box
+        width = optimizer.problem.ub - optimizer.problem.lb
+        self.steps.append(float((state.sigma * np.sqrt(np.diag(state.C)) * width).max()))
 
 
 def test_tol_x_step_size_with_cmaes():

@@ -556,30 +556,45 @@ class TorchDE(DE):
         return DEState(torch.where(keep[:, None], candidates, state.X), torch.where(keep, fitness, state.fitness)), True
 
 
-class TorchCMAES(CMAES):
-    """CMA-ES through ``cma``, which lives on the host: each generation's samples go to the device and their
-    fitness comes back (one copy each way per generation; a synchronization on a GPU, unlike the other
-    algorithms)."""
+class TorchCMAES(_TorchES, CMAES):
+    """Our CMA-ES with ``xp=torch`` (the numpy class's update, eigendecomposition on the device; the own restart
+    point drawn from the torch generator every generation, so restarting is a ``where``, not a host read).
+    ``implementation="cma"`` drives ``cma`` on the host: each generation's samples go to the device and their
+    fitness comes back (one copy each way per generation, a synchronization on a GPU)."""
+
+    def normal(self, shape, ctx: Context) -> torch.Tensor:
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
+        return ctx.normal(shape)
+
+    def restart_point(self, dim: int, ctx: Context) -> torch.Tensor:
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
+        return ctx.random((dim,))
 
     def start(self, pop_size: int, ctx: Context):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
-        return super().start(pop_size, _host_context(ctx))
+        return super().start(pop_size, _host_context(ctx) if self.pycma else ctx)
 
     def init(self, X, fitness, ctx: Context):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
-        return super().init(_host(X), _host(fitness), _host_context(ctx))
+        if self.pycma:
+            return super().init(_host(X), _host(fitness), _host_context(ctx))
+        return super().init(X, fitness, ctx)
 
     def ask(self, state, ctx: Context) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
-        return ctx.tensor(super().ask(state, _host_context(ctx)))
+        if self.pycma:
+            return ctx.tensor(super().ask(state, _host_context(ctx)))
+        return super().ask(state, ctx)
 
     def tell(self, state, candidates, fitness, ctx: Context):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
-        return super().tell(state, _host(candidates), _host(fitness), _host_context(ctx))
+        if self.pycma:
+            return super().tell(state, _host(candidates), _host(fitness), _host_context(ctx))
+        return super().tell(state, candidates, fitness, ctx)
 
-    def center(self, state, ctx: Context) -> np.ndarray:
+    def center(self, state, ctx: Context):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
-        return super().center(state, _host_context(ctx))
+        return super().center(state, _host_context(ctx) if self.pycma else ctx)
 
 
 def _host(tensor) -> np.ndarray:
