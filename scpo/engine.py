@@ -244,7 +244,7 @@ class Optimizer:
                  threads: int | None = None, draws: str = "native") -> None:
         set_threads(threads)  # before anything compiles or runs: numba's kernels and torch's pool
         self.impl = backends.get(backend, device, dtype, draws)
-        backends.check_draws(self.impl.draws, algorithm.name)
+        backends.check_draws(self.impl.draws, algorithm)
         self.backend, self.device, self.dtype = self.impl.name, self.impl.device, self.impl.dtype
         self.pop_size = algorithm.population_size(pop_size, dim=problem.dim)
         self.algorithm, self.problem = self.impl.adapt(algorithm.for_population(self.pop_size)), problem

@@ -24,7 +24,7 @@ from scpo.backends import numba_kernels as K
 from scpo.draws import GOLDEN, MASK, CounterDraws, call_key, mix64, run_key
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-ALGORITHMS = ["sca", "po", "scpo", "random", "pso", "de", "openai-es", "snes", "pgpe", "sep-cmaes"]
+ALGORITHMS = ["sca", "po", "scpo", "random", "pso", "de", "openai-es", "snes", "pgpe", "sep-cmaes", "cmaes"]
 KEYS = [(seed, t, phase) for seed in (0, 1, 2**40 + 7) for t in (0, 1, 999) for phase in ("init", "campaign1.d2")]
 
 
@@ -101,7 +101,9 @@ def assert_same_run(got, expected, rtol=1e-9):
 def test_one_seed_gives_the_same_run_on_numpy_numba_and_torch(algorithm):
     reference = counter_run(algorithm, "numpy")
     assert_same_run(counter_run(algorithm, "numba"), reference)
-    assert_same_run(counter_run(algorithm, "torch"), reference)
+    # cmaes: numpy's and torch's LAPACKs give eigenvectors that differ in the last bits, and every sample goes
+    # through them; over 10 generations that grows to ~1e-7 (measured 4e-8 on the best f)
+    assert_same_run(counter_run(algorithm, "torch"), reference, rtol=1e-6 if algorithm == "cmaes" else 1e-9)
     native = scpo.make(problems.get("rastrigin", 6, shifted=True, seed=2), algorithm, seed=7, pop_size=16,
                        max_iter=10).run()
     assert native.fun != reference[1].fun  # counter draws are not the numpy Generator's
@@ -193,13 +195,14 @@ def test_counter_run_resumes_from_a_checkpoint_bit_for_bit(tmp_path, backend, al
         scpo.minimize(problem, **{**settings, "draws": "native"}, checkpoint=path, resume=True)
 
 
-def test_bad_draws_and_cmaes_are_one_line_value_errors():
+def test_bad_draws_and_cmaes_through_cma_are_one_line_value_errors():
     problem = problems.get("sphere", 3)
     with pytest.raises(ValueError, match=r"^unknown draws 'counters'; choose from native, numpy, counter$"):
         scpo.make(problem, "sca", draws="counters")
     for backend in ("numpy", "numba", "torch"):
-        with pytest.raises(ValueError, match=r"^draws='counter' is not available for algorithm 'cmaes'") as info:
-            scpo.make(problem, "cmaes", backend=backend, draws="counter")
+        refusal = r"^draws='counter' is not available for 'cmaes' with implementation='cma'"
+        with pytest.raises(ValueError, match=refusal) as info:
+            scpo.make(problem, "cmaes", backend=backend, draws="counter", implementation="cma")
         assert "\n" not in str(info.value)
     with pytest.raises(ValueError, match="step='fused'"):
         backends.get("torch", draws="counter", step="fused")

@@ -259,6 +259,7 @@ def cma_update(state: CMAESState, fitness, p: CMAParams, xp=np) -> CMAESState:
     generation, eigen_at = state.generation + 1, state.eigen_at
     if generation - eigen_at >= p.eigen_every:  # a schedule on the generation count: no value is read
         values, B = xp.linalg.eigh(C)
+        B = B * _column_signs(B, xp)
         d, eigen_at = xp.sqrt(values.clip(min=1e-300)), generation
     median = _median(f, xp)
     flat = xp.where(f_sorted[0] < f_sorted[int(0.75 * n)], 0.0, state.flat + 1)
@@ -267,6 +268,15 @@ def cma_update(state: CMAESState, fitness, p: CMAParams, xp=np) -> CMAESState:
         _cat(f_sorted[:1], state.hist[:-1], xp), _cat(f_sorted[:1], state.best_hist[:-1], xp),
         _cat(median.reshape(1), state.median_hist[:-1], xp), f_sorted[-1] - f_sorted[0], flat, state.restarts,
         generation, eigen_at)
+
+
+def _column_signs(B, xp):
+    """+1 or -1 per eigenvector, making its largest-magnitude entry positive: LAPACK builds differ in the sign
+    they return (numpy's and torch's did), and ``B`` turns the same normal draws into the samples, so without
+    one convention the same counter draws gave different runs on numpy and torch."""
+    magnitude = xp.abs(B)
+    pivot = (B * (magnitude == xp.amax(magnitude, 0)[None, :])).sum(0)
+    return xp.where(pivot < 0, -1.0, 1.0)
 
 
 def stop_flags(state: CMAESState, p: CMAParams, xp=np):
@@ -359,12 +369,12 @@ class CMAES(Algorithm):
         return super().for_start(x0, step)
 
     def normal(self, shape, ctx: Context):
-        return ctx.rng.standard_normal(shape)
+        return ctx.normal(shape, "normal")
 
     def restart_point(self, dim: int, ctx: Context):
         """Where an own restart puts the mean (uniform in the unit box): drawn when one happens on numpy,
         every generation under torch (the restart is a ``where``, not a branch)."""
-        return ctx.rng.random(dim)
+        return ctx.random((dim,), "restart")
 
     def converged(self, state) -> str | None:
         """``cma``'s termination criteria (``tolfun``, ``tolx``, ``tolstagnation``, ...; :func:`stop_flags`)."""

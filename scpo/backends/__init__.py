@@ -79,14 +79,12 @@ def get(backend: str | Backend = "numpy", device: str = "cpu", dtype: str = "flo
     return TorchBackend(device, dtype, draws, step)
 
 
-def check_draws(draws: str, algorithm: str) -> None:
-    """Refuse ``draws="counter"`` for an algorithm that does not take its numbers from the context yet."""
-    if draws == "counter" and algorithm in COUNTERLESS:
-        raise ValueError(f"draws='counter' is not available for algorithm {algorithm!r} yet; "
-                         "use draws='native' or 'numpy'")
-
-
-COUNTERLESS = ("cmaes",)  # its samples come from the cma package's own generator
+def check_draws(draws: str, algorithm) -> None:
+    """Refuse ``draws="counter"`` for an algorithm whose numbers do not come from the context: ``cmaes`` with
+    ``implementation="cma"`` (the cma package draws its own samples)."""
+    if draws == "counter" and getattr(algorithm, "pycma", False):
+        raise ValueError(f"draws='counter' is not available for {algorithm.name!r} with implementation='cma' "
+                         "(the cma package draws its own samples); use implementation='own' or draws='native'")
 
 
 def dtype_name(dtype) -> str:

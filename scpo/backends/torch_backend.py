@@ -564,11 +564,11 @@ class TorchCMAES(_TorchES, CMAES):
 
     def normal(self, shape, ctx: Context) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
-        return ctx.normal(shape)
+        return ctx.normal(shape, "normal")
 
     def restart_point(self, dim: int, ctx: Context) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
-        return ctx.random((dim,))
+        return ctx.random((dim,), "restart")
 
     def start(self, pop_size: int, ctx: Context):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
