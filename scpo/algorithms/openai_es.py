@@ -55,7 +55,7 @@ def openai_es_gradient(eps, fitness, sigma: float | np.ndarray, xp=np, shaping: 
     """``1 / (N sigma) sum_i r_i eps_i`` over the mirrored population ``[eps, -eps]``."""
     ranks = es.shape_fitness(fitness, shaping, xp)
     half = eps.shape[0]
-    return ((ranks[:half] - ranks[half:])[:, None] * eps).sum(0) / (2 * half * sigma)
+    return es.weighted_sum(ranks[:half] - ranks[half:], eps, xp) / (2 * half * sigma)
 
 
 @register
@@ -121,8 +121,12 @@ class OpenAIES(Algorithm):
     def ask(self, state: OpenAIESState, ctx: Context):
         state.eps = self.normal((state.eps.shape[0], state.theta.shape[0]), ctx)
         sigma = self.sigma if state.sigma is None else state.sigma
-        U = state.theta + sigma * self.xp.concatenate([state.eps, -state.eps])
-        return es.to_box(U, ctx)
+        half, xp = state.eps.shape[0], self.xp
+        U = es.empty((2 * half, state.eps.shape[1]), state.eps, xp)  # theta + sigma * [eps, -eps], in place
+        xp.multiply(state.eps, sigma, out=U[:half])
+        xp.negative(U[:half], out=U[half:])
+        U += state.theta
+        return es.unit_to_box_(U, ctx, xp)
 
     def tell(self, state: OpenAIESState, candidates, fitness, ctx: Context) -> tuple[OpenAIESState, bool]:
         xp = self.xp

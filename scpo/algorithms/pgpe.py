@@ -59,8 +59,9 @@ def pgpe_gradients(eps, sigma, fitness, xp=np, shaping: str = "centered"):
     u = -es.shape_fitness(fitness, shaping, xp)
     half = eps.shape[0]
     plus, minus = u[:half, None], u[half:, None]
-    g_mu = (eps * (plus - minus) / 2).mean(0)
-    g_sigma = (((plus + minus) / 2 - u.mean()) * (eps * eps - sigma * sigma) / sigma).mean(0)
+    g_mu = es.weighted_sum((plus - minus)[:, 0] / 2, eps, xp) / half  # no (N, D) temporary
+    c = (plus + minus)[:, 0] / 2 - u.mean()  # mean_k c_k (eps_k^2 - sigma^2) / sigma
+    g_sigma = (es.weighted_square_sum(c, eps, xp) - c.sum() * (sigma * sigma)) / sigma / half
     return g_mu, g_sigma
 
 
@@ -139,8 +140,14 @@ class PGPE(Algorithm):
         return state.sigma
 
     def ask(self, state: PGPEState, ctx: Context):
-        state.eps = state.sigma * self.normal(tuple(state.eps.shape), ctx)
-        return es.to_box(state.mu + self.xp.concatenate([state.eps, -state.eps]), ctx)
+        xp, half = self.xp, state.eps.shape[0]
+        eps = self.normal(tuple(state.eps.shape), ctx)
+        eps *= state.sigma  # sigma * eps, in the draws' own array
+        state.eps = eps
+        U = es.empty((2 * half, eps.shape[1]), eps, xp)  # mu + [eps, -eps], in place
+        xp.add(eps, state.mu, out=U[:half])
+        xp.subtract(state.mu, eps, out=U[half:])
+        return es.unit_to_box_(U, ctx, xp)
 
     def tell(self, state: PGPEState, candidates, fitness, ctx: Context) -> tuple[PGPEState, bool]:
         xp = self.xp
