@@ -90,14 +90,34 @@ def to_box(U, ctx: Context):
     return (ctx.lb + U.clip(0.0, 1.0) * (ctx.ub - ctx.lb)).clip(ctx.lb, ctx.ub)
 
 
-def sample_to_box(centre, scale, Z, ctx: Context, xp=np, out=None):
-    """``to_box(centre + scale * Z)`` in one (N, D) array and no other (N, D) temporary: the same
-    operations in the same order, so the same numbers, at about a fifth of the memory traffic (at 1,024 x
-    10,000 each whole-array temporary is a pass over memory plus a fresh allocation). ``out``, when given,
-    receives the result."""
-    Y = Z * scale if out is None else xp.multiply(Z, scale, out=out)
-    Y += centre
-    return unit_to_box_(Y, ctx, xp)
+def sample_to_box(centre, scale, Z, ctx: Context, xp=np, mirrored: bool = False, write_back: bool = False):
+    """The candidates ``to_box(centre + scale * Z)`` (``mirrored``: the rows of ``Z`` then of ``-Z``), made
+    in one (N, D) array with no other (N, D) temporary: the same operations in the same order as the
+    whole-array expression, so the same numbers, at a fraction of the memory traffic (at 1,024 x 10,000
+    each temporary is a pass over memory and a fresh allocation). ``write_back``: ``Z`` itself becomes
+    ``scale * Z`` (PGPE keeps the scaled perturbations)."""
+    T = xp.multiply(Z, scale, out=Z) if write_back else Z * scale
+    if mirrored:
+        half = T.shape[0]
+        U = empty((2 * half, T.shape[1]), T, xp)
+        xp.add(T, centre, out=U[:half])
+        xp.subtract(centre, T, out=U[half:])  # centre + (-T), exactly
+    elif write_back:
+        U = T + centre
+    else:
+        U = T
+        U += centre
+    return unit_to_box_(U, ctx, xp)
+
+
+class Sampler:
+    """The evolution strategies' sampling step, which a backend may replace by a fused kernel
+    (:mod:`scpo.backends.numba_kernels`' ``es_sample``, the same numbers)."""
+
+    xp: Any = np
+
+    def sample_box(self, centre, scale, Z, ctx: Context, mirrored: bool = False, write_back: bool = False):
+        return sample_to_box(centre, scale, Z, ctx, self.xp, mirrored, write_back)
 
 
 def unit_to_box_(Y, ctx: Context, xp=np):

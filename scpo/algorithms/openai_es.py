@@ -59,7 +59,7 @@ def openai_es_gradient(eps, fitness, sigma: float | np.ndarray, xp=np, shaping: 
 
 
 @register
-class OpenAIES(Algorithm):
+class OpenAIES(es.Sampler, Algorithm):
     """Salimans et al.'s ES: mirrored sampling, centred ranks, Adam or SGD, weight decay.
 
     Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the centred ranks of each
@@ -121,12 +121,7 @@ class OpenAIES(Algorithm):
     def ask(self, state: OpenAIESState, ctx: Context):
         state.eps = self.normal((state.eps.shape[0], state.theta.shape[0]), ctx)
         sigma = self.sigma if state.sigma is None else state.sigma
-        half, xp = state.eps.shape[0], self.xp
-        U = es.empty((2 * half, state.eps.shape[1]), state.eps, xp)  # theta + sigma * [eps, -eps], in place
-        xp.multiply(state.eps, sigma, out=U[:half])
-        xp.negative(U[:half], out=U[half:])
-        U += state.theta
-        return es.unit_to_box_(U, ctx, xp)
+        return self.sample_box(state.theta, sigma, state.eps, ctx, mirrored=True)  # theta + sigma [eps, -eps]
 
     def tell(self, state: OpenAIESState, candidates, fitness, ctx: Context) -> tuple[OpenAIESState, bool]:
         xp = self.xp

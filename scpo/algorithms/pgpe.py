@@ -71,7 +71,7 @@ def pgpe_stdev(sigma, g_sigma, lr: float, max_change: float, xp=np):
 
 
 @register
-class PGPE(Algorithm):
+class PGPE(es.Sampler, Algorithm):
     """Symmetric PGPE with centred ranks; Adam (default) or ClipUp on the centre.
 
     Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the centred ranks of each
@@ -140,14 +140,8 @@ class PGPE(Algorithm):
         return state.sigma
 
     def ask(self, state: PGPEState, ctx: Context):
-        xp, half = self.xp, state.eps.shape[0]
-        eps = self.normal(tuple(state.eps.shape), ctx)
-        eps *= state.sigma  # sigma * eps, in the draws' own array
-        state.eps = eps
-        U = es.empty((2 * half, eps.shape[1]), eps, xp)  # mu + [eps, -eps], in place
-        xp.add(eps, state.mu, out=U[:half])
-        xp.subtract(state.mu, eps, out=U[half:])
-        return es.unit_to_box_(U, ctx, xp)
+        state.eps = self.normal(tuple(state.eps.shape), ctx)  # scaled by sigma in place: mu + [eps, -eps]
+        return self.sample_box(state.mu, state.sigma, state.eps, ctx, mirrored=True, write_back=True)
 
     def tell(self, state: PGPEState, candidates, fitness, ctx: Context) -> tuple[PGPEState, bool]:
         xp = self.xp

@@ -94,7 +94,7 @@ def sep_cma_update(state: SepCMAESState, fitness, p: SepCMAParams, xp=np) -> Sep
 
 
 @register
-class SepCMAES(Algorithm):
+class SepCMAES(es.Sampler, Algorithm):
     """Diagonal CMA-ES with the adapted covariance learning rate of Ros & Hansen.
 
     Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the ranking of each
@@ -148,7 +148,7 @@ class SepCMAES(Algorithm):
 
     def ask(self, state: SepCMAESState, ctx: Context):
         state.z = self.normal(tuple(state.z.shape), ctx)
-        return es.sample_to_box(state.m, state.sigma * self.xp.sqrt(state.C), state.z, ctx, self.xp)
+        return self.sample_box(state.m, state.sigma * self.xp.sqrt(state.C), state.z, ctx)
 
     def tell(self, state: SepCMAESState, candidates, fitness, ctx: Context) -> tuple[SepCMAESState, bool]:
         params = sep_cma_params(fitness.shape[0], state.m.shape[0])

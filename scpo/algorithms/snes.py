@@ -72,7 +72,7 @@ def snes_update(mu, sigma, s, fitness, eta_mu: float, eta_sigma: float, xp=np, s
 
 
 @register
-class SNES(Algorithm):
+class SNES(es.Sampler, Algorithm):
     """Separable NES with the paper's population size, utilities and learning rates.
 
     Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the ranking behind the
@@ -125,7 +125,7 @@ class SNES(Algorithm):
 
     def ask(self, state: SNESState, ctx: Context):
         state.s = self.normal(tuple(state.s.shape), ctx)
-        return es.sample_to_box(state.mu, state.sigma, state.s, ctx, self.xp)
+        return self.sample_box(state.mu, state.sigma, state.s, ctx)
 
     def tell(self, state: SNESState, candidates, fitness, ctx: Context) -> tuple[SNESState, bool]:
         dim = state.mu.shape[0]

@@ -55,7 +55,10 @@ from scpo.backends.numba_backend import (
     NumbaRandom,
     NumbaSCA,
     _Campaign,
+    de_ask,
+    es_sample,
     parliament_tell,
+    pso_ask,
     run_key,
 )
 from scpo.backends.reference import Backend, Evaluator, adapt_by_type
@@ -497,6 +500,13 @@ class _TorchES:
     def normal(self, shape, ctx: TorchContext) -> torch.Tensor:
         return ctx.normal(shape)
 
+    def sample_box(self, centre, scale, Z, ctx: Context, mirrored: bool = False, write_back: bool = False):
+        """On the cpu, numba's fused sampling kernel on the tensors' memory (the same numbers as the
+        whole-tensor expression, in one pass instead of five); elsewhere the tensor code."""
+        if Z.device.type != "cpu" or not Z.is_contiguous():
+            return super().sample_box(centre, scale, Z, ctx, mirrored, write_back)
+        return torch.from_numpy(es_sample(Z.numpy(), centre, scale, ctx, mirrored, write_back, Z.numpy().dtype))
+
 
 def _torch_es(cls):
     return type(f"Torch{cls.__name__}", (_TorchES, cls), {})
@@ -513,6 +523,10 @@ class TorchPSO(PSO):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         shape = tuple(state.X.shape)
         r1, r2 = ctx.random(shape), ctx.random(shape)
+        if _cpu_arrays(state.X, state.V, state.P, ctx.best_x):  # the same equations fused in one pass (numba)
+            out = pso_ask(self, state.X.numpy(), state.V.numpy(), state.P.numpy(), ctx, r1.numpy(), r2.numpy(),
+                          state.X.numpy().dtype)
+            return torch.from_numpy(out)
         V = (self.inertia(ctx) * state.V + self.c1 * r1 * (state.P - state.X)
              + self.c2 * r2 * (ctx.best_x - state.X))
         vmax = self.vmax_fraction * (ctx.ub - ctx.lb)
@@ -525,6 +539,11 @@ class TorchPSO(PSO):
         return PSOState(candidates, candidates - state.X, P, torch.where(better, fitness, state.P_fitness)), True
 
 
+def _cpu_arrays(*tensors) -> bool:
+    """Whether the tensors can be handed to a numba kernel as they are: on the cpu, contiguous."""
+    return all(t.device.type == "cpu" and t.is_contiguous() for t in tensors)
+
+
 class TorchDE(DE):
     """DE/rand/1/bin in tensor operations on the device: three distinct partners per target (the three
     smallest of n - 1 uniform keys, a uniform 3-subset), the JADE repair, binomial crossover."""
@@ -535,6 +554,10 @@ class TorchDE(DE):
         n, dim = X.shape
         offsets = torch.topk(ctx.random((n, n - 1)), 3, dim=1, largest=False).indices + 1  # distinct in 1..n-1
         r = (torch.arange(n, device=X.device)[:, None] + offsets) % n
+        if _cpu_arrays(X):  # the same equations and draws, the trial vectors made in one pass (numba)
+            U, jrand = ctx.random((n, dim)), ctx.integers(0, dim, n)
+            return torch.from_numpy(de_ask(self, X.numpy(), r.numpy(), U.numpy(), jrand.numpy(), ctx,
+                                           X.numpy().dtype))
         mutant = X[r[:, 0]] + self.F * (X[r[:, 1]] - X[r[:, 2]])
         mutant = torch.where(mutant < ctx.lb, (ctx.lb + X) / 2, mutant)
         mutant = torch.where(mutant > ctx.ub, (ctx.ub + X) / 2, mutant)
