@@ -145,10 +145,10 @@ def weighted_sum(w, A, xp=np):
     return w @ A
 
 
-def weighted_square_sum(w, A, xp=np, rows: int = 64):
-    """``sum_k w_k A_k**2``, squaring ``rows`` rows at a time: the temporary stays in cache instead of
-    being an (N, D) array written and read back."""
-    total = None
+def weighted_square_sum(w, A, xp=np, block: int = 2**16):
+    """``sum_k w_k A_k**2``, squaring about ``block`` entries (whole rows) at a time: the temporary stays in
+    cache instead of being an (N, D) array written and read back."""
+    total, rows = None, max(1, block // A.shape[1])
     for start in range(0, A.shape[0], rows):
         block = A[start:start + rows]
         part = weighted_sum(w[start:start + rows], block * block, xp)

@@ -501,9 +501,10 @@ class _TorchES:
         return ctx.normal(shape)
 
     def sample_box(self, centre, scale, Z, ctx: Context, mirrored: bool = False, write_back: bool = False):
-        """On the cpu, numba's fused sampling kernel on the tensors' memory (the same numbers as the
-        whole-tensor expression, in one pass instead of five); elsewhere the tensor code."""
-        if Z.device.type != "cpu" or not Z.is_contiguous():
+        """With the fused step (the cpu's default), numba's sampling kernel on the tensors' memory (the same
+        numbers as the whole-tensor expression, in one pass instead of five); otherwise the tensor code."""
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
+        if not _on_kernels(ctx, Z):
             return super().sample_box(centre, scale, Z, ctx, mirrored, write_back)
         return torch.from_numpy(es_sample(Z.numpy(), centre, scale, ctx, mirrored, write_back, Z.numpy().dtype))
 
@@ -523,7 +524,7 @@ class TorchPSO(PSO):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         shape = tuple(state.X.shape)
         r1, r2 = ctx.random(shape), ctx.random(shape)
-        if _cpu_arrays(state.X, state.V, state.P, ctx.best_x):  # the same equations fused in one pass (numba)
+        if _on_kernels(ctx, state.X, state.V, state.P, ctx.best_x):  # the same equations in one pass (numba)
             out = pso_ask(self, state.X.numpy(), state.V.numpy(), state.P.numpy(), ctx, r1.numpy(), r2.numpy(),
                           state.X.numpy().dtype)
             return torch.from_numpy(out)
@@ -539,9 +540,10 @@ class TorchPSO(PSO):
         return PSOState(candidates, candidates - state.X, P, torch.where(better, fitness, state.P_fitness)), True
 
 
-def _cpu_arrays(*tensors) -> bool:
-    """Whether the tensors can be handed to a numba kernel as they are: on the cpu, contiguous."""
-    return all(t.device.type == "cpu" and t.is_contiguous() for t in tensors)
+def _on_kernels(ctx: TorchContext, *tensors) -> bool:
+    """Whether this step runs numba's kernels on the tensors' memory: the fused step (the cpu's default),
+    the tensors on the cpu and contiguous."""
+    return ctx.step == "fused" and all(t.device.type == "cpu" and t.is_contiguous() for t in tensors)
 
 
 class TorchDE(DE):
@@ -554,7 +556,7 @@ class TorchDE(DE):
         n, dim = X.shape
         offsets = torch.topk(ctx.random((n, n - 1)), 3, dim=1, largest=False).indices + 1  # distinct in 1..n-1
         r = (torch.arange(n, device=X.device)[:, None] + offsets) % n
-        if _cpu_arrays(X):  # the same equations and draws, the trial vectors made in one pass (numba)
+        if _on_kernels(ctx, X):  # the same equations and draws, the trial vectors made in one pass (numba)
             U, jrand = ctx.random((n, dim)), ctx.integers(0, dim, n)
             return torch.from_numpy(de_ask(self, X.numpy(), r.numpy(), U.numpy(), jrand.numpy(), ctx,
                                            X.numpy().dtype))
