@@ -337,6 +337,7 @@ PEER_HAS = {  # which of our algorithms each peer offers (experiments/peer_runne
     "mealpy": ("sca", "pso", "de", "cmaes"),
     "nevergrad": ("pso", "de", "cmaes", "sep-cmaes", "random"),
     "evox": ("pso", "de", "cmaes", "openai-es", "snes")}
+PEER_LIMIT = 600  # seconds for one peer run before its row says it failed
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                      "NUMBA_NUM_THREADS")}
 
@@ -361,9 +362,9 @@ def peer_rows(library: str, python: str | None, spec: dict) -> list[dict]:
     command = [python, str(ROOT / "experiments" / "peer_runner.py"), json.dumps({"library": library, **spec})]
     try:
         done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, **ONE_THREAD),
-                              timeout=1800)
+                              timeout=PEER_LIMIT)
     except subprocess.TimeoutExpired:
-        return [{"name": library, "note": "failed: over 1800 s"}]
+        return [{"name": library, "note": f"failed: over {PEER_LIMIT} s"}]
     if done.returncode != 0:
         errors = [line for line in done.stderr.splitlines() if "Error" in line] or done.stderr.splitlines() or ["?"]
         return [{"name": library, "note": "failed: " + errors[-1][:90]}]

@@ -6,9 +6,9 @@ one write pass over memory), for every algorithm on numba and on torch cpu: one 
 fed fitness computed beforehand) against one copy of the population (torch ``dst.copy_(src)``, numpy
 ``np.copyto``), each the minimum over ``--repeats`` generations / copies, and the ratio update / copy
 side by side with a verdict (<= 20x: MET); the copies are timed right before each generation (interleaved,
-the same load for both). One thread everywhere (``threads=1``: numba's kernels, torch's
-pool and the copies), because the machine is shared. ``cmaes`` (full covariance, D^2 = 10^8 entries) runs in a subprocess under
-a time limit and is reported as over it when it does not finish.
+the same load for both). One thread everywhere (``threads=1``: numba's kernels, torch's pool and the
+copies), because the machine is shared. ``cmaes`` (full covariance, D^2 = 10^8 entries) runs in a
+subprocess under a time limit and is reported as over it when it does not finish.
 
 For the algorithms that draw (N, D) numbers per generation the floor below the floor is the draws: the
 script also times one fill of the population with ``torch.randn``/``torch.rand`` (float32) and with numpy's
