@@ -17,6 +17,27 @@ Writes the report to stdout and to ``experiments/results/bench_engine.txt``.
 iterations, numpy: the run the checkpoint tests kill and resume), the same run without
 checkpoints, with the default adaptive interval, and every 25 and every 1 iterations, side by
 side with the ratio; written to ``experiments/results/bench_checkpoint.txt``.
+
+``--peers``: every algorithm on every backend (numpy, numba, torch cpu) against mealpy, nevergrad and EvoX on
+the same problems (shifted F1 sphere and F9 Rastrigin, D=30 with 100 generations and D=1000 with 20, pop
+100, seed 0), side by side in one run: time per generation (whole run, objective included, over the
+generations) as a ratio to scpo's numpy row of the same algorithm, and the final best f. The peers run as
+subprocesses (``experiments/peer_runner.py``) in their own venvs, because their pins conflict with ours
+and with each other; ``--venvs`` names the folder that holds them (default ``.venv-peers/`` in the repo
+root; ``make peer-venvs`` makes it). A missing venv gives "skipped (venv missing)" in that peer's rows.
+The venvs, exactly (python 3.11)::
+
+    python3 -m venv .venv-peers/mealpy
+    .venv-peers/mealpy/bin/pip install mealpy==3.0.3 'numpy<=1.26.0'
+    python3 -m venv .venv-peers/evox
+    .venv-peers/evox/bin/pip install torch==2.13.0
+    .venv-peers/evox/bin/pip install evox==1.4.0 evotorch==0.6.1
+
+nevergrad runs from this interpreter when it imports here (it is in the main venv), else from
+``.venv-peers/nevergrad`` (``pip install nevergrad==1.0.12``). One thread for everyone (``threads=1``
+for scpo; OMP/MKL/OpenBLAS/NUMBA_NUM_THREADS=1 and ``torch.set_num_threads(1)`` for the peers); times
+are the best of 3 runs for scpo (2 at D=1000) and of 1 for the peers (their runs take seconds to
+minutes); written to ``experiments/results/bench_peers.txt``; ``--peers --quick``: D=5, 3 generations.
 """
 
 from __future__ import annotations
@@ -42,6 +63,7 @@ from scpo import problems  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results" / "bench_engine.txt"
 CHECKPOINT_RESULTS = ROOT / "experiments" / "results" / "bench_checkpoint.txt"
+PEERS_RESULTS = ROOT / "experiments" / "results" / "bench_peers.txt"
 OURS = [("numpy", {}), ("numba", {}), ("torch", {}), ("numba", {"greedy": True})]
 C_CONFIGS = [  # (backend, dtype, threads: None = all)
     ("numba", "float64", None), ("numba", "float64", 1), ("numba", "float32", None),
@@ -305,6 +327,116 @@ def bench_checkpoint(out: Path, repeats: int = 3) -> None:
     out.write_text("\n".join(lines) + "\n")
 
 
+# ---- peers: mealpy, nevergrad, EvoX --------------------------------------------------------------
+
+PEER_ALGORITHMS = ("sca", "po", "scpo", "pso", "de", "random", "openai-es", "snes", "pgpe", "sep-cmaes", "cmaes")
+PEER_BACKENDS = ("numpy", "numba", "torch")
+PEER_PROBLEMS = (("sphere", 30, 100, 100), ("rastrigin", 30, 100, 100), ("sphere", 1000, 100, 20),
+                 ("rastrigin", 1000, 100, 20))  # (function, D, pop, generations)
+PEER_HAS = {  # which of our algorithms each peer offers (experiments/peer_runner.py's tables)
+    "mealpy": ("sca", "pso", "de", "cmaes"),
+    "nevergrad": ("pso", "de", "cmaes", "sep-cmaes", "random"),
+    "evox": ("pso", "de", "cmaes", "openai-es", "snes")}
+PEER_LIMIT = 600  # seconds for one peer run before its row says it failed
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                     "NUMBA_NUM_THREADS")}
+
+
+def peer_python(library: str, venvs: Path) -> str | None:
+    """The interpreter that runs ``library``: its venv's, or (nevergrad) this one when it imports here."""
+    if library == "nevergrad":
+        try:
+            import nevergrad  # noqa: F401
+
+            return sys.executable
+        except ImportError:
+            pass
+    python = venvs / library / "bin" / "python"
+    return str(python) if python.exists() else None
+
+
+def peer_rows(library: str, python: str | None, spec: dict) -> list[dict]:
+    """The peer's rows for one (algorithm, problem): name, seconds, f; or one row saying why there is none."""
+    if python is None:
+        return [{"name": library, "note": "skipped (venv missing)"}]
+    command = [python, str(ROOT / "experiments" / "peer_runner.py"), json.dumps({"library": library, **spec})]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, **ONE_THREAD),
+                              timeout=PEER_LIMIT)
+    except subprocess.TimeoutExpired:
+        return [{"name": library, "note": f"failed: over {PEER_LIMIT} s"}]
+    if done.returncode != 0:
+        errors = [line for line in done.stderr.splitlines() if "Error" in line] or done.stderr.splitlines() or ["?"]
+        return [{"name": library, "note": "failed: " + errors[-1][:90]}]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ours_peer_run(algorithm: str, backend: str, problem, pop: int, generations: int, repeats: int) -> dict:
+    run = lambda: scpo.minimize(problem, algorithm=algorithm, pop_size=pop, max_iter=generations,  # noqa: E731
+                                seed=0, backend=backend, threads=1)
+    scpo.minimize(problem, algorithm=algorithm, pop_size=pop, max_iter=2, seed=0, backend=backend, threads=1)
+    seconds, result = best_of(run, repeats)
+    return {"name": f"scpo {backend}", "seconds": seconds, "f": float(result.fun)}
+
+
+def bench_peers(out: Path, venvs: Path, quick: bool = False) -> str:
+    """The peers table (module docstring); ``quick``: D=5, pop 16, 3 generations, one run each (plumbing)."""
+    lines: list[str] = []
+
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    pythons = {library: peer_python(library, venvs) for library in PEER_HAS}
+    now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    say(f"# scpo against mealpy, nevergrad and EvoX, {now}")
+    say(f"date: {shell('date')}")
+    model = shell("lscpu | grep 'Model name'")
+    say(f"nproc: {shell('nproc')}; {model}; one thread for everyone (threads=1; OMP/MKL/OpenBLAS/NUMBA_NUM_THREADS=1 "
+        "and torch.set_num_threads(1) in the peers' processes); the machine is shared with other jobs")
+    say("peers: " + "; ".join(f"{library} {python or '(venv missing)'}" for library, python in pythons.items()))
+    say(f"load average at start: {shell('cat /proc/loadavg')}")
+    say("s/gen: a whole run's wall time (objective included, imports and set-up excluded) over its generations; "
+        "best of 3 runs for scpo (2 at D=1000), 1 for the peers; x numpy: that time over scpo numpy's for the "
+        "same algorithm (below 1: faster). Problems: scpo.problems.get(name, D, shifted=True, seed=0), the same "
+        "shift given to every peer (at the box centre every ES would start on the optimum). Peers' own default "
+        "settings; their ES start at the box centre with sigma 0.1 of the range (scpo's default); mealpy's "
+        "epochs exclude its initial population (one evaluation of the population fewer than ours).")
+    problems_run = (("sphere", 5, 16, 3), ("rastrigin", 5, 16, 3)) if quick else PEER_PROBLEMS
+    for function, dim, pop, generations in problems_run:
+        problem = problems.get(function, dim=dim, shifted=True, seed=0)
+        repeats = 1 if quick else (3 if dim <= 100 else 2)
+        spec = {"function": function, "dim": dim, "pop": pop, "generations": generations, "seed": 0,
+                "repeats": 1, "shift": problem.objective.offset.tolist()}
+        say(f"\n## shifted {function}, D={dim}, pop {pop}, {generations} generations")
+        say(f"{'algorithm':10s} {'implementation':26s} {'s/gen':>10s} {'x numpy':>9s} {'final f':>11s}  note")
+        for algorithm in PEER_ALGORITHMS:
+            rows = []
+            for backend in PEER_BACKENDS:
+                try:
+                    rows.append(ours_peer_run(algorithm, backend, problem, pop, generations, repeats))
+                except Exception as error:  # noqa: BLE001  (a row that failed says so; the table goes on)
+                    rows.append({"name": f"scpo {backend}", "note": f"failed: {str(error).splitlines()[0][:90]}"})
+            for library, offered in PEER_HAS.items():
+                if algorithm in offered:
+                    rows.extend(peer_rows(library, pythons[library], {"algorithm": algorithm, **spec}))
+            base = rows[0].get("seconds")
+            for row in rows:
+                if "seconds" not in row:
+                    say(f"{algorithm:10s} {row['name']:26s} {'':>10s} {'':>9s} {'':>11s}  {row['note']}")
+                    continue
+                ratio = f"{row['seconds'] / base:8.2f}x" if base else ""
+                say(f"{algorithm:10s} {row['name']:26s} {row['seconds'] / generations:10.2e} {ratio:>9s} "
+                    f"{row['f']:11.4g}")
+            if not any(algorithm in offered for offered in PEER_HAS.values()):
+                say(f"{algorithm:10s} {'(no peer offers it)':26s}")
+    say(f"\nload average at end: {shell('cat /proc/loadavg')}")
+    text = "\n".join(lines) + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return text
+
+
 # ---- report -------------------------------------------------------------------------------------
 
 def main() -> None:
@@ -313,7 +445,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--case-c", nargs=3, metavar=("BACKEND", "DTYPE", "ITERATIONS"), help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", action="store_true", help="only the checkpoint-cost section")
+    parser.add_argument("--peers", action="store_true", help="only the table against mealpy, nevergrad and EvoX")
+    parser.add_argument("--venvs", type=Path, default=ROOT / ".venv-peers", help="the peers' venvs (--peers)")
     args = parser.parse_args()
+    if args.peers:
+        bench_peers(PEERS_RESULTS if args.out == RESULTS else args.out, args.venvs, quick=args.quick)
+        return
     if args.checkpoint:
         bench_checkpoint(CHECKPOINT_RESULTS if args.out == RESULTS else args.out)
         return

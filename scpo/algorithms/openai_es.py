@@ -55,11 +55,11 @@ def openai_es_gradient(eps, fitness, sigma: float | np.ndarray, xp=np, shaping: 
     """``1 / (N sigma) sum_i r_i eps_i`` over the mirrored population ``[eps, -eps]``."""
     ranks = es.shape_fitness(fitness, shaping, xp)
     half = eps.shape[0]
-    return ((ranks[:half] - ranks[half:])[:, None] * eps).sum(0) / (2 * half * sigma)
+    return es.weighted_sum(ranks[:half] - ranks[half:], eps, xp) / (2 * half * sigma)
 
 
 @register
-class OpenAIES(Algorithm):
+class OpenAIES(es.Sampler, Algorithm):
     """Salimans et al.'s ES: mirrored sampling, centred ranks, Adam or SGD, weight decay.
 
     Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the centred ranks of each
@@ -121,8 +121,7 @@ class OpenAIES(Algorithm):
     def ask(self, state: OpenAIESState, ctx: Context):
         state.eps = self.normal((state.eps.shape[0], state.theta.shape[0]), ctx)
         sigma = self.sigma if state.sigma is None else state.sigma
-        U = state.theta + sigma * self.xp.concatenate([state.eps, -state.eps])
-        return es.to_box(U, ctx)
+        return self.sample_box(state.theta, sigma, state.eps, ctx, mirrored=True)  # theta + sigma [eps, -eps]
 
     def tell(self, state: OpenAIESState, candidates, fitness, ctx: Context) -> tuple[OpenAIESState, bool]:
         xp = self.xp

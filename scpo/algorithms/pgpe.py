@@ -59,8 +59,9 @@ def pgpe_gradients(eps, sigma, fitness, xp=np, shaping: str = "centered"):
     u = -es.shape_fitness(fitness, shaping, xp)
     half = eps.shape[0]
     plus, minus = u[:half, None], u[half:, None]
-    g_mu = (eps * (plus - minus) / 2).mean(0)
-    g_sigma = (((plus + minus) / 2 - u.mean()) * (eps * eps - sigma * sigma) / sigma).mean(0)
+    g_mu = es.weighted_sum((plus - minus)[:, 0] / 2, eps, xp) / half  # no (N, D) temporary
+    c = (plus + minus)[:, 0] / 2 - u.mean()  # mean_k c_k (eps_k^2 - sigma^2) / sigma
+    g_sigma = (es.weighted_square_sum(c, eps, xp) - c.sum() * (sigma * sigma)) / sigma / half
     return g_mu, g_sigma
 
 
@@ -70,7 +71,7 @@ def pgpe_stdev(sigma, g_sigma, lr: float, max_change: float, xp=np):
 
 
 @register
-class PGPE(Algorithm):
+class PGPE(es.Sampler, Algorithm):
     """Symmetric PGPE with centred ranks; Adam (default) or ClipUp on the centre.
 
     Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the centred ranks of each
@@ -139,8 +140,8 @@ class PGPE(Algorithm):
         return state.sigma
 
     def ask(self, state: PGPEState, ctx: Context):
-        state.eps = state.sigma * self.normal(tuple(state.eps.shape), ctx)
-        return es.to_box(state.mu + self.xp.concatenate([state.eps, -state.eps]), ctx)
+        state.eps = self.normal(tuple(state.eps.shape), ctx)  # scaled by sigma in place: mu + [eps, -eps]
+        return self.sample_box(state.mu, state.sigma, state.eps, ctx, mirrored=True, write_back=True)
 
     def tell(self, state: PGPEState, candidates, fitness, ctx: Context) -> tuple[PGPEState, bool]:
         xp = self.xp

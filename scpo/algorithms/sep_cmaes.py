@@ -77,9 +77,9 @@ def sep_cma_update(state: SepCMAESState, fitness, p: SepCMAParams, xp=np) -> Sep
     """Recombination, both paths, the diagonal covariance and the step size (one generation)."""
     dim, g = state.m.shape[0], state.generation + 1
     D = xp.sqrt(state.C)
-    w = es.like(p.weights, state.z, xp)[:, None]
-    z_best = state.z[es.fitness_order(fitness, xp)[: p.weights.shape[0]]]  # (mu, D), best first
-    z_w = (w * z_best).sum(0)
+    w = xp.zeros_like(state.z[:, 0])  # each sample's recombination weight, 0 below the best mu (no gather)
+    w[es.fitness_order(fitness, xp)[: p.weights.shape[0]]] = es.like(p.weights, state.z, xp)
+    z_w = es.weighted_sum(w, state.z, xp)
     m = (state.m + state.sigma * D * z_w).clip(0.0, 1.0)
     p_sigma = (1 - p.c_sigma) * state.p_sigma + math.sqrt(p.c_sigma * (2 - p.c_sigma) * p.mu_eff) * z_w
     norm = xp.sqrt((p_sigma * p_sigma).sum())
@@ -87,14 +87,14 @@ def sep_cma_update(state: SepCMAESState, fitness, p: SepCMAParams, xp=np) -> Sep
     h_sigma = es.like(np.array(1.0), norm, xp) * ~stalled  # 0 or 1, in the state's dtype
     p_c = (1 - p.c_c) * state.p_c + h_sigma * math.sqrt(p.c_c * (2 - p.c_c) * p.mu_eff) * D * z_w
     rank_one = p_c * p_c + (1 - h_sigma) * p.c_c * (2 - p.c_c) * state.C
-    rank_mu = (w * (D * z_best) ** 2).sum(0)
+    rank_mu = state.C * es.weighted_square_sum(w, state.z, xp)  # sum_k w_k (D z_k)^2
     C = (1 - p.c_cov) * state.C + p.c_cov / p.mu_cov * rank_one + p.c_cov * (1 - 1 / p.mu_cov) * rank_mu
     sigma = state.sigma * xp.exp(p.c_sigma / p.d_sigma * (norm / p.chi_d - 1))
     return SepCMAESState(m, sigma, C, p_sigma, p_c, state.z, g)
 
 
 @register
-class SepCMAES(Algorithm):
+class SepCMAES(es.Sampler, Algorithm):
     """Diagonal CMA-ES with the adapted covariance learning rate of Ros & Hansen.
 
     Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the ranking of each
@@ -148,7 +148,7 @@ class SepCMAES(Algorithm):
 
     def ask(self, state: SepCMAESState, ctx: Context):
         state.z = self.normal(tuple(state.z.shape), ctx)
-        return es.to_box(state.m + state.sigma * self.xp.sqrt(state.C) * state.z, ctx)
+        return self.sample_box(state.m, state.sigma * self.xp.sqrt(state.C), state.z, ctx)
 
     def tell(self, state: SepCMAESState, candidates, fitness, ctx: Context) -> tuple[SepCMAESState, bool]:
         params = sep_cma_params(fitness.shape[0], state.m.shape[0])

@@ -58,20 +58,21 @@ def snes_utilities(n: int) -> np.ndarray:
 
 def snes_update(mu, sigma, s, fitness, eta_mu: float, eta_sigma: float, xp=np, shaping: str = "nes"):
     """One natural-gradient step on centre and steps from samples ``s`` and their losses."""
-    if shaping == "nes":
-        u = es.like(snes_utilities(fitness.shape[0]), s, xp)[:, None]
-        s = s[es.fitness_order(fitness, xp)]  # best first
+    if shaping == "nes":  # each sample's utility by its rank (scattered, so that s is never reordered)
+        ranked = es.like(snes_utilities(fitness.shape[0]), s, xp)
+        u = xp.zeros_like(ranked)
+        u[es.fitness_order(fitness, xp)] = ranked
     else:  # as EvoTorch's SNES: any other shaping divided by its sum of absolute values (raw: not centred)
         u = -es.shape_fitness(fitness, shaping, xp)
         total = xp.abs(u).sum()
-        u = (u / xp.where(total > 0, total, 1.0))[:, None]
-    grad_mu = (u * s).sum(0)
-    grad_sigma = (u * (s * s - 1)).sum(0)
+        u = u / xp.where(total > 0, total, 1.0)
+    grad_mu = es.weighted_sum(u, s, xp)  # sum_k u_k s_k and sum_k u_k (s_k^2 - 1): no (N, D) temporary
+    grad_sigma = es.weighted_square_sum(u, s, xp) - u.sum()
     return (mu + eta_mu * sigma * grad_mu).clip(0.0, 1.0), sigma * xp.exp(eta_sigma / 2 * grad_sigma)
 
 
 @register
-class SNES(Algorithm):
+class SNES(es.Sampler, Algorithm):
     """Separable NES with the paper's population size, utilities and learning rates.
 
     Comparisons (under constraints they follow Deb's rules, :mod:`scpo.constraints`): the ranking behind the
@@ -124,7 +125,7 @@ class SNES(Algorithm):
 
     def ask(self, state: SNESState, ctx: Context):
         state.s = self.normal(tuple(state.s.shape), ctx)
-        return es.to_box(state.mu + state.sigma * state.s, ctx)
+        return self.sample_box(state.mu, state.sigma, state.s, ctx)
 
     def tell(self, state: SNESState, candidates, fitness, ctx: Context) -> tuple[SNESState, bool]:
         dim = state.mu.shape[0]

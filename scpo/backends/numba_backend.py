@@ -32,11 +32,12 @@ import numpy as np
 
 from scpo.algorithms.base import Algorithm, Context
 from scpo.algorithms.cmaes import CMAES
-from scpo.algorithms.de import DE
+from scpo.algorithms.de import DE, DEState, distinct_partners, sorted_partners
+from scpo.algorithms.es_tools import Sampler
 from scpo.algorithms.openai_es import OpenAIES
 from scpo.algorithms.pgpe import PGPE
 from scpo.algorithms.po import PO, POState
-from scpo.algorithms.pso import PSO
+from scpo.algorithms.pso import PSO, PSOState
 from scpo.algorithms.random_search import RandomSearch
 from scpo.algorithms.sca import SCA, SCAState
 from scpo.algorithms.scpo_hybrid import SCPO
@@ -300,7 +301,7 @@ class NumbaRandom(RandomSearch):
         return pop_size, True
 
 
-class _OnNumpyArrays(Algorithm):
+class _OnNumpyArrays(Sampler, Algorithm):
     """An algorithm whose update is its numpy reference code, run as it is on numba's arrays (which are
     numpy): its candidates are cast to the run's dtype. Its draws come from the run's numpy Generator as
     on the numpy backend (with draws="counter", from the counter-based generator, as there too); the uniform
@@ -313,9 +314,67 @@ class _OnNumpyArrays(Algorithm):
         return np.asarray(super().ask(state, ctx), dtype=ctx.dtype)
 
 
+    def sample_box(self, centre, scale, Z, ctx: Context, mirrored: bool = False, write_back: bool = False):
+        """The evolution strategies' sampling (float64, as numpy) in one fused pass, written in the run's dtype."""
+        assert isinstance(ctx, NumbaContext)  # made by NumbaBackend.context()
+        if not Z.flags.c_contiguous:
+            return super().sample_box(centre, scale, Z, ctx, mirrored, write_back)
+        return es_sample(Z, centre, scale, ctx, mirrored, write_back, ctx.dtype)
+
+
+def es_sample(Z: np.ndarray, centre, scale, ctx: Context, mirrored: bool, write_back: bool, dtype) -> np.ndarray:
+    """:func:`scpo.backends.numba_kernels.es_sample` on numpy arrays: the numbers of ``es_tools.sample_to_box``."""
+    kind = Z.dtype.type
+    D = Z.shape[1]
+    vector = lambda v: np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=kind), (D,)))  # noqa: E731
+    out = np.empty(((2 if mirrored else 1) * Z.shape[0], D), dtype=dtype)
+    K.launch(K.es_sample, out.size, Z, vector(centre), vector(scale), vector(ctx.lb), vector(ctx.ub),
+             mirrored, write_back, out)
+    return out
+
+
 def _on_numpy_arrays(cls: type) -> type:
     return type(f"Numba{cls.__name__}", (_OnNumpyArrays, cls), {})
 
 
+class NumbaPSO(_OnNumpyArrays, PSO):
+    """PSO with the numpy reference's draws and its arithmetic fused into one pass (:func:`K.pso_move`)."""
+
+    def ask(self, state: PSOState, ctx: Context) -> np.ndarray:
+        assert isinstance(ctx, NumbaContext)  # made by NumbaBackend.context()
+        r1, r2 = ctx.random(state.X.shape, "pso.r1"), ctx.random(state.X.shape, "pso.r2")
+        return pso_ask(self, state.X, state.V, state.P, ctx, r1, r2, np.dtype(ctx.dtype))
+
+
+def pso_ask(algorithm: PSO, X, V, P, ctx: Context, r1, r2, dtype) -> np.ndarray:
+    """:func:`K.pso_move` on numpy arrays (or numpy views of cpu tensors): the numpy equations' numbers."""
+    vmax = np.asarray(algorithm.vmax_fraction * (ctx.ub - ctx.lb))
+    out = np.empty(X.shape, dtype=dtype)
+    launch(K.pso_move, X.size, X, V, P, np.asarray(ctx.best_x), r1, r2, algorithm.inertia(ctx),
+           algorithm.c1, algorithm.c2, vmax, np.asarray(ctx.lb), np.asarray(ctx.ub), out)
+    return out
+
+
+class NumbaDE(_OnNumpyArrays, DE):
+    """DE with the numpy reference's draws (in its order) and the trial vectors made in one pass (:func:`K.de_move`)."""
+
+    def ask(self, state: DEState, ctx: Context) -> np.ndarray:
+        assert isinstance(ctx, NumbaContext)  # made by NumbaBackend.context()
+        n, dim = state.X.shape
+        partners = distinct_partners(ctx.rng, n) if ctx.draws is None else sorted_partners(ctx, n)
+        U = ctx.random((n, dim), "de.cross")
+        jrand = ctx.integers(0, dim, n, "de.forced")
+        return de_ask(self, state.X, partners, U, jrand, ctx, np.dtype(ctx.dtype))
+
+
+def de_ask(algorithm: DE, X, partners, U, jrand, ctx: Context, dtype) -> np.ndarray:
+    """:func:`K.de_move` on numpy arrays (or numpy views of cpu tensors): the numpy equations' numbers."""
+    out = np.empty(X.shape, dtype=dtype)
+    launch(K.de_move, X.size, X, np.ascontiguousarray(partners), U, np.asarray(jrand), algorithm.F, algorithm.CR,
+           np.asarray(ctx.lb), np.asarray(ctx.ub), out)
+    return out
+
+
 ADAPTED: dict[type, type] = {SCA: NumbaSCA, PO: NumbaPO, SCPO: NumbaSCPO, RandomSearch: NumbaRandom,
-                             **{cls: _on_numpy_arrays(cls) for cls in (PSO, DE, CMAES, OpenAIES, SNES, PGPE, SepCMAES)}}
+                             PSO: NumbaPSO, DE: NumbaDE,
+                             **{cls: _on_numpy_arrays(cls) for cls in (CMAES, OpenAIES, SNES, PGPE, SepCMAES)}}

@@ -431,3 +431,67 @@ def parliament(winners, other, r, lb, ub, out):
             target = winners[o, j]
             rate = typed(r[i, j], target)
             out[i, j] = clip(target + (rate + rate - typed(1.0, target)) * abs(target - winners[i, j]), lb[j], ub[j])
+
+
+# ---- evolution strategies -------------------------------------------------------------------
+
+@kernel()
+def es_sample(Z, centre, scale, lb, ub, mirrored, write_back, out):
+    """The evolution strategies' candidates in one pass (:func:`scpo.algorithms.es_tools.sample_to_box`,
+    operation for operation): ``t = scale * z``, then ``lb + clip(centre + t, 0, 1) * (ub - lb)`` clipped
+    to the box, for ``t`` and, ``mirrored``, for ``-t`` in row ``i + N``; ``write_back`` stores ``t`` in
+    ``Z``. Arithmetic in ``Z``'s dtype (``centre``, ``scale``, ``lb``, ``ub`` are given in it), stored in
+    ``out``'s (a float64 reference rounded to a float32 population, as numba's other updates)."""
+    n, D = Z.shape
+    width = ub - lb
+    for i in prange(n):
+        for j in range(D):
+            t = scale[j] * Z[i, j]
+            if write_back:
+                Z[i, j] = t
+            y = clip(centre[j] + t, 0.0, 1.0) * width[j] + lb[j]
+            out[i, j] = clip(y, lb[j], ub[j])
+            if mirrored:
+                y = clip(centre[j] - t, 0.0, 1.0) * width[j] + lb[j]
+                out[n + i, j] = clip(y, lb[j], ub[j])
+
+
+# ---- PSO and DE (the numpy equations in one pass, draws given) --------------------------------
+
+@kernel()
+def pso_move(X, V, P, best, r1, r2, w, c1, c2, vmax, lb, ub, out):
+    """PSO's ask (:meth:`scpo.algorithms.pso.PSO.ask`) operation for operation: the new velocity
+    ``w V + c1 r1 (P - X) + c2 r2 (best - X)`` clipped to ``+-vmax``, added to ``X`` and clipped to the box.
+    Scalars take the type of the array they multiply (numpy's rule for Python floats), arrays keep theirs,
+    so float64 draws on a float32 population compute as numpy does there."""
+    n, D = X.shape
+    for i in prange(n):
+        for j in range(D):
+            x = X[i, j]
+            a, b = r1[i, j], r2[i, j]
+            v = (typed(w, V[i, j]) * V[i, j] + typed(c1, a) * a * (P[i, j] - x)) + typed(c2, b) * b * (best[j] - x)
+            v = -vmax[j] if v < -vmax[j] else (vmax[j] if v > vmax[j] else v)
+            y = x + v
+            out[i, j] = lb[j] if y < lb[j] else (ub[j] if y > ub[j] else y)
+
+
+@kernel()
+def de_move(X, partners, U, jrand, F, CR, lb, ub, out):
+    """DE/rand/1/bin's trial vectors (:meth:`scpo.algorithms.de.DE.ask`) operation for operation: mutant
+    ``X[a] + F (X[b] - X[c])``, outside the box replaced by the midpoint of the bound and the target, taken
+    where ``U < CR`` and at ``jrand``. F and CR take the type of the array they meet (numpy's and torch's
+    rule for Python floats)."""
+    n, D = X.shape
+    for i in prange(n):
+        a, b, c, k = partners[i, 0], partners[i, 1], partners[i, 2], jrand[i]
+        for j in range(D):
+            x = X[i, j]
+            m = X[a, j] + typed(F, x) * (X[b, j] - X[c, j])
+            if m < lb[j]:
+                y = (lb[j] + x) / 2
+            elif m > ub[j]:
+                y = (ub[j] + x) / 2
+            else:
+                y = m
+            u = U[i, j]
+            out[i, j] = y if (u < typed(CR, u) or j == k) else x

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,6 +42,7 @@ import torch
 from scpo.algorithms.base import Algorithm, Context
 from scpo.algorithms.cmaes import CMAES
 from scpo.algorithms.de import DE, DEState
+from scpo.algorithms.es_tools import Sampler
 from scpo.algorithms.openai_es import OpenAIES
 from scpo.algorithms.pgpe import PGPE
 from scpo.algorithms.po import PO, POState, campaign_move
@@ -57,7 +59,10 @@ from scpo.backends.numba_backend import (
     NumbaRandom,
     NumbaSCA,
     _Campaign,
+    de_ask,
+    es_sample,
     parliament_tell,
+    pso_ask,
     run_key,
 )
 from scpo.backends.reference import Backend, Evaluator, adapt_by_type
@@ -500,10 +505,18 @@ class TorchRandom(RandomSearch):
         return pop_size, True
 
 
-class _TorchES:
+class _TorchES(Sampler):
     """The evolution strategies' own update functions with ``xp=torch``; only the draws differ."""
 
     xp = torch  # the draws: ctx.normal (TorchContext's, on the device)
+
+    def sample_box(self, centre, scale, Z, ctx: Context, mirrored: bool = False, write_back: bool = False):
+        """With the fused step (the cpu's default), numba's sampling kernel on the tensors' memory (the same
+        numbers as the whole-tensor expression, in one pass instead of five); otherwise the tensor code."""
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
+        if not _on_kernels(ctx, Z):
+            return super().sample_box(centre, scale, Z, ctx, mirrored, write_back)
+        return torch.from_numpy(es_sample(Z.numpy(), centre, scale, ctx, mirrored, write_back, Z.numpy().dtype))
 
 
 def _torch_es(cls):
@@ -521,6 +534,10 @@ class TorchPSO(PSO):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         shape = tuple(state.X.shape)
         r1, r2 = ctx.random(shape, "pso.r1"), ctx.random(shape, "pso.r2")
+        if _on_kernels(ctx, state.X, state.V, state.P, ctx.best_x):  # the same equations in one pass (numba)
+            X, V, P = _cpu_view(state.X), _cpu_view(state.V), _cpu_view(state.P)
+            out = pso_ask(self, X, V, P, ctx, _cpu_view(r1), _cpu_view(r2), X.dtype)
+            return torch.from_numpy(out)
         V = (self.inertia(ctx) * state.V + self.c1 * r1 * (state.P - state.X)
              + self.c2 * r2 * (ctx.best_x - state.X))
         vmax = self.vmax_fraction * (ctx.ub - ctx.lb)
@@ -533,6 +550,12 @@ class TorchPSO(PSO):
         return PSOState(candidates, candidates - state.X, P, torch.where(better, fitness, state.P_fitness)), True
 
 
+def _on_kernels(ctx: TorchContext, *tensors) -> bool:
+    """Whether this step runs numba's kernels on the tensors' memory: the fused step (the cpu's default),
+    the tensors on the cpu and contiguous."""
+    return ctx.step == "fused" and all(t.device.type == "cpu" and t.is_contiguous() for t in tensors)
+
+
 class TorchDE(DE):
     """DE/rand/1/bin in tensor operations on the device: three distinct partners per target (the three
     smallest of n - 1 uniform keys, a uniform 3-subset), the JADE repair, binomial crossover."""
@@ -543,6 +566,10 @@ class TorchDE(DE):
         n, dim = X.shape
         offsets = torch.topk(ctx.random((n, n - 1), "de.partners"), 3, dim=1, largest=False).indices + 1  # distinct
         r = (torch.arange(n, device=X.device)[:, None] + offsets) % n
+        if _on_kernels(ctx, X):  # the same equations and draws, the trial vectors made in one pass (numba)
+            U, jrand = ctx.random((n, dim), "de.cross"), ctx.integers(0, dim, n, "de.forced")
+            host = _cpu_view(X)
+            return torch.from_numpy(de_ask(self, host, _cpu_view(r), _cpu_view(U), _cpu_view(jrand), ctx, host.dtype))
         mutant = X[r[:, 0]] + self.F * (X[r[:, 1]] - X[r[:, 2]])
         mutant = torch.where(mutant < ctx.lb, (ctx.lb + X) / 2, mutant)
         mutant = torch.where(mutant > ctx.ub, (ctx.ub + X) / 2, mutant)
@@ -595,6 +622,11 @@ class TorchCMAES(_TorchES, CMAES):
     def center(self, state, ctx: Context):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         return super().center(state, _host_context(ctx) if self.pycma else ctx)
+
+
+def _cpu_view(tensor: Any) -> np.ndarray:
+    """The numpy view of a cpu tensor's memory (no copy): what numba's kernels read and write."""
+    return tensor.numpy()
 
 
 def _host(tensor) -> np.ndarray:
