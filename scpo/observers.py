@@ -68,6 +68,9 @@ class Observer:
         pass
 
 
+SETTLE_EVERY = 64  # History: iterations between two readings of the torch cpu backend's values
+
+
 @dataclass
 class History(Observer):
     """Best fitness after each counted iteration, with evaluations used and seconds elapsed.
@@ -79,6 +82,8 @@ class History(Observer):
     nfev: list[int] = field(default_factory=list)
     time: list[float] = field(default_factory=list)
     violation: list = field(default_factory=list)
+    settled: int = 0  # entries of best before this index are host floats (see _settle)
+    settled_violation: int = 0  # the same for violation (which starts later when no point was evaluated yet)
 
     def on_iteration(self, optimizer: Optimizer) -> None:
         pair = optimizer.run_state.feasibility
@@ -89,6 +94,19 @@ class History(Observer):
             self.violation.append(pair.best_x[1])
         self.nfev.append(optimizer.nfev)
         self.time.append(optimizer.elapsed())
+        if len(self.best) - self.settled >= SETTLE_EVERY and str(optimizer.device).startswith("cpu"):
+            self._settle(optimizer.impl)
+
+    def _settle(self, backend: Any) -> None:
+        """The torch backend's values become host floats every :data:`SETTLE_EVERY` iterations on the cpu.
+
+        Each 0-d tensor kept is a few small C++ allocations that outlive the generation's large arrays and
+        pin glibc's heap between them: a torch cpu SNES run grew by about 1 MB per generation (2.2 GB after
+        1,200 generations of a 2.4k-weight network, 480 MB when the history held floats). Reading a cpu tensor
+        is no device synchronization; on cuda the values stay on the device until the run ends."""
+        self.best[self.settled:] = backend.floats(self.best[self.settled:])
+        self.violation[self.settled_violation:] = backend.floats(self.violation[self.settled_violation:])
+        self.settled, self.settled_violation = len(self.best), len(self.violation)
 
     def __len__(self) -> int:
         return len(self.nfev)
