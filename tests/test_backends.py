@@ -7,6 +7,7 @@ import numba
 import numpy as np
 import pytest
 import torch
+from _host_guard import run_refusing_host_transfers
 from scipy.stats import mannwhitneyu
 
 import scpo
@@ -514,7 +515,6 @@ def test_torch_compiled_step_is_the_eager_step():
 
 
 TORCH_LOOP_ALGORITHMS = ["sca", "po", "scpo", "random", "openai-es", "snes", "pgpe", "sep-cmaes", "cmaes"]
-TENSOR_READS = ("item", "tolist", "numpy", "cpu", "nonzero", "__bool__", "__float__", "__int__", "__index__")
 
 
 @pytest.mark.parametrize("algorithm", TORCH_LOOP_ALGORITHMS)
@@ -524,44 +524,10 @@ def test_torch_eager_loop_moves_no_values_between_host_and_tensors(algorithm, mo
     values (torch.as_tensor / tensor / from_numpy of an array or number); on cuda each would be a
     synchronisation. Party switching is exempt here: on the cpu it is the compiled host plan by
     design, on cuda the triton kernel (checked by the cuda tests)."""
-    import scpo.backends.torch_backend as torch_backend
-
-    armed = [False]
-
-    def refuse(name, original):
-        def guarded(*args, **kwargs):
-            if armed[0] and (name not in ("as_tensor", "tensor", "from_numpy") or not torch.is_tensor(args[0])):
-                raise AssertionError(f"host transfer inside an iteration: {name}")
-            return original(*args, **kwargs)
-        return guarded
-
-    for name in TENSOR_READS:
-        monkeypatch.setattr(torch.Tensor, name, refuse(name, getattr(torch.Tensor, name)))
-    for name in ("as_tensor", "tensor", "from_numpy"):
-        monkeypatch.setattr(torch, name, refuse(name, getattr(torch, name)))
-    host_plan = torch_backend.switch_plan_device
-
-    def exempt_plan(*args, **kwargs):
-        armed[0] = False
-        try:
-            return host_plan(*args, **kwargs)
-        finally:
-            armed[0] = True
-
-    monkeypatch.setattr(torch_backend, "switch_plan_device", exempt_plan)
     problem = problems.get("rastrigin", 24, seed=0)
     backend = backends.get("torch", dtype="float32", step="eager")
     optimizer = scpo.make(problem, algorithm, seed=0, pop_size=16, max_iter=6, backend=backend)
-    evaluate = optimizer.evaluator()
-    for _ in range(3):  # the initial population and the first iteration may set things up
-        optimizer.tell(evaluate(optimizer.ask(copy=False)))
-    armed[0] = True
-    try:
-        while not optimizer.done:
-            optimizer.tell(evaluate(optimizer.ask(copy=False)))
-    finally:
-        armed[0] = False
-    assert np.isfinite(optimizer.result().fun)
+    run_refusing_host_transfers(optimizer, monkeypatch)
 
 
 # ---- cuda (skipped without a GPU) ------------------------------------------------------------------

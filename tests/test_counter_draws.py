@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from _cli import invoke
+from _host_guard import run_refusing_host_transfers
 from scipy import stats
 
 import scpo
@@ -122,43 +123,9 @@ def test_torch_counter_draws_move_no_values_between_host_and_tensors(algorithm, 
     """The cpu stand-in for the cuda no-sync test (test_backends' eager-loop test, with counter draws): inside
     an iteration no tensor value is read on the host and no tensor is built from host values; the counter
     generator's constants are kernel arguments. Party switching is exempt (the host plan on the cpu)."""
-    import scpo.backends.torch_backend as torch_backend
-
-    armed = [False]
-
-    def refuse(name, original):
-        def guarded(*args, **kwargs):
-            if armed[0] and (name not in ("as_tensor", "tensor", "from_numpy") or not torch.is_tensor(args[0])):
-                raise AssertionError(f"host transfer inside an iteration: {name}")
-            return original(*args, **kwargs)
-        return guarded
-
-    for name in ("item", "tolist", "numpy", "cpu", "nonzero", "__bool__", "__float__", "__int__", "__index__"):
-        monkeypatch.setattr(torch.Tensor, name, refuse(name, getattr(torch.Tensor, name)))
-    for name in ("as_tensor", "tensor", "from_numpy"):
-        monkeypatch.setattr(torch, name, refuse(name, getattr(torch, name)))
-    host_plan = torch_backend.switch_plan_device
-
-    def exempt_plan(*args, **kwargs):
-        armed[0] = False
-        try:
-            return host_plan(*args, **kwargs)
-        finally:
-            armed[0] = True
-
-    monkeypatch.setattr(torch_backend, "switch_plan_device", exempt_plan)
     optimizer = scpo.make(problems.get("rastrigin", 24, seed=0), algorithm, seed=0, pop_size=16, max_iter=6,
                           backend="torch", dtype="float32", draws="counter")
-    evaluate = optimizer.evaluator()
-    for _ in range(3):  # the initial population and the first iteration may set things up
-        optimizer.tell(evaluate(optimizer.ask(copy=False)))
-    armed[0] = True
-    try:
-        while not optimizer.done:
-            optimizer.tell(evaluate(optimizer.ask(copy=False)))
-    finally:
-        armed[0] = False
-    assert np.isfinite(optimizer.result().fun)
+    run_refusing_host_transfers(optimizer, monkeypatch)
 
 
 @cuda
