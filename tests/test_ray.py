@@ -120,7 +120,7 @@ def test_penalize_scores_failures_inf_and_counts_them_and_nonfinite_values():
 def test_timeout_is_respected_in_the_actors():
     def hangs_on_marked_rows(x):
         if x[0] == 0.5:
-            time.sleep(30)
+            time.sleep(60)
         return sphere(x)
 
     started = time.perf_counter()
@@ -128,7 +128,8 @@ def test_timeout_is_respected_in_the_actors():
                       timeout=0.3) as problem:
         with pytest.raises(scpo.ObjectiveError, match="candidate 3: exceeded the evaluation timeout of 0.3 s"):
             problem.evaluate(marked_population(bad=(3,)))
-    assert time.perf_counter() - started < 10
+    # not the 60 s of the hanging row; the rest is starting two actors, 11 s once on a loaded 2-core machine
+    assert time.perf_counter() - started < 40
 
 
 def test_a_worker_killed_mid_run_is_replaced_and_the_run_ends_as_an_uninterrupted_one(tmp_path):
