@@ -48,3 +48,17 @@ def run_refusing_host_transfers(optimizer, monkeypatch) -> None:
     finally:
         armed[0] = False
     assert np.isfinite(optimizer.result().fun)
+
+
+def run_with_cuda_syncs_refused(optimizer, warmup_rounds: int) -> None:
+    """Run ``optimizer`` (torch on cuda) to its end; after ``warmup_rounds`` ask/tell rounds (compilation, the
+    initial population) under ``torch.cuda.set_sync_debug_mode("error")``: a host-device synchronization fails."""
+    evaluate = optimizer.evaluator()
+    for _ in range(warmup_rounds):
+        optimizer.tell(evaluate(optimizer.ask(copy=False)))
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        while not optimizer.done:
+            optimizer.tell(evaluate(optimizer.ask(copy=False)))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

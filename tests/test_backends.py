@@ -7,7 +7,7 @@ import numba
 import numpy as np
 import pytest
 import torch
-from _host_guard import run_refusing_host_transfers
+from _host_guard import run_refusing_host_transfers, run_with_cuda_syncs_refused
 from scipy.stats import mannwhitneyu
 
 import scpo
@@ -558,15 +558,7 @@ def test_cuda_loop_makes_no_host_device_transfers(algorithm, step):
     problem = problems.get("rastrigin", 64, seed=0)
     backend = backends.get("torch", device="cuda", dtype="float32", step=step)
     optimizer = scpo.make(problem, algorithm, seed=0, pop_size=64, max_iter=8, backend=backend)
-    evaluate = optimizer.evaluator()
-    for _ in range(3):  # initial population, one iteration: compile and warm up
-        optimizer.tell(evaluate(optimizer.ask(copy=False)))
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        while not optimizer.done:
-            optimizer.tell(evaluate(optimizer.ask(copy=False)))
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
+    run_with_cuda_syncs_refused(optimizer, warmup_rounds=3)  # initial population, one iteration: compile, warm up
     assert np.isfinite(optimizer.result().fun)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from _cli import invoke
-from _host_guard import run_refusing_host_transfers
+from _host_guard import run_refusing_host_transfers, run_with_cuda_syncs_refused
 from scipy import stats
 
 import scpo
@@ -135,14 +135,7 @@ def test_cuda_counter_run_is_the_cpu_run_without_host_round_trips(algorithm):
     problem = problems.get("rastrigin", 6, shifted=True, seed=2)
     optimizer = scpo.make(problem, algorithm, seed=7, pop_size=16, max_iter=10, draws="counter",
                           backend=backends.get("torch", device="cuda", draws="counter"))
-    evaluate = optimizer.evaluator()
-    optimizer.tell(evaluate(optimizer.ask(copy=False)))
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        while not optimizer.done:
-            optimizer.tell(evaluate(optimizer.ask(copy=False)))
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
+    run_with_cuda_syncs_refused(optimizer, warmup_rounds=1)
     assert_same_run((optimizer, optimizer.result()), reference)
 
 
