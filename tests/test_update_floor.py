@@ -13,6 +13,7 @@ import numba
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 import scpo
 from scpo import problems
@@ -20,16 +21,16 @@ from scpo.algorithms import es_tools as es
 from scpo.algorithms.base import Context
 from scpo.algorithms.de import DE, DEState
 from scpo.algorithms.pso import PSO, PSOState
-from scpo.backends.numba_backend import NumbaContext, NumbaDE, NumbaPSO, es_sample
+from scpo.backends.numba_backend import STEP, NumbaContext, NumbaDE, NumbaPSO, es_sample, mix64, three_distinct
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _context(D: int, rng_seed: int = 0, numba: bool = False, dtype=np.float64):
+def _context(D: int, rng_seed: int = 0, numba: bool = False, dtype=np.float64, native: bool = False):
     lb, ub = np.linspace(-5.0, -1.0, D), np.linspace(1.0, 7.0, D)
     rng = np.random.default_rng(rng_seed)
     if numba:
-        return NumbaContext(rng, lb, ub, 10, 3, None, dtype=dtype)
+        return NumbaContext(rng, lb, ub, 10, 3, None, dtype=dtype, native=native, key=12345)
     return Context(rng, lb, ub, 10, 3, None)
 
 
@@ -77,6 +78,63 @@ def test_pso_and_de_kernels_give_the_reference_numbers(dtype):
         expected = np.asarray(reference.ask(state, ctx_ref), dtype=dtype)
         np.testing.assert_array_equal(fused.ask(state, ctx_numba), expected)
         assert ctx_ref.rng.random() == ctx_numba.rng.random()  # the same draws, in the same order
+
+
+def _counter_uniforms(ctx: NumbaContext, shape) -> tuple[np.ndarray, np.ndarray]:
+    """The high and low 32 bits of the kernels' draw (row i, slot j) of this step, as uniforms, from the
+    Python version of the generator (numba_backend.mix64): what pso_counter and de_counter must use."""
+    key, golden, mask = int(ctx.call_key(STEP)), 0x9E3779B97F4A7C15, (1 << 64) - 1
+    high, low = np.empty(shape), np.empty(shape)
+    for i in range(shape[0]):
+        stream = mix64((key + (i + 1) * golden) & mask)
+        for j in range(shape[1]):
+            z = mix64((stream + (j + 1) * golden) & mask)
+            high[i, j], low[i, j] = (z >> 32) * 2.0**-32, (z & 0xFFFFFFFF) * 2.0**-32
+    return high, low
+
+
+def test_pso_and_de_counter_kernels_are_the_reference_equations_on_the_counter_draws():
+    """Native draws: PSO's r1/r2 and DE's crossover uniforms come from the kernel's generator (no (N, D) array
+    drawn on the host); given those numbers (recomputed here in Python), the candidates are the reference's."""
+    N, D = 9, 11
+    rng = np.random.default_rng(2)
+    X, V, P = (rng.uniform(-6, 8, (N, D)) for _ in range(3))
+    best = X[3].copy()
+    ctx = _context(D, 5, numba=True, native=True)
+    ctx.best_x = best
+    r1, r2 = _counter_uniforms(ctx, (N, D))
+    pso = PSO()
+    velocity = np.clip(pso.inertia(ctx) * V + pso.c1 * r1 * (P - X) + pso.c2 * r2 * (best - X),
+                       -0.2 * (ctx.ub - ctx.lb), 0.2 * (ctx.ub - ctx.lb))
+    expected = np.clip(X + velocity, ctx.lb, ctx.ub)
+    np.testing.assert_allclose(NumbaPSO().ask(PSOState(X, V, P, rng.random(N)), ctx), expected, rtol=1e-14)
+
+    de, twin = DE(), np.random.default_rng(7)
+    ctx = _context(D, 7, numba=True, native=True)
+    partners, jrand = three_distinct(twin, N), twin.integers(0, D, N)
+    U, _ = _counter_uniforms(ctx, (N, D))
+    mutant = X[partners[:, 0]] + de.F * (X[partners[:, 1]] - X[partners[:, 2]])
+    mutant = np.where(mutant < ctx.lb, (ctx.lb + X) / 2, np.where(mutant > ctx.ub, (ctx.ub + X) / 2, mutant))
+    cross = (U < de.CR) | (np.arange(D) == jrand[:, None])
+    np.testing.assert_array_equal(NumbaDE().ask(DEState(X, rng.random(N)), ctx), np.where(cross, mutant, X))
+
+
+def test_three_distinct_partners_are_uniform():
+    """DE's partners under native draws: distinct, never the target, every ordered triple equally likely
+    (chi-square over the 4 x 3 x 2 triples of n = 5, 48,000 rows; p > 1e-4 for this fixed seed)."""
+    n = 5
+    rng = np.random.default_rng(11)
+    partners = np.concatenate([three_distinct(rng, n) for _ in range(48_000 // n)])
+    target = np.tile(np.arange(n), 48_000 // n)
+    assert np.all(partners != target[:, None])
+    assert np.all((partners[:, 0] != partners[:, 1]) & (partners[:, 0] != partners[:, 2])
+                  & (partners[:, 1] != partners[:, 2]))
+    offsets = (partners - target[:, None]) % n  # in 1..4
+    codes = (offsets[:, 0] - 1) * 16 + (offsets[:, 1] - 1) * 4 + (offsets[:, 2] - 1)
+    counts = np.bincount(codes, minlength=64)
+    observed = counts[counts > 0]
+    assert observed.size == 24
+    assert stats.chisquare(observed).pvalue > 1e-4
 
 
 def _peaks(algorithm: str, N: int = 256, D: int = 2000) -> tuple[float, float]:
@@ -145,3 +203,30 @@ def test_bench_peers_says_skipped_for_a_missing_venv(tmp_path):
     assert bench_engine.peer_python("evox", tmp_path) is None
     rows = bench_engine.peer_rows("mealpy", None, {"algorithm": "pso"})
     assert rows == [{"name": "mealpy", "note": "skipped (venv missing)"}]
+
+
+def test_kernel_normals_are_standard_normal():
+    """fill_normal's Box-Muller: the branch-free radius is sqrt(-2 ln u) to 1e-12 relative; the numbers pass
+    Kolmogorov-Smirnov against N(0, 1) in float64 and float32 (fixed key: a deterministic check), and a
+    native numba context hands them out in the run's dtype, the same for the same (run, iteration, phase)."""
+    from scpo.backends import numba_kernels as K
+
+    z = np.random.default_rng(4).integers(0, 2**63, 50_000, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    u = (((z >> np.uint64(1)) & np.uint64(0x7FFFFFFF)).astype(np.float64) + 0.5) * 2.0**-31
+    radius = numba.njit(lambda zs: np.array([K.radius(v, 1.0) for v in zs]))(z)
+    np.testing.assert_allclose(radius, np.sqrt(-2 * np.log(u)), rtol=1e-12, atol=0)
+    for dtype, width in ((np.float64, 500), (np.float32, 501)):  # an odd width: its last column's own draw
+        out = np.empty((40, width), dtype)
+        K.fill_normal(np.uint64(99), out)
+        assert out.dtype == dtype
+        assert stats.kstest(out.ravel().astype(np.float64), "norm").pvalue > 1e-3
+        assert stats.kstest(out[:, -1].astype(np.float64), "norm").pvalue > 1e-3
+        # Box-Muller's pair (coordinates k and k + width // 2) is independent: no correlation, nor of squares
+        first, second = out[:, :250].ravel().astype(np.float64), out[:, 250:500].ravel().astype(np.float64)
+        assert abs(np.corrcoef(first, second)[0, 1]) < 0.03
+        assert abs(np.corrcoef(first**2, second**2)[0, 1]) < 0.03
+        ctx = _context(500, numba=True, dtype=dtype, native=True)
+        first, again = ctx.normal((40, 500), "normal"), ctx.normal((40, 500), "normal")
+        assert first.dtype == dtype
+        np.testing.assert_array_equal(first, again)
+        assert not np.array_equal(first, ctx.normal((40, 500), "other"))

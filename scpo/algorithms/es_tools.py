@@ -141,8 +141,9 @@ def empty(shape: tuple[int, ...], ref, xp=np):
 
 def weighted_sum(w, A, xp=np):
     """``sum_k w_k A_k`` over the rows of ``A`` (a matrix-vector product: no (N, D) temporary,
-    unlike ``(w[:, None] * A).sum(0)``)."""
-    return w @ A
+    unlike ``(w[:, None] * A).sum(0)``). ``w`` takes ``A``'s dtype: float64 weights against float32 samples
+    would make numpy convert the whole of ``A`` to float64 first (7x the product's time at 1,024 x 10,000)."""
+    return (w.astype(A.dtype, copy=False) if xp is np else w.to(A.dtype)) @ A
 
 
 def weighted_square_sum(w, A, xp=np, block: int = 2**17):

@@ -1,4 +1,5 @@
-"""The numba backend: each generation of SCA, PO, SCPO and random search is one compiled kernel.
+"""The numba backend: each generation of SCA, PO, SCPO, PSO, DE and random search is one compiled kernel
+(two for PSO: its ask and its tell); the evolution strategies' sampling and normals are kernels too.
 
 An algorithm here is the numpy class with its array-heavy steps replaced by kernels from
 :mod:`scpo.backends.numba_kernels`; the bookkeeping (government formation, greedy
@@ -7,8 +8,8 @@ selection, the budget) is inherited unchanged. Draws:
 - ``draws="native"`` (default): (N, D) random numbers come from the counter-based
   generator inside the kernels, keyed by (run seed, iteration, phase, row, slot): results
   depend on the seed only, not on the thread count, and survive checkpoint/resume. The few
-  O(N) draws (who switches party, to which party, which winner to approach) come from the
-  run's numpy Generator, as in the reference.
+  O(N) draws (who switches party, to which party, which winner to approach, DE's partners and
+  forced coordinates) come from the run's numpy Generator, as in the reference.
 - ``draws="numpy"``: every number comes from the numpy Generator in the reference's order
   and shapes and is passed to the ``*_drawn`` kernels: the run then matches the numpy
   backend to rounding (the equivalence tests).
@@ -94,6 +95,19 @@ class NumbaContext(Context):
             key = np.uint64(counter_key(self.draws.key, self.t, phase))
             ones = np.ones(rows.shape[1])
             launch(K.fill_uniform, out.size, key, ones * 0.0, ones, rows)
+        return out
+
+    def normal(self, shape, phase: str) -> np.ndarray:
+        """Standard normals of ``shape``; with native draws made by the kernels' generator (:func:`K.fill_normal`,
+        keyed by (run, iteration, ``phase``); the same for any thread count) in the run's dtype, so that a float32
+        run's evolution strategies sample and reduce in float32 (numpy's float64 ziggurat took 3x the time of
+        the whole float32 update here); otherwise numpy's float64 normals, as the reference."""
+        if not self.native:
+            return super().normal(shape, phase)
+        out: np.ndarray = np.empty(tuple(int(s) for s in shape), self.dtype)
+        if out.size:
+            rows = out.reshape(-1, out.shape[-1]) if out.ndim else out.reshape(1, 1)
+            launch(K.fill_normal, out.size, np.uint64(counter_key(self.key, self.t, phase)), rows)
         return out
 
     def buffer(self, shape) -> np.ndarray:
@@ -303,11 +317,10 @@ class NumbaRandom(RandomSearch):
 
 class _OnNumpyArrays(Sampler, Algorithm):
     """An algorithm whose update is its numpy reference code, run as it is on numba's arrays (which are
-    numpy): its candidates are cast to the run's dtype. Its draws come from the run's numpy Generator as
-    on the numpy backend (with draws="counter", from the counter-based generator, as there too); the uniform
-    initial population comes from this backend's kernels, so a distribution algorithm (no initial population)
-    gives the numpy run for a seed (to float32 rounding in float32) and a population algorithm does not.
-    The fused counter-based kernels are SCA's, PO's, SCPO's and random search's."""
+    numpy): its candidates are cast to the run's dtype. With native draws its standard normals come from the
+    kernels' generator in the run's dtype (:meth:`NumbaContext.normal`) and its other draws from the run's numpy
+    Generator; with draws="numpy" every draw is numpy's, so a distribution algorithm (no initial population)
+    gives the numpy run for a seed; with draws="counter", the counter-based generator's, as on every backend."""
 
     def ask(self, state: Any, ctx: Context) -> np.ndarray:
         assert isinstance(ctx, NumbaContext)  # made by NumbaBackend.context()
@@ -338,12 +351,32 @@ def _on_numpy_arrays(cls: type) -> type:
 
 
 class NumbaPSO(_OnNumpyArrays, PSO):
-    """PSO with the numpy reference's draws and its arithmetic fused into one pass (:func:`K.pso_move`)."""
+    """PSO's arithmetic fused into one pass: r1 and r2 drawn in the kernel (native draws, :func:`K.pso_counter`)
+    or the numpy reference's draws passed in (:func:`K.pso_move`); the tell in place (:func:`K.pso_tell`)."""
 
-    def ask(self, state: PSOState, ctx: Context) -> np.ndarray:
-        assert isinstance(ctx, NumbaContext)  # made by NumbaBackend.context()
-        r1, r2 = ctx.random(state.X.shape, "pso.r1"), ctx.random(state.X.shape, "pso.r2")
-        return pso_ask(self, state.X, state.V, state.P, ctx, r1, r2, np.dtype(ctx.dtype))
+    def ask(self: PSO, state: PSOState, ctx: Context) -> np.ndarray:  # self: PSO, the torch backend's too
+        assert isinstance(ctx, NumbaContext)  # made by NumbaBackend.context() (or TorchContext.numba())
+        if not ctx.native:
+            r1, r2 = ctx.random(state.X.shape, "pso.r1"), ctx.random(state.X.shape, "pso.r2")
+            return pso_ask(self, state.X, state.V, state.P, ctx, r1, r2, np.dtype(ctx.dtype))
+        X, out = state.X, ctx.buffer(state.X.shape)
+        vmax, lb, ub = (np.asarray(v, dtype=X.dtype) for v in (self.vmax_fraction * (ctx.ub - ctx.lb), ctx.lb, ctx.ub))
+        launch(K.pso_counter, X.size, X, state.V, state.P, np.asarray(ctx.best_x, dtype=X.dtype), ctx.call_key(STEP),
+               self.inertia(ctx), self.c1, self.c2, vmax, lb, ub, out)
+        return out
+
+    def tell(self: PSO, state: PSOState, candidates, fitness, ctx: Context) -> tuple[PSOState, bool]:
+        assert isinstance(ctx, NumbaContext)
+        better = fitness < state.P_fitness
+        if not (candidates.flags.c_contiguous and candidates.dtype == state.X.dtype):
+            return PSO.tell(self, state, candidates, fitness, ctx)
+        V = state.V if state.V.flags.writeable and state.V.flags.c_contiguous else np.empty_like(candidates)
+        P = state.P
+        if np.may_share_memory(P, state.X) or not (P.flags.writeable and P.flags.c_contiguous):  # the first tell
+            P = P.copy()
+        launch(K.pso_tell, candidates.size, state.X, candidates, better, V, P)
+        ctx.release(state.X)
+        return PSOState(candidates, V, P, np.where(better, fitness, state.P_fitness)), True
 
 
 def pso_ask(algorithm: PSO, X, V, P, ctx: Context, r1, r2, dtype) -> np.ndarray:
@@ -356,15 +389,49 @@ def pso_ask(algorithm: PSO, X, V, P, ctx: Context, r1, r2, dtype) -> np.ndarray:
 
 
 class NumbaDE(_OnNumpyArrays, DE):
-    """DE with the numpy reference's draws (in its order) and the trial vectors made in one pass (:func:`K.de_move`)."""
+    """DE's trial vectors made in one pass: the crossover's uniforms drawn in the kernel (native draws,
+    :func:`K.de_counter`) or the numpy reference's draws in its order (:func:`K.de_move`); the partners and
+    the forced coordinates (O(N) draws) from the run's Generator, as the reference."""
 
-    def ask(self, state: DEState, ctx: Context) -> np.ndarray:
-        assert isinstance(ctx, NumbaContext)  # made by NumbaBackend.context()
+    def ask(self: DE, state: DEState, ctx: Context) -> np.ndarray:  # self: DE, the torch backend's too
+        assert isinstance(ctx, NumbaContext)  # made by NumbaBackend.context() (or TorchContext.numba())
         n, dim = state.X.shape
-        partners = distinct_partners(ctx.rng, n) if ctx.draws is None else sorted_partners(ctx, n)
-        U = ctx.random((n, dim), "de.cross")
+        if not ctx.native:
+            partners = distinct_partners(ctx.rng, n) if ctx.draws is None else sorted_partners(ctx, n)
+            U = ctx.random((n, dim), "de.cross")
+            jrand = ctx.integers(0, dim, n, "de.forced")
+            return de_ask(self, state.X, partners, U, jrand, ctx, np.dtype(ctx.dtype))
+        partners = three_distinct(ctx.rng, n)
         jrand = ctx.integers(0, dim, n, "de.forced")
-        return de_ask(self, state.X, partners, U, jrand, ctx, np.dtype(ctx.dtype))
+        X, out = state.X, ctx.buffer(state.X.shape)
+        lb, ub = (np.asarray(v, dtype=X.dtype) for v in (ctx.lb, ctx.ub))
+        launch(K.de_counter, X.size, X, np.ascontiguousarray(partners), np.asarray(jrand), ctx.call_key(STEP),
+               self.F, self.CR, lb, ub, out)
+        return out
+
+    def tell(self: DE, state: DEState, candidates, fitness, ctx: Context) -> tuple[DEState, bool]:
+        """Greedy selection in place: the rows whose trial is at least as good take it."""
+        assert isinstance(ctx, NumbaContext)
+        keep = fitness <= state.fitness
+        if not (state.X.flags.writeable and candidates.dtype == state.X.dtype):
+            return DE.tell(self, state, candidates, fitness, ctx)
+        state.X[keep] = candidates[keep]
+        ctx.release(candidates)
+        return DEState(state.X, np.where(keep, fitness, state.fitness)), True
+
+
+def three_distinct(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, 3) partners: row i a uniformly drawn ordered triple of distinct indices other than i, from 3n draws
+    (the reference's ``distinct_partners`` draws n (n - 1) keys and partitions them: at n = 1,024 that is
+    most of a generation's cost). Offsets o1 in 1..n-1, o2 in 1..n-2 skipping o1, o3 in 1..n-3 skipping both."""
+    o1 = rng.integers(1, n, n)
+    o2 = rng.integers(1, n - 1, n)
+    o2 += o2 >= o1
+    o3 = rng.integers(1, n - 2, n)
+    low, high = np.minimum(o1, o2), np.maximum(o1, o2)
+    o3 += o3 >= low
+    o3 += o3 >= high
+    return (np.arange(n)[:, None] + np.stack([o1, o2, o3], axis=1)) % n
 
 
 def de_ask(algorithm: DE, X, partners, U, jrand, ctx: Context, dtype) -> np.ndarray:

@@ -197,6 +197,66 @@ def wave(z, like):
     return -value if quadrant >= np.uint32(2) else value
 
 
+LN2, SQRT_HALF = np.log(2.0), np.sqrt(0.5)
+
+
+@inlined()
+def _halve_below(u, e, power, like):
+    """One step of -ln's range reduction: ``u`` below 2^-power is scaled by 2^power, ``e`` counts it."""
+    small = u < typed(2.0**-power, like)
+    return (u * typed(2.0**power, like) if small else u), (e + typed(power, like) if small else e)
+
+
+@inlined()
+def radius(z, like):
+    """sqrt(-2 ln u) for u = (bits 1-31 of ``z`` + 1/2) / 2^31 in (0, 1): Box-Muller's radius, branch-free so
+    that the loop vectorizes (libm's log does not): u scaled into [sqrt(1/2), sqrt(2)) by powers of 2, then
+    ln u = 2 atanh(t), t = (u - 1) / (u + 1), |t| <= 0.172, atanh's series to t^13 (relative error of the
+    radius below 1e-12 in float64, tested)."""
+    u = (typed(np.float64((z >> SH1) & LOW31), like) + typed(0.5, like)) * typed(2.0**-31, like)
+    e = typed(0.0, like)
+    u, e = _halve_below(u, e, 16.0, like)
+    u, e = _halve_below(u, e, 8.0, like)
+    u, e = _halve_below(u, e, 4.0, like)
+    u, e = _halve_below(u, e, 2.0, like)
+    u, e = _halve_below(u, e, 1.0, like)  # u in [1/2, 1)
+    below = u < typed(SQRT_HALF, like)  # into [sqrt(1/2), sqrt(2)): ln u near 0 keeps its relative accuracy
+    u, e = (u + u if below else u), (e + typed(1.0, like) if below else e)
+    t = (u - typed(1.0, like)) / (u + typed(1.0, like))
+    t2 = t * t
+    series = typed(1 / 13, like)
+    series = series * t2 + typed(1 / 11, like)
+    series = series * t2 + typed(1 / 9, like)
+    series = series * t2 + typed(1 / 7, like)
+    series = series * t2 + typed(1 / 5, like)
+    series = series * t2 + typed(1 / 3, like)
+    series = series * t2 + typed(1.0, like)
+    log_u = typed(2.0, like) * t * series - e * typed(LN2, like)
+    return np.sqrt(typed(-2.0, like) * log_u)
+
+
+@kernel()
+def fill_normal(key, out):
+    """Standard normals by Box-Muller, two per 64-bit draw: draw k of row i gives the radius (bits 1-31,
+    :func:`radius`, at most 6.7) and the angle (top 32 bits); r sin and r cos (:func:`wave`, bit 0 says which
+    comes first) go to coordinates k and k + D // 2 (an odd D's last coordinate has its own draw). The two
+    halves are written through separate row views, so that the loop vectorizes. In ``out``'s dtype."""
+    N, D = out.shape
+    half = D // 2
+    for i in prange(N):
+        stream = row_stream(key, i)
+        like = out[i, 0]
+        first, second = out[i, :half], out[i, half:2 * half]
+        for k in range(half):
+            z = draw(stream, k)
+            r = radius(z, like)
+            first[k] = r * wave(z, like)
+            second[k] = r * wave(z ^ ONE, like)
+        if D % 2:
+            z = draw(stream, half)
+            out[i, D - 1] = radius(z, like) * wave(z, like)
+
+
 @inlined()
 def sca_coordinate(x, p, r1, w, r3):
     """X + r1 * w * |r3 * P - X| with w = sin(r2) or cos(r2): ``sca.sca_move``."""
@@ -456,7 +516,7 @@ def es_sample(Z, centre, scale, lb, ub, mirrored, write_back, out):
                 out[n + i, j] = clip(y, lb[j], ub[j])
 
 
-# ---- PSO and DE (the numpy equations in one pass, draws given) --------------------------------
+# ---- PSO and DE (the numpy equations in one pass; ``*_move`` take the draws, ``*_counter`` make them) ----
 
 @kernel()
 def pso_move(X, V, P, best, r1, r2, w, c1, c2, vmax, lb, ub, out):
@@ -473,6 +533,36 @@ def pso_move(X, V, P, best, r1, r2, w, c1, c2, vmax, lb, ub, out):
             v = -vmax[j] if v < -vmax[j] else (vmax[j] if v > vmax[j] else v)
             y = x + v
             out[i, j] = lb[j] if y < lb[j] else (ub[j] if y > ub[j] else y)
+
+
+@kernel()
+def pso_counter(X, V, P, best, key, w, c1, c2, vmax, lb, ub, out):
+    """:func:`pso_move` with r1 and r2 drawn here: one 64-bit draw per coordinate, its high 32 bits r1, its
+    low 32 bits r2 (independent uniforms). In the population's dtype."""
+    n, D = X.shape
+    for i in prange(n):
+        stream = row_stream(key, i)
+        for j in range(D):
+            x, z = X[i, j], draw(stream, j)
+            a, b = typed(hi32(z), x), typed(lo32(z), x)
+            v = (typed(w, x) * V[i, j] + typed(c1, x) * a * (P[i, j] - x)) + typed(c2, x) * b * (best[j] - x)
+            v = -vmax[j] if v < -vmax[j] else (vmax[j] if v > vmax[j] else v)
+            y = x + v
+            out[i, j] = lb[j] if y < lb[j] else (ub[j] if y > ub[j] else y)
+
+
+@kernel()
+def pso_tell(X, candidates, better, V, P):
+    """PSO's tell in place: ``V = candidates - X`` (the displacement made), and the personal bests ``P`` of the
+    ``better`` rows replaced by their candidates."""
+    n, D = X.shape
+    for i in prange(n):
+        improved = better[i]
+        for j in range(D):
+            y = candidates[i, j]
+            V[i, j] = y - X[i, j]
+            if improved:
+                P[i, j] = y
 
 
 @kernel()
@@ -495,3 +585,17 @@ def de_move(X, partners, U, jrand, F, CR, lb, ub, out):
                 y = m
             u = U[i, j]
             out[i, j] = y if (u < typed(CR, u) or j == k) else x
+
+
+@kernel()
+def de_counter(X, partners, jrand, key, F, CR, lb, ub, out):
+    """:func:`de_move` with the crossover's uniforms drawn here (32 bits per coordinate)."""
+    n, D = X.shape
+    for i in prange(n):
+        stream = row_stream(key, i)
+        a, b, c, k = partners[i, 0], partners[i, 1], partners[i, 2], jrand[i]
+        for j in range(D):
+            x = X[i, j]
+            m = X[a, j] + typed(F, x) * (X[b, j] - X[c, j])
+            y = (lb[j] + x) / 2 if m < lb[j] else ((ub[j] + x) / 2 if m > ub[j] else m)
+            out[i, j] = y if (hi32(draw(stream, j)) < CR or j == k) else x

@@ -56,13 +56,13 @@ from scpo.backends import torch_problems
 from scpo.backends.numba_backend import (
     NumbaBackend,
     NumbaContext,
+    NumbaDE,
+    NumbaPSO,
     NumbaRandom,
     NumbaSCA,
     _Campaign,
-    de_ask,
     es_sample,
     parliament_tell,
-    pso_ask,
     run_key,
 )
 from scpo.backends.reference import Backend, Evaluator, adapt_by_type
@@ -117,6 +117,8 @@ class TorchContext(Context):
     def normal(self, shape, phase: str) -> torch.Tensor:
         if self.draws is not None:
             return self.draws.normal(shape, self.t, phase).to(self.dtype)
+        if self.native and self.step == "fused":  # numba's kernel normals (numba's run; faster than randn here)
+            return torch.from_numpy(self.numba().normal(shape, phase))
         if self.native:
             return torch.randn(shape, generator=self.generator, dtype=self.dtype, device=self.device)
         return self.tensor(self.rng.standard_normal(shape))
@@ -532,12 +534,10 @@ class TorchPSO(PSO):
 
     def ask(self, state: PSOState, ctx: Context) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
+        if _on_kernels(ctx, state.X, state.V, state.P, ctx.best_x):  # numba's pass, its draws: numba's run
+            return torch.from_numpy(NumbaPSO.ask(self, as_numpy(state), ctx.numba()))
         shape = tuple(state.X.shape)
         r1, r2 = ctx.random(shape, "pso.r1"), ctx.random(shape, "pso.r2")
-        if _on_kernels(ctx, state.X, state.V, state.P, ctx.best_x):  # the same equations in one pass (numba)
-            X, V, P = _cpu_view(state.X), _cpu_view(state.V), _cpu_view(state.P)
-            out = pso_ask(self, X, V, P, ctx, _cpu_view(r1), _cpu_view(r2), X.dtype)
-            return torch.from_numpy(out)
         V = (self.inertia(ctx) * state.V + self.c1 * r1 * (state.P - state.X)
              + self.c2 * r2 * (ctx.best_x - state.X))
         vmax = self.vmax_fraction * (ctx.ub - ctx.lb)
@@ -545,6 +545,9 @@ class TorchPSO(PSO):
 
     def tell(self, state: PSOState, candidates, fitness, ctx: Context):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
+        if _on_kernels(ctx, state.X, state.V, state.P, candidates):
+            told, done = NumbaPSO.tell(self, as_numpy(state), candidates.numpy(), fitness.numpy(), ctx.numba())
+            return as_tensors(told), done
         better = fitness < state.P_fitness
         P = torch.where(better[:, None], candidates, state.P)
         return PSOState(candidates, candidates - state.X, P, torch.where(better, fitness, state.P_fitness)), True
@@ -563,13 +566,11 @@ class TorchDE(DE):
     def ask(self, state: DEState, ctx: Context) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         X = state.X
+        if _on_kernels(ctx, X):  # numba's pass, its draws: numba's run
+            return torch.from_numpy(NumbaDE.ask(self, as_numpy(state), ctx.numba()))
         n, dim = X.shape
         offsets = torch.topk(ctx.random((n, n - 1), "de.partners"), 3, dim=1, largest=False).indices + 1  # distinct
         r = (torch.arange(n, device=X.device)[:, None] + offsets) % n
-        if _on_kernels(ctx, X):  # the same equations and draws, the trial vectors made in one pass (numba)
-            U, jrand = ctx.random((n, dim), "de.cross"), ctx.integers(0, dim, n, "de.forced")
-            host = _cpu_view(X)
-            return torch.from_numpy(de_ask(self, host, _cpu_view(r), _cpu_view(U), _cpu_view(jrand), ctx, host.dtype))
         mutant = X[r[:, 0]] + self.F * (X[r[:, 1]] - X[r[:, 2]])
         mutant = torch.where(mutant < ctx.lb, (ctx.lb + X) / 2, mutant)
         mutant = torch.where(mutant > ctx.ub, (ctx.ub + X) / 2, mutant)
@@ -579,6 +580,9 @@ class TorchDE(DE):
 
     def tell(self, state: DEState, candidates, fitness, ctx: Context):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
+        if _on_kernels(ctx, state.X, candidates):
+            told, done = NumbaDE.tell(self, as_numpy(state), candidates.numpy(), fitness.numpy(), ctx.numba())
+            return as_tensors(told), done
         keep = fitness <= state.fitness
         return DEState(torch.where(keep[:, None], candidates, state.X), torch.where(keep, fitness, state.fitness)), True
 
