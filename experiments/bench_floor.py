@@ -10,10 +10,18 @@ the same load for both). One thread everywhere (``threads=1``: numba's kernels, 
 copies), because the machine is shared. ``cmaes`` (full covariance, D^2 = 10^8 entries) runs in a
 subprocess under a time limit and is reported as over it when it does not finish.
 
+A full-covariance CMA-ES cannot meet a copy floor at this size: each generation multiplies the (N, D)
+normals by a (D, D) matrix (N D^2 = 10^11 multiply-adds, seconds on one core) and, at N = 1,024, whose
+learning rates make the lazy eigendecomposition run every generation, decomposes C (D^3). So ``cmaes`` has
+its own section at ``--cmaes-shape`` (1,024 x 1,000): its update against its own floor, the work no
+implementation can skip (the sampling product (N, D) @ (D, D), the rank-mu product (D, N) @ (N, D), one
+``eigh`` of a (D, D) matrix) in the backend's library and precision (numpy float64 for numba, torch float32
+for torch), with a verdict at <= 2x.
+
 For the algorithms that draw (N, D) numbers per generation the floor below the floor is the draws: the
 script also times one fill of the population with ``torch.randn``/``torch.rand`` (float32) and with numpy's
-``standard_normal``/``random`` (float64: the numba backend's ES, PSO and DE draw the numpy reference's
-numbers), so their rows can be read against it.
+``standard_normal``/``random`` (float64: what ``draws="numpy"`` costs), so their rows can be read against
+it; with the default (native) draws numba and torch cpu draw inside their kernels.
 
 Writes the report to stdout and to ``experiments/results/bench_floor.txt``.
 """
@@ -23,12 +31,16 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+for _blas in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):  # one thread in numpy's BLAS
+    os.environ[_blas] = "1"  # too (CMA-ES's products and eigh on numba), here and in the --one subprocesses
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -41,6 +53,8 @@ ALGORITHMS = ("sca", "po", "scpo", "pso", "de", "random", "openai-es", "snes", "
 BACKENDS = ("numba", "torch")
 GOAL = 20.0
 SHAPE = (1024, 10_000)
+CMAES_SHAPE = (1024, 1000)
+CMAES_GOAL = 2.0
 
 
 def shell(command: str) -> str:
@@ -103,6 +117,28 @@ def update_time(algorithm: str, backend: str, shape: tuple[int, int], repeats: i
     return min(updates), min(copies)
 
 
+def matrix_floor(backend: str, shape: tuple[int, int], repeats: int) -> float:
+    """Seconds of the work a full-covariance CMA-ES generation at ``shape`` cannot skip (one thread): the sampling
+    product (N, D) @ (D, D), the rank-mu product (D, N) @ (N, D) (active CMA-ES weighs every sample) and one
+    eigendecomposition of a symmetric positive definite (D, D) matrix (every generation at N = 1,024: the lazy
+    schedule's gap is 1), in the backend's library and in the precision its CMA-ES keeps C in (numba runs the numpy
+    reference: float64, as ``cma``; torch: the run's float32); the min over ``repeats``."""
+    N, D = shape
+    dtype = np.float32 if backend == "torch" else np.float64
+    rng = np.random.default_rng(0)
+    Z, B = rng.standard_normal((N, D), dtype=dtype), rng.standard_normal((D, D), dtype=dtype)
+    C = B @ B.T / D + np.eye(D, dtype=dtype)
+    if backend == "torch":
+        import torch
+
+        Zt, Bt, Ct = (torch.from_numpy(a) for a in (Z, B, C))
+        step = lambda: (Zt @ Bt, Zt.T @ Zt, torch.linalg.eigh(Ct))  # noqa: E731
+    else:
+        step = lambda: (Z @ B, Z.T @ Z, np.linalg.eigh(C))  # noqa: E731
+    step()
+    return best_of(step, repeats)
+
+
 def copier(backend: str, shape: tuple[int, int]):
     """A function that copies a float32 population once and returns the seconds it took."""
     source = np.random.default_rng(0).random(shape, dtype=np.float32)
@@ -142,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS), choices=ALGORITHMS)
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     parser.add_argument("--cmaes-limit", type=float, default=90.0, help="seconds before cmaes's row gives up")
+    parser.add_argument("--cmaes-shape", type=int, nargs=2, default=CMAES_SHAPE, metavar=("N", "D"),
+                        help="where cmaes is timed against its own floor (a product and an eigh)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -183,6 +221,23 @@ def main(argv: list[str] | None = None) -> None:
             ratio = update / floor
             say(f"{algorithm:10s} {backend:7s} {floor * 1e3:8.2f} {update * 1e3:10.1f} {ratio:7.1f}x  "
                 f"{'MET' if ratio <= GOAL else 'MISSED'}")
+    if "cmaes" in args.algorithms:
+        n, d = args.cmaes_shape
+        say(f"\ncmaes against its own floor at N={n} x D={d} (a float32 run): the sampling product (N, D) @ (D, D), "
+            "the rank-mu product (D, N) @ (N, D) and one (D, D) eigh, float64 for numba (the numpy reference keeps C "
+            "in float64, as cma), float32 for torch")
+        say(f"{'algorithm':10s} {'backend':7s} {'floor ms':>8s} {'update ms':>10s} {'ratio':>8s}  "
+            f"verdict (<= {CMAES_GOAL:.0f}x)   copy ms  update/copy")
+        for backend in args.backends:
+            timed = update_in_subprocess("cmaes", backend, (n, d), args.repeats, args.cmaes_limit)
+            floor = matrix_floor(backend, (n, d), args.repeats)
+            if isinstance(timed, str):
+                say(f"{'cmaes':10s} {backend:7s} {floor * 1e3:8.1f} {timed:>10s} {'':>8s}  MISSED")
+                continue
+            update, copy = timed
+            ratio = update / floor
+            say(f"{'cmaes':10s} {backend:7s} {floor * 1e3:8.1f} {update * 1e3:10.1f} {ratio:7.1f}x  "
+                f"{'MET' if ratio <= CMAES_GOAL else 'MISSED':13s}  {copy * 1e3:8.2f} {update / copy:10.0f}x")
     say(f"load average at end: {shell('cat /proc/loadavg')}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")

@@ -1,24 +1,11 @@
 """Hashtag data and features: loading tweets, labels, cleaning, splits, and keyword-set features.
 
-Knows nothing of optimizers or networks; `scpo` and `networks` build on it. The keyword-set featurizer
-(torch) is loaded on first use (PEP 562), so ``features.text`` and the light baselines do not import torch.
+Knows nothing of optimizers or networks; `scpo` and `networks` build on it. Every export is loaded on
+first use (PEP 562): ``features.text`` and the light baselines do not import torch, and
+``features.torchutil`` does not import scikit-learn.
 """
 
 import importlib
-
-from features.data import SOURCES, collection_tag, default_data_home, load_tweets
-from features.dataset import Dataset, build_dataset, dataset_info
-from features.text import (
-    LEAKAGE_MODES,
-    STOP_WORDS,
-    analyze,
-    clean_text,
-    duplicate_key,
-    extract_hashtags,
-    hashtag_tokens,
-    prepare_text,
-    tokenize,
-)
 
 __all__ = [
     "FEATURE_NAMES",
@@ -42,7 +29,15 @@ __all__ = [
 ]
 
 
-_LAZY = {"FEATURE_NAMES": "features.keywords", "KeywordSetFeaturizer": "features.keywords"}
+# Every export is loaded on first use: ``features.text`` pulls in scikit-learn (and with it pandas, about
+# 110 MB of resident memory), which a user of ``features.torchutil`` (the networks' neuroevolution) never needs.
+_LAZY = {
+    **dict.fromkeys(["SOURCES", "collection_tag", "default_data_home", "load_tweets"], "features.data"),
+    **dict.fromkeys(["Dataset", "build_dataset", "dataset_info"], "features.dataset"),
+    **dict.fromkeys(["LEAKAGE_MODES", "STOP_WORDS", "analyze", "clean_text", "duplicate_key", "extract_hashtags",
+                     "hashtag_tokens", "prepare_text", "tokenize"], "features.text"),
+    **dict.fromkeys(["FEATURE_NAMES", "KeywordSetFeaturizer"], "features.keywords"),
+}
 
 
 def __getattr__(name: str):

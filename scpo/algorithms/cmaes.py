@@ -133,6 +133,7 @@ class CMAESState:
     p_sigma: Any  # (D,) conjugate evolution path
     p_c: Any  # (D,) evolution path
     z: Any  # (N, D) the last ask's standard normal samples (steps y = B diag(d) z)
+    y: Any  # (N, D) the last ask's steps B diag(d) z (the tell reuses them: one (N, D) x (D, D) product saved)
     g: Any  # () generations since the (re)start
     hist: Any  # (10 + ceil(30 D / N),) best values of the last generations, newest first (tolfun)
     best_hist: Any  # (int(100 + 100 D^1.5 / N),) best values, newest first (tolstagnation)
@@ -234,12 +235,11 @@ def cma_update(state: CMAESState, fitness, p: CMAParams, xp=np) -> CMAESState:
     n, dim = state.z.shape
     f = told_fitness(fitness, xp)
     order = es.fitness_order(f, xp)
-    z, f_sorted = state.z[order], f[order]
-    y = (z * d) @ B.T  # N(0, C)
-    cy = z @ B.T  # C^(-1/2) y
+    z, y, f_sorted = state.z[order], state.y[order], f[order]  # y ~ N(0, C), the ask's steps
     w = es.like(p.weights, y, xp)
-    y_w = (w[: p.mu, None] * y[: p.mu]).sum(0)
-    cy_w = (w[: p.mu, None] * cy[: p.mu]).sum(0)
+    z_w = es.weighted_sum(w[: p.mu], z[: p.mu], xp)  # the recombined z: y_w and C^(-1/2) y_w from one vector
+    y_w = (z_w * d) @ B.T
+    cy_w = z_w @ B.T
     m_new = m + sigma * y_w
     m_new = m_new - PERIOD * xp.floor((m_new - START) / PERIOD)  # the same images: the mean stays near the box
     c_s, c_c, c1, c_mu = p.c_sigma, p.c_c, p.c1, p.c_mu
@@ -264,7 +264,7 @@ def cma_update(state: CMAESState, fitness, p: CMAParams, xp=np) -> CMAESState:
     median = _median(f, xp)
     flat = xp.where(f_sorted[0] < f_sorted[int(0.75 * n)], 0.0, state.flat + 1)
     return CMAESState(
-        m_new, sigma_new, C, B, d, p_sigma, p_c, state.z, g,
+        m_new, sigma_new, C, B, d, p_sigma, p_c, state.z, state.y, g,
         _cat(f_sorted[:1], state.hist[:-1], xp), _cat(f_sorted[:1], state.best_hist[:-1], xp),
         _cat(median.reshape(1), state.median_hist[:-1], xp), f_sorted[-1] - f_sorted[0], flat, state.restarts,
         generation, eigen_at)
@@ -405,7 +405,7 @@ class CMAES(Algorithm):
         eye = np.eye(dim) if xp is np else xp.eye(dim, dtype=u0.dtype, device=u0.device)
         return CMAESState(
             m=u0, sigma=sigma, C=eye * (ratios * ratios), B=eye + 0.0, d=ratios, p_sigma=zeros, p_c=zeros + 0.0,
-            z=es.zeros((n, dim), u0, xp), g=zeros.sum(), hist=es.zeros((p.history,), u0, xp),
+            z=es.zeros((n, dim), u0, xp), y=es.zeros((n, dim), u0, xp), g=zeros.sum(), hist=es.zeros((p.history,), u0, xp),
             best_hist=es.zeros((p.stagnation,), u0, xp), median_hist=es.zeros((p.stagnation,), u0, xp),
             fit_range=zeros.sum() + math.inf, flat=zeros.sum(),
             restarts=zeros.sum() if restarts is None else restarts)
@@ -415,8 +415,8 @@ class CMAES(Algorithm):
         so nothing is read on the host (torch)."""
         fresh = self._fresh(u0, state.z.shape[0], state.restarts + 1)
         merged = {name: self.xp.where(stop, getattr(fresh, name), getattr(state, name))
-                  for name in CMAESState.__dataclass_fields__ if name not in ("generation", "eigen_at", "z")}
-        return CMAESState(**merged, z=state.z, generation=state.generation, eigen_at=state.eigen_at)
+                  for name in CMAESState.__dataclass_fields__ if name not in ("generation", "eigen_at", "z", "y")}
+        return CMAESState(**merged, z=state.z, y=state.y, generation=state.generation, eigen_at=state.eigen_at)
 
     # ---- the Algorithm interface
 
@@ -451,7 +451,8 @@ class CMAES(Algorithm):
             U = np.clip(np.asarray(state.asked), 0.0, 1.0)
             return np.clip(ctx.lb + U * (ctx.ub - ctx.lb), ctx.lb, ctx.ub)
         state.z = self.normal(tuple(state.z.shape), ctx)
-        return es.to_box(to_feasible(state.m + state.sigma * ((state.z * state.d) @ state.B.T), self.xp), ctx)
+        state.y = (state.z * state.d) @ state.B.T
+        return es.to_box(to_feasible(state.m + state.sigma * state.y, self.xp), ctx)
 
     def tell(self, state, candidates, fitness, ctx: Context):
         if isinstance(state, PycmaState):
