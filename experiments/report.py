@@ -266,11 +266,13 @@ def part1b_full(results: Path) -> tuple[list[str], dict]:
     algos = list(dict.fromkeys(r["algorithm"] for r in rows))
     setting_dims = (2, 3, 5, 10, 20, 40)
     trials = {(a, d): sum(r["algorithm"] == a and r["dim"] == d for r in rows) for a in algos for d in setting_dims}
-    expected = 24 * 15
+    expected = len({r["function"] for r in rows}) * len({r["instance"] for r in rows})  # 24 x 15 in the setting
     complete = [d for d in setting_dims if all(trials[a, d] >= expected for a in algos)]
     partial = [d for d in setting_dims if d not in complete and any(trials[a, d] for a in algos)]
     missing = [d for d in setting_dims if d not in complete and d not in partial]
     used = [r for r in rows if r["dim"] in complete]
+    partial_text = [f"{d} ({min(trials[a, d] for a in algos)}-{max(trials[a, d] for a in algos)} trials)"
+                    for d in partial]
 
     def mine(a, **match):
         return [r for r in used if r["algorithm"] == a and all(r[k] in v for k, v in match.items())]
@@ -283,12 +285,11 @@ def part1b_full(results: Path) -> tuple[list[str], dict]:
     hours = sum(r["wall_time_s"] for r in rows) / 3600
     out = [f"Setting (the issue's full one): functions f1-f24, d = 2, 3, 5, 10, 20, 40, instances 1-15, one run per "
            f"instance, budget {m:g} x d evaluations, seed {config['seed']}, IPOP restarts (population doubled at "
-           "each restart, `name:restarts=ipop`) for every algorithm but random search, SCA, PO and SCPO (published) "
-           "on the numba backend, the BBOB functions evaluated by `scpo.bbob_functions` (`--no-coco`: exact against "
+           "each restart, `name:restarts=ipop`) for every algorithm but random search; SCA, PO and SCPO (published) "
+           "on the numba backend; the BBOB functions evaluated by `scpo.bbob_functions` (`--no-coco`: exact against "
            f"cocoex, tested). The runs' wall times add up to {hours:.1f} hours so far.", "",
            f"Complete: d = {', '.join(map(str, complete)) or 'none'} ({expected} trials per algorithm and dimension). "
-           + (f"Partial: d = {', '.join(f'{d} ({min(trials[a, d] for a in algos)}-{max(trials[a, d] for a in algos)} '
-                                      f'trials)' for d in partial)}. " if partial else "")
+           + (f"Partial: d = {', '.join(partial_text)}. " if partial else "")
            + (f"Not yet run: d = {', '.join(map(str, missing))}. " if missing else "")
            + "Only complete dimensions enter the numbers below (a partial dimension would pool different function "
            "sets); `python experiments/run_bbob.py --setting full --no-coco --jobs 2` resumes into the same folder.",
@@ -321,11 +322,15 @@ def part1b_full(results: Path) -> tuple[list[str], dict]:
             out.append(f"- Invariant variant: {_paired_text(b, a, t)}; targets reached {fraction[b]:.3f} vs "
                        f"{fraction[a]:.3f}.")
     unbiased = [a for a in order if a in bias and bias[a].startswith("unbiased") and "/ unbiased" in bias[a]]
+    centred = [a for a in order if "centre-biased" in bias.get(a, "")]
     if unbiased:
         out.append("- Judged unbiased by both tests of part 1c: " + ", ".join(
-            f"{a} (rank {order.index(a) + 1})" for a in unbiased) + "; every other algorithm is biased on f0 "
-            "(SCPO published also centre-biased by the shift test). On BBOB, whose optima are off the origin, the "
-            "ranking is the table's; a bias verdict alone does not predict it.")
+            f"{a} (rank {order.index(a) + 1})" for a in unbiased) + "; centre-biased by the shift test: "
+            + (", ".join(f"{a} (rank {order.index(a) + 1})" for a in centred) or "none") + ".")
+        searching = [a for a in unbiased if a != "random"]
+        if searching and set(order[:len(searching)]) == set(searching):
+            out.append(f"  - The unbiased optimizers other than random search ({', '.join(searching)}) take the top "
+                       f"{len(searching)} places; every biased one ranks below them.")
     out.append("")
     return out, facts
 

@@ -277,6 +277,34 @@ def test_report_part1b_is_computed_from_the_bbob_results(tmp_path):
     assert facts["order"][0] in facts["fraction"] and "nan" not in text
 
 
+def test_report_part1b_full_uses_complete_dimensions_and_the_bias_verdicts(tmp_path):
+    """REPORT part 1b's full setting: entries named without their run options (scpo[restarts=ipop,backend=numba]
+    is scpo, as part 1c names it), a dimension some entry has not finished is reported as partial and left out of
+    the numbers, and each algorithm's part 1c verdicts stand beside it."""
+    import json
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from experiments import report
+
+    results = tmp_path / "results"
+    assert report.part1b_full(results)[0][0].startswith("Not run")
+    folder = results / "bbob_full"
+    run_bbob("scpo:restarts=ipop,scpo:variant=invariant,random", "1,15", "2", "1-2", 30, out_dir=folder, coco=False)
+    run_bbob("random", "1", "3", "1", 30, out_dir=folder, coco=False)  # d = 3 started, not finished
+    (results / "bias").mkdir()
+    verdicts = {"f0": {"verdict": "biased", "direction": "bounds"},
+                "shift": {"verdict": "centre-biased", "ratio": 48.1}}
+    (results / "bias" / "bias.json").write_text(json.dumps({"scpo": verdicts}))
+    lines, facts = report.part1b_full(results)
+    text = "\n".join(lines)
+    assert "Complete: d = 2 (4 trials per algorithm and dimension). Partial: d = 3 (0-1 trials)." in text
+    assert facts["complete"] == [2] and set(facts["fraction"]) == {"scpo", "scpo[variant=invariant]", "random"}
+    assert "| d=2 |" in text and "| d=3 |" not in text
+    assert "biased (bounds) / centre-biased (48.1) |" in text and "| random |" in text
+    assert text.count("n/a |") == 2  # no verdicts for the other two
+    assert "- Invariant variant: scpo[variant=invariant] vs scpo:" in text and "of 4 trials" in text
+
+
 @pytest.mark.parametrize("suite, flag, value", [
     ("bbob", "--problems", "sphere"), ("bbob", "--shifted", None), ("bbob", "--dim", "10"), ("bbob", "--evals", "100"),
     ("classic", "--functions", "1"), ("classic", "--dims", "5"), ("classic", "--instances", "1"),

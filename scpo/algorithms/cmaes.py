@@ -405,7 +405,8 @@ class CMAES(Algorithm):
         eye = np.eye(dim) if xp is np else xp.eye(dim, dtype=u0.dtype, device=u0.device)
         return CMAESState(
             m=u0, sigma=sigma, C=eye * (ratios * ratios), B=eye + 0.0, d=ratios, p_sigma=zeros, p_c=zeros + 0.0,
-            z=es.zeros((n, dim), u0, xp), y=es.zeros((n, dim), u0, xp), g=zeros.sum(), hist=es.zeros((p.history,), u0, xp),
+            z=es.zeros((n, dim), u0, xp), y=es.zeros((n, dim), u0, xp), g=zeros.sum(),
+            hist=es.zeros((p.history,), u0, xp),
             best_hist=es.zeros((p.stagnation,), u0, xp), median_hist=es.zeros((p.stagnation,), u0, xp),
             fit_range=zeros.sum() + math.inf, flat=zeros.sum(),
             restarts=zeros.sum() if restarts is None else restarts)
