@@ -80,6 +80,7 @@ class NumbaContext(Context):
     dtype: type = np.float64
     native: bool = True
     pool: list = field(default_factory=list)
+    normals: dict = field(default_factory=dict)  # (shape, dtype) -> the array native normal() draws into
 
     def call_key(self, purpose: int) -> np.uint64:
         return call_key(self.key, self.t, purpose)
@@ -101,10 +102,17 @@ class NumbaContext(Context):
         """Standard normals of ``shape``; with native draws made by the kernels' generator (:func:`K.fill_normal`,
         keyed by (run, iteration, ``phase``); the same for any thread count) in the run's dtype, so that a float32
         run's evolution strategies sample and reduce in float32 (numpy's float64 ziggurat took 3x the time of
-        the whole float32 update here); otherwise numpy's float64 normals, as the reference."""
+        the whole float32 update here); otherwise numpy's float64 normals, as the reference.
+
+        Native draws of one shape are written into the same array each time: the caller (an ES's or CMA-ES's
+        ask) holds one generation's normals at a time, so a generation neither allocates nor faults in fresh
+        pages for them (at 256 x 85,000 that churn cost more than the draws and 170 MB of peak memory)."""
         if not self.native:
             return super().normal(shape, phase)
-        out: np.ndarray = np.empty(tuple(int(s) for s in shape), self.dtype)
+        shape = tuple(int(s) for s in shape)
+        out: np.ndarray | None = self.normals.get((shape, self.dtype))
+        if out is None:
+            out = self.normals[shape, self.dtype] = np.empty(shape, self.dtype)
         if out.size:
             rows = out.reshape(-1, out.shape[-1]) if out.ndim else out.reshape(1, 1)
             launch(K.fill_normal, out.size, np.uint64(counter_key(self.key, self.t, phase)), rows)
@@ -328,19 +336,33 @@ class _OnNumpyArrays(Sampler, Algorithm):
 
 
     def sample_box(self, centre, scale, Z, ctx: Context, mirrored: bool = False, write_back: bool = False):
-        """The evolution strategies' sampling (float64, as numpy) in one fused pass, written in the run's dtype."""
+        """The evolution strategies' sampling (in the normals' dtype) in one fused pass, written in the run's dtype
+        into a spare buffer of the context's pool (the tell gives it back)."""
         assert isinstance(ctx, NumbaContext)  # made by NumbaBackend.context()
         if not Z.flags.c_contiguous:
             return super().sample_box(centre, scale, Z, ctx, mirrored, write_back)
-        return es_sample(Z, centre, scale, ctx, mirrored, write_back, ctx.dtype)
+        return es_sample(Z, centre, scale, ctx, mirrored, write_back, ctx.dtype, ctx)
 
 
-def es_sample(Z: np.ndarray, centre, scale, ctx: Context, mirrored: bool, write_back: bool, dtype) -> np.ndarray:
-    """:func:`scpo.backends.numba_kernels.es_sample` on numpy arrays: the numbers of ``es_tools.sample_to_box``."""
+class _NumbaES(_OnNumpyArrays):
+    """An evolution strategy: its candidates (from :meth:`sample_box`'s pooled buffer) are dead once told."""
+
+    def tell(self, state: Any, candidates, fitness, ctx: Context):
+        assert isinstance(ctx, NumbaContext)
+        told = super().tell(state, candidates, fitness, ctx)  # the ES class's tell
+        ctx.release(candidates)
+        return told
+
+
+def es_sample(Z: np.ndarray, centre, scale, ctx: Context, mirrored: bool, write_back: bool, dtype,
+              pool: NumbaContext | None = None) -> np.ndarray:
+    """:func:`scpo.backends.numba_kernels.es_sample` on numpy arrays: the numbers of ``es_tools.sample_to_box``.
+    With ``pool``, the candidates go into one of its spare buffers."""
     kind = Z.dtype.type
     D = Z.shape[1]
     vector = lambda v: np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=kind), (D,)))  # noqa: E731
-    out = np.empty(((2 if mirrored else 1) * Z.shape[0], D), dtype=dtype)
+    shape = ((2 if mirrored else 1) * Z.shape[0], D)
+    out = pool.buffer(shape) if pool is not None and np.dtype(pool.dtype) == np.dtype(dtype) else np.empty(shape, dtype)
     K.launch(K.es_sample, out.size, Z, vector(centre), vector(scale), vector(ctx.lb), vector(ctx.ub),
              mirrored, write_back, out)
     return out
@@ -444,4 +466,6 @@ def de_ask(algorithm: DE, X, partners, U, jrand, ctx: Context, dtype) -> np.ndar
 
 ADAPTED: dict[type, type] = {SCA: NumbaSCA, PO: NumbaPO, SCPO: NumbaSCPO, RandomSearch: NumbaRandom,
                              PSO: NumbaPSO, DE: NumbaDE,
-                             **{cls: _on_numpy_arrays(cls) for cls in (CMAES, OpenAIES, SNES, PGPE, SepCMAES)}}
+                             CMAES: _on_numpy_arrays(CMAES),
+                             **{cls: type(f"Numba{cls.__name__}", (_NumbaES, cls), {})
+                                for cls in (OpenAIES, SNES, PGPE, SepCMAES)}}

@@ -84,6 +84,7 @@ class TorchContext(Context):
     step: str = "eager"  # "fused", "eager" or "compiled" (resolved from the backend's ``step``)
     key: int = 0  # the fused kernels' counter-generator key
     pool: list = field(default_factory=list)  # spare (N, D) buffers of the fused step, shared by all contexts
+    normals: dict = field(default_factory=dict)  # the fused step's normals buffers (NumbaContext.normal)
 
     def scalar(self, value: float):
         """``value`` as the step takes it: a float (eager), a 0-d tensor (compiled: a changing float would
@@ -94,7 +95,8 @@ class TorchContext(Context):
         """This context as the numba kernels read it: numpy views of the tensors, no copy."""
         best = None if self.best_x is None else self.best_x.numpy()
         return NumbaContext(self.rng, self.lb_np, self.ub_np, self.max_iter, self.t, best, key=self.key,
-                            dtype=np.dtype(str(self.dtype).removeprefix("torch.")).type, pool=self.pool)
+                            dtype=np.dtype(str(self.dtype).removeprefix("torch.")).type, pool=self.pool,
+                            normals=self.normals)
 
     def tensor(self, array) -> torch.Tensor:
         return torch.as_tensor(array, dtype=self.dtype, device=self.device)
@@ -518,7 +520,16 @@ class _TorchES(Sampler):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         if not _on_kernels(ctx, Z):
             return super().sample_box(centre, scale, Z, ctx, mirrored, write_back)
-        return torch.from_numpy(es_sample(Z.numpy(), centre, scale, ctx, mirrored, write_back, Z.numpy().dtype))
+        host = Z.numpy()
+        return torch.from_numpy(es_sample(host, centre, scale, ctx, mirrored, write_back, host.dtype, ctx.numba()))
+
+    def tell(self, state, candidates, fitness, ctx: Context):
+        """The ES's tell; then, on the fused step, its candidates' buffer goes back to the pool (dead once told)."""
+        assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
+        told = super().tell(state, candidates, fitness, ctx)  # type: ignore[misc]
+        if _on_kernels(ctx, candidates) and not getattr(self, "pycma", False):
+            ctx.numba().release(candidates.numpy())
+        return told
 
 
 def _torch_es(cls):
