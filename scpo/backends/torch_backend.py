@@ -170,7 +170,7 @@ class TorchBackend(Backend):
     def initial_population(self, ctx: Context, shape: tuple[int, int]) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)  # made by context()
         if ctx.step == "fused":  # the numba backend's draws: the same run as backend="numba" for a seed
-            return torch.from_numpy(NumbaBackend.initial_population(self, ctx.numba(), shape))
+            return _tensor(NumbaBackend.initial_population(self, ctx.numba(), shape))
         return ctx.uniform(shape, "init")
 
     def copy(self, X):
@@ -301,7 +301,7 @@ def as_numpy(state):
 
 def as_tensors(state):
     """The state with every numpy field as a tensor on the same memory (no copy)."""
-    return replace(state, **{f.name: torch.from_numpy(getattr(state, f.name)) for f in fields(state)
+    return replace(state, **{f.name: _tensor(getattr(state, f.name)) for f in fields(state)
                              if isinstance(getattr(state, f.name), np.ndarray)})
 
 
@@ -314,7 +314,7 @@ class TorchSCA(SCA):
     def ask(self, state: SCAState, ctx: Context) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)
         if _fused(self, ctx):
-            return torch.from_numpy(NumbaSCA.ask(self, as_numpy(state), ctx.numba()))
+            return _tensor(NumbaSCA.ask(self, as_numpy(state), ctx.numba()))
         shape = tuple(state.X.shape)
         r1 = self.a - ctx.t * self.a / ctx.max_iter
         r2 = ctx.random(shape, "sca.r2").mul_(2 * np.pi)
@@ -359,7 +359,7 @@ class _TorchPO(PO):
     def _campaign(self, state: POState, ctx: Context) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)
         if _fused(self, ctx):
-            return torch.from_numpy(_Campaign._campaign(self, as_numpy(state), ctx.numba()))
+            return _tensor(_Campaign._campaign(self, as_numpy(state), ctx.numba()))
         n, (N, D) = self.n_parties, state.X.shape
         improved = (state.fitness_last >= state.fitness).reshape(n, n, 1)
         winners = state.X[state.winner_idx]  # copied before the first stage moves them
@@ -384,7 +384,7 @@ class _TorchPO(PO):
     def _parliament(self, state: POState, ctx: Context) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)
         if _fused(self, ctx):
-            return torch.from_numpy(_Campaign._parliament(self, as_numpy(state), ctx.numba()))
+            return _tensor(_Campaign._parliament(self, as_numpy(state), ctx.numba()))
         n = self.n_parties
         winners = state.X[state.winner_idx]
         other = (torch.arange(n, device=winners.device) + ctx.integers(1, n, n, "parliament.other")) % n
@@ -499,7 +499,7 @@ class TorchRandom(RandomSearch):
     def ask(self, pop_size: int, ctx: Context) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)
         if _fused(self, ctx):
-            return torch.from_numpy(NumbaRandom.ask(self, pop_size, ctx.numba()))
+            return _tensor(NumbaRandom.ask(self, pop_size, ctx.numba()))
         return ctx.uniform((pop_size, ctx.lb.numel()), "uniform")
 
     def tell(self, pop_size: int, candidates: torch.Tensor, fitness: torch.Tensor, ctx: Context) -> tuple[int, bool]:
@@ -521,7 +521,7 @@ class _TorchES(Sampler):
         if not _on_kernels(ctx, Z):
             return super().sample_box(centre, scale, Z, ctx, mirrored, write_back)
         host = Z.numpy()
-        return torch.from_numpy(es_sample(host, centre, scale, ctx, mirrored, write_back, host.dtype, ctx.numba()))
+        return _tensor(es_sample(host, centre, scale, ctx, mirrored, write_back, host.dtype, ctx.numba()))
 
     def tell(self, state, candidates, fitness, ctx: Context):
         """The ES's tell; then, on the fused step, its candidates' buffer goes back to the pool (dead once told)."""
@@ -546,7 +546,7 @@ class TorchPSO(PSO):
     def ask(self, state: PSOState, ctx: Context) -> torch.Tensor:
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         if _on_kernels(ctx, state.X, state.V, state.P, ctx.best_x):  # numba's pass, its draws: numba's run
-            return torch.from_numpy(NumbaPSO.ask(self, as_numpy(state), ctx.numba()))
+            return _tensor(NumbaPSO.ask(self, as_numpy(state), ctx.numba()))
         shape = tuple(state.X.shape)
         r1, r2 = ctx.random(shape, "pso.r1"), ctx.random(shape, "pso.r2")
         V = (self.inertia(ctx) * state.V + self.c1 * r1 * (state.P - state.X)
@@ -578,7 +578,7 @@ class TorchDE(DE):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         X = state.X
         if _on_kernels(ctx, X):  # numba's pass, its draws: numba's run
-            return torch.from_numpy(NumbaDE.ask(self, as_numpy(state), ctx.numba()))
+            return _tensor(NumbaDE.ask(self, as_numpy(state), ctx.numba()))
         n, dim = X.shape
         offsets = torch.topk(ctx.random((n, n - 1), "de.partners"), 3, dim=1, largest=False).indices + 1  # distinct
         r = (torch.arange(n, device=X.device)[:, None] + offsets) % n
@@ -637,6 +637,19 @@ class TorchCMAES(_TorchES, CMAES):
     def center(self, state, ctx: Context):
         assert isinstance(ctx, TorchContext)  # made by TorchBackend.context()
         return super().center(state, _host_context(ctx) if self.pycma else ctx)
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """``array`` as a tensor sharing its memory: the tensor it is a whole view of (``tensor.numpy()``, as the
+    fused step's states and pooled buffers are), else ``torch.from_numpy``. Wrapping such a view anew would
+    make each generation's tensor hold the previous one through the view's base, so that every buffer a run
+    ever made (the engine's copies included) stayed alive: 0.5 MB per generation at 64 x 2,000 float32."""
+    base = array.base
+    if (isinstance(base, torch.Tensor) and base.is_contiguous() and array.flags.c_contiguous
+            and tuple(base.shape) == array.shape and base.data_ptr() == array.ctypes.data
+            and base.numpy().dtype == array.dtype):
+        return base
+    return torch.from_numpy(array)
 
 
 def _cpu_view(tensor: Any) -> np.ndarray:
