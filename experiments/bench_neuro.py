@@ -158,7 +158,7 @@ def score(task: Task, w: np.ndarray, held: dict) -> float:
 
 
 def run_row(row: Row, task: Task, folder: Path, x0_path: Path, data_path: Path, peers: Path,
-            timeout: float, backend: str = "torch") -> dict:
+            timeout: float, backend: str = "torch", seed: int = 0) -> dict:
     """Run one worker in its own process; its JSON line, or ``{"skipped": why}``."""
     if row.venv is None:
         python = sys.executable
@@ -166,9 +166,9 @@ def run_row(row: Row, task: Task, folder: Path, x0_path: Path, data_path: Path, 
         python = str(peers / row.venv / "bin" / "python")
         if not Path(python).exists():
             return {"skipped": "venv missing"}
-    tag = f"{row.worker[:-3]}-{row.options.get('style', row.options.get('mode', ''))}-{task.dim}"
+    tag = f"{row.worker[:-3]}-{row.options.get('style', row.options.get('mode', ''))}-{task.dim}-{seed}"
     spec = {"task": task.kind, "env": "CartPole-v1", "sizes": task.sizes, "activation": task.activation,
-            "pop": task.pop, "generations": task.generations, "sigma": task.sigma, "seed": 0,
+            "pop": task.pop, "generations": task.generations, "sigma": task.sigma, "seed": seed,
             "radius": 100.0, "x0": str(x0_path), "data": str(data_path), "out": str(folder / f"{tag}.npy"),
             "style": "sequential", "backend": backend, **row.options}
     spec_path = folder / f"{tag}.json"
@@ -216,13 +216,15 @@ def table(task: Task, results: list[tuple[Row, dict]], held: dict) -> list[str]:
     """The task's markdown table; the ratio is of CPU ms per generation (CartPole: per 1,000 member-steps,
     since better policies play longer episodes) to scpo's ``nn.Sequential`` row."""
     gym = task.kind == "cartpole"
+    seeded = any("extra_centers" in out for _, out in results)
     metric = "test accuracy" if not gym else f"mean return ({TEST_EPISODES} test episodes)"
     lines = [f"### {task.name}: {task.dim:,} weights, population {task.pop}, {task.generations} generations, "
              f"sigma {task.sigma:g}", "",
              f"| library | ms / generation, CPU (wall) |{' CPU ms / 1k member-steps |' if gym else ''} "
              f"ratio to scpo Sequential | "
-             f"{metric} | peak RSS (MB) | wall (s) |",
-             "|---|---:|" + ("---:|" if gym else "") + "---:|---:|---:|---:|"]
+             f"{metric} | peak RSS (MB) | wall (s) |" + (f" {metric} over seeds (mean, sd; the values) |"
+                                                           if seeded else ""),
+             "|---|---:|" + ("---:|" if gym else "") + "---:|---:|---:|---:|" + ("---|" if seeded else "")]
     base = None
     for row, out in results:
         if "skipped" not in out:
@@ -238,9 +240,14 @@ def table(task: Task, results: list[tuple[Row, dict]], held: dict) -> list[str]:
         ratio = f"{out['cost'] / base:.2f}x" if base and out["cost"] else "n/a"
         value = f"{out['score']:.3f}" if not gym else f"{out['score']:.1f}"
         step = (f" {out['cost']:,.1f} |" if out["cost"] else " n/a |") if gym else ""
+        over = ""
+        if seeded:
+            values = [out["score"], *(score(task, c, held) for c in out.get("extra_centers", []))]
+            over = (f" {np.mean(values):.3f}, {np.std(values, ddof=1):.3f}; " + ", ".join(f"{v:.3f}" for v in values)
+                    + " |") if len(values) > 1 else " |"
         lines.append(f"| {row.label} | {out['median_ms']:,.1f} ({median_ms(out['gen_times']):,.1f}) |{step} "
                      f"{ratio} | {value} | "
-                     f"{out['peak_rss_mb']:,.0f} | {out['wall_s']:.1f} |")
+                     f"{out['peak_rss_mb']:,.0f} | {out['wall_s']:.1f} |{over}")
     if not gym:
         start = common.mlp_numpy(np.load(held["x0"]), held["X_test"], task.sizes, task.activation).argmax(1)
         lines += ["", f"Initial weights: test accuracy {(start == held['y_test']).mean():.3f}."]
@@ -262,6 +269,9 @@ def main(argv=None) -> int:
                         help="EvoTorch's configurations: the fastest measured per task, or all (SupervisedNE / "
                         "GymNE and a vectorized Problem)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per worker before it is skipped")
+    parser.add_argument("--accuracy-seeds", type=int, default=1,
+                        help="run every digits row with seeds 0..N-1 (the library's own draws; the initial weights "
+                        "stay those of seed 0) and add the accuracy's mean and sd over them")
     parser.add_argument("--out", type=Path, default=None, help="write the report (markdown) here")
     args = parser.parse_args(argv)
     # a SIGTERM ends the run through SystemExit, so subprocess.run kills the running worker on its way out
@@ -293,6 +303,10 @@ def main(argv=None) -> int:
             results = []
             for row in rows(task, args.quick, args.scpo_only, args.evotorch):
                 out = run_row(row, task, folder, x0_path, data_path, args.peers, args.timeout, args.scpo_backend)
+                if "skipped" not in out and task.kind == "digits" and args.accuracy_seeds > 1:
+                    extra = [run_row(row, task, folder, x0_path, data_path, args.peers, args.timeout,
+                                     args.scpo_backend, seed=seed) for seed in range(1, args.accuracy_seeds)]
+                    out["extra_centers"] = [e["center"] for e in extra if "skipped" not in e]
                 results.append((row, out))
                 print(f"{task.name} | {row.label}: " + (out["skipped"] if "skipped" in out else
                       f"{median_ms(out['gen_cpu_times']):.1f} CPU ms/gen, "

@@ -110,3 +110,14 @@ def test_bench_neuro_scores_every_library_with_torch_s_forward_and_skips_a_missi
     assert "| peer | skipped (venv missing) |" in lines[4]
     assert lines[-1] == "Initial weights: test accuracy 1.000."  # all-zero weights: every logit ties, argmax 0
     assert bench_neuro.main(["--tasks", "9"]) == 2
+    # --accuracy-seeds: the accuracy of every seed's centre, with their mean and sd, beside the seed-0 columns
+    ours = bench_neuro.Row("scpo", "scpo_worker.py", None, {"style": "sequential"})
+    zeros, ones = np.zeros(task.dim), np.full(task.dim, 0.01)
+    done = {"gen_cpu_times": [0.01] * 5, "gen_times": [0.01] * 5, "center": zeros, "extra_centers": [zeros, ones],
+            "peak_rss_mb": 100.0, "wall_s": 1.0}
+    lines = bench_neuro.table(task, [(ours, done)], held)
+    assert "test accuracy over seeds (mean, sd; the values)" in lines[2]
+    predicted = common.mlp_numpy(ones, held["X_test"], task.sizes, task.activation).argmax(1)
+    values = [1.0, 1.0, float((predicted == held["y_test"]).mean())]
+    assert lines[4].endswith(f" {np.mean(values):.3f}, {np.std(values, ddof=1):.3f}; "
+                             + ", ".join(f"{v:.3f}" for v in values) + " |"), lines[4]
