@@ -111,7 +111,8 @@ class NumbaContext(Context):
             return super().normal(shape, phase)
         shape = tuple(int(s) for s in shape)
         out: np.ndarray | None = self.normals.get((shape, self.dtype))
-        if out is None:
+        if out is None:  # a new shape (a restart with a larger population): the old array goes
+            self.normals.clear()
             out = self.normals[shape, self.dtype] = np.empty(shape, self.dtype)
         if out.size:
             rows = out.reshape(-1, out.shape[-1]) if out.ndim else out.reshape(1, 1)
