@@ -128,6 +128,35 @@ def _paired_text(a: str, b: str, t: dict) -> str:
             f"{t['p']:.2g} ({verdict} at 0.05)")
 
 
+def ranking_findings(rows: Sequence[dict], algos: list[str], order: list[str], fraction: dict,
+                     mine) -> tuple[list[str], dict]:
+    """Part 1b's findings common to both settings: SCPO's rank overall and per function group, and each
+    (published, invariant) pair compared on the same trials; ``mine(a, **match)`` selects an entry's rows."""
+    from scpo import bbob
+
+    out: list[str] = []
+    facts: dict = {}
+    if "scpo" in algos:
+        rank = order.index("scpo") + 1
+        facts["scpo_rank"] = rank
+        out.append(f"- SCPO (published) ranks {rank} of {len(algos)} by targets reached ({fraction['scpo']:.3f}; best "
+                   f"{order[0]} {fraction[order[0]]:.3f}, random search {fraction.get('random', math.nan):.3f}).")
+        for group, members in bbob.GROUPS.items():
+            by_group = {a: bbob.fraction_reached(mine(a, function=list(members))) for a in algos
+                        if mine(a, function=list(members))}
+            if "scpo" in by_group:
+                ranked = sorted(by_group, key=lambda a: -by_group[a])
+                out.append(f"  - {group}: rank {ranked.index('scpo') + 1} ({by_group['scpo']:.3f}; best {ranked[0]} "
+                           f"{by_group[ranked[0]]:.3f})")
+    for a, b in VARIANT_PAIRS:
+        if a in algos and b in algos:
+            t = paired(rows, b, a)
+            facts[b] = t
+            out.append(f"- Invariant variant: {_paired_text(b, a, t)}; targets reached {fraction[b]:.3f} vs "
+                       f"{fraction[a]:.3f}.")
+    return out, facts
+
+
 def part1b(results: Path) -> tuple[list[str], dict]:
     """BBOB: fraction of targets reached, ECDF area, SCPO's rank, invariant vs published, ours vs nevergrad."""
     import json
@@ -186,24 +215,9 @@ def part1b(results: Path) -> tuple[list[str], dict]:
         out.append(f"| {a} | " + " | ".join(cells) + f" | {fraction[a]:.3f} | {area[a]:.3f} |")
     out += ["", "Findings (computed from the table and from paired comparisons over the same trials):", ""]
     facts = {"fraction": fraction, "area": area, "order": order}
-    if "scpo" in algos:
-        rank = order.index("scpo") + 1
-        out.append(f"- SCPO (published) ranks {rank} of {len(algos)} by targets reached ({fraction['scpo']:.3f}; best "
-                   f"{order[0]} {fraction[order[0]]:.3f}, random search {fraction.get('random', math.nan):.3f}).")
-        for group, members in bbob.GROUPS.items():
-            by_group = {a: bbob.fraction_reached(mine(a, function=list(members))) for a in algos
-                        if mine(a, function=list(members))}
-            if "scpo" in by_group:
-                ranked = sorted(by_group, key=lambda a: -by_group[a])
-                out.append(f"  - {group}: rank {ranked.index('scpo') + 1} ({by_group['scpo']:.3f}; best {ranked[0]} "
-                           f"{by_group[ranked[0]]:.3f})")
-        facts["scpo_rank"] = rank
-    for a, b in VARIANT_PAIRS:
-        if a in algos and b in algos:
-            t = paired(rows, b, a)
-            facts[b] = t
-            out.append(f"- Invariant variant: {_paired_text(b, a, t)}; targets reached {fraction[b]:.3f} vs "
-                       f"{fraction[a]:.3f}.")
+    ranking, ranked_facts = ranking_findings(rows, algos, order, fraction, mine)
+    out += ranking
+    facts.update(ranked_facts)
     for a, b in PEER_PAIRS:
         if a in algos and b in algos:
             t = paired(rows, a, b)
@@ -306,21 +320,9 @@ def part1b_full(results: Path) -> tuple[list[str], dict]:
         out.append(f"| {a} | " + " | ".join(cells) + f" | {fraction[a]:.3f} | {area[a]:.3f} | {bias.get(a, 'n/a')} |")
     out += ["", "Findings (computed from the table and from paired comparisons over the same trials):", ""]
     facts: dict = {"fraction": fraction, "order": order, "complete": complete}
-    if "scpo" in algos:
-        rank = order.index("scpo") + 1
-        facts["scpo_rank"] = rank
-        out.append(f"- SCPO (published) ranks {rank} of {len(algos)} by targets reached ({fraction['scpo']:.3f}; best "
-                   f"{order[0]} {fraction[order[0]]:.3f}, random search {fraction.get('random', math.nan):.3f}).")
-        for group, members in bbob.GROUPS.items():
-            by_group = {a: bbob.fraction_reached(mine(a, function=list(members))) for a in algos}
-            ranked = sorted(by_group, key=lambda a: -by_group[a])
-            out.append(f"  - {group}: rank {ranked.index('scpo') + 1} ({by_group['scpo']:.3f}; best {ranked[0]} "
-                       f"{by_group[ranked[0]]:.3f})")
-    for a, b in VARIANT_PAIRS:
-        if a in algos and b in algos:
-            t = paired(used, b, a)
-            out.append(f"- Invariant variant: {_paired_text(b, a, t)}; targets reached {fraction[b]:.3f} vs "
-                       f"{fraction[a]:.3f}.")
+    ranking, ranked_facts = ranking_findings(used, algos, order, fraction, mine)
+    out += ranking
+    facts.update(ranked_facts)
     unbiased = [a for a in order if a in bias and bias[a].startswith("unbiased") and "/ unbiased" in bias[a]]
     centred = [a for a in order if "centre-biased" in bias.get(a, "")]
     if unbiased:

@@ -390,9 +390,9 @@ class NumbaPSO(_OnNumpyArrays, PSO):
 
     def tell(self: PSO, state: PSOState, candidates, fitness, ctx: Context) -> tuple[PSOState, bool]:
         assert isinstance(ctx, NumbaContext)
-        better = fitness < state.P_fitness
         if not (candidates.flags.c_contiguous and candidates.dtype == state.X.dtype):
             return PSO.tell(self, state, candidates, fitness, ctx)
+        better = fitness < state.P_fitness
         V = state.V if state.V.flags.writeable and state.V.flags.c_contiguous else np.empty_like(candidates)
         P = state.P
         if np.may_share_memory(P, state.X) or not (P.flags.writeable and P.flags.c_contiguous):  # the first tell
