@@ -40,6 +40,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from networks.population_pass import Unsupported
+from networks.workspace import baddbmm, bmm, mm
 
 __all__ = ["ELEMENTWISE", "FxProgram", "compile_fx"]
 
@@ -616,15 +617,15 @@ def _linear_product(x, w: torch.Tensor, b: torch.Tensor | None) -> _M:
         x3 = x3.contiguous()
     if out_f < NARROW:
         if member:
-            h = torch.bmm(w, x3.transpose(-1, -2))
+            h = bmm(w, x3.transpose(-1, -2))
         else:
-            h = torch.mm(w.reshape(p * out_f, in_f), x3.t()).view(p, out_f, -1)
+            h = mm(w.reshape(p * out_f, in_f), x3.t()).view(p, out_f, -1)
         if b is not None:
             h.add_(b.unsqueeze(-1))
         return _M(h.transpose(1, 2).reshape(p, *lead, out_f))
     if not member:
         x3 = x3.expand(p, *x3.shape)
-    h = torch.baddbmm(b.unsqueeze(1), x3, w.transpose(1, 2)) if b is not None else torch.bmm(x3, w.transpose(1, 2))
+    h = baddbmm(b.unsqueeze(1), x3, w.transpose(1, 2)) if b is not None else bmm(x3, w.transpose(1, 2))
     return _M(h.view(p, *lead, out_f))
 
 
@@ -673,7 +674,7 @@ def _conv(wid: int, bid: int | None, conv: Callable, c_out: int, stride, padding
                 cache[0] = (x, x._version, cols)
             size = [(n + 2 * pad - d * (kk - 1) - 1) // st + 1
                     for n, pad, d, kk, st in zip(x.shape[-2:], padding, dilation, k, stride, strict=True)]
-            h = torch.mm(w.reshape(p * c_out, -1), cols)  # (p*c_out, B*L): one product for every member
+            h = mm(w.reshape(p * c_out, -1), cols)  # (p*c_out, B*L): one product for every member
             if b is not None:
                 h.add_(b.unsqueeze(-1))
             return _M(h.view(p, c_out, x.shape[0], *size).transpose(1, 2))

@@ -38,6 +38,7 @@ from networks.population import (
     resolve_dtype,
     to_flat,
 )
+from networks.workspace import recycled_buffers
 from scpo.problem import Problem
 
 __all__ = ["LOSSES", "GymProblem", "SupervisedProblem"]
@@ -403,7 +404,7 @@ class SupervisedProblem(Problem):
 
     def _scores(self, W: torch.Tensor, x: torch.Tensor, y: torch.Tensor, what: Callable) -> torch.Tensor:
         out = []
-        with torch.no_grad(), torch_threads(self.num_threads):
+        with torch.no_grad(), torch_threads(self.num_threads), recycled_buffers():
             for piece in torch.split(W, self._chunk(len(x))):
                 out.append(what(self._outputs(piece, x), y).to(W.dtype))
         return torch.cat(out)

@@ -39,6 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from networks.resnet import DeepResNet, ResidualBlock
+from networks.workspace import baddbmm, bmm, mm
 
 __all__ = ["DENSE_MAX_LENGTH", "PopulationProgram", "Unsupported", "compile_population", "network_flops"]
 
@@ -275,13 +276,13 @@ class _Builder:
             p = params["_p"]
             w = params[wid]
             if state.shared:
-                h = torch.mm(w.reshape(p * out_f, -1), state.h).view(p, out_f, -1)
+                h = mm(w.reshape(p * out_f, -1), state.h).view(p, out_f, -1)
                 if bid is not None:
                     h.add_(params[bid].unsqueeze(-1))
             elif bid is not None:
-                h = torch.baddbmm(params[bid].unsqueeze(-1), w, state.h)
+                h = baddbmm(params[bid].unsqueeze(-1), w, state.h)
             else:
-                h = torch.bmm(w, state.h)
+                h = bmm(w, state.h)
             return _State(h, out_f, None, False, True)
 
         ops.append(linear)
@@ -337,9 +338,9 @@ def _dense_conv(wid: int, bid: int | None, c_in: int, c_out: int, k: int, pad: i
             d.copy_(w[..., t].unsqueeze(-1).expand_as(d))
         t_ = t_.view(p, c_out * l_out, c_in * length)
         if state.shared:
-            h = torch.mm(t_.view(p * c_out * l_out, -1), state.h).view(p, c_out * l_out, -1)
+            h = mm(t_.view(p * c_out * l_out, -1), state.h).view(p, c_out * l_out, -1)
         else:
-            h = torch.bmm(t_, state.h)
+            h = bmm(t_, state.h)
         if bid is not None:
             h.view(p, c_out, -1).add_(params[bid].unsqueeze(-1))
         return _State(h, c_out, l_out, False, True)
@@ -354,9 +355,9 @@ def _pointwise_conv(wid: int, bid: int | None, c_in: int, c_out: int, length: in
         p = params["_p"]
         w = params[wid].view(p, c_out, c_in)
         if state.shared:
-            h = torch.mm(w.reshape(p * c_out, c_in), state.h.view(c_in, -1)).view(p, c_out * length, -1)
+            h = mm(w.reshape(p * c_out, c_in), state.h.view(c_in, -1)).view(p, c_out * length, -1)
         else:
-            h = torch.bmm(w, state.h.view(p, c_in, -1)).view(p, c_out * length, -1)
+            h = bmm(w, state.h.view(p, c_in, -1)).view(p, c_out * length, -1)
         if bid is not None:
             h.view(p, c_out, -1).add_(params[bid].unsqueeze(-1))
         return _State(h, c_out, length, False, True)
@@ -389,14 +390,14 @@ def _tap_conv(wid: int, bid: int | None, c_in: int, c_out: int, k: int, pad: int
             for t in range(k):
                 wt = w[:, t].reshape(p * c_out, c_in)
                 xt = x[:, t:t + l_out].reshape(c_in, l_out * b)
-                h = torch.mm(wt, xt) if h is None else h.addmm_(wt, xt)
+                h = mm(wt, xt) if h is None else h.addmm_(wt, xt)
             h = h.view(p, c_out * l_out, b)
         else:  # no padded copy: tap t adds into the output positions whose input lo + t - pad exists
             x = state.h.view(p, c_in, length, -1)
             b = x.shape[-1]
             full = [t for t, lo0, lo1 in spans if lo0 == 0 and lo1 == l_out]
             if full:
-                h = torch.bmm(w[:, full[0]], x[:, :, full[0] - pad:full[0] - pad + l_out].reshape(p, c_in, -1))
+                h = bmm(w[:, full[0]], x[:, :, full[0] - pad:full[0] - pad + l_out].reshape(p, c_in, -1))
             else:
                 h = x.new_zeros(p, c_out, l_out * b)
             hv = h.view(p, c_out, l_out, b)
