@@ -187,9 +187,12 @@ def _data(x, y, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEFAULT_MEMORY_BUDGET_MB = 256.0
-CACHE_BYTES = 16 << 20  # members per chunk keep the widest activation near this size (measured, P = 64
-# on 2 cores, per-call time against this: 8 MB 107 ms, 16 MB 87 ms, 32 MB 83 ms, 64 MB 100 ms at batch
-# 2,048; 13 ms at 16 MB vs 15-16 ms either side at batch 256: fewer, larger ops until L3 spills),
+CACHE_BYTES = 6 << 20  # members per chunk keep the widest activation near this size. Measured with the
+# chunks' buffers recycled (networks.workspace; 2-core EPYC, 32 MB L3, one thread, ms per call at 4 / 6 /
+# 8 / 16 MB): DeepResNet width 8, P = 64, batch 2,048: 234 / 206 / 226 / 252; width 16: 467 / 426 / 439 /
+# 496; digits MLP 64-256-256-10, P = 256: 759 / 778 / 776 / 801; small MLPs and batch 256 alike within
+# 5 %; experiments/chunk_cache.py reruns it (results/chunk_cache.txt: 6 MB within 8 % of the best
+# everywhere). Before the recycling, 16 MB was best: each chunk's fresh outputs were page-faulted in.
 LARGE_MEMBER_BYTES = 4 << 20  # but half of it where one member's widest activation exceeds this (an L2):
 # scpo train at batch 6,869 ran 171 s / 586 MB peak RSS with 1-member chunks vs 199 s / 919 MB with 3
 SPLIT_MIN_BATCH = 128  # below this batch the ops are too short for one Python thread per core: the
