@@ -332,6 +332,15 @@ class FxProgram:
             return out.unsqueeze(0).expand(weights.shape[0], *out.shape)
         return out.t
 
+    def member_outputs(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(p, B, ...)`` of ``p`` members, each on its own inputs: ``x`` is ``(p, B, ...)`` (a policy's
+        observations in its own episodes). The same steps as :meth:`outputs`, the input a member value from the
+        start; the probe checked only a shared input, so a caller checks this once against ``forward``."""
+        out = self._run(weights, _M(x))
+        if not isinstance(out, _M):
+            raise Unsupported("forward's output does not depend on the weights, or is not one tensor")
+        return out.t
+
     def logits_t(self, weights: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
         """:class:`~networks.population_pass.PopulationProgram`'s interface: logits ``(p, outputs, B)``
         of members on ``x_t (features, B)`` (the examples last)."""

@@ -473,8 +473,9 @@ class GymProblem(Problem):
     policy, ``(B, obs_dim) -> (B, outputs)``: for a discrete action space the action is the argmax of its
     ``n`` outputs, for a box the outputs are the action, clipped to its bounds. One objective call runs
     the whole population at once: one vectorized environment of ``P x episodes`` copies, stepped together,
-    with every member's network evaluated in one batched call per step (``torch.func.functional_call``
-    under ``vmap``). An episode ends at termination, truncation (the environment's time limit) or
+    with every member's network evaluated in one batched call per step: the ``torch.fx`` pass of
+    :mod:`networks.fx_pass` with each member on its own observations (``pass_kind == "fx"``), or, for a
+    policy it cannot trace, ``torch.func.functional_call`` under ``vmap`` (``"vmap"``). An episode ends at termination, truncation (the environment's time limit) or
     ``max_steps``; a finished copy's later rewards are ignored.
 
     Episodes are seeded: call ``k`` (a generation) resets episode ``e`` of every member with the seed
@@ -523,6 +524,8 @@ class GymProblem(Problem):
         w0 = to_flat(module)
         lb, ub = SupervisedProblem._box(self, bounds, bound_scale, w0)
         self.x0 = w0
+        self._program = self._member_program(obs_dim)
+        self.pass_kind = "fx" if self._program is not None else "vmap"  # how the policies run each step
         outputs = self._forward(torch.as_tensor(w0[None], dtype=self._dtype),
                                 torch.zeros((1, 1, obs_dim), dtype=self._dtype)).shape[-1]
         wanted = self.action_space.n if self.discrete else int(np.prod(self.action_space.shape))
@@ -539,8 +542,37 @@ class GymProblem(Problem):
         std = np.sqrt(self.obs_m2 / (self.obs_count - 1))
         return np.where(std > 1e-8, std, 1.0)
 
+    def _member_program(self, obs_dim: int):
+        """The ``torch.fx`` pass of the policy with each member on its own observations (one batched product
+        per layer, about 5x faster a step than ``vmap`` for a small MLP), if it traces and agrees with the
+        ``vmap`` path on a seeded probe; ``None`` (the ``vmap`` path) otherwise."""
+        from networks.fx_pass import compile_fx
+        from networks.population_pass import Unsupported
+
+        gen = torch.Generator().manual_seed(0)
+        w0 = torch.as_tensor(self.x0, dtype=self._dtype)
+        W = torch.stack([w0, w0 + 0.1 * torch.randn(w0.shape, generator=gen, dtype=torch.float64).to(self._dtype)])
+        obs = torch.randn((2, 3, obs_dim), generator=gen, dtype=torch.float64).to(self._dtype)
+        try:
+            program = compile_fx(self.module, (3, obs_dim))
+            with torch.no_grad():
+                got = program.member_outputs(W, obs)
+            expected = self._vmap_forward(W, obs)
+        except (Unsupported, RuntimeError, ValueError, TypeError):
+            return None
+        tol = 1e-9 if self._dtype == torch.float64 else 1e-4
+        if got.shape != expected.shape or not torch.allclose(got, expected, rtol=tol, atol=tol):
+            return None
+        return program
+
     def _forward(self, W: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
         """Outputs of every member ``W[i]`` on its own observations ``obs[i]``: ``(P, B, obs) -> (P, B, out)``."""
+        if self._program is not None:
+            with torch.no_grad():
+                return self._program.member_outputs(W, obs)
+        return self._vmap_forward(W, obs)
+
+    def _vmap_forward(self, W: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
         def member(flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
             params, offset = {}, 0
             for key, shape in self._shapes.items():

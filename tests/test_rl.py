@@ -55,3 +55,36 @@ def test_bad_settings_are_one_line_errors(kwargs, message):
     with pytest.raises(ValueError, match=message) as caught:
         GymProblem(**settings)
     assert "\n" not in str(caught.value)
+
+
+class SubclassPolicy(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.hidden, self.out = torch.nn.Linear(4, 8), torch.nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.hidden(x)))
+
+
+@pytest.mark.parametrize("module", [policy(4, 2).double(), SubclassPolicy().double()], ids=["sequential", "subclass"])
+def test_the_fx_pass_runs_the_policies_and_gives_the_vmap_paths_returns(module):
+    problem = GymProblem("CartPole-v1", module, episodes=2, seed=4, bounds=5.0)
+    assert problem.pass_kind == "fx"
+    rng = np.random.default_rng(0)
+    W = problem.x0[None] + 0.5 * rng.standard_normal((6, problem.dim))
+    obs = torch.as_tensor(rng.standard_normal((6, 3, 4)))
+    Wt = torch.as_tensor(W)
+    np.testing.assert_allclose(problem._forward(Wt, obs), problem._vmap_forward(Wt, obs), rtol=1e-12, atol=1e-12)
+    fast = problem.returns(W, generation=2)
+    problem._program = None  # the vmap path on the same episodes
+    assert np.array_equal(problem.returns(W, generation=2), fast)
+
+
+def test_a_policy_the_fx_pass_does_not_know_runs_under_vmap():
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.PReLU(), torch.nn.Linear(8, 2))  # PReLU: a weight
+    problem = GymProblem("CartPole-v1", module, seed=0)
+    assert problem.pass_kind == "vmap"
+    values = problem.returns(np.stack([problem.x0, problem.x0]), generation=0)
+    assert values[0] == values[1] >= 1
