@@ -431,8 +431,8 @@ def optimize(
                               "value per constraint (for the population (N, D) -> (N, m), or per point); every "
                               "comparison follows Deb's feasibility rules")] = None,
     threads: Annotated[int | None, typer.Option(
-        min=1, help="Threads of numba's kernels and of torch, both (they share the OpenMP runtime); default: "
-                    "as they are")] = None,
+        min=1, help="Threads of numba's kernels, torch and numpy's BLAS (numba and torch share the OpenMP "
+                    "runtime); default: as they are")] = None,
     restarts: Annotated[str | None, typer.Option(
         help="Restart strategy inside the --evals budget: ipop (population doubled at each restart) | bipop "
              "(large and small populations alternating); a run restarts when --tol-f/--tol-x/--stagnation (cma's "

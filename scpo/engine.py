@@ -223,9 +223,9 @@ class Optimizer:
     without a lower best so far). When one fires, ``done`` becomes True and ``result()`` names it
     in ``message`` and ``stop_rule``; their state is checkpointed.
 
-    ``threads``: the thread count of numba's kernels and of torch (both, as they share the OpenMP
-    runtime; :mod:`scpo.backends.threads`), set process-wide when the optimizer is made; ``None`` (default)
-    leaves both as they are, and a numba run then leaves torch's count as the user set it.
+    ``threads``: the thread count of numba's kernels, of torch (both, as they share the OpenMP runtime) and
+    of numpy's BLAS (:mod:`scpo.backends.threads`), set process-wide when the optimizer is made; ``None``
+    (default) leaves them as they are, and a numba run then leaves torch's count as the user set it.
 
     ``draws``: where the random numbers come from (:func:`scpo.backends.get`). ``"native"`` (default): each
     backend's fastest generator; ``"numpy"``: the run's numpy Generator in the reference's order (numba and
@@ -839,7 +839,7 @@ def minimize(fun_or_problem: Problem | Callable[..., Any], bounds: ArrayLike | N
     ``nfev``: the last batch is cut to fit.
     ``x0``/``sigma0``: the start point and initial step (units of x), see :class:`Optimizer`; the
     result's ``center`` is a distribution algorithm's final mean.
-    ``threads``: numba's and torch's thread count; ``draws="counter"``: the same run for a seed on every
+    ``threads``: numba's, torch's and numpy's BLAS thread count; ``draws="counter"``: the same run for a seed on every
     backend (:class:`Optimizer`). ``options`` go to the algorithm.
     ``callback(progress)`` runs after each iteration
     (True stops); ``observers`` (:mod:`scpo.observers`) get every hook. ``checkpoint`` saves

@@ -4,6 +4,7 @@ numba run leaves torch's count as the user set it."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -15,10 +16,13 @@ import scpo
 CHILD = """
 import json
 import numba, torch
+from threadpoolctl import threadpool_info
 import scpo
 seen = []
+def blas():
+    return max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
 def f(X):
-    seen.append((numba.get_num_threads(), torch.get_num_threads()))
+    seen.append((numba.get_num_threads(), torch.get_num_threads(), blas()))
     return (X ** 2).sum(1)
 def runs(threads):
     seen.clear()
@@ -27,19 +31,26 @@ def runs(threads):
                       vectorized=True, threads=threads)
     return {"seen": sorted(set(seen)), "torch_after": torch.get_num_threads()}
 torch.set_num_threads(1)  # the user's setting: numba's kernel launches must leave it there
+blas_default = blas()
 untouched = runs(None)
-print(json.dumps({"untouched": untouched, "two": runs(2), "pool": numba.config.NUMBA_NUM_THREADS}))
+two, one = runs(2), runs(1)
+print(json.dumps({"untouched": untouched, "two": two, "one": one, "pool": numba.config.NUMBA_NUM_THREADS,
+                  "blas_default": blas_default}))
 """
 
 
-def test_threads_sets_numba_and_torch_and_a_numba_run_keeps_the_users_torch_setting():
-    """In a fresh process: thread pools are process-wide, and the suite's own process has set them already."""
-    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=240)
+def test_threads_sets_numba_torch_and_blas_and_a_numba_run_keeps_the_users_torch_setting():
+    """In a fresh process (thread pools are process-wide, and the suite's own process has set them already),
+    with numpy's BLAS at its default size (the suite pins it to 1 through OPENBLAS_NUM_THREADS)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    untouched, two = found["untouched"], found["two"]
-    assert {torch for _, torch in untouched["seen"]} == {1} and untouched["torch_after"] == 1
-    assert two["seen"] == [[min(2, found["pool"]), 2]] and two["torch_after"] == 2
+    untouched, two, one = found["untouched"], found["two"], found["one"]
+    assert {torch for _, torch, _ in untouched["seen"]} == {1} and untouched["torch_after"] == 1
+    assert {blas for _, _, blas in untouched["seen"]} == {found["blas_default"]}  # threads=None: left alone
+    assert [seen[:2] for seen in two["seen"]] == [[min(2, found["pool"]), 2]] and two["torch_after"] == 2
+    assert one["seen"] == [[1, 1, 1]]  # BLAS too (its default here is the core count: 2 in CI)
 
 
 @pytest.mark.parametrize("threads", [0, -2, 1.5, True, "2"])
