@@ -81,7 +81,7 @@ peer-venvs: $(PEERS)/mealpy/.installed $(PEERS)/evox/.installed $(PEERS)/jax/.in
 
 # scpo against EvoTorch, EvoX and evosax (SNES, CPU, one thread; each library in its own subprocess)
 bench-neuro: $(VENV)/.test-installed peer-venvs
-	$(PY) experiments/bench_neuro.py --out experiments/results/bench_neuro.md
+	$(PY) experiments/bench_neuro.py --repeats 2 --out experiments/results/bench_neuro.md
 
 # finished runs/rows are kept, so an interrupted `make experiments` goes on where it stopped).
 RUNS   ?= 30

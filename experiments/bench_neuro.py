@@ -257,6 +257,18 @@ def table(task: Task, results: list[tuple[Row, dict]], held: dict) -> list[str]:
     return lines
 
 
+def faster(kept: dict | None, out: dict) -> dict:
+    """The run to keep of a row: the one with the smaller median CPU time per generation (a skipped run
+    only when no run finished); a later run carries the first round's extra seeds along."""
+    if kept is None or "skipped" in kept:
+        return out
+    if "skipped" in out or median_ms(out["gen_cpu_times"]) >= median_ms(kept["gen_cpu_times"]):
+        return kept
+    if "extra_centers" in kept:
+        out["extra_centers"] = kept["extra_centers"]
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny networks, scpo rows only")
@@ -272,8 +284,14 @@ def main(argv=None) -> int:
     parser.add_argument("--accuracy-seeds", type=int, default=1,
                         help="run every digits row with seeds 0..N-1 (the library's own draws; the initial weights "
                         "stay those of seed 0) and add the accuracy's mean and sd over them")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run every row N times, in N interleaved rounds, and keep each row's fastest run "
+                        "(every library alike: the peers' times move 10-30 %% between runs on a shared machine)")
     parser.add_argument("--out", type=Path, default=None, help="write the report (markdown) here")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        print(f"error: --repeats must be >= 1, got {args.repeats}", file=sys.stderr)
+        return 2
     # a SIGTERM ends the run through SystemExit, so subprocess.run kills the running worker on its way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     chosen = tasks(args.quick)
@@ -294,24 +312,29 @@ def main(argv=None) -> int:
              f"load average at the start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (a shared machine: read "
              f"the ratios, not the milliseconds). Time per generation: median over the generations after the "
              f"first {WARMUP}, of the worker's CPU time (one thread each: what a generation costs whatever else "
-             f"runs on the machine; the wall time in brackets); peak RSS: each library's own subprocess.", ""]
+             f"runs on the machine; the wall time in brackets); peak RSS: each library's own subprocess"
+             + (f"; every row the fastest of {args.repeats} runs in interleaved rounds (its RSS and accuracy "
+                f"from that run)." if args.repeats > 1 else "."), ""]
     with tempfile.TemporaryDirectory(prefix="bench_neuro-") as tmp:
         folder = Path(tmp)
         for task in chosen:
             x0_path, data_path, held = prepare(folder, task)
             held["x0"] = x0_path
-            results = []
-            for row in rows(task, args.quick, args.scpo_only, args.evotorch):
-                out = run_row(row, task, folder, x0_path, data_path, args.peers, args.timeout, args.scpo_backend)
-                if "skipped" not in out and task.kind == "digits" and args.accuracy_seeds > 1:
-                    extra = [run_row(row, task, folder, x0_path, data_path, args.peers, args.timeout,
-                                     args.scpo_backend, seed=seed) for seed in range(1, args.accuracy_seeds)]
-                    out["extra_centers"] = [e["center"] for e in extra if "skipped" not in e]
-                results.append((row, out))
-                print(f"{task.name} | {row.label}: " + (out["skipped"] if "skipped" in out else
-                      f"{median_ms(out['gen_cpu_times']):.1f} CPU ms/gen, "
-                      f"wall {out['wall_s']:.1f} s"), file=sys.stderr, flush=True)
-            lines += table(task, results, held) + [""]
+            task_rows = rows(task, args.quick, args.scpo_only, args.evotorch)
+            kept: list[dict | None] = [None] * len(task_rows)
+            for round_ in range(args.repeats):
+                for i, row in enumerate(task_rows):
+                    out = run_row(row, task, folder, x0_path, data_path, args.peers, args.timeout,
+                                  args.scpo_backend)
+                    if round_ == 0 and "skipped" not in out and task.kind == "digits" and args.accuracy_seeds > 1:
+                        extra = [run_row(row, task, folder, x0_path, data_path, args.peers, args.timeout,
+                                         args.scpo_backend, seed=seed) for seed in range(1, args.accuracy_seeds)]
+                        out["extra_centers"] = [e["center"] for e in extra if "skipped" not in e]
+                    kept[i] = faster(kept[i], out)
+                    print(f"{task.name} | {row.label}: " + (out["skipped"] if "skipped" in out else
+                          f"{median_ms(out['gen_cpu_times']):.1f} CPU ms/gen, "
+                          f"wall {out['wall_s']:.1f} s"), file=sys.stderr, flush=True)
+            lines += table(task, [(row, out) for row, out in zip(task_rows, kept, strict=True)], held) + [""]
     lines += [NOTES, "", f"Total runtime {time.perf_counter() - started:.0f} s."]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -121,3 +121,19 @@ def test_bench_neuro_scores_every_library_with_torch_s_forward_and_skips_a_missi
     values = [1.0, 1.0, float((predicted == held["y_test"]).mean())]
     assert lines[4].endswith(f" {np.mean(values):.3f}, {np.std(values, ddof=1):.3f}; "
                              + ", ".join(f"{v:.3f}" for v in values) + " |"), lines[4]
+
+
+def test_bench_neuro_repeats_keep_each_rows_fastest_run():
+    """--repeats N: a row's kept run is its fastest by median CPU time per generation; a skipped run is kept
+    only when no run finished, and the first round's extra accuracy seeds stay with the row."""
+    from experiments import bench_neuro
+
+    slow = {"gen_cpu_times": [0.03, 0.03, 0.04, 0.05, 0.05], "extra_centers": ["seed 1"]}
+    fast = {"gen_cpu_times": [0.01, 0.01, 0.02, 0.02, 0.02]}
+    skipped = {"skipped": "timed out after 5 s"}
+    assert bench_neuro.faster(None, slow) is slow
+    kept = bench_neuro.faster(slow, fast)
+    assert kept is fast and kept["extra_centers"] == ["seed 1"]
+    assert bench_neuro.faster(fast, slow) is fast
+    assert bench_neuro.faster(skipped, slow) is slow and bench_neuro.faster(slow, skipped) is slow
+    assert bench_neuro.main(["--repeats", "0"]) == 2
