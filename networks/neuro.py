@@ -38,7 +38,7 @@ from networks.population import (
     resolve_dtype,
     to_flat,
 )
-from networks.workspace import recycled_buffers
+from networks.workspace import equal_chunks, recycled_buffers
 from scpo.problem import Problem
 
 __all__ = ["LOSSES", "GymProblem", "SupervisedProblem"]
@@ -405,7 +405,7 @@ class SupervisedProblem(Problem):
     def _scores(self, W: torch.Tensor, x: torch.Tensor, y: torch.Tensor, what: Callable) -> torch.Tensor:
         out = []
         with torch.no_grad(), torch_threads(self.num_threads), recycled_buffers():
-            for piece in torch.split(W, self._chunk(len(x))):
+            for piece in equal_chunks(W, self._chunk(len(x))):
                 out.append(what(self._outputs(piece, x), y).to(W.dtype))
         return torch.cat(out)
 
@@ -475,8 +475,9 @@ class GymProblem(Problem):
     the whole population at once: one vectorized environment of ``P x episodes`` copies, stepped together,
     with every member's network evaluated in one batched call per step: the ``torch.fx`` pass of
     :mod:`networks.fx_pass` with each member on its own observations (``pass_kind == "fx"``), or, for a
-    policy it cannot trace, ``torch.func.functional_call`` under ``vmap`` (``"vmap"``). An episode ends at termination, truncation (the environment's time limit) or
-    ``max_steps``; a finished copy's later rewards are ignored.
+    policy it cannot trace, ``torch.func.functional_call`` under ``vmap`` (``"vmap"``). An episode ends at
+    termination, truncation (the environment's time limit) or ``max_steps``; a finished copy's later rewards
+    are ignored.
 
     Episodes are seeded: call ``k`` (a generation) resets episode ``e`` of every member with the seed
     ``(seed, k, e)``, so the members of a generation meet the same starting states (common random numbers)

@@ -35,7 +35,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from features.torchutil import torch_threads
 from networks.resnet import probabilities
-from networks.workspace import recycled_buffers
+from networks.workspace import equal_chunks, recycled_buffers
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET_MB", "DTYPES", "LOSSES", "batched_loss", "members_per_chunk", "population_program",
@@ -304,7 +304,7 @@ def _run_chunks(program, W: torch.Tensor, x_t: torch.Tensor, yt: torch.Tensor, l
     def run(part: torch.Tensor, size: int) -> torch.Tensor:
         out = []
         with torch.no_grad(), recycled_buffers():
-            for piece in torch.split(part, size):
+            for piece in equal_chunks(part, size):
                 out.append(_loss_t(program.logits_t(piece, x_t), y_t, loss, ml).mean(1))
         return torch.cat(out)
 

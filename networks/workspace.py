@@ -14,15 +14,19 @@ the caller, the value of a later layer) is never handed out. Outside the context
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 
-__all__ = ["baddbmm", "bmm", "empty", "mm", "recycled_buffers"]
+__all__ = ["baddbmm", "bmm", "empty", "equal_chunks", "mm", "recycled_buffers"]
 
 _LOCAL = threading.local()
+SLACK = 2  # a free buffer serves a request of at least 1/SLACK of its size: the callers split their members
+# into chunks of equal size (torch.tensor_split), so the last chunks are at most one member short and write
+# into the first chunks' buffers, and the pool never holds more than one chunk's outputs
 _USE_COUNT = getattr(torch._C, "_storage_Use_Count", None)  # absent in a future torch: no recycling
 
 
@@ -44,22 +48,33 @@ def recycled_buffers() -> Iterator[None]:
         _LOCAL.pool = None
 
 
+def equal_chunks(W: torch.Tensor, most: int) -> tuple[torch.Tensor, ...]:
+    """``W``'s rows in the fewest chunks of at most ``most`` rows, their sizes differing by one at most
+    (10 rows, 3 at most: 3, 3, 2, 2; ``torch.split`` would end on a chunk of 1, whose outputs the pool could
+    not fit into the others' buffers)."""
+    return torch.tensor_split(W, max(1, math.ceil(len(W) / most)))
+
+
 def _new(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """A fresh buffer (in a pool, flat: recycled ones are handed out as views of their first elements)."""
     return torch.empty(shape, dtype=like.dtype, device=like.device)
 
 
 def empty(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-    """An uninitialised tensor of ``shape`` with ``like``'s dtype and device: a recycled one when a pool is open."""
+    """An uninitialised contiguous tensor of ``shape`` with ``like``'s dtype and device: when a pool is open,
+    the first elements of a free buffer of at most :data:`SLACK` times its size, else a new buffer."""
     pool = getattr(_LOCAL, "pool", None)
     if pool is None:
         return _new(shape, like)
-    shape = torch.Size(shape)
-    for buf in pool:
-        if buf.shape == shape and buf.dtype == like.dtype and buf.device == like.device and _unused(buf):
-            return buf.view(shape)  # a new tensor on the storage: it counts as a use while the caller holds it
-    buf = _new(shape, like)
-    pool.append(buf)
-    return buf.view(shape)
+    n = math.prod(shape)
+    fits = [buf for buf in pool if n <= buf.numel() <= SLACK * n and buf.dtype == like.dtype
+            and buf.device == like.device and _unused(buf)]
+    if fits:  # the snuggest: a chunk's outputs reuse the larger chunk's before them
+        buf = min(fits, key=lambda b: b.numel())
+    else:
+        buf = _new((n,), like)
+        pool.append(buf)
+    return buf[:n].view(shape)  # a new tensor on the storage: it counts as a use while the caller holds it
 
 
 
