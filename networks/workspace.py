@@ -5,11 +5,12 @@ the same shapes as the previous chunk's. Allocated afresh, every such output of 
 from the C allocator's ``mmap`` and its pages are faulted in again on first write: at 85k weights,
 population 256 (digits, 1,347 examples, chunks of 12) that is 170,000 page faults and about a third
 of a generation's time spent in the kernel, and the freed blocks fragment the heap, so the peak
-resident memory grows too. Inside :func:`recycled_buffers`, :func:`empty` hands out a buffer of the
-requested shape that no live tensor uses any more (torch's storage use count tells), so the chunks
-after the first write into memory already mapped. A buffer still read by anything (a view kept by
-the caller, the value of a later layer) is never handed out. Outside the context, :func:`empty` is
-``torch.empty``. The pool is per thread (the chunk loop may run in several) and dies with the context.
+resident memory grows too. Inside :func:`recycled_buffers`, :func:`empty` hands out (the first
+elements of) a buffer of about the requested size that no live tensor uses any more (torch's storage
+use count tells), so the chunks after the first write into memory already mapped. A buffer still
+read by anything (a view kept by the caller, the value of a later layer) is never handed out. Outside
+the context, :func:`empty` is ``torch.empty``. The pool is per thread (the chunk loop may run in
+several) and dies with the context.
 """
 
 from __future__ import annotations
@@ -75,7 +76,6 @@ def empty(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         buf = _new((n,), like)
         pool.append(buf)
     return buf[:n].view(shape)  # a new tensor on the storage: it counts as a use while the caller holds it
-
 
 
 def _recycle(*tensors: torch.Tensor) -> bool:
