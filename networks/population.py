@@ -187,12 +187,14 @@ def _data(x, y, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEFAULT_MEMORY_BUDGET_MB = 256.0
-CACHE_BYTES = 6 << 20  # members per chunk keep the widest activation near this size. Measured with the
+CACHE_BYTES = 6 << 20  # members per chunk keep each thread's widest activation near this size. Measured with the
 # chunks' buffers recycled (networks.workspace; 2-core EPYC, 32 MB L3, one thread, ms per call at 4 / 6 /
 # 8 / 16 MB): DeepResNet width 8, P = 64, batch 2,048: 234 / 206 / 226 / 252; width 16: 467 / 426 / 439 /
 # 496; digits MLP 64-256-256-10, P = 256: 759 / 778 / 776 / 801; small MLPs and batch 256 alike within
 # 5 %; experiments/chunk_cache.py reruns it (results/chunk_cache.txt: 6 MB within 8 % of the best
 # everywhere). Before the recycling, 16 MB was best: each chunk's fresh outputs were page-faulted in.
+# Per thread: batched_loss's two threads at 6 MB in all ran DeepResNet P = 64, batch 2,048 in 136 ms,
+# at 6 MB each in 112 ms (experiments/bench_population.py).
 LARGE_MEMBER_BYTES = 4 << 20  # but half of it where one member's widest activation exceeds this (an L2):
 # scpo train at batch 6,869 ran 171 s / 586 MB peak RSS with 1-member chunks vs 199 s / 919 MB with 3
 SPLIT_MIN_BATCH = 128  # below this batch the ops are too short for one Python thread per core: the
@@ -251,10 +253,11 @@ def population_program(module: nn.Module, x_shape: tuple[int, ...]):
 
 
 def members_per_chunk(program, batch: int, itemsize: int, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
-                      chunk_size: int | None = None, module_name: str = "the module") -> int:
+                      chunk_size: int | None = None, module_name: str = "the module", workers: int = 1) -> int:
     """Members evaluated together: as many as fit ``memory_budget_mb`` (estimated by
     ``program.bytes_per_member``), at most ``chunk_size``, and by default no more than keep the widest
-    activation near :data:`CACHE_BYTES`. A budget below one member is refused, naming what it needs."""
+    activation of each of ``workers`` threads near :data:`CACHE_BYTES` (the threads share the members
+    in flight: :func:`_run_chunks`). A budget below one member is refused, naming what it needs."""
     budget = _check_budget(memory_budget_mb) * 2**20
     need = program.bytes_per_member(batch, itemsize)
     if need > budget:
@@ -267,7 +270,8 @@ def members_per_chunk(program, batch: int, itemsize: int, memory_budget_mb: floa
     if chunk_size is not None:
         return max(1, min(fit, int(chunk_size)))
     widest = max(1, batch * program.max_features * itemsize)
-    return max(1, min(fit, (CACHE_BYTES if widest <= LARGE_MEMBER_BYTES else CACHE_BYTES // 2) // widest))
+    per_thread = (CACHE_BYTES if widest <= LARGE_MEMBER_BYTES else CACHE_BYTES // 2) // widest
+    return max(1, min(fit, max(1, per_thread) * workers))
 
 
 def _target_t(yt: torch.Tensor, loss: str, multilabel: bool) -> torch.Tensor:
@@ -287,6 +291,13 @@ def _loss_t(logits_t: torch.Tensor, y_t: torch.Tensor, loss: str, multilabel: bo
         return -(torch.log_softmax(logits_t, dim=1).mul_(y_t)).sum(1)
     probs = torch.sigmoid(logits_t) if multilabel else torch.softmax(logits_t, dim=1)
     return probs.sub_(y_t).square_().sum(1)
+
+
+def split_workers(device: torch.device, batch: int) -> int:
+    """The Python threads :func:`_run_chunks` splits the members among: torch's thread count on the CPU
+    from :data:`SPLIT_MIN_BATCH` examples, else 1."""
+    threads = torch.get_num_threads()
+    return threads if device.type == "cpu" and batch >= SPLIT_MIN_BATCH else 1
 
 
 def _run_chunks(program, W: torch.Tensor, x_t: torch.Tensor, yt: torch.Tensor, loss: str, ml: bool,
@@ -309,11 +320,10 @@ def _run_chunks(program, W: torch.Tensor, x_t: torch.Tensor, yt: torch.Tensor, l
         return torch.cat(out)
 
     threads = torch.get_num_threads()
-    cpu = W.device.type == "cpu"
-    workers = min(threads, len(W), chunk) if cpu else 1
-    if cpu and threads > 1 and x_t.shape[-1] < SPLIT_MIN_BATCH:
+    if W.device.type == "cpu" and threads > 1 and x_t.shape[-1] < SPLIT_MIN_BATCH:
         with torch_threads(1):  # short ops: no OpenMP barrier per op either (a loaded box stalls it)
             return run(W, chunk)
+    workers = min(split_workers(W.device, x_t.shape[-1]), len(W), chunk)
     if workers <= 1:
         return run(W, chunk)
     size = max(1, chunk // workers)
@@ -371,7 +381,8 @@ def batched_loss(module: nn.Module, weights, x, y, loss: str = "mse", multilabel
     if path != "vmap":
         program = population_program(module, tuple(xt.shape))
         if not isinstance(program, Exception):
-            chunk = members_per_chunk(program, len(xt), xt.element_size(), memory_budget_mb, chunk_size, name)
+            chunk = members_per_chunk(program, len(xt), xt.element_size(), memory_budget_mb, chunk_size, name,
+                                      workers=split_workers(xt.device, len(xt)))
             x_t = xt.reshape(len(xt), -1).t().contiguous()
             return _run_chunks(program, W, x_t, yt, loss, ml, chunk)
         if path == "fast":

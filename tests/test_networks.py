@@ -550,3 +550,20 @@ def test_population_pass_taps_wider_than_same_padding():
     W = rng.uniform(-1, 1, (5, flat_size(seq)))
     np.testing.assert_allclose(batched_loss(seq, W, X, Y, multilabel=False, path="fast").numpy(),
                                batched_loss(seq, W, X, Y, multilabel=False, path="vmap").numpy(), rtol=1e-10)
+
+
+def test_chunks_keep_each_threads_activation_near_the_cache_and_all_within_the_budget():
+    """members_per_chunk(workers=n): each of n threads gets about CACHE_BYTES of widest activation (the chunk
+    grows n-fold), never more members in flight than the budget fits."""
+    from networks.population import CACHE_BYTES, members_per_chunk, population_program
+
+    net = DeepResNet(9, 3, width=8, depth=2, seed=0)
+    batch = 2048
+    program = population_program(net, (batch, 9))
+    per_thread = CACHE_BYTES // (batch * program.max_features * 4)
+    assert per_thread >= 1
+    assert members_per_chunk(program, batch, 4, 4096) == per_thread
+    assert members_per_chunk(program, batch, 4, 4096, workers=2) == 2 * per_thread
+    tight = 1.5 * program.bytes_per_member(batch, 4) / 2**20  # one member fits, not two
+    assert members_per_chunk(program, batch, 4, tight, workers=2) == 1
+    assert members_per_chunk(program, batch, 4, 4096, chunk_size=3, workers=2) == 3
