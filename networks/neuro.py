@@ -129,6 +129,8 @@ class SupervisedProblem(Problem):
     all the data, or on ``X=``/``y=`` given (held-out data).
     """
 
+    reads_input_only = True  # the population is only read: the torch backend passes it without a copy
+
     def __init__(self, module: nn.Module, X, y, loss: str | Callable = "cross_entropy",
                  minibatch_size: int | None = None, *, seed: int = 0, bounds="scaled", bound_scale: float = 1.0,
                  dtype=None, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, chunk_size: int | None = None,
@@ -489,6 +491,8 @@ class GymProblem(Problem):
     :class:`SupervisedProblem` (``bounds="scaled"``, a radius or a pair). :meth:`episode_return` scores one
     weight vector (e.g. ``result.center``) on fresh seeded episodes.
     """
+
+    reads_input_only = True
 
     def __init__(self, env_id: str, module: nn.Module, episodes: int = 1, max_steps: int | None = None, *,
                  observation_normalization: bool = False, seed: int = 0, bounds="scaled", bound_scale: float = 1.0,

@@ -198,3 +198,29 @@ def test_the_torch_backend_evaluates_tensors():
     result = scpo.minimize(problem, algorithm="snes", x0=problem.x0, max_evals=60, pop_size=12, seed=0,
                            backend="torch")
     assert np.isfinite(result.fun) and problem.accuracy(result.center) >= 0
+
+
+def test_the_torch_backend_passes_the_population_itself_to_a_problem_that_only_reads_it():
+    """SupervisedProblem.reads_input_only: the torch backend skips its defensive copy of the population (P x D a
+    generation); a plain Problem still gets a copy, so an objective writing into it cannot corrupt the run."""
+    X, y = blobs()
+    problem = SupervisedProblem(sequential(), X, y, bounds=5.0)
+    seen: list[torch.Tensor] = []
+    objective = problem.objective
+
+    def spy(W):
+        seen.append(W)
+        return objective(W)
+
+    problem.objective = spy
+    run = scpo.make(problem, algorithm="snes", pop_size=8, max_iter=3, seed=0, backend="torch",
+                    x0=problem.x0, sigma0=0.1)
+    candidates = run.ask(copy=False)  # what Optimizer.run evaluates, through the backend's evaluator
+    run.tell(run.evaluator()(candidates))
+    assert len(seen) == 1 and seen[0] is candidates
+    plain = scpo.Problem(lambda W: W.mul_(0.0).sum(1), problem.lb, problem.ub, vectorized=True)
+    other = scpo.make(plain, algorithm="snes", pop_size=8, max_iter=3, seed=0, backend="torch")
+    asked = other.ask(copy=False)
+    before = asked.clone()
+    other.evaluator()(asked)
+    assert torch.equal(asked, before) and bool(before.abs().sum() > 0)  # the objective zeroed its copy

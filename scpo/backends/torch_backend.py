@@ -212,9 +212,11 @@ class TorchBackend(Backend):
                 and problem.on_error == "raise"):  # per-row, parallel or guarded: the fitness comes back checked
             return Evaluator(lambda X: self.as_population(problem.evaluate(X.clone(), counters)), "problem", True)
 
+        copy = not problem.reads_input_only
+
         def evaluate(X):  # a torch function of the population: nothing leaves the device
             try:
-                return problem.objective(X.clone())
+                return problem.objective(X.clone() if copy else X)
             except Exception as exc:
                 raise ObjectiveError(f"objective {problem.name!r} raised {type(exc).__name__}: {exc}") from exc
 
