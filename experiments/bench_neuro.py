@@ -158,7 +158,7 @@ def score(task: Task, w: np.ndarray, held: dict) -> float:
 
 
 def run_row(row: Row, task: Task, folder: Path, x0_path: Path, data_path: Path, peers: Path,
-            timeout: float, backend: str = "torch", seed: int = 0) -> dict:
+            timeout: float, backend: str = "torch", seed: int = 0, device: str = "cpu") -> dict:
     """Run one worker in its own process; its JSON line, or ``{"skipped": why}``."""
     if row.venv is None:
         python = sys.executable
@@ -170,10 +170,13 @@ def run_row(row: Row, task: Task, folder: Path, x0_path: Path, data_path: Path, 
     spec = {"task": task.kind, "env": "CartPole-v1", "sizes": task.sizes, "activation": task.activation,
             "pop": task.pop, "generations": task.generations, "sigma": task.sigma, "seed": seed,
             "radius": 100.0, "x0": str(x0_path), "data": str(data_path), "out": str(folder / f"{tag}.npy"),
-            "style": "sequential", "backend": backend, **row.options}
+            "style": "sequential", "backend": backend, "device": device, **row.options}
     spec_path = folder / f"{tag}.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     env = {**os.environ, **SINGLE_THREAD}
+    if device == "cuda":  # the GPU visible, jax free to pick it (a worker without one reports its row skipped)
+        env.pop("CUDA_VISIBLE_DEVICES")
+        env["JAX_PLATFORMS"] = ""
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     started = time.perf_counter()
     try:
@@ -186,6 +189,8 @@ def run_row(row: Row, task: Task, folder: Path, x0_path: Path, data_path: Path, 
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {"skipped": f"failed: {last[:160]}"}
     out = json.loads(lines[-1])
+    if "skipped" in out:  # the library has no build for the device asked for
+        return out
     out["wall_s"] = time.perf_counter() - started
     out["center"] = np.load(spec["out"])
     return out
@@ -200,36 +205,45 @@ def machine() -> str:
     return f"{name}, {os.cpu_count()} CPUs, {platform.platform()}"
 
 
-def per_step_ms(out: dict) -> float | None:
+CPU_TIMES, WALL_TIMES = "gen_cpu_times", "gen_times"  # what a row is timed by: CPU time (one thread, the
+# default), or the wall clock after the GPU's queued work (--device cuda: CPU time says nothing there)
+
+
+def per_step_ms(out: dict, key: str = CPU_TIMES) -> float | None:
     """Milliseconds per 1,000 member-steps after the warm-up (CartPole: a generation's cost is its episodes' length)."""
     steps = out.get("steps")
     if not steps or sum(steps[WARMUP:]) == 0:
         return None
-    return 1000 * 1000 * sum(out["gen_cpu_times"][WARMUP:]) / sum(steps[WARMUP:])
+    return 1000 * 1000 * sum(out[key][WARMUP:]) / sum(steps[WARMUP:])
 
 
 def median_ms(times: list[float]) -> float:
     return 1000 * float(np.median(times[WARMUP:] or times))
 
 
-def table(task: Task, results: list[tuple[Row, dict]], held: dict) -> list[str]:
-    """The task's markdown table; the ratio is of CPU ms per generation (CartPole: per 1,000 member-steps,
-    since better policies play longer episodes) to scpo's ``nn.Sequential`` row."""
+def table(task: Task, results: list[tuple[Row, dict]], held: dict, key: str = CPU_TIMES) -> list[str]:
+    """The task's markdown table; the ratio is of CPU ms per generation (``key=WALL_TIMES``: wall ms, on a GPU;
+    CartPole: per 1,000 member-steps, since better policies play longer episodes) to scpo's ``nn.Sequential``
+    row. Rows that ran on a GPU get its peak memory beside the peak RSS."""
     gym = task.kind == "cartpole"
+    other = WALL_TIMES if key == CPU_TIMES else CPU_TIMES
+    timed = "CPU (wall)" if key == CPU_TIMES else "wall (CPU)"
+    gpu = any("peak_gpu_mb" in out for _, out in results)
+    memory = "peak RSS / GPU (MB)" if gpu else "peak RSS (MB)"
     seeded = any("extra_centers" in out for _, out in results)
     metric = "test accuracy" if not gym else f"mean return ({TEST_EPISODES} test episodes)"
     lines = [f"### {task.name}: {task.dim:,} weights, population {task.pop}, {task.generations} generations, "
              f"sigma {task.sigma:g}", "",
-             f"| library | ms / generation, CPU (wall) |{' CPU ms / 1k member-steps |' if gym else ''} "
+             f"| library | ms / generation, {timed} |{' CPU ms / 1k member-steps |' if gym else ''} "
              f"ratio to scpo Sequential | "
-             f"{metric} | peak RSS (MB) | wall (s) |" + (f" {metric} over seeds (mean, sd; the values) |"
+             f"{metric} | {memory} | wall (s) |" + (f" {metric} over seeds (mean, sd; the values) |"
                                                            if seeded else ""),
              "|---|---:|" + ("---:|" if gym else "") + "---:|---:|---:|---:|" + ("---|" if seeded else "")]
     base = None
     for row, out in results:
         if "skipped" not in out:
-            out["median_ms"] = median_ms(out["gen_cpu_times"])
-            out["cost"] = per_step_ms(out) if gym else out["median_ms"]
+            out["median_ms"] = median_ms(out[key])
+            out["cost"] = per_step_ms(out, key) if gym else out["median_ms"]
             out["score"] = score(task, out["center"], held)
             if base is None and row.options.get("style") == "sequential":
                 base = out["cost"]
@@ -245,9 +259,9 @@ def table(task: Task, results: list[tuple[Row, dict]], held: dict) -> list[str]:
             values = [out["score"], *(score(task, c, held) for c in out.get("extra_centers", []))]
             over = (f" {np.mean(values):.3f}, {np.std(values, ddof=1):.3f}; " + ", ".join(f"{v:.3f}" for v in values)
                     + " |") if len(values) > 1 else " |"
-        lines.append(f"| {row.label} | {out['median_ms']:,.1f} ({median_ms(out['gen_times']):,.1f}) |{step} "
-                     f"{ratio} | {value} | "
-                     f"{out['peak_rss_mb']:,.0f} | {out['wall_s']:.1f} |{over}")
+        peak = f"{out['peak_rss_mb']:,.0f}" + (f" / {out['peak_gpu_mb']:,.0f}" if "peak_gpu_mb" in out else "")
+        lines.append(f"| {row.label} | {out['median_ms']:,.1f} ({median_ms(out[other]):,.1f}) |{step} "
+                     f"{ratio} | {value} | {peak} | {out['wall_s']:.1f} |{over}")
     if not gym:
         start = common.mlp_numpy(np.load(held["x0"]), held["X_test"], task.sizes, task.activation).argmax(1)
         lines += ["", f"Initial weights: test accuracy {(start == held['y_test']).mean():.3f}."]
@@ -257,12 +271,12 @@ def table(task: Task, results: list[tuple[Row, dict]], held: dict) -> list[str]:
     return lines
 
 
-def faster(kept: dict | None, out: dict) -> dict:
-    """The run to keep of a row: the one with the smaller median CPU time per generation (a skipped run
-    only when no run finished); a later run carries the first round's extra seeds along."""
+def faster(kept: dict | None, out: dict, key: str = CPU_TIMES) -> dict:
+    """The run to keep of a row: the one with the smaller median time per generation (``key``; a skipped
+    run only when no run finished); a later run carries the first round's extra seeds along."""
     if kept is None or "skipped" in kept:
         return out
-    if "skipped" in out or median_ms(out["gen_cpu_times"]) >= median_ms(kept["gen_cpu_times"]):
+    if "skipped" in out or median_ms(out[key]) >= median_ms(kept[key]):
         return kept
     if "extra_centers" in kept:
         out["extra_centers"] = kept["extra_centers"]
@@ -287,8 +301,18 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=1,
                         help="run every row N times, in N interleaved rounds, and keep each row's fastest run "
                         "(every library alike: the peers' times move 10-30 %% between runs on a shared machine)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where every library trains (cuda: the digits tasks only, timed by the wall clock "
+                        "after the GPU's queued work, GPU memory beside the RSS; a library without a CUDA build "
+                        "in its venv is a skipped row)")
     parser.add_argument("--out", type=Path, default=None, help="write the report (markdown) here")
     args = parser.parse_args(argv)
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            print("error: --device cuda: no CUDA device here (torch.cuda.is_available() is False)", file=sys.stderr)
+            return 2
     if args.repeats < 1:
         print(f"error: --repeats must be >= 1, got {args.repeats}", file=sys.stderr)
         return 2
@@ -304,15 +328,22 @@ def main(argv=None) -> int:
             print(f"error: --tasks must list numbers in 1..{len(chosen)}, got {args.tasks!r}", file=sys.stderr)
             return 2
         chosen = [chosen[t - 1] for t in picks]
+    key = WALL_TIMES if args.device == "cuda" else CPU_TIMES
+    dropped = [t.name for t in chosen if args.device == "cuda" and t.kind == "cartpole"]
+    chosen = [t for t in chosen if t.name not in dropped]  # the environments step on the CPU
     started = time.perf_counter()
     load = os.getloadavg()
     command = "python experiments/bench_neuro.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    lines = ["# Neuroevolution: scpo against EvoTorch, EvoX and evosax (SNES, CPU, one thread)", "",
+    where = "CPU, one thread" if args.device == "cpu" else "CUDA"
+    lines = [f"# Neuroevolution: scpo against EvoTorch, EvoX and evosax (SNES, {where})", "",
              f"`{command.strip()}`, run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; "
              f"load average at the start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (a shared machine: read "
              f"the ratios, not the milliseconds). Time per generation: median over the generations after the "
-             f"first {WARMUP}, of the worker's CPU time (one thread each: what a generation costs whatever else "
-             f"runs on the machine; the wall time in brackets); peak RSS: each library's own subprocess"
+             + (f"first {WARMUP}, of the worker's CPU time (one thread each: what a generation costs whatever else "
+                f"runs on the machine; the wall time in brackets)" if key == CPU_TIMES else
+                f"first {WARMUP}, of the wall time, each generation's GPU work waited for (the CPU time in "
+                f"brackets); {', '.join(dropped) or 'no task'} left out (its environments step on the CPU)")
+             + "; peak RSS: each library's own subprocess"
              + (f"; every row the fastest of {args.repeats} runs in interleaved rounds (its RSS and accuracy "
                 f"from that run)." if args.repeats > 1 else "."), ""]
     with tempfile.TemporaryDirectory(prefix="bench_neuro-") as tmp:
@@ -325,16 +356,17 @@ def main(argv=None) -> int:
             for round_ in range(args.repeats):
                 for i, row in enumerate(task_rows):
                     out = run_row(row, task, folder, x0_path, data_path, args.peers, args.timeout,
-                                  args.scpo_backend)
+                                  args.scpo_backend, device=args.device)
                     if round_ == 0 and "skipped" not in out and task.kind == "digits" and args.accuracy_seeds > 1:
                         extra = [run_row(row, task, folder, x0_path, data_path, args.peers, args.timeout,
-                                         args.scpo_backend, seed=seed) for seed in range(1, args.accuracy_seeds)]
+                                         args.scpo_backend, seed=seed, device=args.device)
+                                 for seed in range(1, args.accuracy_seeds)]
                         out["extra_centers"] = [e["center"] for e in extra if "skipped" not in e]
-                    kept[i] = faster(kept[i], out)
+                    kept[i] = faster(kept[i], out, key)
                     print(f"{task.name} | {row.label}: " + (out["skipped"] if "skipped" in out else
-                          f"{median_ms(out['gen_cpu_times']):.1f} CPU ms/gen, "
+                          f"{median_ms(out[key]):.1f} ms/gen ({'CPU' if key == CPU_TIMES else 'wall'}), "
                           f"wall {out['wall_s']:.1f} s"), file=sys.stderr, flush=True)
-            lines += table(task, [(row, out) for row, out in zip(task_rows, kept, strict=True)], held) + [""]
+            lines += table(task, [(row, out) for row, out in zip(task_rows, kept, strict=True)], held, key) + [""]
     lines += [NOTES, "", f"Total runtime {time.perf_counter() - started:.0f} s."]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -137,3 +137,27 @@ def test_bench_neuro_repeats_keep_each_rows_fastest_run():
     assert bench_neuro.faster(fast, slow) is fast
     assert bench_neuro.faster(skipped, slow) is slow and bench_neuro.faster(slow, skipped) is slow
     assert bench_neuro.main(["--repeats", "0"]) == 2
+
+
+def test_bench_neuro_on_cuda_times_by_the_wall_clock_and_skips_a_library_without_a_gpu(tmp_path):
+    """--device cuda: refused where no CUDA device is; a worker whose torch has no GPU reports its row skipped
+    (the worker itself runs here, on this CPU-only torch); the table is timed by the wall clock and shows
+    the GPU's peak memory beside the RSS."""
+    import torch
+
+    from experiments import bench_neuro
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is here: the refusal and the skipped row are for machines without one")
+    assert bench_neuro.main(["--device", "cuda"]) == 2
+    task = bench_neuro.tasks(quick=True)[0]
+    x0_path, data_path, held = bench_neuro.prepare(tmp_path, task)
+    held["x0"] = x0_path
+    ours = bench_neuro.Row("scpo", "scpo_worker.py", None, {"style": "sequential"})
+    out = bench_neuro.run_row(ours, task, tmp_path, x0_path, data_path, tmp_path / "none", 120, device="cuda")
+    assert out == {"skipped": "its torch has no CUDA device"}
+    ran = {"gen_cpu_times": [0.5] * 5, "gen_times": [0.002] * 5, "center": np.load(x0_path), "peak_rss_mb": 900.0,
+           "peak_gpu_mb": 1234.0, "wall_s": 1.0}
+    lines = bench_neuro.table(task, [(ours, ran)], held, key=bench_neuro.WALL_TIMES)
+    assert "ms / generation, wall (CPU)" in lines[2] and "peak RSS / GPU (MB)" in lines[2]
+    assert lines[4].startswith("| scpo | 2.0 (500.0) | 1.00x |") and "| 900 / 1,234 |" in lines[4], lines[4]

@@ -22,6 +22,44 @@ def spec() -> dict:
         return json.load(handle)
 
 
+def device(spec: dict) -> str:
+    """Where the run trains: ``"cpu"`` or ``"cuda"`` (the driver's ``--device``)."""
+    return spec.get("device", "cpu")
+
+
+def skip(why: str) -> None:
+    """Report this row skipped (a library without the device asked for) and end the worker."""
+    print(json.dumps({"skipped": why}), flush=True)
+    sys.exit(0)
+
+
+def torch_device(spec: dict):
+    """The torch device of the run; on ``cuda`` without a CUDA build or device, the row is skipped."""
+    import torch
+
+    if device(spec) == "cuda" and not torch.cuda.is_available():
+        skip("its torch has no CUDA device")
+    return torch.device(device(spec))
+
+
+def torch_sync(spec: dict):
+    """What the clock waits for before each tick: the GPU's queued work (``None`` on the CPU)."""
+    if device(spec) != "cuda":
+        return None
+    import torch
+
+    return torch.cuda.synchronize
+
+
+def torch_gpu_peak_mb(spec: dict) -> dict:
+    """``{"peak_gpu_mb": ...}`` on ``cuda`` (torch's allocator high-water mark), else nothing."""
+    if device(spec) != "cuda":
+        return {}
+    import torch
+
+    return {"peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20}
+
+
 def data(spec: dict) -> tuple[np.ndarray, np.ndarray]:
     """The training rows (float32 features, integer labels) that every library trains on."""
     with np.load(spec["data"]) as npz:
@@ -93,7 +131,8 @@ class Clock:
     the CPU time (``time.process_time``: every thread of the process) is what a generation costs even when
     other jobs share the machine; the wall time is kept beside it."""
 
-    def __init__(self):
+    def __init__(self, sync=None):
+        self.sync = sync  # on a GPU: wait for the generation's queued work before reading the clocks
         self.times: list[float] = []
         self.cpu_times: list[float] = []
         self.reset()
@@ -103,6 +142,8 @@ class Clock:
         self.last, self.last_cpu = time.perf_counter(), time.process_time()
 
     def tick(self) -> None:
+        if self.sync is not None:
+            self.sync()
         now, cpu = time.perf_counter(), time.process_time()
         self.times.append(now - self.last)
         self.cpu_times.append(cpu - self.last_cpu)

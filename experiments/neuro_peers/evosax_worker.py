@@ -28,6 +28,9 @@ def main() -> None:
     import jax.numpy as jnp
     from evosax.algorithms import SNES
 
+    if common.device(spec) == "cuda" and jax.default_backend() != "gpu":
+        common.skip("its jax has no GPU")
+
     sizes, tanh = spec["sizes"], spec["activation"] == "tanh"
     w0 = jnp.asarray(common.x0(spec), dtype=jnp.float32)
 
@@ -82,8 +85,11 @@ def main() -> None:
         clock.tick()
     import numpy as np
 
+    gpu = {}
+    if common.device(spec) == "cuda":  # XLA's allocator high-water mark
+        gpu = {"peak_gpu_mb": jax.devices()[0].memory_stats().get("peak_bytes_in_use", 0) / 2**20}
     common.report(spec, clock, np.asarray(strategy.get_mean(state), dtype=np.float64), setup_s,
-                  **({"steps": env.steps} if spec["task"] == "cartpole" else {}))
+                  **({"steps": env.steps} if spec["task"] == "cartpole" else {}), **gpu)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ def main() -> None:
     from torch.func import functional_call
     from torchnets import network
 
+    dev = common.torch_device(spec)
     w0 = common.x0(spec)
-    net = network(spec["sizes"], spec["activation"], "sequential", w0)
+    net = network(spec["sizes"], spec["activation"], "sequential", w0).to(dev)
     names = [n for n, _ in net.named_parameters()]
     shapes = [p.shape for _, p in net.named_parameters()]
     sizes = [p.numel() for _, p in net.named_parameters()]
@@ -53,7 +54,7 @@ def main() -> None:
             X, y = common.data(spec)
             data = torch.utils.data.TensorDataset(torch.as_tensor(X), torch.as_tensor(y))
             problem = SupervisedNE(data, net, torch.nn.CrossEntropyLoss(), minibatch_size=len(X),
-                                   num_minibatches=1, common_minibatch=True)
+                                   num_minibatches=1, common_minibatch=True, device=dev)
     elif cartpole:
         env = common.CartPole(spec["env"], spec["pop"], spec["seed"])
 
@@ -68,7 +69,7 @@ def main() -> None:
                           dtype=torch.float32, seed=spec["seed"])
     else:
         X, y = common.data(spec)
-        Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+        Xt, yt = torch.as_tensor(X, device=dev), torch.as_tensor(y, device=dev)
         ce = torch.nn.functional.cross_entropy
 
         def losses(W: torch.Tensor) -> torch.Tensor:
@@ -76,11 +77,11 @@ def main() -> None:
                 return torch.vmap(ce, in_dims=(0, None))(outputs(W, Xt), yt)
 
         problem = Problem("min", losses, solution_length=len(w0), initial_bounds=(-1.0, 1.0), vectorized=True,
-                          dtype=torch.float32, seed=spec["seed"])
+                          dtype=torch.float32, seed=spec["seed"], device=dev)
     torch.manual_seed(spec["seed"])
     searcher = SNES(problem, stdev_init=spec["sigma"], popsize=spec["pop"],
-                    center_init=torch.as_tensor(w0, dtype=torch.float32))
-    clock = common.Clock()
+                    center_init=torch.as_tensor(w0, dtype=torch.float32, device=dev))
+    clock = common.Clock(common.torch_sync(spec))
     setup_s = time.perf_counter() - t0
     clock.reset()
     steps, seen = [], 0
@@ -94,7 +95,8 @@ def main() -> None:
     if cartpole and spec["mode"] != "native":
         steps = env.steps
     center = searcher.status["center"]
-    common.report(spec, clock, center.detach().cpu().double().numpy(), setup_s, **({"steps": steps} if steps else {}))
+    common.report(spec, clock, center.detach().cpu().double().numpy(), setup_s, **({"steps": steps} if steps else {}),
+                  **common.torch_gpu_peak_mb(spec))
 
 
 if __name__ == "__main__":

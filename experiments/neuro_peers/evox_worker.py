@@ -34,11 +34,12 @@ def main() -> None:
     from torch.func import functional_call
     from torchnets import network
 
+    dev = common.torch_device(spec)
     w0 = common.x0(spec)
-    net = network(spec["sizes"], spec["activation"], "sequential", w0)
+    net = network(spec["sizes"], spec["activation"], "sequential", w0).to(dev)
     adapter = ParamsAndVector(dummy_model=net)
     center = adapter.to_vector(dict(net.named_parameters())).detach()
-    assert torch.allclose(center.double(), torch.as_tensor(w0), atol=1e-6), "EvoX's flat order differs"
+    assert torch.allclose(center.double().cpu(), torch.as_tensor(w0), atol=1e-6), "EvoX's flat order differs"
     if spec["task"] == "cartpole":
         env = common.CartPole(spec["env"], spec["pop"], spec["seed"])
 
@@ -57,11 +58,11 @@ def main() -> None:
         data = torch.utils.data.TensorDataset(torch.as_tensor(X), torch.as_tensor(y))
         loader = torch.utils.data.DataLoader(data, batch_size=len(X), shuffle=False)
         problem = SupervisedLearningProblem(net, loader, torch.nn.CrossEntropyLoss(reduction="none"),
-                                            n_batch_per_eval=1, pop_size=spec["pop"], device=torch.device("cpu"))
+                                            n_batch_per_eval=1, pop_size=spec["pop"], device=dev)
     algorithm = SNES(pop_size=spec["pop"], center_init=center, sigma=spec["sigma"], weight_type="recomb",
-                     device=torch.device("cpu"))
-    workflow = StdWorkflow(algorithm, problem, solution_transform=adapter, device="cpu")
-    clock = common.Clock()
+                     device=dev)
+    workflow = StdWorkflow(algorithm, problem, solution_transform=adapter, device=str(dev))
+    clock = common.Clock(common.torch_sync(spec))
     setup_s = time.perf_counter() - t0
     clock.reset()
     for generation in range(spec["generations"]):
@@ -70,8 +71,8 @@ def main() -> None:
         else:
             workflow.step()
         clock.tick()
-    common.report(spec, clock, algorithm.center.detach().double().numpy(), setup_s,
-                  **({"steps": env.steps} if spec["task"] == "cartpole" else {}))
+    common.report(spec, clock, algorithm.center.detach().cpu().double().numpy(), setup_s,
+                  **({"steps": env.steps} if spec["task"] == "cartpole" else {}), **common.torch_gpu_peak_mb(spec))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def main() -> None:
     from networks.neuro import GymProblem, SupervisedProblem
 
     w0 = common.x0(spec)
-    net = network(spec["sizes"], spec["activation"], spec["style"], w0)
+    net = network(spec["sizes"], spec["activation"], spec["style"], w0).to(common.torch_device(spec))
     steps: list[int] = []
     radius = spec["radius"]  # a box far wider than the search reaches: no clipping, as in the other libraries
     if spec["task"] == "cartpole":
@@ -48,7 +48,7 @@ def main() -> None:
     else:
         X, y = common.data(spec)
         problem = SupervisedProblem(net, X, y, loss="cross_entropy", bounds=radius, num_threads=1)
-    clock = common.Clock()
+    clock = common.Clock(common.torch_sync(spec))
     setup_s = time.perf_counter() - t0
 
     def tick(_progress) -> None:
@@ -57,9 +57,10 @@ def main() -> None:
     clock.reset()
     result = scpo.minimize(problem, algorithm="snes", x0=w0, sigma0=spec["sigma"], pop_size=spec["pop"],
                            max_iter=spec["generations"], seed=spec["seed"], callback=tick,
-                           backend=spec["backend"], dtype="float32" if spec["backend"] == "torch" else "float64")
+                           backend=spec["backend"], dtype="float32" if spec["backend"] == "torch" else "float64",
+                           **({"device": common.device(spec)} if spec["backend"] == "torch" else {}))
     common.report(spec, clock, result.center, setup_s, path=getattr(problem, "path", "gym"),
-                  **({"steps": steps} if steps else {}))
+                  **({"steps": steps} if steps else {}), **common.torch_gpu_peak_mb(spec))
 
 
 if __name__ == "__main__":
