@@ -17,10 +17,13 @@ vectorized ``Problem``; measured fastest: the vectorized Problem on the small ML
 on the 85k MLP); EvoX 1.4 (torch); evosax (jax). Peers run with the python of ``--peers`` (default
 ``.venv-peers``, ``make peer-venvs``): ``evox/`` (EvoTorch and EvoX), ``jax/`` (evosax); a missing venv gives
 a "skipped (venv missing)" row. Time per generation: the median CPU time of the generations after the first
-``WARMUP``, as a ratio to scpo's Sequential row (CartPole: CPU time per 1,000 member-steps).
+``WARMUP``, as a ratio to scpo's Sequential row (CartPole: CPU time per 1,000 member-steps); ``--repeats N``
+keeps each row's fastest of N interleaved runs. ``--device cuda``: every library on the GPU (digits tasks),
+timed by the wall clock after each generation's GPU work, the GPU's peak memory beside the RSS.
 
-    PYTHONPATH=$PWD .venv/bin/python experiments/bench_neuro.py --out experiments/results/bench_neuro.md
+    PYTHONPATH=$PWD .venv/bin/python experiments/bench_neuro.py --repeats 2 --out experiments/results/bench_neuro.md
     PYTHONPATH=$PWD .venv/bin/python experiments/bench_neuro.py --quick        # smoke run, tiny sizes
+    PYTHONPATH=$PWD .venv/bin/python experiments/bench_neuro.py --device cuda --repeats 2   # where a GPU is
 """
 
 from __future__ import annotations
