@@ -91,6 +91,8 @@ def test_pools_are_per_thread():
     seen: dict[str, int] = {}
     with recycled_buffers():
         mine = empty((8,), like)
+        address = mine.data_ptr()
+        del mine  # free in this thread's pool (which keeps it allocated): another thread's pool must not see it
 
         def other():
             with recycled_buffers():
@@ -99,7 +101,8 @@ def test_pools_are_per_thread():
         thread = threading.Thread(target=other)
         thread.start()
         thread.join()
-        assert seen["other"] != mine.data_ptr()
+        assert seen["other"] != address
+        assert empty((8,), like).data_ptr() == address  # this thread's pool still hands it out
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 16])
