@@ -293,7 +293,7 @@ def _loss_t(logits_t: torch.Tensor, y_t: torch.Tensor, loss: str, multilabel: bo
     return probs.sub_(y_t).square_().sum(1)
 
 
-def split_workers(device: torch.device, batch: int) -> int:
+def _split_workers(device: torch.device, batch: int) -> int:
     """The Python threads :func:`_run_chunks` splits the members among: torch's thread count on the CPU
     from :data:`SPLIT_MIN_BATCH` examples, else 1."""
     threads = torch.get_num_threads()
@@ -323,7 +323,7 @@ def _run_chunks(program, W: torch.Tensor, x_t: torch.Tensor, yt: torch.Tensor, l
     if W.device.type == "cpu" and threads > 1 and x_t.shape[-1] < SPLIT_MIN_BATCH:
         with torch_threads(1):  # short ops: no OpenMP barrier per op either (a loaded box stalls it)
             return run(W, chunk)
-    workers = min(split_workers(W.device, x_t.shape[-1]), len(W), chunk)
+    workers = min(_split_workers(W.device, x_t.shape[-1]), len(W), chunk)
     if workers <= 1:
         return run(W, chunk)
     size = max(1, chunk // workers)
@@ -382,7 +382,7 @@ def batched_loss(module: nn.Module, weights, x, y, loss: str = "mse", multilabel
         program = population_program(module, tuple(xt.shape))
         if not isinstance(program, Exception):
             chunk = members_per_chunk(program, len(xt), xt.element_size(), memory_budget_mb, chunk_size, name,
-                                      workers=split_workers(xt.device, len(xt)))
+                                      workers=_split_workers(xt.device, len(xt)))
             x_t = xt.reshape(len(xt), -1).t().contiguous()
             return _run_chunks(program, W, x_t, yt, loss, ml, chunk)
         if path == "fast":
