@@ -549,8 +549,8 @@ class GymProblem(Problem):
 
     def _member_program(self, obs_dim: int):
         """The ``torch.fx`` pass of the policy with each member on its own observations (one batched product
-        per layer: a step of 32 CartPole policies 4-16-2 is 4x faster, experiments/workspace_faults.py), if it traces and
-        agrees with the ``vmap`` path on a seeded probe; ``None`` (the ``vmap`` path) otherwise."""
+        per layer: a step of 32 CartPole policies 4-16-2 is 4x faster: experiments/workspace_faults.py),
+        if it traces and agrees with the ``vmap`` path on a seeded probe; ``None`` (the ``vmap`` path) otherwise."""
         from networks.fx_pass import compile_fx
         from networks.population_pass import Unsupported
 
