@@ -128,6 +128,15 @@ def _paired_text(a: str, b: str, t: dict) -> str:
             f"{t['p']:.2g} ({verdict} at 0.05)")
 
 
+def _paired_verdict(t: dict) -> str:
+    """One comparison in a few words: who wins more trials, the median log10 ratio and Wilcoxon's p."""
+    if not t["n"]:
+        return "no common trials"
+    word = ("no significant difference" if t["p"] >= 0.05 else
+            "better" if t["better"] > t["worse"] else "worse")
+    return f"{word} ({t['better']}/{t['worse']} trials, median {t['median_gap']:+.2f}, p = {t['p']:.2g})"
+
+
 def ranking_findings(rows: Sequence[dict], algos: list[str], order: list[str], fraction: dict,
                      mine) -> tuple[list[str], dict]:
     """Part 1b's findings common to both settings: SCPO's rank overall and per function group, and each
@@ -148,12 +157,26 @@ def ranking_findings(rows: Sequence[dict], algos: list[str], order: list[str], f
                 ranked = sorted(by_group, key=lambda a: -by_group[a])
                 out.append(f"  - {group}: rank {ranked.index('scpo') + 1} ({by_group['scpo']:.3f}; best {ranked[0]} "
                            f"{by_group[ranked[0]]:.3f})")
+    dims = sorted({r["dim"] for r in rows})
     for a, b in VARIANT_PAIRS:
         if a in algos and b in algos:
             t = paired(rows, b, a)
             facts[b] = t
             out.append(f"- Invariant variant: {_paired_text(b, a, t)}; targets reached {fraction[b]:.3f} vs "
                        f"{fraction[a]:.3f}.")
+            if len(dims) > 1:  # a pooled verdict can hide a sign that flips with the dimension
+                out.append("  - final precision by dimension: " + "; ".join(
+                    f"d={d} {_paired_verdict(paired([r for r in rows if r['dim'] == d], b, a))}" for d in dims) + ".")
+            # the fraction of targets can move with one function while the precision moves the other way
+            functions = sorted({r["function"] for r in rows})
+            gap = {f: bbob.fraction_reached(mine(b, function=[f])) - bbob.fraction_reached(mine(a, function=[f]))
+                   for f in functions}
+            top = max(gap, key=lambda f: abs(gap[f]))
+            rest = [f for f in functions if f != top]
+            if rest:
+                out.append(f"  - targets reached without f{top} (the function with the largest gap, "
+                           f"{gap[top]:+.3f} on its own): {bbob.fraction_reached(mine(b, function=rest)):.3f} vs "
+                           f"{bbob.fraction_reached(mine(a, function=rest)):.3f}.")
     return out, facts
 
 
@@ -301,7 +324,8 @@ def part1b_full(results: Path) -> tuple[list[str], dict]:
            f"instance, budget {m:g} x d evaluations, seed {config['seed']}, IPOP restarts (population doubled at "
            "each restart, `name:restarts=ipop`) for every algorithm but random search; SCA, PO and SCPO (published) "
            "on the numba backend; the BBOB functions evaluated by `scpo.bbob_functions` (`--no-coco`: exact against "
-           f"cocoex, tested). The runs' wall times add up to {hours:.1f} hours so far.", "",
+           f"cocoex, tested). The runs' wall times add up to {hours:.1f} hours"
+           + (" so far." if partial or missing else "."), "",
            f"Complete: d = {', '.join(map(str, complete)) or 'none'} ({expected} trials per algorithm and dimension). "
            + (f"Partial: d = {', '.join(partial_text)}. " if partial else "")
            + (f"Not yet run: d = {', '.join(map(str, missing))}. " if missing else "")
@@ -319,7 +343,7 @@ def part1b_full(results: Path) -> tuple[list[str], dict]:
         cells += [f"{bbob.fraction_reached(mine(a, function=list(g))):.3f}" for g in bbob.GROUPS.values()]
         out.append(f"| {a} | " + " | ".join(cells) + f" | {fraction[a]:.3f} | {area[a]:.3f} | {bias.get(a, 'n/a')} |")
     out += ["", "Findings (computed from the table and from paired comparisons over the same trials):", ""]
-    facts: dict = {"fraction": fraction, "order": order, "complete": complete}
+    facts: dict = {"fraction": fraction, "order": order, "complete": complete, "finished": not (partial or missing)}
     ranking, ranked_facts = ranking_findings(used, algos, order, fraction, mine)
     out += ranking
     facts.update(ranked_facts)
@@ -712,7 +736,8 @@ def summary(facts1: dict, facts2: dict, p3: list[str], facts1b: dict | None = No
     if facts1b_full and "scpo_rank" in facts1b_full:
         frac, order = facts1b_full["fraction"], facts1b_full["order"]
         dims = ", ".join(map(str, facts1b_full["complete"]))
-        line = (f"- BBOB, full setting (part 1b; d = {dims} complete so far, 15 instances, 10^4 x d): SCPO ranks "
+        state = ", " if facts1b_full.get("finished") else " complete so far, "
+        line = (f"- BBOB, full setting (part 1b; d = {dims}{state}15 instances, 10^4 x d): SCPO ranks "
                 f"{facts1b_full['scpo_rank']} of {len(order)} by targets reached ({frac['scpo']:.3f}; best {order[0]} "
                 f"{frac[order[0]]:.3f}, then {order[1]} {frac[order[1]]:.3f})")
         if "scpo[variant=invariant]" in frac:

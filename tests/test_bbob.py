@@ -303,6 +303,17 @@ def test_report_part1b_full_uses_complete_dimensions_and_the_bias_verdicts(tmp_p
     assert "biased (bounds) / centre-biased (48.1) |" in text and "| random |" in text
     assert text.count("n/a |") == 2  # no verdicts for the other two
     assert "- Invariant variant: scpo[variant=invariant] vs scpo:" in text and "of 4 trials" in text
+    assert "hours so far." in text and "final precision by dimension" not in text  # one dimension: no split
+
+    # d = 3 finished: both dimensions count, the paired comparison is split by dimension (a pooled verdict can
+    # hide a sign that flips with d), and the one function that moves the fraction of targets most is named
+    run_bbob("scpo:restarts=ipop,scpo:variant=invariant,random", "1,15", "3", "1-2", 30, out_dir=folder, coco=False)
+    lines, facts = report.part1b_full(results)
+    text = "\n".join(lines)
+    assert facts["complete"] == [2, 3] and facts["finished"] is False  # d = 5-40 not yet run
+    assert "Not yet run: d = 5, 10, 20, 40." in text and "of 8 trials" in text
+    assert "  - final precision by dimension: d=2 " in text and "; d=3 " in text
+    assert "  - targets reached without f1 " in text or "  - targets reached without f15 " in text
 
 
 @pytest.mark.parametrize("suite, flag, value", [
@@ -413,3 +424,16 @@ def test_no_coco_evaluator_sends_large_calls_to_numpy_and_small_ones_to_cocoex(m
     evaluator.bare = None  # no cocoex installed: numpy for every call
     evaluator(np.zeros((8, 40)))
     assert calls[-1] == "numpy"
+
+
+def test_report_summary_says_so_far_only_while_the_full_setting_runs():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from experiments import report
+
+    facts = {"scpo_rank": 2, "fraction": {"cmaes": 0.8, "scpo": 0.4, "random": 0.1},
+             "order": ["cmaes", "scpo", "random"], "complete": [2, 3]}
+    running = report.summary({}, {}, [], facts1b_full={**facts, "finished": False})
+    finished = report.summary({}, {}, [], facts1b_full={**facts, "finished": True})
+    assert running[0].startswith("- BBOB, full setting (part 1b; d = 2, 3 complete so far, 15 instances")
+    assert finished[0].startswith("- BBOB, full setting (part 1b; d = 2, 3, 15 instances")
+    assert "SCPO ranks 2 of 3 by targets reached (0.400; best cmaes 0.800, then scpo 0.400)" in finished[0]
