@@ -352,7 +352,8 @@ class Optimizer:
         """Ask, evaluate, tell until the budget is spent or a stop is requested; returns the result.
 
         ``observers`` are attached for this run only. The problem's parallel workers are
-        closed when it returns. A ``KeyboardInterrupt`` calls ``on_interrupt`` and propagates.
+        closed when it returns. A ``KeyboardInterrupt`` calls ``on_interrupt``, any other exception
+        ``on_error``; either propagates.
         """
         extra = list(observers)
         self.observers.extend(extra)
@@ -371,6 +372,10 @@ class Optimizer:
         except KeyboardInterrupt:
             self.run_state.pending = None  # the state is that of the last tell
             self._notify("on_interrupt")
+            raise
+        except BaseException as error:  # the objective raised, or a second signal's SystemExit
+            self.run_state.pending = None
+            self._notify("on_error", error)
             raise
         finally:
             self.problem.close()  # parallel workers (Ray actors) end with the run

@@ -131,6 +131,10 @@ class StatsLogger(Observer):
         self.batches = []
         self.close()
 
+    def on_error(self, optimizer: Optimizer, error: BaseException) -> None:
+        self.batches = []  # the rows of the completed iterations stay written
+        self.close()
+
     # ---- for subclasses
 
     def write(self, row: dict[str, Any], optimizer: Optimizer) -> None:
@@ -402,6 +406,10 @@ class MLflowLogger(StatsLogger):
     def on_interrupt(self, optimizer: Optimizer) -> None:
         self._end("KILLED")
         super().on_interrupt(optimizer)
+
+    def on_error(self, optimizer: Optimizer, error: BaseException) -> None:
+        self._end("FAILED")
+        super().on_error(optimizer, error)
 
     def close(self) -> None:
         self._end("FINISHED")

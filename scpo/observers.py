@@ -13,7 +13,10 @@ The engine calls each hook of each attached observer, in the order attached:
   ``KeyboardInterrupt``, or a stop requested with the message ``"interrupted"`` or, SIGTERM,
   ``"terminated"``);
 - ``on_end(optimizer, result)``: ``optimizer.run()`` ends normally (budget, stop request,
-  interrupt handled by :class:`StopOnSigint`) with ``result``.
+  interrupt handled by :class:`StopOnSigint`) with ``result``;
+- ``on_error(optimizer, error)``: ``optimizer.run()`` ends because ``error`` left it (the objective
+  raised; a second signal's ``SystemExit``), which propagates once every observer has seen it. Files
+  close, an MLflow run ends ``FAILED``, signal handlers are restored; the last periodic checkpoint stands.
 
 Any hook may call ``optimizer.request_stop(message)``: the run ends after the current
 evaluation with that message. ``on_evaluation`` and ``on_iteration`` also fire in plain
@@ -65,6 +68,9 @@ class Observer:
         pass
 
     def on_end(self, optimizer: Optimizer, result: OptimizeResult) -> None:
+        pass
+
+    def on_error(self, optimizer: Optimizer, error: BaseException) -> None:
         pass
 
 
@@ -224,6 +230,9 @@ class ProgressDisplay(Observer):
     def on_interrupt(self, optimizer: Optimizer) -> None:
         self.close()
 
+    def on_error(self, optimizer: Optimizer, error: BaseException) -> None:
+        self.close()  # a live bar left running would keep the terminal's cursor hidden
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
@@ -261,7 +270,11 @@ class StopOnSigint(Observer):
         self.restore()
 
     def on_interrupt(self, optimizer: Optimizer) -> None:
-        pass  # the run goes on to on_end, which restores the handler
+        if sys.exc_info()[1] is not None:  # a KeyboardInterrupt propagates (from a worker, say): no on_end
+            self.restore()  # follows; a stop this handler requested goes on to on_end, which restores
+
+    def on_error(self, optimizer: Optimizer, error: BaseException) -> None:
+        self.restore()  # else Ctrl-C would stop a dead run instead of interrupting the caller
 
     def restore(self) -> None:
         for signum, previous in self.previous.items():

@@ -530,6 +530,10 @@ class RestartOptimizer:
             self.inner.run_state.pending = None
             self._notify("on_interrupt")
             raise
+        except BaseException as error:  # the objective raised, or a second signal's SystemExit
+            self.inner.run_state.pending = None
+            self._notify("on_error", error)
+            raise
         finally:
             self.problem.close()
             for observer in extra:

@@ -217,6 +217,24 @@ def test_an_interrupted_run_keeps_its_rows_and_closes(tmp_path):
     assert (tmp_path / "y.csv").read_text().endswith("\n") and len(read_rows(tmp_path / "y.csv")) == 4
 
 
+def test_a_failing_objective_keeps_the_rows_closes_the_file_and_fails_the_mlflow_run(tmp_path, monkeypatch):
+    calls = fake_mlflow(monkeypatch)
+    no_file_store_opt_in(monkeypatch)
+    evaluations = []
+
+    def breaks(X):  # the objective raises in the 6th iteration
+        evaluations.append(1)
+        if len(evaluations) == 6:
+            raise ValueError("bad input row")
+        return sphere(X)
+
+    log, tracked = CSVLogger(tmp_path / "x.csv"), MLflowLogger(f"file:{tmp_path}/mlruns")
+    with pytest.raises(scpo.ObjectiveError, match="bad input row"):
+        scpo.minimize(breaks, BOX, algorithm="sca", max_iter=50, seed=1, vectorized=True, observers=[log, tracked])
+    assert log.handle is None and len(read_rows(tmp_path / "x.csv")) == 5
+    assert calls[-1] == ("end", "FAILED") and tracked.run_id is None
+
+
 def test_resume_keeps_the_rows_up_to_the_checkpoint(tmp_path):
     path, checkpoint = tmp_path / "x.csv", tmp_path / "run.ckpt"
     run = dict(algorithm="sca", max_iter=10, seed=2, vectorized=True, checkpoint=checkpoint)

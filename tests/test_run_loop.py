@@ -82,6 +82,84 @@ def test_observers_see_every_hook_in_order_and_may_stop_the_run():
     assert result.nit == 2 and result.message == "enough" and len(result.history["best"]) == 2
 
 
+class ErrorRecorder(Observer):
+    def __init__(self):
+        self.events = []
+
+    def on_iteration(self, optimizer):
+        self.events.append(("iteration", optimizer.nit))
+
+    def on_interrupt(self, optimizer):
+        self.events.append("interrupt")
+
+    def on_end(self, optimizer, result):
+        self.events.append("end")
+
+    def on_error(self, optimizer, error):
+        self.events.append(("error", type(error).__name__))
+
+
+def fails_on_call(n, error):
+    calls = []
+
+    def objective(X):
+        calls.append(1)
+        if len(calls) == n:
+            raise error
+        return (X**2).sum(1)
+    return objective
+
+
+@pytest.mark.parametrize("restarts", [None, "ipop"])
+@pytest.mark.parametrize("error", [RuntimeError("boom"), SystemExit(130)])
+def test_an_exception_leaving_the_run_reaches_on_error_and_restores_the_signal_handlers(restarts, error):
+    """The objective raising (or a second Ctrl-C's SystemExit) ends the run through on_error, not
+    on_end: StopOnSigint gives SIGINT and SIGTERM back, so Ctrl-C interrupts the caller again."""
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    recorder = ErrorRecorder()
+    try:
+        with pytest.raises(scpo.ObjectiveError if isinstance(error, Exception) else SystemExit):
+            scpo.minimize(fails_on_call(4, error), [(-1.0, 1.0)] * 3, algorithm="pso", pop_size=8, max_evals=200,
+                          seed=0, vectorized=True, restarts=restarts,
+                          observers=[recorder, scpo.observers.StopOnSigint()])
+        assert {signum: signal.getsignal(signum) for signum in before} == before
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+    assert recorder.events[-1][0] == "error" and "end" not in recorder.events
+    assert recorder.events[:-1] == [("iteration", i) for i in range(1, len(recorder.events))]
+
+
+def test_a_propagating_keyboard_interrupt_restores_the_handlers_a_requested_stop_waits_for_on_end():
+    """A KeyboardInterrupt from the objective (a worker's Ctrl-C) ends the run without on_end, so
+    on_interrupt restores the handlers; a stop StopOnSigint requested keeps its handler until on_end."""
+    before = signal.getsignal(signal.SIGINT)
+    sigint = scpo.observers.StopOnSigint()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            scpo.minimize(fails_on_call(3, KeyboardInterrupt()), [(-1.0, 1.0)] * 3, algorithm="pso", pop_size=8,
+                          max_iter=20, seed=0, vectorized=True, observers=[sigint])
+        assert signal.getsignal(signal.SIGINT) is before
+
+        seen = []
+
+        class Watch(Observer):
+            def on_interrupt(self, optimizer):
+                seen.append(signal.getsignal(signal.SIGINT) is before)
+
+        class CtrlC(Observer):
+            def on_iteration(self, optimizer):
+                if optimizer.nit == 2:
+                    signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # StopOnSigint's handler
+
+        result = scpo.minimize(per_vector, [(-1.0, 1.0)] * 3, algorithm="pso", pop_size=8, max_iter=20, seed=0,
+                               observers=[sigint, CtrlC(), Watch()])
+        assert result.message == "interrupted" and seen == [False]
+        assert signal.getsignal(signal.SIGINT) is before
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def test_callback_stops_and_history_matches_ask_tell():
     problem = problems.get("rastrigin", 6, shifted=True, seed=1)
     stopped = scpo.minimize(problem, algorithm="sca", pop_size=8, max_iter=20, seed=2, callback=lambda p: p.nit >= 5)
