@@ -203,8 +203,9 @@ def verdict(stats: dict, algos: list[str], problems: list[str]) -> tuple[list[st
         lines.append("- Every algorithm returns a feasible point or says it found none: FAILS: "
                      + "; ".join(f"{a} on {p}: {n} infeasible runs with success=True" for a, p, n in silent) + ".")
     else:
-        lines.append(f"- Every algorithm returns a feasible point or says it found none: holds ({infeasible_runs} "
-                     "infeasible scpo runs, each with success=False and a message saying so).")
+        lines.append("- Every algorithm returns a feasible point or says it found none: holds ("
+                     + (f"{infeasible_runs} infeasible scpo runs, each with success=False and a message saying so)."
+                        if infeasible_runs else "every scpo run ended feasible)."))
     return lines, holds
 
 

@@ -16,7 +16,10 @@ Choices (the paper's settings):
   ``x0``, with a per-coordinate ``sigma0`` (units of x) as the global step (its root mean square)
   times the square root of the initial diagonal;
 - bounds: candidates are clipped to the box; the update uses the drawn samples, and the
-  mean is kept in the box;
+  mean is kept in the box. Where the box stops the mean, both paths take the step the mean took,
+  not the samples' recombined one: a mean held on a bound, whose samples beyond it all score alike,
+  otherwise grows the paths and sigma without end (before 2026-12-07: overflow, and no feasible
+  spring in 20,000 evaluations; ``tests/test_es.py``). Inside the box nothing changes, bit for bit;
 - no restarts; ties in fitness are ranked by index;
 - against ``cma`` (``CMA_diagonal=True``; experiments/bench_es.py): the same or better at
   D = 100; at D = 1000 ``cma``'s default step-size rule is TPA, which converges faster on
@@ -80,7 +83,11 @@ def sep_cma_update(state: SepCMAESState, fitness, p: SepCMAParams, xp=np) -> Sep
     w = xp.zeros_like(state.z[:, 0])  # each sample's recombination weight, 0 below the best mu (no gather)
     w[es.fitness_order(fitness, xp)[: p.weights.shape[0]]] = es.like(p.weights, state.z, xp)
     z_w = es.weighted_sum(w, state.z, xp)
-    m = (state.m + state.sigma * D * z_w).clip(0.0, 1.0)
+    moved = state.m + state.sigma * D * z_w
+    m = moved.clip(0.0, 1.0)
+    # the paths learn the step the mean took: where the box stopped it, the shortened step (else a mean held
+    # on a bound, whose samples beyond it all score alike, grows the paths, and sigma, without end)
+    z_w = xp.where(m != moved, (m - state.m) / (state.sigma * D), z_w)
     p_sigma = (1 - p.c_sigma) * state.p_sigma + math.sqrt(p.c_sigma * (2 - p.c_sigma) * p.mu_eff) * z_w
     norm = xp.sqrt((p_sigma * p_sigma).sum())
     stalled = norm / math.sqrt(1 - (1 - p.c_sigma) ** (2 * g)) >= (1.4 + 2 / (dim + 1)) * p.chi_d
