@@ -150,6 +150,21 @@ def split_bounds(bounds: Any) -> tuple[np.ndarray, np.ndarray]:
     return as_bounds(pairs[:, 0], pairs[:, 1])
 
 
+def _check_box_fits(problem: Problem, dtype: str) -> None:
+    """A float32 run maps its box as ``lb + u (ub - lb)`` in float32: bounds or a width beyond float32's range
+    would make inf (the ES would then return the upper bound, whatever the objective): a one-line error."""
+    if dtype != "float32":
+        return  # float64: Problem's bounds are checked already
+    with np.errstate(over="ignore"):
+        lb, ub = problem.lb.astype(np.float32), problem.ub.astype(np.float32)
+        wide = np.flatnonzero(~(np.isfinite(lb) & np.isfinite(ub) & np.isfinite(ub - lb)))
+    if wide.size:
+        i = wide[0]
+        raise ValueError(f"dtype='float32' cannot hold the box: lb[{i}]={problem.lb[i]}, ub[{i}]={problem.ub[i]} "
+                         f"(float32 reaches {float(np.finfo(np.float32).max):.3g}, width included); use "
+                         "dtype='float64' or rescale the variables")
+
+
 class Optimizer:
     """Ask/tell driver and the run loop. ``ask()`` returns candidates to evaluate,
     ``tell(fitness)`` takes their fitness. The first ask is the uniform initial population (a
@@ -246,6 +261,7 @@ class Optimizer:
         self.impl = backends.get(backend, device, dtype, draws)
         backends.check_draws(self.impl.draws, algorithm)
         self.backend, self.device, self.dtype = self.impl.name, self.impl.device, self.impl.dtype
+        _check_box_fits(problem, self.dtype)
         self.pop_size = algorithm.population_size(pop_size, dim=problem.dim)
         self.algorithm, self.problem = self.impl.adapt(algorithm.for_population(self.pop_size)), problem
         self.max_iter = self.algorithm.iterations(self.pop_size, max_iter, max_evals)

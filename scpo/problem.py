@@ -72,6 +72,12 @@ def as_bounds(lb: ArrayLike, ub: ArrayLike, dim: int | None = None) -> tuple[np.
     if bad.size:
         i = bad[0]
         raise ValueError(f"lower bound must be below upper bound: lb[{i}]={lb_arr[i]} >= ub[{i}]={ub_arr[i]}")
+    with np.errstate(over="ignore"):
+        wide = np.flatnonzero(~np.isfinite(ub_arr - lb_arr))
+    if wide.size:  # every algorithm maps the box as lb + u (ub - lb): an infinite width makes inf and NaN
+        i = wide[0]
+        raise ValueError(f"the box is wider than float64 holds: ub[{i}] - lb[{i}] = {ub_arr[i]} - ({lb_arr[i]}) "
+                         "overflows; rescale the variables")
     return lb_arr, ub_arr
 
 

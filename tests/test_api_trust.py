@@ -93,6 +93,23 @@ def test_bounds_shorter_than_the_function_reads_are_named():
         scpo.minimize(reads_five, BOX, algorithm="de", max_evals=200, seed=0, vectorized=False)
 
 
+@pytest.mark.parametrize("algorithm", ["pso", "snes", "cmaes", "random"])
+def test_a_box_wider_than_its_float_type_is_refused_not_answered_at_the_bound(algorithm):
+    """Every algorithm maps u in [0, 1] to lb + u (ub - lb): an infinite width gave numpy's OverflowError
+    tracebacks or, for the ES, the upper bound as the answer (inf, then clipped), whatever the objective."""
+    with pytest.raises(ValueError, match=r"^the box is wider than float64 holds: ub\[1\] - lb\[1\]"):
+        scpo.minimize(lambda X: X.sum(1), [(-1.0, 1.0), (-1e308, 1e308)], algorithm=algorithm, max_evals=100,
+                      vectorized=True)
+    if algorithm == "cmaes":
+        return  # float32 is numba's and torch's
+    with pytest.raises(ValueError, match=r"^dtype='float32' cannot hold the box: lb\[0\]=-3e\+38"):
+        scpo.minimize(lambda X: X.sum(1), [(-3e38, 3e38)] * 2, algorithm=algorithm, max_evals=100,
+                      vectorized=True, backend="numba", dtype="float32")
+    result = scpo.minimize(lambda X: (X / 1e37).sum(1), [(-1e38, 1e38)] * 2, algorithm=algorithm, max_evals=200,
+                           vectorized=True, backend="numba", dtype="float32", seed=0)
+    assert result.fun < 0  # the lower half of a box float32 holds
+
+
 def test_make_from_bounds_alone_refuses_settings_of_an_objective():
     with pytest.raises(ValueError, match="^vectorized= describes an objective"):
         scpo.make(BOX, "de", vectorized=False)
