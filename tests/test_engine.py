@@ -226,11 +226,13 @@ def test_objective_exception_names_the_candidate():
         scpo.minimize(explode, [(-1, 1)] * 2, algorithm="sca", pop_size=10, max_iter=3, vectorized=False, seed=0)
 
 
-def test_nan_fitness_counts_as_inf_and_is_reported():
-    def half_nan(X):
-        return np.where(X[:, 0] > 0, np.nan, (X**2).sum(axis=1))
+@pytest.mark.parametrize("bad", [np.nan, -np.inf])
+def test_nan_and_minus_inf_fitness_count_as_inf_and_are_reported(bad):
+    """-inf is read as a failure (log(0)), as documented, not as the minimum."""
+    def half_bad(X):
+        return np.where(X[:, 0] > 0, bad, (X**2).sum(axis=1))
 
-    result = scpo.minimize(half_nan, [(-1, 1)] * 2, algorithm="sca", pop_size=10, max_iter=5, seed=0)
+    result = scpo.minimize(half_bad, [(-1, 1)] * 2, algorithm="sca", pop_size=10, max_iter=5, seed=0)
     assert np.isfinite(result.fun) and result.x[0] <= 0 and result.nonfinite > 0
 
 
