@@ -502,7 +502,9 @@ def race_findings(dataset: str, race: dict) -> tuple[list[str], dict]:
                        f"median {adam['examples_forwarded']:.3g} examples in {adam['wall_s']:.1f} s; the population "
                        f"optimizers ({race['config']['evals']} evaluations) forwarded {ratios[lo]:.0f}x ({lo}) to "
                        f"{ratios[hi]:.0f}x ({hi}) as many, in {min(times.values()):.1f}x to "
-                       f"{max(times.values()):.1f}x its wall time (monitoring excluded).")
+                       f"{max(times.values()):.1f}x its wall time (monitoring excluded). The race resumes across "
+                       "sessions on a shared machine, so rows computed at different times ran under different loads: "
+                       "the examples forwarded compare costs, the wall seconds only roughly.")
             out.append("")
     if "scpo" in labels and population:
         ranked = sorted(population, key=lambda a: med[a]["val_loss"])
